@@ -1,0 +1,114 @@
+//! Admin verbs: `user …`, `check`, `ocr FILE`.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use crate::app::{AppContext, AppError};
+use crate::cli::{OcrArgs, UserCommand};
+use crate::config::Settings;
+
+fn read_password(given: Option<String>) -> Result<String, AppError> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line).map_err(|e| AppError::Runtime(format!("cannot read the password from standard input: {e}")))?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    if p.is_empty() {
+        return Err(AppError::Config("no password given: pass --password or write it to standard input".into()));
+    }
+    Ok(p)
+}
+
+pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppError> {
+    let store = &ctx.store;
+    match cmd {
+        UserCommand::Add { name, password, admin } => {
+            crate::domain::users::validate_username(&name).map_err(|e| AppError::Config(e.to_string()))?;
+            let password = read_password(password)?;
+            crate::auth::validate_password(&password).map_err(|e| AppError::Config(e.to_string()))?;
+            let hash = crate::auth::hash_password(&password)?;
+            let user = store.create_user(&name, &hash, admin).await.map_err(|e| AppError::Config(e.to_string()))?;
+            println!("created user {} (id {}){}", user.username, user.id, if admin { ", administrator" } else { "" });
+        }
+        UserCommand::List => {
+            let users = store.list_users().await?;
+            println!("{:<6} {:<24} {:<6} {:<9} created", "id", "name", "admin", "disabled");
+            for u in users {
+                let created = chrono::DateTime::from_timestamp_millis(u.created_at).map(|d| d.to_rfc3339()).unwrap_or_default();
+                println!("{:<6} {:<24} {:<6} {:<9} {}", u.id, u.username, u.is_admin, u.disabled, created);
+            }
+        }
+        UserCommand::Passwd { name, password } => {
+            let user = store
+                .user_by_name(&name)
+                .await?
+                .ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
+            let password = read_password(password)?;
+            crate::auth::validate_password(&password).map_err(|e| AppError::Config(e.to_string()))?;
+            let hash = crate::auth::hash_password(&password)?;
+            store.update_user(user.user.id, Some(&hash), None, None).await?;
+            println!("password of {name} changed; their browser sessions were ended");
+        }
+        UserCommand::Disable { name, enable } => {
+            let user = store
+                .user_by_name(&name)
+                .await?
+                .ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
+            store.update_user(user.user.id, None, None, Some(!enable)).await?;
+            println!("{name} is {}", if enable { "enabled" } else { "disabled; their sessions and tokens no longer work" });
+        }
+    }
+    Ok(())
+}
+
+/// Prints the effective settings (secrets redacted) and checks each dependency: one line each,
+/// `OK …` or a sentence saying what to do. Exit 0 when all pass, 2 when the settings or the
+/// database are wrong, 1 for other failures.
+pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
+    println!("# effective settings (secrets redacted)\n{}", settings.to_redacted_toml());
+    let mut worst = 0u8;
+    let url = settings.database_url();
+    match crate::db::connect(&url, 1).await {
+        Ok(store) => match store.migration_status().await {
+            Ok((a, k)) if a == k => println!("OK   database {} reachable, schema current ({a} migrations)", crate::config::redact_url(&url)),
+            Ok((a, k)) => {
+                println!("FAIL database reachable but the schema is not current ({a} of {k} migrations): run `docmerge migrate`");
+                worst = worst.max(1);
+            }
+            Err(e) => {
+                println!("FAIL database {}: {e}. Check database.url.", crate::config::redact_url(&url));
+                worst = 2;
+            }
+        },
+        Err(e) => {
+            println!("FAIL cannot connect to the database {}: {e}. Check database.url (DOCMERGE__DATABASE__URL).", crate::config::redact_url(&url));
+            worst = 2;
+        }
+    }
+    match crate::storage::BlobStore::open(&settings.storage.root).and_then(|b| b.check_writable()) {
+        Ok(()) => println!("OK   storage root {} is writable", settings.storage.root.display()),
+        Err(e) => {
+            println!("FAIL {e}. Set storage.root to a writable directory.");
+            worst = worst.max(1);
+        }
+    }
+    for (item, result) in crate::pipeline::check_runtime(&settings) {
+        match result {
+            Ok(place) => println!("OK   {item}: {place}"),
+            Err(todo) => {
+                println!("FAIL {item}: {todo}");
+                worst = worst.max(1);
+            }
+        }
+    }
+    Ok(ExitCode::from(worst))
+}
+
+pub async fn ocr_file(settings: Settings, args: OcrArgs) -> Result<(), AppError> {
+    crate::pipeline::ocr_file(&settings, &args).await
+}

@@ -1,0 +1,114 @@
+//! The command line. `docmerge --help` is the first thing a newcomer reads.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "docmerge",
+    version,
+    about = "docmerge — a self-hosted document management system in one binary",
+    long_about = "docmerge keeps your scanned letters, receipts and PDFs, makes every page searchable \
+(OCR where there is no text layer) and lets you file, tag, find and download them from a web UI or a REST API.\n\n\
+One binary, several roles: run `docmerge all` on a laptop, or `serve`, `worker` and `ws` as separate \
+processes (on one or many hosts) that share a database and a storage directory.\n\n\
+Settings come from built-in defaults, /etc/docmerge/docmerge.toml, the file given with --config \
+(or DOCMERGE_CONFIG), then environment variables such as DOCMERGE__DATABASE__URL.",
+    after_help = "Quick start: `docmerge all`, then open http://127.0.0.1:8000 and log in as `admin` \
+with the password printed at first start."
+)]
+pub struct Cli {
+    /// Read settings from this TOML file (after /etc/docmerge/docmerge.toml).
+    #[arg(long, short = 'c', global = true, value_name = "FILE", env = "DOCMERGE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the REST API and web UI (several may run behind a reverse proxy).
+    Serve,
+    /// Process uploads: text extraction, OCR, thumbnails, searchable PDFs. Run one or more per host.
+    Worker(WorkerArgs),
+    /// Run the websocket server that pushes live progress and document events to browsers.
+    Ws,
+    /// Run everything (API, web UI, worker, websocket) in one process — the laptop setup.
+    All(WorkerArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Validate the settings and check the database, storage, PDF library and OCR models.
+    Check,
+    /// Run the pipeline on one file, without a server: print its text or write a searchable PDF.
+    Ocr(OcrArgs),
+    /// Benchmarks that print a table (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct WorkerArgs {
+    /// Jobs to run at the same time (default: worker.concurrency).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user. Without --password the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (read from standard input unless --password is given).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Disable a user (their sessions and tokens stop working). --enable turns them back on.
+    Disable {
+        name: String,
+        #[arg(long)]
+        enable: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct OcrArgs {
+    /// A PDF, PNG, JPEG or TIFF file.
+    pub file: PathBuf,
+    /// Write a searchable PDF here.
+    #[arg(long, short = 'o', value_name = "OUT.pdf")]
+    pub output: Option<PathBuf>,
+    /// Print the recognised text to standard output.
+    #[arg(long)]
+    pub text: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Job table throughput: claim + complete jobs per second with 1, 4 and 8 workers.
+    Queue {
+        /// Database URL (sqlite:///tmp/x.db or postgres://…); default: a temporary SQLite file.
+        #[arg(long)]
+        database: Vec<String>,
+        /// Jobs per run.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        /// Worker counts to measure.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 4, 8])]
+        workers: Vec<usize>,
+    },
+}

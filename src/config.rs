@@ -1,0 +1,446 @@
+//! Settings, layered by figment:
+//! built-in defaults < /etc/docmerge/docmerge.toml < --config / DOCMERGE_CONFIG
+//! < environment `DOCMERGE__SECTION__KEY` (and `DOCMERGE__SECTION__KEY_FILE` for secrets).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const SYSTEM_CONFIG: &str = "/etc/docmerge/docmerge.toml";
+const ENV_PREFIX: &str = "DOCMERGE__";
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub server: ServerSettings,
+    pub ws: WsSettings,
+    pub worker: WorkerSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    pub pdf: PdfSettings,
+    pub ocr: OcrSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite:///path/file.db` or `postgres://user@host/db`. Empty: `docmerge.db` in the storage root.
+    pub url: String,
+    /// Connections in the pool (PostgreSQL) or read-only readers (SQLite).
+    pub pool_size: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: String::new(), pool_size: 8 }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Originals, derived files and (by default) the SQLite database live here.
+    pub root: PathBuf,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { root: PathBuf::from("docmerge-data") }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Largest accepted upload, in MiB.
+    pub max_upload_mb: u64,
+    /// `keep` (flag identical uploads as duplicates) or `reject` (answer 409).
+    pub duplicates: DuplicatePolicy,
+    /// Addresses of reverse proxies whose `X-Forwarded-*` headers are trusted.
+    pub trusted_proxies: Vec<String>,
+    /// Where browsers reach the websocket. Empty: `/ws` on the same origin when
+    /// behind a proxy, otherwise `ws://<host>:<ws port>/ws`.
+    pub ws_public_url: String,
+    /// Mark session cookies `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// Worker threads of the HTTP server (0: one per core).
+    pub workers: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            max_upload_mb: 256,
+            duplicates: DuplicatePolicy::Keep,
+            trusted_proxies: Vec::new(),
+            ws_public_url: String::new(),
+            cookie_secure: false,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicatePolicy {
+    Keep,
+    Reject,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsSettings {
+    pub bind: String,
+    /// Events older than this are pruned (clients resuming from further back get a full refresh hint).
+    pub retention_hours: u64,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8001".into(), retention_hours: 72 }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Jobs run at the same time by one worker process.
+    pub concurrency: usize,
+    /// How long a claimed job stays ours without a heartbeat.
+    pub lease_secs: u64,
+    /// Polling interval when no wake-up arrives.
+    pub poll_ms: u64,
+    /// How long running jobs may take to finish after SIGTERM before their leases are released.
+    pub shutdown_grace_secs: u64,
+    /// Attempts before a job is marked failed.
+    pub max_attempts: i32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { concurrency: 2, lease_secs: 60, poll_ms: 250, shutdown_grace_secs: 30, max_attempts: 5 }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// The administrator created on first start.
+    pub admin_username: String,
+    /// Its password. Empty: a random one is generated and printed once at first start.
+    pub admin_password: String,
+    /// Browser sessions and login tokens expire after this many hours.
+    pub session_hours: u64,
+    /// Failed logins per user name (and per client address) in 15 minutes before login is refused.
+    pub max_failed_logins: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            admin_username: "admin".into(),
+            admin_password: String::new(),
+            session_hours: 24 * 14,
+            max_failed_logins: 10,
+        }
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &if self.admin_password.is_empty() { "" } else { "<redacted>" })
+            .field("session_hours", &self.session_hours)
+            .field("max_failed_logins", &self.max_failed_logins)
+            .finish()
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `debug`, `docmerge=debug,actix_web=info`, …
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, level: "info".into() }
+    }
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PdfSettings {
+    /// Path of libpdfium.so. Empty: /usr/lib/docmerge, then next to the binary, then ./.runtime/lib.
+    pub library_path: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrSettings {
+    /// Folder with the OCR models. Empty: /usr/share/docmerge/models, then next to the binary, then ./.runtime/models.
+    pub models_dir: String,
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Documents with more pages fail with a clear reason.
+    pub max_pages: u32,
+    /// Pages (images) with more pixels fail before anything is decoded.
+    pub max_page_pixels: u64,
+    /// Seconds one page may take.
+    pub page_timeout_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self { max_pages: 1000, max_page_pixels: 100_000_000, page_timeout_secs: 120 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read the config file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+/// Where the settings come from: an explicit file (CLI / DOCMERGE_CONFIG), and whether the
+/// system file is read (tests switch it off).
+#[derive(Clone, Debug, Default)]
+pub struct ConfigSources {
+    pub file: Option<PathBuf>,
+    pub skip_system_file: bool,
+}
+
+impl Settings {
+    pub fn load(sources: &ConfigSources) -> Result<(Settings, Vec<String>), ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if !sources.skip_system_file && Path::new(SYSTEM_CONFIG).exists() {
+            figment = figment.merge(Toml::file(SYSTEM_CONFIG));
+        }
+        let explicit = sources
+            .file
+            .clone()
+            .or_else(|| std::env::var_os("DOCMERGE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+        if let Some(path) = explicit {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    reason: "no such file".into(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let (env_pairs, warnings) = env_overrides()?;
+        for (key, value) in env_pairs {
+            figment = figment.merge((key, value));
+        }
+        let settings: Settings = figment.extract().map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
+        settings.validate()?;
+        Ok((settings, warnings))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !url.is_empty()
+            && !url.starts_with("sqlite://")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database.url must start with sqlite:// or postgres://, not {:?}",
+                redact_url(url)
+            )));
+        }
+        if self.worker.concurrency == 0 {
+            return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
+        }
+        if self.worker.lease_secs < 5 {
+            return Err(ConfigError::Invalid("worker.lease_secs must be at least 5".into()));
+        }
+        if self.server.max_upload_mb == 0 {
+            return Err(ConfigError::Invalid("server.max_upload_mb must be at least 1".into()));
+        }
+        for (name, bind) in [("server.bind", &self.server.bind), ("ws.bind", &self.ws.bind)] {
+            if bind.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be an address like 127.0.0.1:8000, not {bind:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL with the default (a SQLite file in the storage root) filled in.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.storage.root.join("docmerge.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.server.max_upload_mb * 1024 * 1024
+    }
+
+    /// The effective settings as TOML with secrets redacted (for `docmerge check`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        if !copy.auth.admin_password.is_empty() {
+            copy.auth.admin_password = "<redacted>".into();
+        }
+        copy.database.url = redact_url(&copy.database.url);
+        toml_string(&copy)
+    }
+}
+
+fn toml_string(settings: &Settings) -> String {
+    // figment's Toml provider reads TOML; serde_json -> toml-ish rendering is enough here.
+    let value = serde_json::to_value(settings).unwrap_or_default();
+    let mut out = String::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, body) in sections {
+            out.push_str(&format!("[{section}]\n"));
+            if let serde_json::Value::Object(keys) = body {
+                for (k, v) in keys {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Replaces the password in `scheme://user:password@host` with `***`.
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        if let Some(at) = rest.find('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!("{}://{}:***@{}", &url[..scheme_end], &userinfo[..colon], &rest[at + 1..]);
+            }
+        }
+    }
+    // key=value style: password=...
+    if url.contains("password=") {
+        return url
+            .split(' ')
+            .map(|p| if p.starts_with("password=") { "password=***" } else { p })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    url.to_string()
+}
+
+/// Reads `DOCMERGE__SECTION__KEY` and `DOCMERGE__SECTION__KEY_FILE` variables. Unknown names are
+/// returned as warnings (by name only, never with their value).
+fn env_overrides() -> Result<(Vec<(String, figment::value::Value)>, Vec<String>), ConfigError> {
+    let known = known_keys();
+    let mut pairs = Vec::new();
+    let mut warnings = Vec::new();
+    let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let rest = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+        let mut parts = rest.splitn(2, "__");
+        let (Some(section), Some(key)) = (parts.next(), parts.next()) else {
+            warnings.push(format!("ignoring unknown environment variable {name}"));
+            continue;
+        };
+        let (key, value) = if let Some(base) = key.strip_suffix("_file")
+            && known.contains(&format!("{section}.{base}"))
+        {
+            let secret = std::fs::read_to_string(&raw).map_err(|e| ConfigError::File {
+                path: raw.clone(),
+                reason: format!("{e} (named by {name})"),
+            })?;
+            (base.to_string(), secret.trim_end_matches(['\n', '\r']).to_string())
+        } else {
+            (key.to_string(), raw)
+        };
+        let dotted = format!("{section}.{key}");
+        if !known.contains(&dotted) {
+            warnings.push(format!("ignoring unknown environment variable {name}"));
+            continue;
+        }
+        let value = parse_env_value(&value);
+        pairs.push((dotted, value));
+    }
+    Ok((pairs, warnings))
+}
+
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    use figment::value::Value;
+    // Env's own parser turns "1.5" into floats, "[a,b]" into arrays, "true" into bools.
+    raw.parse::<Value>().unwrap_or_else(|_| Value::from(raw.to_string()))
+}
+
+pub fn known_keys() -> Vec<String> {
+    let value = serde_json::to_value(Settings::default()).unwrap_or_default();
+    let mut keys = Vec::new();
+    if let serde_json::Value::Object(sections) = value {
+        for (section, body) in sections {
+            if let serde_json::Value::Object(fields) = body {
+                for k in fields.keys() {
+                    keys.push(format!("{section}.{k}"));
+                }
+            }
+        }
+    }
+    keys
+}
+
+fn describe_figment_error(e: figment::Error) -> String {
+    let mut msgs = Vec::new();
+    for err in e {
+        let path = err.path.join(".");
+        let source = err
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (from {})", m.source.as_ref().map(|s| s.to_string()).unwrap_or_else(|| m.name.to_string())))
+            .unwrap_or_default();
+        let kind = match &err.kind {
+            figment::error::Kind::UnknownField(field, _) => format!("unknown setting {field:?}"),
+            other => other.to_string(),
+        };
+        if path.is_empty() {
+            msgs.push(format!("invalid configuration: {kind}{source}"));
+        } else {
+            msgs.push(format!("invalid configuration for {path}: {kind}{source}"));
+        }
+    }
+    msgs.join("; ")
+}

@@ -1,0 +1,36 @@
+//! `connect(url)` picks the backend from the URL. Callers only ever see `Arc<dyn Store>`.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use crate::domain::store::Store;
+use crate::domain::{DomainError, DomainResult};
+
+pub async fn connect(url: &str, pool_size: u32) -> DomainResult<Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = sqlite::SqliteStore::open(path, pool_size as usize).await?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PgStore::connect(url, pool_size as usize).await?;
+        match store {}
+    } else {
+        Err(DomainError::Invalid(format!(
+            "database.url must start with sqlite:// or postgres://, not {:?}",
+            crate::config::redact_url(url)
+        )))
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern (both backends use `ESCAPE '\'`).
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

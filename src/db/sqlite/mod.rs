@@ -1,0 +1,165 @@
+//! SQLite backend: one writer connection (every write in `BEGIN IMMEDIATE`), a few read-only
+//! readers, WAL. Several processes may share the file: SQLite's own locking plus
+//! `busy_timeout` serialise writers; nothing holds a write transaction across slow work.
+
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::Notify;
+
+use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
+
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    max_readers: usize,
+    jobs_wake: Arc<Notify>,
+    events_wake: Arc<Notify>,
+}
+
+fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+pub(crate) fn db_err(e: rusqlite::Error) -> DomainError {
+    if let rusqlite::Error::SqliteFailure(code, msg) = &e
+        && code.code == rusqlite::ErrorCode::DatabaseBusy
+    {
+        return DomainError::Database(format!("the database is busy: {}", msg.clone().unwrap_or_default()));
+    }
+    DomainError::Database(e.to_string())
+}
+
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(code, _)
+        if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str, readers: usize) -> DomainResult<SqliteStore> {
+        let path = PathBuf::from(path);
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                DomainError::Database(format!("cannot create the database folder {}: {e}", parent.display()))
+            })?;
+        }
+        let p = path.clone();
+        let writer = tokio::task::spawn_blocking(move || open_conn(&p, false))
+            .await
+            .map_err(|e| DomainError::Database(e.to_string()))?
+            .map_err(|e| DomainError::Database(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            max_readers: readers.max(1),
+            jobs_wake: Arc::new(Notify::new()),
+            events_wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok,
+    /// rolls back (on drop) otherwise.
+    pub(crate) async fn write<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> DomainResult<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| DomainError::Database(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` on a read-only connection inside one read transaction (a consistent snapshot).
+    pub(crate) async fn read<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> DomainResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        let max = self.max_readers;
+        tokio::task::spawn_blocking(move || {
+            let conn = {
+                let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+                pool.pop()
+            };
+            let conn = match conn {
+                Some(c) => c,
+                None => open_conn(&path, true).map_err(db_err)?,
+            };
+            conn.execute_batch("BEGIN").map_err(db_err)?;
+            let out = f(&conn);
+            let _ = conn.execute_batch("COMMIT");
+            let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < max {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| DomainError::Database(format!("database task failed: {e}")))?
+    }
+
+    pub(crate) fn notify_jobs(&self) {
+        self.jobs_wake.notify_waiters();
+    }
+    pub(crate) fn notify_events(&self) {
+        self.events_wake.notify_waiters();
+    }
+}
+
+pub(crate) fn emit(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut st| {
+        st.execute(rusqlite::params![
+            ev.owner_id,
+            ev.kind,
+            ev.document_id,
+            ev.folder_id,
+            ev.data.to_string(),
+            now_millis()
+        ])
+    })
+    .map_err(db_err)?;
+    Ok(())
+}
+
+

@@ -1,0 +1,392 @@
+//! The domain: what a document, a folder, a page and a job are, the errors that mean something
+//! to a user, and the store interface (port) the backends implement. No HTTP, no SQL here.
+
+pub mod jobs;
+pub mod search;
+pub mod store;
+pub mod users;
+
+use serde::{Deserialize, Serialize};
+
+pub type Id = i64;
+/// Milliseconds since the Unix epoch (UTC). Both backends store time this way.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Errors a caller can act on. HTTP maps them to status codes in exactly one place.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The database could not be reached or answered with an error we did not expect.
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+impl DomainError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        DomainError::NotFound(what.into())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: Id,
+    pub username: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserWithHash {
+    pub user: User,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Session,
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::Api => "api",
+        }
+    }
+    pub fn parse(s: &str) -> TokenKind {
+        if s == "api" { TokenKind::Api } else { TokenKind::Session }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ApiToken {
+    pub id: Id,
+    pub user_id: Id,
+    pub name: String,
+    pub kind: TokenKind,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub expires_at: Option<Millis>,
+}
+
+/// What an authenticated request knows about its caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: User,
+    pub token_id: Id,
+    pub token_kind: TokenKind,
+    /// sha256 of the CSRF secret bound to a browser session.
+    pub csrf_hash: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FolderKind {
+    Home,
+    Inbox,
+    Folder,
+}
+
+impl FolderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FolderKind::Home => "home",
+            FolderKind::Inbox => "inbox",
+            FolderKind::Folder => "folder",
+        }
+    }
+    pub fn parse(s: &str) -> FolderKind {
+        match s {
+            "home" => FolderKind::Home,
+            "inbox" => FolderKind::Inbox,
+            _ => FolderKind::Folder,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Folder {
+    pub id: Id,
+    pub owner_id: Id,
+    pub parent_id: Option<Id>,
+    pub name: String,
+    pub kind: FolderKind,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub trashed_at: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DocState {
+    Queued,
+    Processing,
+    Ready,
+    Failed,
+}
+
+impl DocState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocState::Queued => "queued",
+            DocState::Processing => "processing",
+            DocState::Ready => "ready",
+            DocState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DocState> {
+        Some(match s {
+            "queued" => DocState::Queued,
+            "processing" => DocState::Processing,
+            "ready" => DocState::Ready,
+            "failed" => DocState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Tag {
+    pub id: Id,
+    pub owner_id: Id,
+    pub name: String,
+    pub color: String,
+    pub document_count: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Version {
+    pub id: Id,
+    pub document_id: Id,
+    pub number: i32,
+    pub filename: String,
+    pub mime: String,
+    pub size: i64,
+    pub sha256: String,
+    pub state: DocState,
+    pub error: Option<String>,
+    pub page_count: i32,
+    pub pages_done: i32,
+    /// sha256 of the searchable PDF in the blob store, once built.
+    pub searchable_sha256: Option<String>,
+    pub note: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Document {
+    pub id: Id,
+    pub owner_id: Id,
+    pub folder_id: Id,
+    pub title: String,
+    pub state: DocState,
+    pub error: Option<String>,
+    pub duplicate_of: Option<Id>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub trashed_at: Option<Millis>,
+    pub tags: Vec<Tag>,
+    pub version: Version,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Page {
+    pub version_id: Id,
+    pub number: i32,
+    pub width: f64,
+    pub height: f64,
+    pub text: String,
+    /// JSON: the recognised lines with their boxes.
+    pub lines_json: String,
+    pub source: String,
+    pub thumbnail_sha256: Option<String>,
+    pub preview_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub id: Id,
+    pub owner_id: Id,
+    pub kind: String,
+    pub document_id: Option<Id>,
+    pub folder_id: Option<Id>,
+    pub data: serde_json::Value,
+    pub created_at: Millis,
+}
+
+/// An event to record inside the transaction that makes the change.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub owner_id: Id,
+    pub kind: &'static str,
+    pub document_id: Option<Id>,
+    pub folder_id: Option<Id>,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn document(owner_id: Id, kind: &'static str, document_id: Id, data: serde_json::Value) -> Self {
+        NewEvent { owner_id, kind, document_id: Some(document_id), folder_id: None, data }
+    }
+    pub fn folder(owner_id: Id, kind: &'static str, folder_id: Id, data: serde_json::Value) -> Self {
+        NewEvent { owner_id, kind, document_id: None, folder_id: Some(folder_id), data }
+    }
+}
+
+/// A page in a list: `(page, page_size)` with 1-based pages.
+#[derive(Clone, Copy, Debug)]
+pub struct PageReq {
+    pub page: u32,
+    pub page_size: u32,
+}
+
+impl PageReq {
+    pub fn offset(&self) -> i64 {
+        (self.page.saturating_sub(1) as i64) * self.page_size as i64
+    }
+    pub fn limit(&self) -> i64 {
+        self.page_size as i64
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: u32,
+    pub page_size: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChildItem {
+    Folder(Folder, Vec<Tag>),
+    Document(Document),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildSort {
+    NameAsc,
+    NameDesc,
+    CreatedAsc,
+    CreatedDesc,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DocumentFilter {
+    pub folder_id: Option<Id>,
+    pub tag_id: Option<Id>,
+    pub state: Option<DocState>,
+    pub created_after: Option<Millis>,
+    pub created_before: Option<Millis>,
+    pub duplicate: Option<bool>,
+    pub trashed: bool,
+    pub sort: DocSort,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DocSort {
+    #[default]
+    CreatedDesc,
+    CreatedAsc,
+    TitleAsc,
+    TitleDesc,
+}
+
+/// Everything one upload writes in its single transaction.
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub owner_id: Id,
+    pub folder_id: Id,
+    pub title: String,
+    pub filename: String,
+    pub mime: String,
+    pub size: i64,
+    pub sha256: String,
+    pub tag_names: Vec<String>,
+    pub reject_duplicates: bool,
+    pub max_attempts: i32,
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadOutcome {
+    pub document: Document,
+    pub version_id: Id,
+    pub job_id: Id,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchHit {
+    pub document: Document,
+    pub page_number: Option<i32>,
+    pub snippet: String,
+    pub rank: f64,
+}
+
+/// A processed page as the worker hands it to the store.
+#[derive(Clone, Debug)]
+pub struct PageRecord {
+    pub number: i32,
+    pub width: f64,
+    pub height: f64,
+    pub text: String,
+    pub lines_json: String,
+    pub source: String,
+    pub thumbnail_sha256: Option<String>,
+    pub preview_sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub documents: i64,
+    pub pages: i64,
+    pub jobs_by_kind_state: Vec<(String, String, i64)>,
+}
+
+/// Turns a snippet whose matches are wrapped in \u{1}…\u{2} into HTML: everything escaped,
+/// matches in `<mark>`.
+pub fn snippet_html(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 16);
+    for c in raw.chars() {
+        match c {
+            '\u{1}' => out.push_str("<mark>"),
+            '\u{2}' => out.push_str("</mark>"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}

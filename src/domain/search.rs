@@ -1,0 +1,159 @@
+//! The search query language, the same on both databases:
+//! words (all must match; `word*` is a prefix), `"exact phrase"`, `-word` / `-"phrase"` (exclude),
+//! `tag:NAME`, `folder:NAME`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`.
+//! Each backend turns a parsed [`SearchQuery`] into its own syntax; user text never reaches SQL
+//! or an FTS parser unescaped.
+
+use super::{DomainError, Millis};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Term {
+    /// Lower-cased words; more than one = a phrase.
+    pub words: Vec<String>,
+    pub prefix: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    pub include: Vec<Term>,
+    pub exclude: Vec<Term>,
+    pub tags: Vec<String>,
+    pub folders: Vec<String>,
+    pub before: Option<Millis>,
+    pub after: Option<Millis>,
+}
+
+impl SearchQuery {
+    pub fn has_text(&self) -> bool {
+        !self.include.is_empty()
+    }
+}
+
+const MAX_QUERY_CHARS: usize = 1000;
+const MAX_TERMS: usize = 32;
+
+pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(DomainError::Invalid(format!("the search query is longer than {MAX_QUERY_CHARS} characters")));
+    }
+    let mut out = SearchQuery::default();
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let negate = chars[i] == '-';
+        if negate {
+            i += 1;
+            if i >= chars.len() || chars[i].is_whitespace() {
+                continue;
+            }
+        }
+        if chars[i] == '"' {
+            let start = i + 1;
+            let mut end = start;
+            while end < chars.len() && chars[end] != '"' {
+                end += 1;
+            }
+            if end >= chars.len() {
+                return Err(DomainError::Invalid("a quoted phrase is missing its closing quote".into()));
+            }
+            let phrase: String = chars[start..end].iter().collect();
+            let words = words_of(&phrase);
+            if !words.is_empty() {
+                push(&mut out, negate, Term { words, prefix: false });
+            }
+            i = end + 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        let token: String = chars[start..i].iter().collect();
+        if let Some((key, value)) = token.split_once(':')
+            && !negate
+            && matches!(key.to_ascii_lowercase().as_str(), "tag" | "folder" | "before" | "after")
+        {
+            let value = value.trim_matches('"');
+            if value.is_empty() {
+                return Err(DomainError::Invalid(format!("{key}: needs a value, e.g. {key}:invoices")));
+            }
+            match key.to_ascii_lowercase().as_str() {
+                "tag" => out.tags.push(value.to_string()),
+                "folder" => out.folders.push(value.to_string()),
+                "before" => out.before = Some(parse_date(value, key)?),
+                "after" => out.after = Some(parse_date(value, key)?),
+                _ => unreachable!("matched above"),
+            }
+            continue;
+        }
+        let prefix = token.ends_with('*');
+        let words = words_of(&token);
+        if words.is_empty() {
+            continue;
+        }
+        // "foo-bar" or "e.mail" split into several words: treat them as a phrase.
+        push(&mut out, negate, Term { prefix: prefix && words.len() == 1, words });
+    }
+    if out.include.len() + out.exclude.len() > MAX_TERMS {
+        return Err(DomainError::Invalid(format!("the search query has more than {MAX_TERMS} terms")));
+    }
+    if out.include.is_empty() && !out.exclude.is_empty() && out.tags.is_empty() && out.folders.is_empty() {
+        return Err(DomainError::Invalid("a search needs at least one word to look for, not only exclusions".into()));
+    }
+    Ok(out)
+}
+
+fn push(out: &mut SearchQuery, negate: bool, term: Term) {
+    if negate { out.exclude.push(term) } else { out.include.push(term) }
+}
+
+/// Splits into lower-case alphanumeric words (what both full-text indexes tokenize on).
+pub fn words_of(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+/// `after:` means from the start of that day on; `before:` before the start of that day.
+fn parse_date(value: &str, key: &str) -> Result<Millis, DomainError> {
+    let date = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| DomainError::Invalid(format!("{key}: needs a date like 2024-01-31, not {value:?}")))?;
+    let dt = date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    Ok(dt.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_all_forms() {
+        let q = parse_query(r#"invoice "acme corp" -draft tag:tax folder:2024 after:2024-01-01 before:2024-12-31 rep*"#)
+            .unwrap();
+        assert_eq!(q.include.len(), 3);
+        assert_eq!(q.include[1].words, vec!["acme", "corp"]);
+        assert!(q.include[2].prefix);
+        assert_eq!(q.exclude[0].words, vec!["draft"]);
+        assert_eq!(q.tags, vec!["tax"]);
+        assert_eq!(q.folders, vec!["2024"]);
+        assert!(q.after.unwrap() < q.before.unwrap());
+    }
+
+    #[test]
+    fn hostile_input_is_reduced_to_words() {
+        let q = parse_query("'; DROP TABLE documents; -- NEAR(a b) OR *").unwrap();
+        for t in &q.include {
+            for w in &t.words {
+                assert!(w.chars().all(char::is_alphanumeric), "{w}");
+            }
+        }
+        assert!(parse_query("\"unclosed").is_err());
+        assert!(parse_query("before:yesterday").is_err());
+        assert!(parse_query("-only").is_err());
+    }
+}

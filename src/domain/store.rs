@@ -1,0 +1,169 @@
+//! The one store interface. Two implementations (db::sqlite, db::postgres) pass the same
+//! conformance suite (tests/it/store.rs). Every method that changes something a user can see
+//! writes its event(s) in the same transaction (outbox). Every method scoped by `owner` answers
+//! `NotFound` for another user's rows, exactly as for rows that do not exist.
+
+use async_trait::async_trait;
+
+use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
+use super::search::SearchQuery;
+use super::*;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    // ---- operations -------------------------------------------------------------------------
+    /// Applies pending migrations (safe when several processes start at once).
+    async fn migrate(&self) -> DomainResult<()>;
+    /// `(applied, known)` migration counts; ready when equal.
+    async fn migration_status(&self) -> DomainResult<(i64, i64)>;
+    async fn ping(&self) -> DomainResult<()>;
+    async fn totals(&self) -> DomainResult<Totals>;
+
+    // ---- users and tokens -------------------------------------------------------------------
+    /// Creates the user with its Home and Inbox folders. Conflict if the name is taken.
+    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> DomainResult<User>;
+    async fn user_by_name(&self, username: &str) -> DomainResult<Option<UserWithHash>>;
+    async fn user_by_id(&self, id: Id) -> DomainResult<Option<User>>;
+    async fn list_users(&self) -> DomainResult<Vec<User>>;
+    async fn count_users(&self) -> DomainResult<i64>;
+    async fn update_user(
+        &self,
+        id: Id,
+        password_hash: Option<&str>,
+        is_admin: Option<bool>,
+        disabled: Option<bool>,
+    ) -> DomainResult<User>;
+    /// Stores only the token's hash (and the CSRF secret's hash for browser sessions).
+    async fn create_token(
+        &self,
+        user_id: Id,
+        name: &str,
+        kind: TokenKind,
+        token_hash: &str,
+        csrf_hash: Option<&str>,
+        expires_at: Option<Millis>,
+    ) -> DomainResult<ApiToken>;
+    /// The caller behind a token hash, if the token is valid, unexpired and its user enabled.
+    async fn principal_by_token(&self, token_hash: &str) -> DomainResult<Option<Principal>>;
+    async fn list_tokens(&self, user_id: Id, kind: TokenKind) -> DomainResult<Vec<ApiToken>>;
+    async fn delete_token(&self, user_id: Id, token_id: Id) -> DomainResult<()>;
+    /// Records a failed login for each key (user name, client address) and returns the largest
+    /// count of failures for any of the keys within the window.
+    async fn record_login_failure(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64>;
+    async fn login_failures(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64>;
+    async fn clear_login_failures(&self, keys: &[String]) -> DomainResult<()>;
+
+    // ---- folders ----------------------------------------------------------------------------
+    async fn root_folders(&self, owner: Id) -> DomainResult<(Folder, Folder)>;
+    async fn folder(&self, owner: Id, id: Id) -> DomainResult<Folder>;
+    /// From the root down to and including the folder.
+    async fn breadcrumbs(&self, owner: Id, id: Id) -> DomainResult<Vec<(Id, String)>>;
+    async fn folder_tags(&self, owner: Id, id: Id) -> DomainResult<Vec<Tag>>;
+    async fn create_folder(&self, owner: Id, parent_id: Id, name: &str) -> DomainResult<Folder>;
+    /// Rename and/or move. Moving into itself or a descendant is a Conflict.
+    async fn update_folder(&self, owner: Id, id: Id, name: Option<&str>, parent_id: Option<Id>) -> DomainResult<Folder>;
+    /// Folder, subfolders and their documents go to the trash together.
+    async fn trash_folder(&self, owner: Id, id: Id) -> DomainResult<()>;
+    async fn restore_folder(&self, owner: Id, id: Id) -> DomainResult<Folder>;
+    /// Live (untrashed) children: folders first, then documents.
+    async fn children(&self, owner: Id, id: Id, sort: ChildSort, page: PageReq) -> DomainResult<Paged<ChildItem>>;
+    async fn set_folder_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<()>;
+
+    // ---- documents --------------------------------------------------------------------------
+    /// One transaction: document + version 1 (queued) + `process_version` job + `document.created`.
+    async fn create_upload(&self, upload: NewUpload) -> DomainResult<UploadOutcome>;
+    async fn document(&self, owner: Id, id: Id) -> DomainResult<Document>;
+    async fn list_documents(&self, owner: Id, filter: &DocumentFilter, page: PageReq) -> DomainResult<Paged<Document>>;
+    /// `tag_ids`: replaces the set. Emits `document.updated` (and `document.moved` on a move).
+    async fn update_document(
+        &self,
+        owner: Id,
+        id: Id,
+        title: Option<&str>,
+        folder_id: Option<Id>,
+        tag_ids: Option<&[Id]>,
+    ) -> DomainResult<Document>;
+    async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document>;
+    async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()>;
+    async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document>;
+    /// Deletes a trashed document for good; returns the blob hashes no row refers to any more.
+    async fn purge_document(&self, owner: Id, id: Id) -> DomainResult<Vec<String>>;
+    /// Top-level trashed items (a trashed folder's content is not listed separately).
+    async fn list_trash(&self, owner: Id, page: PageReq) -> DomainResult<Paged<ChildItem>>;
+    /// Purges everything in the trash; returns the blob hashes no row refers to any more.
+    async fn empty_trash(&self, owner: Id) -> DomainResult<Vec<String>>;
+    async fn versions(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Version>>;
+    /// The given version of the document (None: the current one).
+    async fn version(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Version>;
+    async fn pages(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Vec<Page>>;
+    async fn page(&self, owner: Id, document_id: Id, version_id: Option<Id>, number: i32) -> DomainResult<Page>;
+    /// Queues processing of the current version again (after a failure or a raised limit).
+    async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id>;
+
+    // ---- tags -------------------------------------------------------------------------------
+    async fn tags(&self, owner: Id) -> DomainResult<Vec<Tag>>;
+    async fn create_tag(&self, owner: Id, name: &str, color: &str) -> DomainResult<Tag>;
+    async fn update_tag(&self, owner: Id, id: Id, name: Option<&str>, color: Option<&str>) -> DomainResult<Tag>;
+    async fn delete_tag(&self, owner: Id, id: Id) -> DomainResult<()>;
+
+    // ---- search -----------------------------------------------------------------------------
+    async fn search(&self, owner: Id, query: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>>;
+
+    // ---- the job table ----------------------------------------------------------------------
+    /// Returns each job's id, or None where a queued/running job with the same unique key exists.
+    async fn enqueue(&self, jobs: Vec<NewJob>) -> DomainResult<Vec<Option<Id>>>;
+    /// Claims up to `limit` due jobs of the given kinds (all kinds when empty), highest priority
+    /// first, then oldest `run_after`. Each claim bumps `lease_seq` and `attempts`.
+    async fn claim(&self, worker_id: &str, kinds: &[String], limit: usize, lease_ms: Millis) -> DomainResult<Vec<ClaimedJob>>;
+    /// Extends the leases still held; returns, per lease, whether it is still ours.
+    async fn heartbeat(&self, leases: &[Lease], lease_ms: Millis) -> DomainResult<Vec<bool>>;
+    /// Marks the jobs done; returns, per lease, whether the completion was accepted (fenced).
+    async fn complete(&self, leases: &[Lease]) -> DomainResult<Vec<bool>>;
+    /// Records a failed attempt: back to the queue with backoff, or `failed` when no attempts
+    /// are left or `permanent`. None when the lease is no longer ours.
+    async fn fail(&self, lease: &Lease, error: &str, permanent: bool) -> DomainResult<Option<FailOutcome>>;
+    /// Gives a running job back to the queue without using up its attempt (graceful shutdown).
+    async fn release(&self, lease: &Lease) -> DomainResult<bool>;
+    /// Returns jobs whose lease expired to the queue (or `failed` when out of attempts).
+    async fn reap_expired(&self) -> DomainResult<u64>;
+    async fn job(&self, id: Id) -> DomainResult<JobView>;
+    async fn jobs_for_owner(&self, owner: Id, document_id: Option<Id>, page: PageReq) -> DomainResult<Paged<JobView>>;
+    /// A failed job (of this owner) back to the queue with fresh attempts.
+    async fn retry_job(&self, owner: Id, id: Id) -> DomainResult<JobView>;
+    async fn job_counts(&self) -> DomainResult<Vec<(String, String, i64)>>;
+
+    // ---- processing (called by the worker under a lease) -----------------------------------
+    /// The version's pages are known: set `page_count`, mark it (and its document) processing,
+    /// enqueue one job per page plus nothing else, and complete `lease` — one transaction.
+    /// A zero-page result fails the document instead.
+    async fn begin_version(&self, lease: &Lease, version_id: Id, page_count: i32, page_jobs: Vec<NewJob>) -> DomainResult<bool>;
+    /// Stores one processed page and completes its job; when it was the last page, enqueues
+    /// `finish_job`. Emits `job.progress` (page n of N). One transaction.
+    async fn store_page(&self, lease: &Lease, version_id: Id, page: PageRecord, finish_job: NewJob) -> DomainResult<bool>;
+    /// Marks the version and document ready, indexes page text for search, records the
+    /// searchable PDF, emits `document.ready`, completes the job — one transaction.
+    async fn finish_version(&self, lease: &Lease, version_id: Id, searchable_sha256: Option<&str>) -> DomainResult<bool>;
+    /// Marks the version and its document failed with the reason in words; emits `document.failed`.
+    async fn fail_version(&self, version_id: Id, error: &str) -> DomainResult<()>;
+    /// For the worker: the version row without owner scoping.
+    async fn version_by_id(&self, version_id: Id) -> DomainResult<Version>;
+    async fn page_records(&self, version_id: Id) -> DomainResult<Vec<Page>>;
+
+    // ---- events -----------------------------------------------------------------------------
+    /// Events with id > `after` (all owners when `owner` is None), oldest first.
+    async fn events_after(&self, owner: Option<Id>, after: Id, limit: i64) -> DomainResult<Vec<Event>>;
+    async fn latest_event_id(&self) -> DomainResult<Id>;
+    async fn prune_events(&self, older_than: Millis) -> DomainResult<u64>;
+    /// Waits until something may have changed in the job or event tables (LISTEN/NOTIFY on
+    /// PostgreSQL); returns at the latest after `timeout`. SQLite: just sleeps (callers poll).
+    async fn wait_for_change(&self, channel: WakeChannel, timeout: std::time::Duration);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WakeChannel {
+    Jobs,
+    Events,
+}

@@ -1,0 +1,11 @@
+//! The job runner: claim → lease + heartbeat → fenced completion, each job in its own task
+//! (a panic fails that job, not the worker), retries with backoff, a reaper for expired leases.
+
+pub mod kinds;
+mod maintenance;
+mod runner;
+mod test_jobs;
+
+pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, run_worker};
+pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
+pub use test_jobs::register_test_jobs;

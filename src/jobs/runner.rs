@@ -1,0 +1,260 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::jobs::{ClaimedJob, FailOutcome, Lease};
+use crate::domain::store::{Store, WakeChannel};
+use crate::domain::{Id, Millis};
+
+/// How a job attempt ends when it does not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt (after backoff).
+    #[error("{0}")]
+    Retry(String),
+    /// Will never work (bad input): fail now, keep the reason.
+    #[error("{0}")]
+    Abort(String),
+}
+
+/// A successful attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The runner marks the job done.
+    Done,
+    /// The handler already completed the job inside its own (fenced) transaction; the flag says
+    /// whether that completion was accepted.
+    CompletedInTransaction(bool),
+}
+
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    async fn run(&self, job: &ClaimedJob, lease: &Lease) -> Result<Outcome, JobError>;
+    /// Called once when the job has failed for good (no attempts left, or aborted).
+    async fn on_failed(&self, _job: &ClaimedJob, _error: &str) {}
+}
+
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+}
+
+impl Registry {
+    pub fn register(&mut self, kind: &str, handler: Arc<dyn JobHandler>) {
+        self.handlers.insert(kind.to_string(), handler);
+    }
+    pub fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.handlers.keys().cloned().collect();
+        k.sort();
+        k
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    pub worker_id: String,
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub poll: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl RunnerOptions {
+    fn lease_ms(&self) -> Millis {
+        self.lease.as_millis() as Millis
+    }
+}
+
+struct Running {
+    lease: Lease,
+    abort: tokio::task::AbortHandle,
+}
+
+/// Runs jobs until `shutdown` is cancelled. Then it stops claiming, lets running jobs finish for
+/// up to the grace period, and releases the leases of those still running.
+pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerOptions, shutdown: CancellationToken) {
+    let kinds = registry.kinds();
+    let running: Arc<Mutex<HashMap<Id, Running>>> = Arc::new(Mutex::new(HashMap::new()));
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let stop_aux = CancellationToken::new();
+
+    // Heartbeat: renew every lease we hold, in one statement batch; a lease found lost aborts its job.
+    let hb = {
+        let (store, running, opts, stop) = (store.clone(), running.clone(), opts.clone(), stop_aux.clone());
+        tokio::spawn(async move {
+            let every = opts.lease / 3;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let leases: Vec<Lease> = running.lock().unwrap_or_else(|p| p.into_inner()).values().map(|r| r.lease.clone()).collect();
+                if leases.is_empty() {
+                    continue;
+                }
+                match store.heartbeat(&leases, opts.lease_ms()).await {
+                    Ok(alive) => {
+                        let map = running.lock().unwrap_or_else(|p| p.into_inner());
+                        for (lease, ok) in leases.iter().zip(alive) {
+                            if !ok && let Some(r) = map.get(&lease.job_id) {
+                                tracing::warn!(job = lease.job_id, "lease lost (another worker took the job over); stopping it");
+                                r.abort.abort();
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "heartbeat failed; will retry"),
+                }
+            }
+        })
+    };
+
+    // Reaper: expired leases of dead workers go back to the queue.
+    let reaper = {
+        let (store, opts, stop) = (store.clone(), opts.clone(), stop_aux.clone());
+        tokio::spawn(async move {
+            let every = (opts.lease / 4).max(Duration::from_millis(500));
+            loop {
+                match store.reap_expired().await {
+                    Ok(n) if n > 0 => tracing::info!(jobs = n, "returned jobs with expired leases to the queue"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        })
+    };
+
+    tracing::info!(worker = %opts.worker_id, concurrency = opts.concurrency, kinds = ?kinds, "worker started");
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        while tasks.try_join_next().is_some() {}
+        let free = opts.concurrency.saturating_sub(tasks.len());
+        if free == 0 {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tasks.join_next() => {}
+            }
+            continue;
+        }
+        let claimed = match store.claim(&opts.worker_id, &kinds, free, opts.lease_ms()).await {
+            Ok(c) => {
+                backoff = Duration::from_millis(100);
+                c
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming jobs failed; retrying in {:?}", backoff);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = store.wait_for_change(WakeChannel::Jobs, opts.poll) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+            continue;
+        }
+        for job in claimed {
+            let Some(handler) = registry.handlers.get(&job.kind).cloned() else {
+                // Cannot happen: we only claim registered kinds.
+                continue;
+            };
+            let lease = job.lease(&opts.worker_id);
+            let (store2, running2) = (store.clone(), running.clone());
+            let job_id = job.id;
+            // The job itself runs in its own task so a panic is contained and it can be aborted.
+            let inner = tokio::spawn({
+                let (handler, job, lease) = (handler.clone(), job.clone(), lease.clone());
+                async move {
+                    let limit = Duration::from_secs(job.timeout_secs.max(1) as u64);
+                    match tokio::time::timeout(limit, handler.run(&job, &lease)).await {
+                        Ok(r) => r,
+                        Err(_) => Err(JobError::Retry(format!("the job took longer than {} s and was stopped", job.timeout_secs))),
+                    }
+                }
+            });
+            running.lock().unwrap_or_else(|p| p.into_inner()).insert(job_id, Running { lease: lease.clone(), abort: inner.abort_handle() });
+            tasks.spawn(async move {
+                let result = match inner.await {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => Err(JobError::Retry("internal error: the job crashed (panic); see the worker log".into())),
+                    Err(_) => {
+                        // Aborted: lease lost or shutdown — someone else owns the outcome.
+                        running2.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+                        return;
+                    }
+                };
+                finish(&*store2, &*handler, &job, &lease, result).await;
+                running2.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+            });
+        }
+    }
+
+    // Shutdown: no more claims; give running jobs the grace period, then release their leases.
+    let grace = tokio::time::sleep(opts.shutdown_grace);
+    tokio::pin!(grace);
+    while !tasks.is_empty() {
+        tokio::select! {
+            _ = &mut grace => break,
+            _ = tasks.join_next() => {}
+        }
+    }
+    let leftover: Vec<Running> = running.lock().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, r)| r).collect();
+    for r in leftover {
+        r.abort.abort();
+        match store.release(&r.lease).await {
+            Ok(true) => tracing::info!(job = r.lease.job_id, "released job at shutdown"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(job = r.lease.job_id, error = %e, "could not release job; its lease will expire"),
+        }
+    }
+    tasks.abort_all();
+    stop_aux.cancel();
+    let _ = hb.await;
+    let _ = reaper.await;
+    tracing::info!(worker = %opts.worker_id, "worker stopped");
+}
+
+async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, lease: &Lease, result: Result<Outcome, JobError>) {
+    match result {
+        Ok(Outcome::Done) => match store.complete(std::slice::from_ref(lease)).await {
+            Ok(v) if v.first() == Some(&true) => {}
+            Ok(_) => tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker"),
+            Err(e) => tracing::warn!(job = job.id, error = %e, "could not record completion; the job will run again"),
+        },
+        Ok(Outcome::CompletedInTransaction(accepted)) => {
+            if !accepted {
+                tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker");
+            }
+        }
+        Err(err) => {
+            let (msg, permanent) = match &err {
+                JobError::Retry(m) => (m.as_str(), false),
+                JobError::Abort(m) => (m.as_str(), true),
+            };
+            match store.fail(lease, msg, permanent).await {
+                Ok(Some(FailOutcome::Failed)) => {
+                    tracing::warn!(job = job.id, kind = %job.kind, error = %msg, "job failed");
+                    handler.on_failed(job, msg).await;
+                }
+                Ok(Some(FailOutcome::Retry { run_after })) => {
+                    tracing::info!(job = job.id, kind = %job.kind, error = %msg, attempt = job.attempt, retry_at = run_after, "job will be retried");
+                }
+                Ok(None) => tracing::warn!(job = job.id, "failure not recorded: the lease was lost to another worker"),
+                Err(e) => tracing::warn!(job = job.id, error = %e, "could not record the failure; the lease will expire"),
+            }
+        }
+    }
+}

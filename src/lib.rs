@@ -1,0 +1,18 @@
+//! docmerge: one binary, several roles. `main.rs` only parses the command line and dispatches
+//! here; tests start any role in-process through the same functions.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod jobs;
+pub mod pipeline;
+pub mod roles;
+pub mod storage;
+pub mod telemetry;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

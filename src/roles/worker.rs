@@ -1,0 +1,41 @@
+//! `docmerge worker`: claims jobs from the job table until SIGTERM.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppContext, AppError};
+use crate::jobs::{Registry, RunnerOptions, run_worker};
+
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
+    format!("{host}:{}:{}", std::process::id(), hex::encode(rand::random::<[u8; 3]>()))
+}
+
+pub fn registry(ctx: &AppContext) -> Registry {
+    let mut registry = Registry::default();
+    crate::jobs::register_test_jobs(&mut registry);
+    crate::jobs::register_maintenance(&mut registry, ctx);
+    crate::pipeline::register_jobs(&mut registry, ctx);
+    registry
+}
+
+pub fn options(ctx: &AppContext) -> RunnerOptions {
+    let w = &ctx.settings.worker;
+    RunnerOptions {
+        worker_id: worker_id(),
+        concurrency: w.concurrency,
+        lease: Duration::from_secs(w.lease_secs),
+        poll: Duration::from_millis(w.poll_ms),
+        shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+    }
+}
+
+pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
+    let registry = registry(&ctx);
+    let maintenance = crate::jobs::spawn_maintenance_scheduler(ctx.clone(), shutdown.clone());
+    crate::roles::notify_ready();
+    run_worker(ctx.store.clone(), registry, options(&ctx), shutdown).await;
+    let _ = maintenance.await;
+    Ok(())
+}

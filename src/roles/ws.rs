@@ -1,0 +1,9 @@
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{AppContext, AppError};
+
+pub async fn run(_ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
+    tracing::info!("ws role is not implemented yet");
+    shutdown.cancelled().await;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! Content-addressed blob store under the storage root: `blobs/ab/cd/<sha256>`. Originals are
+//! immutable; derived files (searchable PDF, thumbnails) are blobs too and can be rebuilt.
+//! Writes go to `tmp/`, are fsynced, then renamed into place: a crash leaves either nothing or
+//! a complete file (plus a temp file that the next start removes).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::DomainError;
+
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// An incoming file being written: hashed and size-checked while it streams.
+pub struct Incoming {
+    file: std::fs::File,
+    path: PathBuf,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+    head: Vec<u8>,
+    done: bool,
+}
+
+impl Incoming {
+    /// Appends a chunk; fails once the size goes over the limit (the temp file is removed on drop).
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), DomainError> {
+        self.size += chunk.len() as u64;
+        if self.size > self.limit {
+            return Err(DomainError::TooLarge(format!(
+                "the file is larger than the upload limit of {} MiB",
+                self.limit / (1024 * 1024)
+            )));
+        }
+        if self.head.len() < 64 {
+            let take = (64 - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.file.write_all(chunk).map_err(|e| DomainError::Storage(format!("cannot write the upload: {e}")))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The first bytes, for sniffing the type.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// fsyncs and moves the file into the blob store; returns its sha256.
+    pub fn commit(mut self, store: &BlobStore) -> Result<String, DomainError> {
+        self.file.sync_all().map_err(|e| DomainError::Storage(format!("cannot sync the upload: {e}")))?;
+        let sha = hex::encode(std::mem::take(&mut self.hasher).finalize());
+        store.move_into_place(&self.path, &sha)?;
+        self.done = true;
+        Ok(sha)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl BlobStore {
+    pub fn open(root: &Path) -> Result<BlobStore, DomainError> {
+        for sub in ["blobs", "tmp"] {
+            std::fs::create_dir_all(root.join(sub)).map_err(|e| {
+                DomainError::Storage(format!("cannot create {}: {e}", root.join(sub).display()))
+            })?;
+        }
+        Ok(BlobStore { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, sha: &str) -> PathBuf {
+        if sha.len() < 4 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            // Never a path outside the store, whatever the database says.
+            return self.root.join("blobs").join("invalid");
+        }
+        self.root.join("blobs").join(&sha[0..2]).join(&sha[2..4]).join(sha)
+    }
+
+    pub fn exists(&self, sha: &str) -> bool {
+        self.path(sha).is_file()
+    }
+
+    pub fn temp_path(&self, suffix: &str) -> PathBuf {
+        let name = format!("{}-{}{}", std::process::id(), hex::encode(rand::random::<[u8; 8]>()), suffix);
+        self.root.join("tmp").join(name)
+    }
+
+    pub fn incoming(&self, limit: u64) -> Result<Incoming, DomainError> {
+        let path = self.temp_path(".upload");
+        let file = std::fs::File::create(&path)
+            .map_err(|e| DomainError::Storage(format!("cannot create a temporary file in {}: {e}", self.root.display())))?;
+        Ok(Incoming { file, path, hasher: Sha256::new(), size: 0, limit, head: Vec::new(), done: false })
+    }
+
+    fn move_into_place(&self, tmp: &Path, sha: &str) -> Result<(), DomainError> {
+        let dest = self.path(sha);
+        if dest.is_file() {
+            // Same content already stored: keep the existing immutable copy.
+            let _ = std::fs::remove_file(tmp);
+            return Ok(());
+        }
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| DomainError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        std::fs::rename(tmp, &dest).map_err(|e| DomainError::Storage(format!("cannot move the file into place: {e}")))?;
+        if let Some(dir) = dest.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Stores bytes (derived files); returns their sha256.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, DomainError> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        if self.exists(&sha) {
+            return Ok(sha);
+        }
+        let tmp = self.temp_path(".blob");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| DomainError::Storage(format!("cannot write a file: {e}")))?;
+        f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            DomainError::Storage(format!("cannot write a file: {e}"))
+        })?;
+        self.move_into_place(&tmp, &sha)?;
+        Ok(sha)
+    }
+
+    /// Moves a finished file (e.g. a searchable PDF written to a temp path) into the store.
+    pub fn put_file(&self, tmp: &Path) -> Result<String, DomainError> {
+        let mut f = std::fs::File::open(tmp).map_err(|e| DomainError::Storage(format!("cannot read {}: {e}", tmp.display())))?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut f, &mut hasher).map_err(|e| DomainError::Storage(e.to_string()))?;
+        let sha = hex::encode(hasher.finalize());
+        std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| DomainError::Storage(e.to_string()))?;
+        self.move_into_place(tmp, &sha)?;
+        Ok(sha)
+    }
+
+    pub fn delete(&self, sha: &str) {
+        let _ = std::fs::remove_file(self.path(sha));
+    }
+
+    /// Removes temp files left by a crash (older than `min_age`).
+    pub fn clean_temp(&self, min_age: std::time::Duration) -> usize {
+        let mut n = 0;
+        if let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) {
+            for e in entries.flatten() {
+                let old = e.metadata().and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default() > min_age).unwrap_or(false);
+                if old && std::fs::remove_file(e.path()).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Checks that the root is writable (for `docmerge check` and `/readyz`).
+    pub fn check_writable(&self) -> Result<(), DomainError> {
+        let p = self.temp_path(".check");
+        std::fs::write(&p, b"ok").map_err(|e| DomainError::Storage(format!("the storage root {} is not writable: {e}", self.root.display())))?;
+        let _ = std::fs::remove_file(p);
+        Ok(())
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
