@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod http;
 pub mod jobs;
 pub mod pipeline;
 pub mod roles;

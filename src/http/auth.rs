@@ -1,0 +1,106 @@
+//! Who is calling: `Authorization: Bearer <token>` or the browser session cookie (then every
+//! state-changing request must carry `X-CSRF-Token`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::error::ApiError;
+use crate::app::AppContext;
+use crate::domain::{Principal, TokenKind};
+
+pub const SESSION_COOKIE: &str = "docmerge_session";
+pub const CSRF_COOKIE: &str = "docmerge_csrf";
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// An authenticated caller.
+pub struct Auth(pub Principal);
+
+/// An authenticated administrator.
+pub struct Admin(pub Principal);
+
+/// The token a request carries, and whether it came from the cookie.
+pub fn request_token(req: &HttpRequest) -> Option<(String, bool)> {
+    if let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION)
+        && let Ok(s) = h.to_str()
+        && let Some(t) = s.strip_prefix("Bearer ").or_else(|| s.strip_prefix("bearer "))
+    {
+        return Some((t.trim().to_string(), false));
+    }
+    req.cookie(SESSION_COOKIE).map(|c| (c.value().to_string(), true))
+}
+
+pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let ctx = req
+        .app_data::<web::Data<AppContext>>()
+        .ok_or_else(|| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "server misconfigured"))?;
+    let (token, from_cookie) = request_token(req).ok_or_else(|| {
+        ApiError::unauthorized("log in first: send Authorization: Bearer <token> or the session cookie")
+    })?;
+    if token.is_empty() || token.len() > 200 {
+        return Err(ApiError::unauthorized("the token is not valid"));
+    }
+    let principal = ctx
+        .store
+        .principal_by_token(&crate::auth::token_hash(&token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token or session is not valid or has expired; log in again"))?;
+    let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    if from_cookie && !safe {
+        let ok = principal.token_kind == TokenKind::Session
+            && principal.csrf_hash.as_deref().is_some_and(|expected| {
+                req.headers()
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|got| crate::auth::same(&crate::auth::token_hash(got), expected))
+            });
+        if !ok {
+            return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header (send the csrf_token you got at login)"));
+        }
+    }
+    Ok(principal)
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await.map(Auth) })
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let p = authenticate(&req).await?;
+            if !p.user.is_admin {
+                return Err(ApiError::forbidden("only an administrator can do this"));
+            }
+            Ok(Admin(p))
+        })
+    }
+}
+
+/// The client's address: the peer, or the first untrusted hop of X-Forwarded-For when the peer
+/// is a configured proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &[String]) -> String {
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    if trusted.iter().any(|t| t == &peer)
+        && let Some(xff) = req.headers().get("X-Forwarded-For").and_then(|v| v.to_str().ok())
+    {
+        for hop in xff.rsplit(',').map(str::trim) {
+            if !trusted.iter().any(|t| t == hop) && !hop.is_empty() {
+                return hop.to_string();
+            }
+        }
+    }
+    peer
+}

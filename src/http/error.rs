@@ -1,0 +1,82 @@
+//! The one mapping from domain errors to HTTP: status + stable `code` + a message in words.
+//! Internal causes are logged with the request id, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::DomainError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body { code: self.code, message: &self.message })
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            DomainError::Conflict(m) => ApiError::conflict(m),
+            DomainError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "validation", m),
+            DomainError::Unauthorized(m) => ApiError::unauthorized(m),
+            DomainError::Forbidden(m) => ApiError::forbidden(m),
+            DomainError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
+            DomainError::UnsupportedType(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m),
+            DomainError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
+            DomainError::Database(m) => {
+                tracing::error!(error = %m, "database error");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not available right now; try again shortly")
+            }
+            DomainError::Storage(m) => {
+                tracing::error!(error = %m, "storage error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the file store failed; the administrator can find details in the server log")
+            }
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

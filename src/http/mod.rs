@@ -1,0 +1,189 @@
+//! The actix app: routes, request ids, access log, metrics, and JSON errors for everything
+//! actix itself rejects (malformed JSON, wrong types, unknown routes).
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod routes;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::app::AppContext;
+use error::ApiError;
+use routes::{account, documents, folders, ops, search, tags};
+
+/// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/auth/me"),
+    ("GET", "/api/v1/auth/tokens"),
+    ("POST", "/api/v1/auth/tokens"),
+    ("DELETE", "/api/v1/auth/tokens/{id}"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("PATCH", "/api/v1/users/{id}"),
+    ("GET", "/api/v1/config"),
+    ("GET", "/api/v1/folders/roots"),
+    ("POST", "/api/v1/folders"),
+    ("GET", "/api/v1/folders/{id}"),
+    ("PATCH", "/api/v1/folders/{id}"),
+    ("DELETE", "/api/v1/folders/{id}"),
+    ("GET", "/api/v1/folders/{id}/children"),
+    ("POST", "/api/v1/folders/{id}/restore"),
+    ("POST", "/api/v1/folders/{id}/tags"),
+    ("DELETE", "/api/v1/folders/{id}/tags/{tag_id}"),
+    ("GET", "/api/v1/trash"),
+    ("DELETE", "/api/v1/trash"),
+    ("POST", "/api/v1/documents"),
+    ("GET", "/api/v1/documents"),
+    ("GET", "/api/v1/documents/{id}"),
+    ("PATCH", "/api/v1/documents/{id}"),
+    ("DELETE", "/api/v1/documents/{id}"),
+    ("POST", "/api/v1/documents/{id}/restore"),
+    ("DELETE", "/api/v1/documents/{id}/purge"),
+    ("POST", "/api/v1/documents/{id}/tags"),
+    ("DELETE", "/api/v1/documents/{id}/tags/{tag_id}"),
+    ("GET", "/api/v1/documents/{id}/versions"),
+    ("GET", "/api/v1/documents/{id}/download"),
+    ("GET", "/api/v1/documents/{id}/pages"),
+    ("GET", "/api/v1/documents/{id}/pages/{number}/{image}"),
+    ("POST", "/api/v1/documents/{id}/reprocess"),
+    ("GET", "/api/v1/tags"),
+    ("POST", "/api/v1/tags"),
+    ("PATCH", "/api/v1/tags/{id}"),
+    ("DELETE", "/api/v1/tags/{id}"),
+    ("GET", "/api/v1/search"),
+    ("GET", "/api/v1/jobs"),
+    ("POST", "/api/v1/jobs/{id}/retry"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
+];
+
+fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
+    let msg: String = err.to_string().chars().take(300).collect();
+    ApiError::bad_request(format!("{what}: {msg}")).into()
+}
+
+/// Registers every route on the given service config (used by `serve`, `all` and the tests).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|e, _| match e {
+        actix_web::error::JsonPayloadError::ContentType => {
+            ApiError::new(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send JSON with Content-Type: application/json").into()
+        }
+        actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the JSON body is too large").into()
+        }
+        other => json_error(other, "the JSON body is not valid"),
+    }))
+    .app_data(web::PathConfig::default().error_handler(|_, req| ApiError::not_found(format!("no such resource: {}", req.path())).into()))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e, "the query string is not valid")))
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/api/openapi.json", web::get().to(ops::openapi))
+    .service(
+        web::scope("/api/v1")
+            .route("/auth/login", web::post().to(account::login))
+            .route("/auth/logout", web::post().to(account::logout))
+            .route("/auth/me", web::get().to(account::me))
+            .route("/auth/tokens", web::get().to(account::list_tokens))
+            .route("/auth/tokens", web::post().to(account::create_token))
+            .route("/auth/tokens/{id}", web::delete().to(account::delete_token))
+            .route("/users", web::get().to(account::list_users))
+            .route("/users", web::post().to(account::create_user))
+            .route("/users/{id}", web::patch().to(account::patch_user))
+            .route("/config", web::get().to(ops::client_config))
+            .route("/folders/roots", web::get().to(folders::roots))
+            .route("/folders", web::post().to(folders::create))
+            .route("/folders/{id}", web::get().to(folders::get))
+            .route("/folders/{id}", web::patch().to(folders::patch))
+            .route("/folders/{id}", web::delete().to(folders::delete))
+            .route("/folders/{id}/children", web::get().to(folders::children))
+            .route("/folders/{id}/restore", web::post().to(folders::restore))
+            .route("/folders/{id}/tags", web::post().to(folders::add_tags))
+            .route("/folders/{id}/tags/{tag_id}", web::delete().to(folders::remove_tag))
+            .route("/trash", web::get().to(folders::trash))
+            .route("/trash", web::delete().to(folders::empty_trash))
+            .route("/documents", web::post().to(documents::upload))
+            .route("/documents", web::get().to(documents::list))
+            .route("/documents/{id}", web::get().to(documents::get))
+            .route("/documents/{id}", web::patch().to(documents::patch))
+            .route("/documents/{id}", web::delete().to(documents::trash))
+            .route("/documents/{id}/restore", web::post().to(documents::restore))
+            .route("/documents/{id}/purge", web::delete().to(documents::purge))
+            .route("/documents/{id}/tags", web::post().to(documents::add_tags))
+            .route("/documents/{id}/tags/{tag_id}", web::delete().to(documents::remove_tag))
+            .route("/documents/{id}/versions", web::get().to(documents::versions))
+            .route("/documents/{id}/download", web::get().to(documents::download))
+            .route("/documents/{id}/pages", web::get().to(documents::pages))
+            .route("/documents/{id}/pages/{number}/{image}", web::get().to(documents::page_image))
+            .route("/documents/{id}/reprocess", web::post().to(documents::reprocess))
+            .route("/tags", web::get().to(tags::list))
+            .route("/tags", web::post().to(tags::create))
+            .route("/tags/{id}", web::patch().to(tags::patch))
+            .route("/tags/{id}", web::delete().to(tags::delete))
+            .route("/search", web::get().to(search::search))
+            .route("/jobs", web::get().to(documents::jobs))
+            .route("/jobs/{id}/retry", web::post().to(documents::retry_job))
+            .default_service(web::to(api_not_found)),
+    )
+    .default_service(web::to(ops::ui));
+}
+
+async fn api_not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "code": "not_found",
+        "message": format!("no such API endpoint: {} {}", req.method(), req.path()),
+    }))
+}
+
+/// Request id, access log and metrics for every request.
+pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("X-Request-Id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 8]>()));
+    let method = req.method().to_string();
+    let ctx = req.app_data::<web::Data<AppContext>>().cloned();
+    let span = tracing::info_span!("request", id = %request_id, method = %method, path = %req.path());
+    let _enter = span.enter();
+    drop(_enter);
+    let res = {
+        use tracing::Instrument;
+        next.call(req).instrument(span.clone()).await
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    match res {
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+            if let Some(ctx) = &ctx {
+                ctx.metrics.observe_http(&method, &route, status, elapsed);
+            }
+            if let Some(err) = res.response().error()
+                && status >= 500
+            {
+                tracing::error!(parent: &span, status, error = %err, "request failed");
+            }
+            tracing::debug!(parent: &span, status, ms = elapsed * 1000.0, route = %route, "request");
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+            }
+            Ok(res)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,396 @@
+//! Upload, documents, versions, pages, downloads, jobs.
+
+use actix_multipart::Multipart;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::page_req;
+use crate::app::AppContext;
+use crate::config::DuplicatePolicy;
+use crate::domain::filetype::{FileType, clean_filename, sniff};
+use crate::domain::{DocSort, DocState, DocumentFilter, DomainError, Id, NewUpload};
+use crate::http::auth::Auth;
+use crate::http::dto;
+use crate::http::error::{ApiError, ApiResult};
+
+pub const MAX_TITLE_CHARS: usize = 500;
+const MAX_FIELD_BYTES: usize = 8 * 1024;
+
+pub fn validate_title(t: &str) -> Result<String, ApiError> {
+    let t = t.trim();
+    if t.is_empty() {
+        return Err(ApiError::bad_request("a title cannot be empty"));
+    }
+    if t.chars().count() > MAX_TITLE_CHARS {
+        return Err(ApiError::bad_request(format!("a title can have at most {MAX_TITLE_CHARS} characters")));
+    }
+    if t.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request("a title cannot contain control characters"));
+    }
+    Ok(t.to_string())
+}
+
+fn parse_tag_names(raw: &str) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::new();
+    for n in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if n.chars().count() > 100 || n.chars().any(|c| c.is_control()) {
+            return Err(ApiError::bad_request("a tag name has at most 100 characters and no control characters"));
+        }
+        if !names.iter().any(|x: &String| x.eq_ignore_ascii_case(n)) {
+            names.push(n.to_string());
+        }
+    }
+    if names.len() > 50 {
+        return Err(ApiError::bad_request("at most 50 tags per upload"));
+    }
+    Ok(names)
+}
+
+async fn read_text_field(field: &mut actix_multipart::Field, name: &str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+        buf.extend_from_slice(&chunk);
+        if buf.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::bad_request(format!("the field {name} is too long")));
+        }
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::bad_request(format!("the field {name} is not valid UTF-8 text")))
+}
+
+/// `POST /api/v1/documents`: streams the file to a temp file (hashing, size limit), sniffs its
+/// type, moves it into the blob store, then one transaction creates document + version + job +
+/// event. Nothing is written for a rejected upload.
+pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mut payload: Multipart) -> ApiResult<HttpResponse> {
+    let owner = auth.0.user.id;
+    let limit = ctx.settings.max_upload_bytes();
+    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+        && len > limit + 64 * 1024
+    {
+        return Err(DomainError::TooLarge(format!("the file is larger than the upload limit of {} MiB", limit / (1024 * 1024))).into());
+    }
+    let mut incoming = None;
+    let mut filename = String::new();
+    let (mut folder_id, mut title, mut tags): (Option<Id>, Option<String>, Vec<String>) = (None, None, Vec::new());
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request(format!("the request is not valid multipart/form-data: {e}")))?;
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "file" => {
+                if incoming.is_some() {
+                    return Err(ApiError::bad_request("send one file per upload request"));
+                }
+                filename = clean_filename(field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or("upload"));
+                let mut inc = ctx.blobs.incoming(limit)?;
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+                    inc.write(&chunk)?;
+                }
+                incoming = Some(inc);
+            }
+            "folder_id" => {
+                let v = read_text_field(&mut field, "folder_id").await?;
+                folder_id = Some(v.trim().parse().map_err(|_| ApiError::bad_request("folder_id must be a folder id (a number)"))?);
+            }
+            "title" => title = Some(validate_title(&read_text_field(&mut field, "title").await?)?),
+            "tags" => tags = parse_tag_names(&read_text_field(&mut field, "tags").await?)?,
+            other => {
+                return Err(ApiError::bad_request(format!("unknown form field {:?}: expected file, folder_id, title, tags", other.chars().take(40).collect::<String>())));
+            }
+        }
+    }
+    let incoming = incoming.ok_or_else(|| ApiError::bad_request("no file: send the document in a form field named \"file\""))?;
+    if incoming.size() == 0 {
+        return Err(ApiError::bad_request("the file is empty (0 bytes)"));
+    }
+    let Some(kind) = sniff(incoming.head()) else {
+        return Err(DomainError::UnsupportedType("unsupported file type: docmerge accepts PDF, PNG, JPEG and TIFF files".into()).into());
+    };
+    if let Some(ext) = filename.rsplit_once('.').map(|(_, e)| e)
+        && let Some(claimed) = FileType::from_extension(ext)
+        && claimed != kind
+    {
+        return Err(DomainError::UnsupportedType(format!(
+            "the file name {filename:?} says {} but the content is {}; rename the file or upload the right one",
+            claimed.describe(),
+            kind.describe()
+        ))
+        .into());
+    }
+    let folder_id = match folder_id {
+        Some(f) => f,
+        None => ctx.store.root_folders(owner).await?.1.id,
+    };
+    // Check the folder before storing anything.
+    let folder = ctx.store.folder(owner, folder_id).await?;
+    if folder.trashed_at.is_some() {
+        return Err(ApiError::conflict("that folder is in the trash"));
+    }
+    let size = incoming.size();
+    let title = match title {
+        Some(t) => t,
+        None => {
+            let stem = filename.rsplit_once('.').map(|(s, _)| s).unwrap_or(&filename);
+            validate_title(&stem.chars().take(MAX_TITLE_CHARS).collect::<String>()).unwrap_or_else(|_| "Untitled".into())
+        }
+    };
+    let blobs = ctx.blobs.clone();
+    let sha = web::block(move || incoming.commit(&blobs)).await.map_err(|_| ApiError::bad_request("the upload was interrupted"))??;
+    let upload = NewUpload {
+        owner_id: owner,
+        folder_id,
+        title,
+        filename,
+        mime: kind.mime().to_string(),
+        size: size as i64,
+        sha256: sha.clone(),
+        tag_names: tags,
+        reject_duplicates: ctx.settings.server.duplicates == DuplicatePolicy::Reject,
+        max_attempts: ctx.settings.worker.max_attempts,
+    };
+    let out = match ctx.store.create_upload(upload).await {
+        Ok(o) => o,
+        Err(e) => {
+            // The blob may be shared with another document; only remove it when nothing refers to it.
+            if matches!(e, DomainError::Conflict(_)) {
+                tracing::debug!("duplicate upload rejected");
+            }
+            return Err(e.into());
+        }
+    };
+    ctx.metrics.count_upload(size);
+    Ok(HttpResponse::Accepted().json(json!({
+        "document": dto::document(&out.document), "version_id": out.version_id, "job_id": out.job_id,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    folder_id: Option<Id>,
+    tag: Option<Id>,
+    state: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    duplicate: Option<bool>,
+    sort: Option<String>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+fn parse_date_param(name: &str, v: &str) -> Result<i64, ApiError> {
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(d.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis())
+        .map_err(|_| ApiError::bad_request(format!("{name} must be a date (2024-01-31) or an RFC 3339 time")))
+}
+
+pub async fn list(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
+    let page = page_req(q.page, q.page_size)?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(DocState::parse(s).ok_or_else(|| ApiError::bad_request("state must be queued, processing, ready or failed"))?),
+    };
+    let sort = match q.sort.as_deref().unwrap_or("-created_at") {
+        "-created_at" => DocSort::CreatedDesc,
+        "created_at" => DocSort::CreatedAsc,
+        "title" => DocSort::TitleAsc,
+        "-title" => DocSort::TitleDesc,
+        other => return Err(ApiError::bad_request(format!("sort must be created_at, -created_at, title or -title, not {other:?}"))),
+    };
+    let filter = DocumentFilter {
+        folder_id: q.folder_id,
+        tag_id: q.tag,
+        state,
+        created_after: q.created_after.as_deref().map(|v| parse_date_param("created_after", v)).transpose()?,
+        created_before: q.created_before.as_deref().map(|v| parse_date_param("created_before", v)).transpose()?,
+        duplicate: q.duplicate,
+        trashed: false,
+        sort,
+    };
+    if let Some(f) = filter.folder_id {
+        ctx.store.folder(auth.0.user.id, f).await?;
+    }
+    let p = ctx.store.list_documents(auth.0.user.id, &filter, page).await?;
+    Ok(HttpResponse::Ok().json(dto::paged(&p, dto::document)))
+}
+
+pub async fn get(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let d = ctx.store.document(auth.0.user.id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(dto::document(&d)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchDocument {
+    title: Option<String>,
+    folder_id: Option<Id>,
+    tag_ids: Option<Vec<Id>>,
+}
+
+pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, body: web::Json<PatchDocument>) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let title = body.title.as_deref().map(validate_title).transpose()?;
+    if body.tag_ids.as_ref().is_some_and(|t| t.len() > 200) {
+        return Err(ApiError::bad_request("at most 200 tags per document"));
+    }
+    let d = ctx.store.update_document(auth.0.user.id, path.into_inner(), title.as_deref(), body.folder_id, body.tag_ids.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(dto::document(&d)))
+}
+
+pub async fn add_tags(
+    ctx: web::Data<AppContext>,
+    auth: Auth,
+    path: web::Path<Id>,
+    body: web::Json<super::folders::TagIds>,
+) -> ApiResult<HttpResponse> {
+    let d = ctx.store.change_document_tags(auth.0.user.id, path.into_inner(), &body.tag_ids, &[]).await?;
+    Ok(HttpResponse::Ok().json(dto::document(&d)))
+}
+
+pub async fn remove_tag(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<(Id, Id)>) -> ApiResult<HttpResponse> {
+    let (id, tag) = path.into_inner();
+    let d = ctx.store.change_document_tags(auth.0.user.id, id, &[], &[tag]).await?;
+    Ok(HttpResponse::Ok().json(dto::document(&d)))
+}
+
+pub async fn trash(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    ctx.store.trash_document(auth.0.user.id, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn restore(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let d = ctx.store.restore_document(auth.0.user.id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(dto::document(&d)))
+}
+
+pub async fn purge(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let blobs = ctx.store.purge_document(auth.0.user.id, path.into_inner()).await?;
+    for b in blobs {
+        ctx.blobs.delete(&b);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn versions(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let v = ctx.store.versions(auth.0.user.id, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": v.iter().map(dto::version).collect::<Vec<_>>(), "total": v.len()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    kind: Option<String>,
+    version: Option<Id>,
+}
+
+fn attachment_name(name: &str) -> String {
+    let ascii: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' }).collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", urlencoding::encode(name))
+}
+
+pub async fn download(
+    ctx: web::Data<AppContext>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<Id>,
+    q: web::Query<DownloadQuery>,
+) -> ApiResult<HttpResponse> {
+    let owner = auth.0.user.id;
+    let id = path.into_inner();
+    let doc = ctx.store.document(owner, id).await?;
+    let v = ctx.store.version(owner, id, q.version).await?;
+    let (sha, mime, name) = match q.kind.as_deref().unwrap_or("original") {
+        "original" => (v.sha256.clone(), v.mime.clone(), v.filename.clone()),
+        "searchable" => {
+            let sha = v.searchable_sha256.clone().ok_or_else(|| {
+                ApiError::conflict(format!("the searchable PDF is not ready yet (document is {})", doc.state.as_str()))
+            })?;
+            let stem = v.filename.rsplit_once('.').map(|(s, _)| s).unwrap_or(&v.filename).to_string();
+            (sha, "application/pdf".to_string(), format!("{stem}.pdf"))
+        }
+        other => return Err(ApiError::bad_request(format!("kind must be original or searchable, not {other:?}"))),
+    };
+    let file = actix_files::NamedFile::open(ctx.blobs.path(&sha))
+        .map_err(|_| ApiError::not_found(format!("the file of document {id} is missing from the storage; the administrator should check the storage root")))?;
+    let mut resp = file
+        .set_content_type(mime.parse().unwrap_or(mime::APPLICATION_OCTET_STREAM))
+        .use_last_modified(false)
+        .disable_content_disposition()
+        .into_response(&req);
+    resp.headers_mut().insert(header::CONTENT_DISPOSITION, header::HeaderValue::from_str(&attachment_name(&name)).unwrap_or(header::HeaderValue::from_static("attachment")));
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=3600"));
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionQuery {
+    version: Option<Id>,
+}
+
+pub async fn pages(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, q: web::Query<VersionQuery>) -> ApiResult<HttpResponse> {
+    let owner = auth.0.user.id;
+    let id = path.into_inner();
+    let v = ctx.store.version(owner, id, q.version).await?;
+    let pages = ctx.store.pages(owner, id, Some(v.id)).await?;
+    let items: Vec<_> = pages.iter().map(|p| dto::page(id, v.id, p)).collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "total": items.len(), "version_id": v.id, "state": v.state.as_str()})))
+}
+
+pub async fn page_image(
+    ctx: web::Data<AppContext>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<(Id, i32, String)>,
+    q: web::Query<VersionQuery>,
+) -> ApiResult<HttpResponse> {
+    let (id, number, which) = path.into_inner();
+    let page = ctx.store.page(auth.0.user.id, id, q.version, number).await?;
+    let sha = match which.as_str() {
+        "thumbnail" => page.thumbnail_sha256,
+        "preview" => page.preview_sha256,
+        _ => return Err(ApiError::not_found("no such page image: use thumbnail or preview")),
+    }
+    .ok_or_else(|| ApiError::not_found(format!("page {number} has no image yet")))?;
+    let etag = format!("\"{sha}\"");
+    if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+    }
+    let bytes = tokio::fs::read(ctx.blobs.path(&sha)).await.map_err(|_| ApiError::not_found("the page image is missing from the storage"))?;
+    let mime = if bytes.starts_with(b"\x89PNG") { "image/png" } else if bytes.starts_with(b"RIFF") { "image/webp" } else { "image/jpeg" };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, mime))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=31536000, immutable"))
+        .body(bytes))
+}
+
+pub async fn reprocess(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let job_id = ctx.store.reprocess_document(auth.0.user.id, path.into_inner(), ctx.settings.worker.max_attempts).await?;
+    Ok(HttpResponse::Accepted().json(json!({"job_id": job_id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsQuery {
+    document: Option<Id>,
+    page: Option<u32>,
+    page_size: Option<u32>,
+}
+
+pub async fn jobs(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<JobsQuery>) -> ApiResult<HttpResponse> {
+    let page = page_req(q.page, q.page_size)?;
+    let p = ctx.store.jobs_for_owner(auth.0.user.id, q.document, page).await?;
+    Ok(HttpResponse::Ok().json(dto::paged(&p, dto::job)))
+}
+
+pub async fn retry_job(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    let j = ctx.store.retry_job(auth.0.user.id, path.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(dto::job(&j)))
+}

@@ -1,0 +1,115 @@
+//! Health, readiness, metrics, OpenAPI, client config and the embedded web UI.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use rust_embed::RustEmbed;
+use serde_json::json;
+
+use crate::app::AppContext;
+use crate::http::auth::Auth;
+use crate::http::error::ApiResult;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(ctx: web::Data<AppContext>) -> HttpResponse {
+    match ctx.store.migration_status().await {
+        Ok((a, k)) if a == k => HttpResponse::Ok().json(json!({"status": "ready", "database": ctx.store.backend()})),
+        Ok((a, k)) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "not ready", "reason": format!("database schema not current ({a} of {k} migrations)")})),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "not ready", "reason": "database unreachable"}))
+        }
+    }
+}
+
+pub async fn metrics(ctx: web::Data<AppContext>) -> HttpResponse {
+    let mut gauges = Vec::new();
+    if let Ok(t) = ctx.store.totals().await {
+        gauges.push(("docmerge_documents".to_string(), String::new(), t.documents as f64));
+        gauges.push(("docmerge_pages".to_string(), String::new(), t.pages as f64));
+        for (kind, state, n) in t.jobs_by_kind_state {
+            gauges.push((
+                "docmerge_jobs".to_string(),
+                format!("kind=\"{}\",state=\"{}\"", crate::telemetry::escape(&kind), crate::telemetry::escape(&state)),
+                n as f64,
+            ));
+        }
+        gauges.push(("docmerge_database_up".to_string(), String::new(), 1.0));
+    } else {
+        gauges.push(("docmerge_database_up".to_string(), String::new(), 0.0));
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(ctx.metrics.render(&gauges))
+}
+
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(OPENAPI)
+}
+
+pub async fn client_config(ctx: web::Data<AppContext>, _auth: Auth, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let s = &ctx.settings.server;
+    let ws_url = if !s.ws_public_url.is_empty() {
+        s.ws_public_url.clone()
+    } else if req.headers().contains_key("X-Forwarded-Host") || req.headers().contains_key("X-Forwarded-For") {
+        // Behind a reverse proxy: the websocket is /ws on the same origin.
+        "/ws".to_string()
+    } else {
+        let host = req.connection_info().host().rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| req.connection_info().host().to_string());
+        let port = ctx.settings.ws.bind.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap_or_else(|| "8001".into());
+        format!("ws://{host}:{port}/ws")
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "version": crate::VERSION, "ws_url": ws_url, "max_upload_bytes": ctx.settings.max_upload_bytes(),
+        "duplicates": s.duplicates,
+    })))
+}
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+pub struct Assets;
+
+fn serve_asset(req: &HttpRequest, path: &str) -> Option<HttpResponse> {
+    let file = Assets::get(path)?;
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    let cache = if path == "index.html" { "no-cache" } else { "public, max-age=3600, must-revalidate" };
+    if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return Some(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header((header::CACHE_CONTROL, cache)).finish());
+    }
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let content_type = if mime.type_() == mime::TEXT || mime.subtype() == mime::JAVASCRIPT || mime.subtype() == mime::JSON {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
+    Some(
+        HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, content_type))
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .insert_header(("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'"))
+            .insert_header(("Referrer-Policy", "same-origin"))
+            .body(file.data.into_owned()),
+    )
+}
+
+/// `/` and every path that is not the API: the UI's files, or index.html (hash routing).
+pub async fn ui(req: HttpRequest) -> HttpResponse {
+    let path = req.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    if let Some(r) = serve_asset(&req, path) {
+        return r;
+    }
+    if path.starts_with("api/") || path.contains('.') {
+        return HttpResponse::NotFound().json(json!({"code": "not_found", "message": format!("no such resource: /{path}")}));
+    }
+    serve_asset(&req, "index.html").unwrap_or_else(|| HttpResponse::NotFound().json(json!({"code": "not_found", "message": "the web UI is not built into this binary"})))
+}
+
+pub fn asset_paths() -> Vec<String> {
+    Assets::iter().map(|p| p.to_string()).collect()
+}
