@@ -15,5 +15,6 @@ pub mod pipeline;
 pub mod roles;
 pub mod storage;
 pub mod telemetry;
+pub mod ws;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -32,10 +32,16 @@ pub fn options(ctx: &AppContext) -> RunnerOptions {
 }
 
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
+    crate::roles::notify_ready();
+    run_embedded(ctx, shutdown).await;
+    crate::roles::notify_stopping();
+    Ok(())
+}
+
+/// The worker loop without process-level concerns (used by `worker` and `all`).
+pub async fn run_embedded(ctx: AppContext, shutdown: CancellationToken) {
     let registry = registry(&ctx);
     let maintenance = crate::jobs::spawn_maintenance_scheduler(ctx.clone(), shutdown.clone());
-    crate::roles::notify_ready();
     run_worker(ctx.store.clone(), registry, options(&ctx), shutdown).await;
     let _ = maintenance.await;
-    Ok(())
 }

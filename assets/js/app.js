@@ -1,0 +1,223 @@
+// Entry point: session bootstrap, app shell (header, sidebar), routes, global keys.
+import { h, icon, clear, debounce, tagChip } from './dom.js';
+import { get, post, on, session, setCsrf, loadTags, ApiError } from './api.js';
+import { startWs, stopWs } from './ws.js';
+import { route, fallback, guard, start, navigate, parseHash, href } from './router.js';
+import { toastError, emptyState, setTitle } from './ui.js';
+import { resetUploads } from './uploads.js';
+import { dropTarget } from './common.js';
+import { uploadFiles } from './uploads.js';
+import { loginView } from './views/login.js';
+import { folderView } from './views/folder.js';
+import { docView } from './views/doc.js';
+import { searchView } from './views/search.js';
+import { trashView } from './views/trash.js';
+import { usersView } from './views/users.js';
+import { tokensView } from './views/tokens.js';
+
+const $ = (id) => document.getElementById(id);
+
+// ---------- session ----------
+export async function establish(me) {
+  session.user = { id: me.id, username: me.username, is_admin: !!me.is_admin };
+  if (me.csrf_token) setCsrf(me.csrf_token);
+  const [roots, config] = await Promise.all([get('/folders/roots'), get('/config').catch(() => ({}))]);
+  session.roots = roots;
+  session.config = config || {};
+  startWs(session.config.ws_url || '/ws');
+  loadTags().catch(() => {});
+  document.body.classList.remove('logged-out');
+  renderShell();
+}
+
+export async function logout() {
+  try { await post('/auth/logout'); } catch { /* session may already be gone */ }
+  dropSession();
+  navigate('/login');
+}
+
+function dropSession() {
+  session.user = null; session.roots = null; session.tags = [];
+  setCsrf(null);
+  stopWs();
+  resetUploads();
+  document.body.classList.add('logged-out');
+  clear($('sidebar')); clear($('user-menu'));
+}
+
+on('unauthorized', () => {
+  if (!session.user) return;
+  dropSession();
+  const { path } = parseHash();
+  navigate('/login', { next: path === '/login' ? undefined : location.hash.slice(1) });
+});
+
+// ---------- shell ----------
+function navLink(path, iconName, label, extra = {}) {
+  return h('a', { class: 'nav-link', href: `#${path}`, dataset: { path }, ...extra }, icon(iconName, 18), h('span', null, label));
+}
+
+function renderShell() {
+  const sb = $('sidebar');
+  const { home, inbox } = session.roots;
+  const homeLink = navLink(`/folder/${home.id}`, 'home', 'Home', { 'data-testid': 'nav-home' });
+  const inboxLink = navLink(`/folder/${inbox.id}`, 'inbox', 'Inbox', { 'data-testid': 'nav-inbox' });
+  dropTarget(homeLink, () => ({ id: home.id, name: 'Home' }), { onFiles: (f) => uploadFiles(f, home.id) });
+  dropTarget(inboxLink, () => ({ id: inbox.id, name: 'Inbox' }), { onFiles: (f) => uploadFiles(f, inbox.id) });
+  const tagList = h('ul', { class: 'nav-tags', id: 'nav-tags' });
+  sb.replaceChildren(
+    h('div', { class: 'nav-group' }, homeLink, inboxLink, navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
+    h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Tags'), tagList),
+    h('div', { class: 'nav-group nav-bottom' },
+      navLink('/settings/tokens', 'key', 'API tokens'),
+      session.user.is_admin ? navLink('/admin/users', 'users', 'Users') : null,
+      h('p', { class: 'version muted' }, session.config.version ? `docmerge ${session.config.version}` : '')),
+  );
+  renderNavTags();
+  const um = $('user-menu');
+  const btn = h('button', { type: 'button', class: 'btn user-btn', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': 'user-pop', 'data-testid': 'user-menu' },
+    icon('user', 18), h('span', { class: 'user-name' }, session.user.username));
+  const pop = h('div', { class: 'popover', id: 'user-pop', hidden: true },
+    h('p', { class: 'muted pop-head' }, `Signed in as ${session.user.username}`),
+    h('a', { href: '#/settings/tokens', class: 'pop-item' }, icon('key', 16), 'API tokens'),
+    session.user.is_admin ? h('a', { href: '#/admin/users', class: 'pop-item' }, icon('users', 16), 'Users') : null,
+    h('button', { type: 'button', class: 'pop-item', 'data-testid': 'logout', onclick: logout }, icon('logout', 16), 'Sign out'));
+  const setOpen = (o) => { pop.hidden = !o; btn.setAttribute('aria-expanded', String(o)); };
+  btn.addEventListener('click', (e) => { e.stopPropagation(); setOpen(pop.hidden); if (!pop.hidden) pop.querySelector('.pop-item').focus(); });
+  document.addEventListener('click', (e) => { if (!um.contains(e.target)) setOpen(false); });
+  um.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !pop.hidden) { setOpen(false); btn.focus(); } });
+  pop.addEventListener('click', (e) => { if (e.target.closest('.pop-item')) setOpen(false); });
+  um.replaceChildren(btn, pop);
+  markActiveNav();
+}
+
+function renderNavTags() {
+  const list = $('nav-tags');
+  if (!list) return;
+  if (!session.tags.length) { list.replaceChildren(h('li', { class: 'muted small nav-empty' }, 'No tags yet')); return; }
+  list.replaceChildren(...session.tags.map((t) => h('li', null,
+    h('a', { class: 'nav-tag', href: href('/search', { q: tagQuery(t.name) }) },
+      tagChip(t), h('span', { class: 'count muted' }, t.document_count != null ? t.document_count.toLocaleString() : '')))));
+}
+export function tagQuery(name) { return /[\s"]/.test(name) ? `tag:"${name.replace(/"/g, '')}"` : `tag:${name}`; }
+on('tags', renderNavTags);
+
+function markActiveNav() {
+  const { path } = parseHash();
+  document.querySelectorAll('.sidebar .nav-link').forEach((a) => {
+    const active = a.dataset.path === path;
+    a.classList.toggle('active', active);
+    if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
+}
+on('folder-shown', (f) => {
+  // Highlight Home/Inbox for any folder within them.
+  if (!session.roots) return;
+  const rootId = f.breadcrumbs && f.breadcrumbs.length ? f.breadcrumbs[0].id : f.id;
+  document.querySelectorAll('.sidebar .nav-link').forEach((a) => {
+    const active = a.dataset.path === `/folder/${rootId}`;
+    a.classList.toggle('active', active);
+    if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
+});
+
+const refreshTags = debounce(() => loadTags().catch(() => {}), 400);
+on('event', (ev) => {
+  if (ev.type.startsWith('tag.')) refreshTags();
+  else if (ev.type === 'document.updated' || ev.type === 'document.trashed' || ev.type === 'document.restored' || ev.type === 'document.deleted') refreshTags();
+});
+on('tags-changed', refreshTags);
+
+function wsIndicator(state) {
+  const el = $('ws-status');
+  const label = { open: 'Live updates: connected', connecting: 'Live updates: connecting', retrying: 'Live updates: reconnecting…', off: 'Live updates: off' }[state];
+  el.dataset.state = state;
+  el.setAttribute('aria-label', label);
+  el.title = label;
+}
+on('ws-state', wsIndicator);
+
+// ---------- mobile sidebar ----------
+function setSidebar(open) {
+  document.body.classList.toggle('nav-open', open);
+  $('menu-btn').setAttribute('aria-expanded', String(open));
+  $('menu-btn').setAttribute('aria-label', open ? 'Close navigation' : 'Open navigation');
+  $('scrim').hidden = !open;
+}
+
+// ---------- routes ----------
+function requireRoots(fn) {
+  return (ctx) => (session.roots ? fn(ctx) : undefined);
+}
+
+route('/login', loginView);
+route('/', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
+route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
+route('/folder/:id', folderView);
+route('/doc/:id', docView);
+route('/search', searchView);
+route('/trash', trashView);
+route('/admin/users', usersView);
+route('/settings/tokens', tokensView);
+fallback(() => {
+  setTitle('Not found');
+  $('main').replaceChildren(emptyState('alert', 'Page not found', 'That address does not match any page.', h('a', { href: '#/', class: 'btn' }, 'Go home')));
+});
+guard((path) => {
+  if (!session.user && path !== '/login') return `/login?next=${encodeURIComponent(location.hash.slice(1) || '/')}`;
+  if (session.user && path === '/login') return '/';
+  return null;
+});
+
+window.addEventListener('hashchange', () => {
+  setSidebar(false);
+  markActiveNav();
+  // Keep the header search box in step with the search page.
+  const { path, query } = parseHash();
+  if (path !== '/search') $('search-input').value = '';
+  else $('search-input').value = query.get('q') || '';
+});
+
+// ---------- global keys ----------
+document.addEventListener('keydown', (e) => {
+  const t = e.target;
+  const typing = t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey && session.user) {
+    e.preventDefault();
+    $('search-input').focus();
+    $('search-input').select();
+  } else if (e.key === 'Escape' && document.body.classList.contains('nav-open')) {
+    setSidebar(false);
+    $('menu-btn').focus();
+  } else if (e.key === 'Escape' && t === $('search-input')) {
+    t.blur();
+  }
+});
+
+// ---------- boot ----------
+async function boot() {
+  $('menu-btn').append(icon('menu', 20));
+  $('search-form').append(icon('search', 16));
+  $('menu-btn').addEventListener('click', () => setSidebar(!document.body.classList.contains('nav-open')));
+  $('scrim').addEventListener('click', () => setSidebar(false));
+  $('skip-link').addEventListener('click', () => $('main').focus());
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('search-input').value.trim();
+    if (q) navigate('/search', { q });
+  });
+  wsIndicator('off');
+  try {
+    const me = await get('/auth/me');
+    await establish(me);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401) {
+      if (e.status !== 401) toastError(e);
+    }
+    document.body.classList.add('logged-out');
+  }
+  document.body.classList.remove('booting');
+  await start();
+}
+
+boot();

@@ -1,0 +1,146 @@
+// Pieces shared by several views: state badges, move/trash actions, drag & drop payloads.
+import { h, pool, plural } from './dom.js';
+import { patch, del, post, emit } from './api.js';
+import { toast, toastError } from './ui.js';
+
+export const STATE_LABEL = { queued: 'Queued', processing: 'Processing', ready: 'Ready', failed: 'Failed' };
+
+export function stateText(doc) {
+  if (doc.state === 'processing' && doc.progress && doc.progress.total) return `Page ${doc.progress.done} of ${doc.progress.total}`;
+  return STATE_LABEL[doc.state] || doc.state || '';
+}
+
+/** The state badge used in lists, the document view and the upload tray. */
+export function stateBadge(doc) {
+  const el = h('span', { class: 'badge', 'data-testid': 'doc-state' });
+  updateBadge(el, doc);
+  return el;
+}
+export function updateBadge(el, doc) {
+  el.className = `badge state-${doc.state}`;
+  el.dataset.state = doc.state;
+  el.textContent = stateText(doc);
+  el.title = doc.state === 'failed' && doc.error ? `Failed: ${doc.error}` : stateText(doc);
+  if (doc.state === 'processing' && doc.progress && doc.progress.total) {
+    const pct = Math.round((100 * doc.progress.done) / doc.progress.total);
+    el.style.setProperty('--pct', `${pct}%`);
+    el.classList.add('has-progress');
+  } else el.style.removeProperty('--pct');
+}
+
+/** Apply a websocket event to a document object in place. Returns true if it changed. */
+export function applyEventToDoc(doc, ev) {
+  if (!doc || ev.document_id !== doc.id) return false;
+  const d = ev.data || {};
+  switch (ev.type) {
+    case 'job.progress':
+      doc.state = 'processing';
+      doc.progress = { done: d.page ?? (doc.progress ? doc.progress.done : 0), total: d.pages ?? (doc.progress ? doc.progress.total : 0) };
+      return true;
+    case 'document.ready':
+      doc.state = 'ready'; doc.error = null; doc.progress = null;
+      if (d.page_count != null) doc.page_count = d.page_count;
+      return true;
+    case 'document.failed':
+      doc.state = 'failed'; doc.error = d.error || doc.error || 'processing failed'; doc.progress = null;
+      return true;
+    default: return false;
+  }
+}
+
+export function validateFolderName(v) {
+  if (!v) return 'Enter a name.';
+  if (v.length > 255) return 'Names can be at most 255 characters.';
+  if (v.includes('/')) return 'Names cannot contain “/”.';
+  return null;
+}
+
+/** items: [{type:'folder'|'document', id}] */
+export async function moveItems(items, targetId, targetName) {
+  const movable = items.filter((it) => !(it.type === 'folder' && it.id === targetId));
+  if (!movable.length) return { moved: 0, failed: [] };
+  const res = await pool(movable, 4, (it) => it.type === 'folder'
+    ? patch(`/folders/${it.id}`, { parent_id: targetId })
+    : patch(`/documents/${it.id}`, { folder_id: targetId }));
+  const failed = res.map((r, i) => (r.ok ? null : { item: movable[i], error: r.error })).filter(Boolean);
+  const moved = movable.length - failed.length;
+  if (moved) toast(`Moved ${plural(moved, 'item', 'items')}${targetName ? ` to ${targetName}` : ''}.`);
+  if (failed.length) toastError(failed.length === 1 ? failed[0].error : `${failed.length} items could not be moved: ${failed[0].error.message}`);
+  emit('changed', { kind: 'move' });
+  return { moved, failed };
+}
+
+export async function trashItems(items) {
+  const res = await pool(items, 4, (it) => del(it.type === 'folder' ? `/folders/${it.id}` : `/documents/${it.id}`));
+  const failed = res.filter((r) => !r.ok);
+  const ok = items.length - failed.length;
+  if (ok) toast(`Moved ${plural(ok, 'item', 'items')} to the trash.`);
+  if (failed.length) toastError(failed[0].error);
+  emit('changed', { kind: 'trash' });
+  return { ok, failed };
+}
+
+export async function restoreItems(items) {
+  const res = await pool(items, 4, (it) => post(it.type === 'folder' ? `/folders/${it.id}/restore` : `/documents/${it.id}/restore`));
+  const failed = res.filter((r) => !r.ok);
+  const ok = items.length - failed.length;
+  if (ok) toast(`Restored ${plural(ok, 'item', 'items')}.`);
+  if (failed.length) toastError(failed[0].error);
+  emit('changed', { kind: 'restore' });
+  return { ok, failed };
+}
+
+// ---- internal drag & drop ----
+export const DND_TYPE = 'application/x-docmerge-items';
+let dragging = null; // items being dragged (also kept here: dataTransfer is unreadable during dragover)
+export function startDrag(e, items, label) {
+  dragging = items;
+  e.dataTransfer.effectAllowed = 'move';
+  e.dataTransfer.setData(DND_TYPE, JSON.stringify(items));
+  e.dataTransfer.setData('text/plain', label);
+  const ghost = h('div', { class: 'drag-ghost' }, items.length > 1 ? `${items.length} items` : label);
+  document.body.append(ghost);
+  e.dataTransfer.setDragImage(ghost, 10, 10);
+  setTimeout(() => ghost.remove(), 0);
+}
+export function endDrag() { dragging = null; }
+export function draggedItems(e) {
+  if (dragging) return dragging;
+  try { return JSON.parse(e.dataTransfer.getData(DND_TYPE) || 'null'); } catch { return null; }
+}
+export const isItemDrag = (e) => e.dataTransfer && Array.from(e.dataTransfer.types).includes(DND_TYPE);
+export const isFileDrag = (e) => e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
+
+/**
+ * Make an element a drop target for items (move) and files (upload).
+ * getTarget() → {id, name}; onFiles(files, target) handles uploads.
+ */
+export function dropTarget(el, getTarget, { onFiles } = {}) {
+  let depth = 0;
+  const accept = (e) => isItemDrag(e) || (onFiles && isFileDrag(e));
+  el.addEventListener('dragenter', (e) => {
+    if (!accept(e)) return;
+    const t = getTarget();
+    if (isItemDrag(e) && dragging && dragging.some((it) => it.type === 'folder' && it.id === t.id)) return;
+    e.preventDefault(); e.stopPropagation();
+    depth++; el.classList.add('drop-hover');
+  });
+  el.addEventListener('dragover', (e) => {
+    if (!accept(e)) return;
+    const t = getTarget();
+    if (isItemDrag(e) && dragging && dragging.some((it) => it.type === 'folder' && it.id === t.id)) return;
+    e.preventDefault(); e.stopPropagation();
+    e.dataTransfer.dropEffect = isFileDrag(e) ? 'copy' : 'move';
+  });
+  el.addEventListener('dragleave', () => { depth = Math.max(0, depth - 1); if (!depth) el.classList.remove('drop-hover'); });
+  el.addEventListener('drop', (e) => {
+    if (!accept(e)) return;
+    e.preventDefault(); e.stopPropagation();
+    depth = 0; el.classList.remove('drop-hover');
+    const t = getTarget();
+    if (isFileDrag(e) && e.dataTransfer.files.length && onFiles) { onFiles(Array.from(e.dataTransfer.files), t); return; }
+    const items = draggedItems(e);
+    endDrag();
+    if (items && items.length) moveItems(items, t.id, t.name);
+  });
+}

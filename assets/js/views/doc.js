@@ -1,0 +1,403 @@
+// Document view: thumbnails, page preview, page text, title, tags, versions, downloads.
+import { h, icon, iconButton, fmtDateTime, fmtSize, tagChip, localUrl, safeColor, debounce } from '../dom.js';
+import { get, post, patch, del, on, session, loadTags, emit, thumbUrl, previewUrl, downloadUrl } from '../api.js';
+import { href, navigate, setQuery } from '../router.js';
+import { toast, toastError, confirmDialog, spinner, errorBox, setTitle } from '../ui.js';
+import { stateBadge, updateBadge, applyEventToDoc, stateText } from '../common.js';
+import { pickFolder } from './movedialog.js';
+import { isLive } from '../ws.js';
+
+const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4', '#f07fb6', '#6b7a90'];
+
+export async function docView({ params, query }) {
+  const main = document.getElementById('main');
+  const id = Number(params.id);
+  const st = { doc: null, pages: [], page: Math.max(1, Number(query.get('page')) || 1), alive: true, editing: false, folder: null };
+
+  main.replaceChildren(h('section', { class: 'doc-view' }, spinner('Loading document')));
+
+  // ---- elements ----
+  const crumbs = h('ol', { class: 'breadcrumbs' });
+  const titleText = h('span', { class: 'title-text', 'data-testid': 'doc-title' });
+  const editBtn = iconButton('edit', 'Rename document', { 'data-testid': 'title-edit' });
+  const titleH = h('h1', { class: 'view-title doc-title' }, titleText, editBtn);
+  const badge = h('span');
+  const actions = h('div', { class: 'toolbar doc-actions' });
+  const banner = h('div', { class: 'doc-banner', hidden: true });
+  const thumbs = h('ol', { class: 'thumbs', 'aria-label': 'Pages', 'data-testid': 'thumbs' });
+  const pageLabel = h('span', { class: 'page-label', 'aria-live': 'polite', 'data-testid': 'page-label' });
+  const prevBtn = iconButton('chevronLeft', 'Previous page (←)', { 'data-testid': 'prev-page' });
+  const nextBtn = iconButton('chevronRight', 'Next page (→)', { 'data-testid': 'next-page' });
+  const stage = h('div', { class: 'stage' });
+  const textSource = h('span', { class: 'muted small' });
+  const textEl = h('pre', { class: 'page-text', 'data-testid': 'page-text', tabindex: '0', 'aria-label': 'Text of the current page' });
+  const copyBtn = iconButton('copy', 'Copy page text');
+  const tagSection = h('section', { class: 'side-sec', 'data-testid': 'tag-editor', 'aria-labelledby': 'tags-h' });
+  const detailSection = h('section', { class: 'side-sec', 'aria-labelledby': 'details-h' });
+  const versionSection = h('section', { class: 'side-sec', 'aria-labelledby': 'versions-h' });
+
+  const view = h('section', { class: 'doc-view' },
+    h('div', { class: 'view-head' },
+      h('nav', { 'aria-label': 'Breadcrumb' }, crumbs),
+      h('div', { class: 'head-row' }, h('div', { class: 'title-row' }, titleH, badge), actions),
+      banner),
+    h('div', { class: 'doc-grid' },
+      thumbs,
+      h('div', { class: 'viewer' },
+        h('div', { class: 'pager-bar' }, prevBtn, pageLabel, nextBtn),
+        stage),
+      h('aside', { class: 'doc-side', 'aria-label': 'Document details' },
+        h('section', { class: 'side-sec text-sec', 'aria-labelledby': 'text-h' },
+          h('div', { class: 'sec-head' }, h('h2', { id: 'text-h' }, 'Page text'), textSource, copyBtn),
+          textEl),
+        tagSection, detailSection, versionSection)));
+
+  // ---- loading ----
+  async function loadDoc() {
+    const d = await get(`/documents/${id}`);
+    st.doc = d;
+    return d;
+  }
+  async function loadPages() {
+    if (!st.doc || !(st.doc.state === 'ready' || st.doc.page_count > 0)) { st.pages = []; return; }
+    try {
+      const r = await get(`/documents/${id}/pages`);
+      st.pages = (r.items || []).slice().sort((a, b) => a.number - b.number);
+    } catch (e) { if (e.status !== 409) throw e; st.pages = []; }
+  }
+  async function loadFolderCrumbs() {
+    try { st.folder = await get(`/folders/${st.doc.folder_id}`); } catch { st.folder = null; }
+    renderCrumbs();
+  }
+
+  // ---- rendering ----
+  function renderCrumbs() {
+    const bc = st.folder ? (st.folder.breadcrumbs && st.folder.breadcrumbs.length ? st.folder.breadcrumbs : [{ id: st.folder.id, name: st.folder.name }]) : [];
+    crumbs.replaceChildren(...bc.map((b) => h('li', null, h('a', { href: href(`/folder/${b.id}`), class: 'crumb' }, b.name))),
+      h('li', null, h('span', { 'aria-current': 'page' }, st.doc ? st.doc.title : '')));
+  }
+
+  function renderHead() {
+    const d = st.doc;
+    setTitle(d.title);
+    if (!st.editing) titleText.textContent = d.title;
+    badge.replaceChildren(stateBadge(d));
+    const ready = d.state === 'ready';
+    const searchable = ready
+      ? h('a', { class: 'btn', href: downloadUrl(d.id, 'searchable'), download: '', 'data-testid': 'download-searchable' }, icon('download', 16), h('span', null, 'Searchable PDF'))
+      : h('a', { class: 'btn', 'aria-disabled': 'true', role: 'link', tabindex: '-1', title: 'Available once processing has finished', 'data-testid': 'download-searchable' }, icon('download', 16), h('span', null, 'Searchable PDF'));
+    actions.replaceChildren(...[
+      d.state === 'failed' ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'reprocess', onclick: reprocess }, icon('refresh', 16), h('span', null, 'Reprocess')) : null,
+      h('a', { class: 'btn', href: downloadUrl(d.id, 'original'), download: '', 'data-testid': 'download-original' }, icon('download', 16), h('span', null, 'Original')),
+      searchable,
+      d.trashed_at ? null : h('button', { type: 'button', class: 'btn', 'data-testid': 'move-button', onclick: move }, icon('move', 16), h('span', null, 'Move')),
+      d.trashed_at ? null : h('button', { type: 'button', class: 'btn btn-danger-soft', 'data-testid': 'trash-button', onclick: trash }, icon('trash', 16), h('span', null, 'Trash')),
+    ].filter(Boolean));
+    banner.replaceChildren();
+    banner.className = 'doc-banner';
+    if (d.trashed_at) {
+      banner.classList.add('warn');
+      banner.append(icon('trash', 18), h('span', null, `This document is in the trash (since ${fmtDateTime(d.trashed_at)}).`),
+        h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'restore-button', onclick: restore }, icon('restore', 16), 'Restore'));
+    } else if (d.state === 'failed') {
+      banner.classList.add('error');
+      banner.append(icon('alert', 18), h('span', { 'data-testid': 'doc-error' }, `Processing failed: ${d.error || 'unknown error'}. The original file is kept safe.`));
+    } else if (d.state !== 'ready') {
+      banner.classList.add('info');
+      banner.append(h('span', { class: 'spinner small', 'aria-hidden': 'true' }), h('span', null, d.state === 'queued' ? 'Waiting to be processed…' : `Processing: ${stateText(d).toLowerCase()}…`));
+    }
+    if (d.duplicate_of) banner.append(h('span', { class: 'dup-note' }, 'Same file as ', h('a', { href: href(`/doc/${d.duplicate_of}`) }, `document #${d.duplicate_of}`), '.'));
+    banner.hidden = !banner.childNodes.length;
+  }
+
+  function renderThumbs() {
+    thumbs.replaceChildren(...st.pages.map((p) => {
+      const ratio = p.width && p.height ? `${p.width} / ${p.height}` : '3 / 4';
+      const b = h('button', { type: 'button', class: 'thumb-btn', 'aria-label': `Page ${p.number}`, 'data-testid': 'page-thumb', dataset: { page: p.number }, onclick: () => go(p.number) },
+        h('img', { src: localUrl(p.thumbnail_url, thumbUrl(id, p.number)), alt: '', loading: 'lazy', decoding: 'async', style: { aspectRatio: ratio } }),
+        h('span', { class: 'thumb-num' }, String(p.number)));
+      return h('li', null, b);
+    }));
+  }
+
+  function renderPage() {
+    const n = st.pages.length;
+    const d = st.doc;
+    if (!n) {
+      pageLabel.textContent = d.page_count ? `${d.page_count} pages` : '';
+      prevBtn.disabled = true; nextBtn.disabled = true;
+      const msg = d.state === 'failed' ? 'No preview: processing failed.' : d.state === 'ready' ? 'This document has no pages.' : `Preview appears when processing is done (${stateText(d).toLowerCase()}).`;
+      stage.replaceChildren(h('div', { class: 'stage-empty' }, icon(d.state === 'failed' ? 'alert' : 'doc', 40), h('p', null, msg)));
+      textEl.replaceChildren(h('span', { class: 'muted' }, d.state === 'failed' ? 'No text: processing failed.' : 'Text appears when processing is done.'));
+      textSource.textContent = '';
+      copyBtn.hidden = true;
+      return;
+    }
+    if (st.page > n) st.page = n;
+    const p = st.pages[st.page - 1];
+    pageLabel.textContent = `Page ${st.page} of ${n}`;
+    prevBtn.disabled = st.page <= 1;
+    nextBtn.disabled = st.page >= n;
+    const ratio = p.width && p.height ? `${p.width} / ${p.height}` : '3 / 4';
+    const src = localUrl(p.preview_url, previewUrl(id, p.number));
+    let img = stage.querySelector('img.preview');
+    if (!img) {
+      img = h('img', { class: 'preview', 'data-testid': 'page-preview', decoding: 'async' });
+      img.addEventListener('load', () => img.classList.remove('loading'));
+      img.addEventListener('error', () => img.classList.remove('loading'));
+      stage.replaceChildren(h('div', { class: 'preview-frame' }, img));
+    }
+    img.style.aspectRatio = ratio;
+    if (p.width && p.height) { img.width = p.width; img.height = p.height; }
+    img.alt = `Page ${p.number} of ${d.title}`;
+    if (img.getAttribute('src') !== src) { img.classList.add('loading'); img.src = src; }
+    img.dataset.page = p.number;
+    textEl.textContent = p.text && p.text.trim() ? p.text : '';
+    textEl.dataset.empty = String(!(p.text && p.text.trim()));
+    if (!textEl.textContent) textEl.append(h('span', { class: 'muted' }, 'No text was found on this page.'));
+    textSource.textContent = p.source === 'ocr' ? 'recognised (OCR)' : p.source === 'text_layer' ? 'from the PDF text layer' : '';
+    copyBtn.hidden = !(p.text && p.text.trim());
+    thumbs.querySelectorAll('.thumb-btn').forEach((b) => {
+      const cur = Number(b.dataset.page) === st.page;
+      b.classList.toggle('current', cur);
+      if (cur) { b.setAttribute('aria-current', 'page'); b.scrollIntoView({ block: 'nearest', inline: 'nearest' }); } else b.removeAttribute('aria-current');
+    });
+    // Warm the cache for the neighbours.
+    for (const m of [st.page + 1, st.page - 1]) {
+      const q = st.pages[m - 1];
+      if (q) { const pre = new Image(); pre.src = localUrl(q.preview_url, previewUrl(id, q.number)); }
+    }
+  }
+
+  function go(n) {
+    if (!st.pages.length) return;
+    const m = Math.min(Math.max(1, n), st.pages.length);
+    if (m === st.page && stage.querySelector('img.preview')) return;
+    st.page = m;
+    setQuery({ page: m > 1 ? m : undefined });
+    renderPage();
+  }
+
+  function renderTags() {
+    const d = st.doc;
+    const listId = `tags-dl-${id}`;
+    const input = h('input', { id: 'tag-input', list: listId, placeholder: 'Add a tag…', autocomplete: 'off', 'data-testid': 'tag-input', maxlength: 100 });
+    const known = () => session.tags.find((t) => t.name.toLowerCase() === input.value.trim().toLowerCase());
+    const color = h('input', { type: 'color', value: PALETTE[(session.tags.length) % PALETTE.length], 'aria-label': 'Colour for a new tag', title: 'Colour for a new tag', 'data-testid': 'tag-color' });
+    const addBtn = h('button', { type: 'submit', class: 'btn btn-small', 'data-testid': 'tag-add' }, icon('plus', 14), 'Add');
+    const syncColor = () => { const k = known(); color.disabled = !!k; if (k) color.value = safeColor(k.color); };
+    input.addEventListener('input', syncColor);
+    const form = h('form', { class: 'tag-form', onsubmit: async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (!name) { input.focus(); return; }
+      addBtn.disabled = true;
+      try {
+        let tag = known();
+        if (!tag) {
+          tag = await post('/tags', { name, color: color.value });
+          emit('tags-changed');
+          await loadTags().catch(() => {});
+        }
+        if ((d.tags || []).some((t) => t.id === tag.id)) { toast(`Already tagged “${tag.name}”.`); }
+        else {
+          st.doc = await post(`/documents/${id}/tags`, { tag_ids: [tag.id] });
+          emit('tags-changed');
+          toast(`Tagged “${tag.name}”.`);
+        }
+        renderTags();
+        tagSection.querySelector('#tag-input').focus();
+      } catch (ex) { toastError(ex); addBtn.disabled = false; }
+    } },
+    h('label', { for: 'tag-input', class: 'sr-only' }, 'Tag name'), input, color, addBtn,
+    h('datalist', { id: listId }, session.tags.filter((t) => !(d.tags || []).some((x) => x.id === t.id)).map((t) => h('option', { value: t.name }))));
+    const chips = (d.tags || []).length
+      ? h('div', { class: 'tag-list', 'data-testid': 'doc-tags' }, d.tags.map((t) => tagChip(t, { onRemove: () => removeTag(t) })))
+      : h('p', { class: 'muted small', 'data-testid': 'doc-tags' }, 'No tags yet.');
+    tagSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'tags-h' }, 'Tags')), chips, form);
+    syncColor();
+  }
+  async function removeTag(t) {
+    try {
+      st.doc = await del(`/documents/${id}/tags/${t.id}`) || await get(`/documents/${id}`);
+      emit('tags-changed');
+      toast(`Removed tag “${t.name}”.`);
+      renderTags();
+    } catch (e) { toastError(e); }
+  }
+
+  function renderDetails() {
+    const d = st.doc; const v = d.version || {};
+    const row = (k, val) => (val === '' || val == null ? null : [h('dt', null, k), h('dd', null, val)]);
+    detailSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'details-h' }, 'Details')),
+      h('dl', { class: 'details' },
+        row('Pages', d.page_count ? String(d.page_count) : ''),
+        row('File', v.filename || ''),
+        row('Type', v.mime || ''),
+        row('Size', v.size != null ? fmtSize(v.size) : ''),
+        row('Added', fmtDateTime(d.created_at)),
+        row('Changed', fmtDateTime(d.updated_at)),
+        row('SHA-256', v.sha256 ? h('code', { title: v.sha256 }, `${v.sha256.slice(0, 16)}…`) : '')));
+  }
+
+  async function renderVersions() {
+    versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), spinner());
+    try {
+      const r = await get(`/documents/${id}/versions`);
+      if (!st.alive) return;
+      const items = (r.items || []).slice().sort((a, b) => b.number - a.number);
+      versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')),
+        h('ol', { class: 'versions', 'data-testid': 'versions' }, items.map((v) => h('li', null,
+          h('div', { class: 'v-line' }, h('strong', null, `v${v.number}`), h('span', { class: 'v-file', title: v.filename }, v.filename),
+            h('a', { class: 'btn icon-btn', href: downloadUrl(id, 'original', v.id), download: '', 'aria-label': `Download version ${v.number} original`, title: 'Download original' }, icon('download', 16))),
+          h('div', { class: 'muted small' }, [fmtDateTime(v.created_at), fmtSize(v.size), v.state].filter(Boolean).join(' · ')),
+          v.note ? h('div', { class: 'small' }, v.note) : null))));
+    } catch (e) {
+      versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), h('p', { class: 'muted small' }, e.message));
+    }
+  }
+
+  function renderAll() { renderHead(); renderCrumbs(); renderThumbs(); renderPage(); renderTags(); renderDetails(); }
+
+  // ---- title editing ----
+  function startEdit() {
+    if (st.editing) return;
+    st.editing = true;
+    const input = h('input', { class: 'title-input', value: st.doc.title, 'aria-label': 'Document title', 'data-testid': 'title-input', maxlength: 500 });
+    let finished = false;
+    const finish = async (save) => {
+      if (finished) return; finished = true;
+      const v = input.value.trim();
+      st.editing = false;
+      titleH.replaceChildren(titleText, editBtn);
+      if (save && v && v !== st.doc.title) {
+        titleText.textContent = v;
+        try { st.doc = await patch(`/documents/${id}`, { title: v }); toast('Title saved.'); } catch (e) { toastError(e); }
+        renderHead(); renderCrumbs();
+      } else titleText.textContent = st.doc.title;
+      editBtn.focus();
+    };
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); finish(true); }
+      else if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); finish(false); }
+    });
+    input.addEventListener('blur', () => finish(true));
+    titleH.replaceChildren(input);
+    input.focus(); input.select();
+  }
+  editBtn.addEventListener('click', startEdit);
+  titleText.addEventListener('dblclick', startEdit);
+
+  // ---- actions ----
+  async function reprocess() {
+    try {
+      await post(`/documents/${id}/reprocess`);
+      st.doc.state = 'queued'; st.doc.error = null;
+      toast('Queued for processing again.');
+      renderHead(); renderPage();
+    } catch (e) { toastError(e); }
+  }
+  async function move() {
+    const target = await pickFolder({ startId: st.doc.folder_id });
+    if (!target) return;
+    if (target.id === st.doc.folder_id) { toast('Already in this folder.'); return; }
+    try {
+      st.doc = await patch(`/documents/${id}`, { folder_id: target.id });
+      toast(`Moved to ${target.name}.`);
+      emit('changed', { kind: 'move' });
+      renderHead(); loadFolderCrumbs();
+    } catch (e) { toastError(e); }
+  }
+  async function trash() {
+    const ok = await confirmDialog({ title: 'Move to trash?', message: `“${st.doc.title}” will be moved to the trash. You can restore it from there.`, confirmLabel: 'Move to trash', danger: true });
+    if (!ok) return;
+    try {
+      await del(`/documents/${id}`);
+      toast('Moved to the trash.');
+      emit('changed', { kind: 'trash' });
+      st.doc.trashed_at = new Date().toISOString();
+      renderHead();
+    } catch (e) { toastError(e); }
+  }
+  async function restore() {
+    try {
+      st.doc = await post(`/documents/${id}/restore`);
+      toast('Restored.');
+      emit('changed', { kind: 'restore' });
+      renderHead(); loadFolderCrumbs();
+    } catch (e) { toastError(e); }
+  }
+  copyBtn.addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(st.pages[st.page - 1].text || ''); toast('Text copied.'); } catch { toastError('Could not copy to the clipboard.'); }
+  });
+  prevBtn.addEventListener('click', () => go(st.page - 1));
+  nextBtn.addEventListener('click', () => go(st.page + 1));
+
+  function onKey(e) {
+    if (document.querySelector('dialog[open]')) return;
+    const t = e.target;
+    if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === 'ArrowLeft' || e.key === 'PageUp') { e.preventDefault(); go(st.page - 1); }
+    else if (e.key === 'ArrowRight' || e.key === 'PageDown') { e.preventDefault(); go(st.page + 1); }
+    else if (e.key === 'Home') { e.preventDefault(); go(1); }
+    else if (e.key === 'End') { e.preventDefault(); go(st.pages.length); }
+  }
+  document.addEventListener('keydown', onKey);
+
+  // ---- live ----
+  const reload = debounce(async () => {
+    try {
+      const wasReady = st.doc && st.doc.state === 'ready' && st.pages.length;
+      await loadDoc();
+      if (!st.alive) return;
+      if (!wasReady || st.doc.state !== 'ready') await loadPages();
+      if (!st.alive) return;
+      renderAll();
+      renderVersions();
+    } catch (e) { if (e.status === 404) { toast('This document no longer exists.'); navigate('/'); } }
+  }, 250);
+  const offs = [
+    on('event', (ev) => {
+      if (ev.document_id === id) {
+        if (ev.type === 'job.progress' && st.doc) {
+          applyEventToDoc(st.doc, ev);
+          const b = badge.querySelector('[data-testid="doc-state"]');
+          if (b) updateBadge(b, st.doc);
+          renderHead();
+          if (!st.pages.length) renderPage();
+          return;
+        }
+        if (ev.type === 'document.deleted') { toast('This document was deleted.'); navigate('/'); return; }
+        if (ev.type === 'document.updated' && st.editing) return;
+        reload();
+      } else if (ev.type === 'tag.updated' || ev.type === 'tag.deleted') reload();
+    }),
+    on('tags', () => { if (st.doc && !tagSection.contains(document.activeElement)) renderTags(); }),
+    on('ws-reconnected', () => reload()),
+  ];
+  const poll = setInterval(() => { if (!isLive() && st.doc && (st.doc.state === 'queued' || st.doc.state === 'processing')) reload(); }, 5000);
+  const cleanup = () => {
+    st.alive = false;
+    offs.forEach((f) => f());
+    clearInterval(poll);
+    reload.cancel();
+    document.removeEventListener('keydown', onKey);
+  };
+
+  // ---- go ----
+  try {
+    await loadDoc();
+    await loadPages();
+  } catch (e) {
+    setTitle('Document');
+    main.replaceChildren(h('section', { class: 'doc-view' }, errorBox(e.status === 404 ? new Error('This document does not exist (or was deleted).') : e, e.status === 404 ? null : () => navigate(`/doc/${id}`))));
+    return cleanup;
+  }
+  if (!st.alive) return cleanup;
+  main.replaceChildren(view);
+  renderAll();
+  loadFolderCrumbs();
+  renderVersions();
+  return cleanup;
+}

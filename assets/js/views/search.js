@@ -1,0 +1,128 @@
+// Search results with safe highlighted snippets and filters that build the query language.
+import { h, icon, fmtDate, tagChip, snippetNode, plural } from '../dom.js';
+import { get, session, on, thumbUrl } from '../api.js';
+import { href, navigate } from '../router.js';
+import { spinner, errorBox, emptyState, setTitle } from '../ui.js';
+import { stateBadge } from '../common.js';
+
+const PAGE_SIZE = 20;
+const FILTER_KEYS = ['tag', 'folder', 'after', 'before'];
+
+/** Split a query into free words and the first tag:/folder:/after:/before: filters. */
+export function parseQuery(q) {
+  const out = { words: [], tag: '', folder: '', after: '', before: '' };
+  const re = /(\w+):"([^"]*)"|(\w+):(\S+)|"[^"]*"|\S+/g;
+  let m;
+  while ((m = re.exec(q || ''))) {
+    const key = (m[1] || m[3] || '').toLowerCase();
+    const val = m[2] !== undefined ? m[2] : m[4];
+    if (FILTER_KEYS.includes(key) && !out[key]) out[key] = val;
+    else out.words.push(m[0]);
+  }
+  return out;
+}
+const quote = (v) => (/[\s"]/.test(v) ? `"${v.replace(/"/g, '')}"` : v);
+export function buildQuery({ words, tag, folder, after, before }) {
+  const parts = [];
+  if (words && words.trim()) parts.push(words.trim());
+  if (tag) parts.push(`tag:${quote(tag)}`);
+  if (folder) parts.push(`folder:${quote(folder)}`);
+  if (after) parts.push(`after:${after}`);
+  if (before) parts.push(`before:${before}`);
+  return parts.join(' ');
+}
+
+export async function searchView({ query }) {
+  const main = document.getElementById('main');
+  const q = (query.get('q') || '').trim();
+  const page = Math.max(1, Number(query.get('page')) || 1);
+  setTitle(q ? `Search: ${q}` : 'Search');
+  document.getElementById('search-input').value = q;
+  const parsed = parseQuery(q);
+
+  const words = h('input', { id: 'f-words', type: 'search', value: parsed.words.join(' '), 'data-testid': 'search-words', placeholder: 'Words, "exact phrase", -exclude, prefix*' });
+  const tagSel = h('select', { id: 'f-tag', 'data-testid': 'filter-tag' });
+  const fillTags = () => {
+    const cur = (tagSel.value || parsed.tag || '').toLowerCase();
+    const names = session.tags.map((t) => t.name);
+    const match = names.find((n) => n.toLowerCase() === cur) || (cur ? (tagSel.value || parsed.tag) : '');
+    if (match && !names.includes(match)) names.push(match);
+    tagSel.replaceChildren(h('option', { value: '' }, 'Any tag'), ...names.map((n) => h('option', { value: n }, n)));
+    tagSel.value = match;
+  };
+  fillTags();
+  const folderIn = h('input', { id: 'f-folder', value: parsed.folder, 'data-testid': 'filter-folder', placeholder: 'Folder name' });
+  const afterIn = h('input', { id: 'f-after', type: 'date', value: parsed.after, 'data-testid': 'filter-after' });
+  const beforeIn = h('input', { id: 'f-before', type: 'date', value: parsed.before, 'data-testid': 'filter-before' });
+  const field = (id, label, input) => h('div', { class: 'field' }, h('label', { for: id }, label), input);
+  const form = h('form', { class: 'filters', 'aria-label': 'Search filters', 'data-testid': 'search-filters' },
+    field('f-words', 'Words', words), field('f-tag', 'Tag', tagSel), field('f-folder', 'Folder', folderIn),
+    field('f-after', 'Added after', afterIn), field('f-before', 'Added before', beforeIn),
+    h('div', { class: 'filter-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'search-apply' }, icon('search', 16), 'Search'),
+      h('button', { type: 'button', class: 'btn', onclick: () => { tagSel.value = ''; folderIn.value = ''; afterIn.value = ''; beforeIn.value = ''; submit(); } }, 'Clear filters')));
+  const submit = () => {
+    const nq = buildQuery({ words: words.value, tag: tagSel.value, folder: folderIn.value.trim(), after: afterIn.value, before: beforeIn.value });
+    if (nq) navigate('/search', { q: nq });
+  };
+  form.addEventListener('submit', (e) => { e.preventDefault(); submit(); });
+  tagSel.addEventListener('change', submit);
+  afterIn.addEventListener('change', submit);
+  beforeIn.addEventListener('change', submit);
+
+  const results = h('div', { class: 'results-wrap', 'aria-live': 'polite', 'aria-busy': 'true' });
+  main.replaceChildren(h('section', { class: 'search-view', 'aria-labelledby': 'search-title' },
+    h('div', { class: 'view-head' }, h('h1', { class: 'view-title', id: 'search-title' }, icon('search', 22), h('span', null, 'Search'))),
+    form, results));
+  const offTags = on('tags', fillTags);
+
+  if (!q) {
+    results.setAttribute('aria-busy', 'false');
+    results.replaceChildren(emptyState('search', 'Search your documents', 'Type words in the box above. Press / anywhere to jump to it.'));
+    return offTags;
+  }
+  results.replaceChildren(spinner('Searching'));
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await get('/search', { q, page, page_size: PAGE_SIZE });
+  } catch (e) {
+    results.setAttribute('aria-busy', 'false');
+    results.replaceChildren(errorBox(e.status === 400 ? new Error(`Cannot understand this search: ${e.message}`) : e));
+    return offTags;
+  }
+  const ms = Math.round(performance.now() - t0);
+  results.setAttribute('aria-busy', 'false');
+  if (!r.items.length) {
+    results.replaceChildren(emptyState('search', 'No documents match', `Nothing found for “${q}”. Try fewer words or a prefix like invoi*.`));
+    return offTags;
+  }
+  const pages = Math.max(1, Math.ceil(r.total / PAGE_SIZE));
+  const list = h('ol', { class: 'results', start: (page - 1) * PAGE_SIZE + 1, 'data-testid': 'search-results' }, r.items.map((it) => {
+    const d = it.document;
+    const pn = it.page_number;
+    const link = href(`/doc/${d.id}`, pn && pn > 1 ? { page: pn } : null);
+    const thumb = d.state === 'ready' && (d.page_count || 0) > 0
+      ? h('a', { class: 'result-thumb', href: link, tabindex: '-1', 'aria-hidden': 'true' }, h('img', { src: thumbUrl(d.id, pn || 1), alt: '', loading: 'lazy', decoding: 'async' }))
+      : h('span', { class: 'result-thumb thumb-doc' }, icon('doc', 22));
+    return h('li', { class: 'result', 'data-testid': 'search-result', 'data-doc-id': d.id, 'data-page': pn || '' },
+      thumb,
+      h('div', { class: 'result-main' },
+        h('div', { class: 'result-line' },
+          h('a', { class: 'result-title', href: link, 'data-testid': 'result-link' }, d.title),
+          pn ? h('span', { class: 'page-pill', 'data-testid': 'result-page' }, `Page ${pn}`) : null,
+          d.state !== 'ready' ? stateBadge(d) : null),
+        it.snippet ? snippetNode(it.snippet, { 'data-testid': 'snippet' }) : null,
+        h('div', { class: 'result-meta muted small' },
+          h('span', null, fmtDate(d.created_at)),
+          (d.tags || []).map((t) => tagChip(t)))));
+  }));
+  const pager = pages > 1 ? h('nav', { class: 'pager', 'aria-label': 'Result pages' },
+    h('a', { class: 'btn', href: href('/search', { q, page: page - 1 }), 'aria-disabled': String(page <= 1), tabindex: page <= 1 ? '-1' : null }, icon('chevronLeft', 16), 'Previous'),
+    h('span', { class: 'muted' }, `Page ${page} of ${pages}`),
+    h('a', { class: 'btn', href: href('/search', { q, page: page + 1 }), 'aria-disabled': String(page >= pages), tabindex: page >= pages ? '-1' : null }, 'Next', icon('chevronRight', 16))) : null;
+  results.replaceChildren(
+    h('p', { class: 'muted small result-count', 'data-testid': 'result-count' }, `${plural(r.total, 'result', 'results')} · ${ms} ms`),
+    ...[list, pager].filter(Boolean));
+  return offTags;
+}

@@ -1,0 +1,81 @@
+// Shared helpers for the docmerge browser tests: env, browser launch, screenshots.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HERE = dirname(fileURLToPath(import.meta.url));
+export const OUTPUT = join(HERE, 'output');
+
+/** Read required env vars; throw one loud error naming every missing one. */
+export function requireEnv() {
+  const names = ['DOCMERGE_URL', 'DOCMERGE_USER', 'DOCMERGE_PASSWORD', 'DOCMERGE_TEST_CORPUS'];
+  const missing = names.filter((n) => !process.env[n]);
+  if (missing.length) {
+    throw new Error(`docmerge browser tests need these environment variables: ${missing.join(', ')} ` +
+      '(DOCMERGE_URL=http://127.0.0.1:PORT, DOCMERGE_USER/DOCMERGE_PASSWORD of an admin, DOCMERGE_TEST_CORPUS=dir with scan-phototest.png)');
+  }
+  const corpus = process.env.DOCMERGE_TEST_CORPUS;
+  const scan = join(corpus, 'scan-phototest.png');
+  const gt = join(corpus, 'scan-phototest.gt.txt');
+  for (const f of [scan, gt]) if (!existsSync(f)) throw new Error(`DOCMERGE_TEST_CORPUS: ${f} does not exist`);
+  return {
+    url: process.env.DOCMERGE_URL.replace(/\/+$/, ''),
+    user: process.env.DOCMERGE_USER,
+    password: process.env.DOCMERGE_PASSWORD,
+    scan, gt,
+  };
+}
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--no-first-run', '--disable-sync', '--disable-quic',
+];
+
+/** Launch Debian's Chromium headless with a fresh temporary profile. */
+export async function launch({ width = 1280, height = 800 } = {}) {
+  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+  const userDataDir = mkdtempSync(join(tmpdir(), 'docmerge-e2e-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width, height },
+    acceptDownloads: true,
+    locale: 'en-US',
+    timezoneId: 'UTC',
+  });
+  context.setDefaultTimeout(20_000);
+  const page = context.pages()[0] || await context.newPage();
+  const close = async () => {
+    await context.close().catch(() => {});
+    rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return { context, page, close };
+}
+
+export async function shot(page, name) {
+  mkdirSync(OUTPUT, { recursive: true });
+  const path = join(OUTPUT, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
+}
+
+/** Sign in through the login form. */
+export async function login(page, env) {
+  await page.goto(`${env.url}/#/login`);
+  await page.getByTestId('login-username').fill(env.user);
+  await page.getByTestId('login-password').fill(env.password);
+  await page.getByTestId('login-submit').click();
+  await page.waitForFunction(() => /^#\/folder\/\d+/.test(location.hash), null, { timeout: 20_000 });
+}
+
+export function isLocalUrl(u, allowedHosts = []) {
+  let url;
+  try { url = new URL(u); } catch { return false; }
+  if (url.protocol === 'data:' || url.protocol === 'blob:' || url.protocol === 'about:') return true;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host) || allowedHosts.includes(host);
+}
