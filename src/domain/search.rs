@@ -70,6 +70,17 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
         }
         let start = i;
         while i < chars.len() && !chars[i].is_whitespace() {
+            // `key:"a value with spaces"` stays one token.
+            if chars[i] == ':' && i + 1 < chars.len() && chars[i + 1] == '"' {
+                let close = chars[i + 2..].iter().position(|c| *c == '"');
+                match close {
+                    Some(off) => {
+                        i = i + 2 + off + 1;
+                        continue;
+                    }
+                    None => return Err(DomainError::Invalid("a quoted value is missing its closing quote".into())),
+                }
+            }
             i += 1;
         }
         let token: String = chars[start..i].iter().collect();
@@ -101,7 +112,7 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
     if out.include.len() + out.exclude.len() > MAX_TERMS {
         return Err(DomainError::Invalid(format!("the search query has more than {MAX_TERMS} terms")));
     }
-    if out.include.is_empty() && !out.exclude.is_empty() && out.tags.is_empty() && out.folders.is_empty() {
+    if out.include.is_empty() && !out.exclude.is_empty() {
         return Err(DomainError::Invalid("a search needs at least one word to look for, not only exclusions".into()));
     }
     Ok(out)
@@ -133,14 +144,14 @@ mod tests {
 
     #[test]
     fn parses_all_forms() {
-        let q = parse_query(r#"invoice "acme corp" -draft tag:tax folder:2024 after:2024-01-01 before:2024-12-31 rep*"#)
+        let q = parse_query(r#"invoice "acme corp" -draft tag:tax folder:"tax 2024" after:2024-01-01 before:2024-12-31 rep*"#)
             .unwrap();
         assert_eq!(q.include.len(), 3);
         assert_eq!(q.include[1].words, vec!["acme", "corp"]);
         assert!(q.include[2].prefix);
         assert_eq!(q.exclude[0].words, vec!["draft"]);
         assert_eq!(q.tags, vec!["tax"]);
-        assert_eq!(q.folders, vec!["2024"]);
+        assert_eq!(q.folders, vec!["tax 2024"]);
         assert!(q.after.unwrap() < q.before.unwrap());
     }
 

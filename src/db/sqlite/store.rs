@@ -1124,6 +1124,9 @@ impl Store for SqliteStore {
         let out = self
             .write(move |tx| {
                 let doc = load_document(tx, owner, id)?;
+                if doc.trashed_at.is_none() {
+                    return Ok(doc);
+                }
                 let now = now_millis();
                 // Back where it was, unless that folder is gone to the trash too: then the Inbox.
                 let folder_live = load_folder(tx, owner, doc.folder_id).map(|f| f.trashed_at.is_none()).unwrap_or(false);

@@ -81,11 +81,14 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
     })))
 }
 
-pub async fn logout(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest) -> ApiResult<HttpResponse> {
-    if let Some((_, _)) = request_token(&req)
-        && auth.0.token_kind == TokenKind::Session
+/// Ends the session behind the request (if it is still valid) and always clears the cookies,
+/// so a browser with an expired session can log out too.
+pub async fn logout(ctx: web::Data<AppContext>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    if let Some((token, _)) = request_token(&req)
+        && let Some(p) = ctx.store.principal_by_token(&token_hash(&token)).await?
+        && p.token_kind == TokenKind::Session
     {
-        ctx.store.delete_token(auth.0.user.id, auth.0.token_id).await?;
+        ctx.store.delete_token(p.user.id, p.token_id).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();

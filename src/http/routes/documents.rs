@@ -83,7 +83,11 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
                 if incoming.is_some() {
                     return Err(ApiError::bad_request("send one file per upload request"));
                 }
-                filename = clean_filename(field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or("upload"));
+                let raw = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or("upload");
+                if raw.contains(['/', '\\']) || raw.split('.').all(str::is_empty) {
+                    return Err(ApiError::bad_request("the file name must be a plain name like scan.pdf, not a path"));
+                }
+                filename = clean_filename(raw);
                 let mut inc = ctx.blobs.incoming(limit)?;
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
@@ -233,7 +237,17 @@ pub struct PatchDocument {
     tag_ids: Option<Vec<Id>>,
 }
 
+/// A document in the trash is read-only until it is restored.
+async fn live_document(ctx: &AppContext, owner: Id, id: Id) -> ApiResult<()> {
+    let d = ctx.store.document(owner, id).await?;
+    if d.trashed_at.is_some() {
+        return Err(ApiError::conflict(format!("document {id} is in the trash; restore it first")));
+    }
+    Ok(())
+}
+
 pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, body: web::Json<PatchDocument>) -> ApiResult<HttpResponse> {
+    live_document(&ctx, auth.0.user.id, *path).await?;
     let body = body.into_inner();
     let title = body.title.as_deref().map(validate_title).transpose()?;
     if body.tag_ids.as_ref().is_some_and(|t| t.len() > 200) {
@@ -249,12 +263,14 @@ pub async fn add_tags(
     path: web::Path<Id>,
     body: web::Json<super::folders::TagIds>,
 ) -> ApiResult<HttpResponse> {
+    live_document(&ctx, auth.0.user.id, *path).await?;
     let d = ctx.store.change_document_tags(auth.0.user.id, path.into_inner(), &body.tag_ids, &[]).await?;
     Ok(HttpResponse::Ok().json(dto::document(&d)))
 }
 
 pub async fn remove_tag(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<(Id, Id)>) -> ApiResult<HttpResponse> {
     let (id, tag) = path.into_inner();
+    live_document(&ctx, auth.0.user.id, id).await?;
     let d = ctx.store.change_document_tags(auth.0.user.id, id, &[], &[tag]).await?;
     Ok(HttpResponse::Ok().json(dto::document(&d)))
 }
@@ -372,6 +388,7 @@ pub async fn page_image(
 }
 
 pub async fn reprocess(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
+    live_document(&ctx, auth.0.user.id, *path).await?;
     let job_id = ctx.store.reprocess_document(auth.0.user.id, path.into_inner(), ctx.settings.worker.max_attempts).await?;
     Ok(HttpResponse::Accepted().json(json!({"job_id": job_id})))
 }

@@ -1,0 +1,439 @@
+//! Black-box API tests through real HTTP against a server started in-process, on both backends.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, Db, TestServer, db_tests, tiny_pdf, tiny_png};
+
+fn ids(list: &Value) -> Vec<i64> {
+    list["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect()
+}
+
+async fn full_story(db: Db) {
+    let srv = TestServer::start(db, |_| {}).await;
+    let api = srv.admin().await;
+
+    let (s, roots) = api.get("/api/v1/folders/roots").await;
+    assert_eq!(s, 200);
+    let (home, inbox) = (roots["home"]["id"].as_i64().unwrap(), roots["inbox"]["id"].as_i64().unwrap());
+
+    // Upload into the Inbox (default) with a title and tags.
+    let (s, up) = api.upload("invoice-acme.png", tiny_png(64, 48), &[("title", "Acme invoice March"), ("tags", "invoices, acme")]).await;
+    assert_eq!(s, 202, "{up}");
+    let doc = up["document"]["id"].as_i64().unwrap();
+    assert_eq!(up["document"]["state"], "queued");
+    assert_eq!(up["document"]["folder_id"], inbox);
+    assert_eq!(up["document"]["version"]["mime"], "image/png");
+    assert!(up["job_id"].as_i64().is_some() && up["version_id"].as_i64().is_some());
+    let tag_names: Vec<&str> = up["document"]["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tag_names, vec!["acme", "invoices"]);
+
+    // The same bytes again: kept, flagged as a duplicate of the first.
+    let (s, dup) = api.upload("again.png", tiny_png(64, 48), &[]).await;
+    assert_eq!(s, 202);
+    assert_eq!(dup["document"]["duplicate_of"], doc);
+
+    // Lists never carry page text; pagination has a total.
+    let (s, list) = api.get(&format!("/api/v1/documents?folder_id={inbox}&page_size=1")).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["items"][0].get("text").is_none());
+    let (_, dups) = api.get("/api/v1/documents?duplicate=true").await;
+    assert_eq!(ids(&dups), vec![dup["document"]["id"].as_i64().unwrap()]);
+
+    // Tags: create one with a colour, assign, counts.
+    let (s, tag) = api.post("/api/v1/tags", &json!({"name": "tax 2024", "color": "#1E88E5"})).await;
+    assert_eq!(s, 201, "{tag}");
+    assert_eq!(tag["color"], "#1e88e5");
+    let tag_id = tag["id"].as_i64().unwrap();
+    let (s, d) = api.post(&format!("/api/v1/documents/{doc}/tags"), &json!({"tag_ids": [tag_id]})).await;
+    assert_eq!(s, 200);
+    assert_eq!(d["tags"].as_array().unwrap().len(), 3);
+    let (_, tags) = api.get("/api/v1/tags").await;
+    let t = tags["items"].as_array().unwrap().iter().find(|t| t["id"] == tag_id).unwrap();
+    assert_eq!(t["document_count"], 1);
+    let (_, by_tag) = api.get(&format!("/api/v1/documents?tag={tag_id}")).await;
+    assert_eq!(ids(&by_tag), vec![doc]);
+
+    // Move into a new folder under Home; breadcrumbs show the path.
+    let (s, folder) = api.post("/api/v1/folders", &json!({"name": "Taxes", "parent_id": home})).await;
+    assert_eq!(s, 201, "{folder}");
+    let fid = folder["id"].as_i64().unwrap();
+    let (s, d) = api.patch(&format!("/api/v1/documents/{doc}"), &json!({"folder_id": fid, "title": "Acme invoice (March)"})).await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!(d["folder_id"], fid);
+    let (_, f) = api.get(&format!("/api/v1/folders/{fid}")).await;
+    let crumbs: Vec<&str> = f["breadcrumbs"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(crumbs, vec!["Home", "Taxes"]);
+    let (_, children) = api.get(&format!("/api/v1/folders/{home}/children")).await;
+    assert_eq!(children["items"][0]["type"], "folder");
+    assert_eq!(children["items"][0]["name"], "Taxes");
+    let (_, children) = api.get(&format!("/api/v1/folders/{fid}/children")).await;
+    assert_eq!(ids(&children), vec![doc]);
+
+    // Search: title words, tags and folders, with a highlighted snippet.
+    let (s, hits) = api.get("/api/v1/search?q=acme%20march").await;
+    assert_eq!(s, 200, "{hits}");
+    assert_eq!(hits["total"], 1, "{hits}");
+    assert_eq!(hits["items"][0]["document"]["id"], doc);
+    assert!(hits["items"][0]["snippet"].as_str().unwrap().contains("<mark>"), "{hits}");
+    let (_, hits) = api.get("/api/v1/search?q=invoice%20folder:Taxes%20tag:%22tax%202024%22").await;
+    assert_eq!(hits["total"], 1, "{hits}");
+    let (_, hits) = api.get("/api/v1/search?q=invoice%20-acme").await;
+    assert_eq!(hits["total"], 0, "{hits}");
+
+    // Download the original, byte-identical.
+    let (s, bytes) = api.get_bytes(&format!("/api/v1/documents/{doc}/download")).await;
+    assert_eq!(s, 200);
+    assert_eq!(bytes, tiny_png(64, 48));
+    let (s, _) = api.get(&format!("/api/v1/documents/{doc}/download?kind=searchable")).await;
+    assert_eq!(s, 409, "no searchable PDF before processing");
+
+    // Jobs of the document.
+    let (s, jobs) = api.get(&format!("/api/v1/jobs?document={doc}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(jobs["items"][0]["kind"], "process_version");
+
+    // Trash → gone from lists and search → restore → back → purge.
+    assert_eq!(api.delete(&format!("/api/v1/documents/{doc}")).await.0, 204);
+    let (_, children) = api.get(&format!("/api/v1/folders/{fid}/children")).await;
+    assert_eq!(children["total"], 0);
+    let (_, hits) = api.get("/api/v1/search?q=acme").await;
+    assert_eq!(hits["total"], 0);
+    let (_, trash) = api.get("/api/v1/trash").await;
+    assert_eq!(ids(&trash), vec![doc]);
+    let (s, d) = api.post(&format!("/api/v1/documents/{doc}/restore"), &json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(d["folder_id"], fid);
+    let (_, hits) = api.get("/api/v1/search?q=acme").await;
+    assert_eq!(hits["total"], 1);
+    assert_eq!(api.delete(&format!("/api/v1/documents/{doc}/purge")).await.0, 409, "purge needs the trash first");
+    assert_eq!(api.delete(&format!("/api/v1/documents/{doc}")).await.0, 204);
+    assert_eq!(api.delete(&format!("/api/v1/documents/{doc}/purge")).await.0, 204);
+    assert_eq!(api.get(&format!("/api/v1/documents/{doc}")).await.0, 404);
+    // The duplicate still holds the same bytes: the shared blob must survive the purge.
+    let dup_id = dup["document"]["id"].as_i64().unwrap();
+    let (s, bytes) = api.get_bytes(&format!("/api/v1/documents/{dup_id}/download")).await;
+    assert_eq!((s, bytes.len()), (200, tiny_png(64, 48).len()));
+
+    // Folder trash takes its content along and restores it.
+    let (_, d2) = api.upload("letter.pdf", tiny_pdf("hello letter"), &[("folder_id", &fid.to_string())]).await;
+    let d2 = d2["document"]["id"].as_i64().unwrap();
+    assert_eq!(api.delete(&format!("/api/v1/folders/{fid}")).await.0, 204);
+    assert_eq!(api.get(&format!("/api/v1/documents/{d2}")).await.1["trashed_at"].is_null(), false);
+    let (_, trash) = api.get("/api/v1/trash").await;
+    assert_eq!(trash["total"], 1, "only the folder is at the top of the trash: {trash}");
+    assert_eq!(api.post(&format!("/api/v1/folders/{fid}/restore"), &json!({})).await.0, 200);
+    assert!(api.get(&format!("/api/v1/documents/{d2}")).await.1["trashed_at"].is_null());
+
+    // Logout ends the session token.
+    assert_eq!(api.post("/api/v1/auth/logout", &json!({})).await.0, 204);
+    assert_eq!(api.get("/api/v1/folders/roots").await.0, 401);
+}
+db_tests!(full_story);
+
+async fn isolation(db: Db) {
+    let srv = TestServer::start(db, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (_, roots) = a.get("/api/v1/folders/roots").await;
+    let home = roots["home"]["id"].as_i64().unwrap();
+    let (_, f) = a.post("/api/v1/folders", &json!({"name": "Private", "parent_id": home})).await;
+    let fid = f["id"].as_i64().unwrap();
+    let (_, up) = a.upload("secret.png", tiny_png(32, 32), &[("title", "alice secret plans"), ("folder_id", &fid.to_string())]).await;
+    let doc = up["document"]["id"].as_i64().unwrap();
+    let vid = up["version_id"].as_i64().unwrap();
+    let job = up["job_id"].as_i64().unwrap();
+    let (_, tag) = a.post("/api/v1/tags", &json!({"name": "mine"})).await;
+    let tag = tag["id"].as_i64().unwrap();
+
+    for path in [
+        format!("/api/v1/folders/{fid}"),
+        format!("/api/v1/folders/{fid}/children"),
+        format!("/api/v1/folders/{home}"),
+        format!("/api/v1/documents/{doc}"),
+        format!("/api/v1/documents/{doc}/versions"),
+        format!("/api/v1/documents/{doc}/download"),
+        format!("/api/v1/documents/{doc}/download?version={vid}"),
+        format!("/api/v1/documents/{doc}/pages"),
+        format!("/api/v1/documents/{doc}/pages/1/thumbnail"),
+        format!("/api/v1/jobs?document={doc}"),
+        format!("/api/v1/documents?folder_id={fid}"),
+    ] {
+        let (s, body) = b.get(&path).await;
+        assert_eq!(s, 404, "GET {path} as another user must be 404: {body}");
+    }
+    for (s, what) in [
+        (b.patch(&format!("/api/v1/documents/{doc}"), &json!({"title": "mine now"})).await.0, "patch document"),
+        (b.delete(&format!("/api/v1/documents/{doc}")).await.0, "trash document"),
+        (b.post(&format!("/api/v1/documents/{doc}/restore"), &json!({})).await.0, "restore document"),
+        (b.post(&format!("/api/v1/documents/{doc}/reprocess"), &json!({})).await.0, "reprocess"),
+        (b.patch(&format!("/api/v1/folders/{fid}"), &json!({"name": "x"})).await.0, "rename folder"),
+        (b.delete(&format!("/api/v1/folders/{fid}")).await.0, "trash folder"),
+        (b.post("/api/v1/folders", &json!({"name": "in yours", "parent_id": fid})).await.0, "create in folder"),
+        (b.patch(&format!("/api/v1/tags/{tag}"), &json!({"name": "x"})).await.0, "rename tag"),
+        (b.delete(&format!("/api/v1/tags/{tag}")).await.0, "delete tag"),
+        (b.post(&format!("/api/v1/jobs/{job}/retry"), &json!({})).await.0, "retry job"),
+        (b.upload("x.png", tiny_png(8, 8), &[("folder_id", &fid.to_string())]).await.0, "upload into folder"),
+    ] {
+        assert_eq!(s, 404, "{what} as another user must be 404");
+    }
+    // b's own document cannot be tagged with a's tag or moved into a's folder.
+    let (_, mine) = b.upload("b.png", tiny_png(9, 9), &[]).await;
+    let mine = mine["document"]["id"].as_i64().unwrap();
+    assert_eq!(b.post(&format!("/api/v1/documents/{mine}/tags"), &json!({"tag_ids": [tag]})).await.0, 404);
+    assert_eq!(b.patch(&format!("/api/v1/documents/{mine}"), &json!({"folder_id": fid})).await.0, 404);
+    // Lists and search show nothing of a's.
+    let (_, list) = b.get("/api/v1/documents").await;
+    assert_eq!(ids(&list), vec![mine]);
+    let (_, tags) = b.get("/api/v1/tags").await;
+    assert_eq!(tags["total"], 0);
+    let (_, hits) = b.get("/api/v1/search?q=secret").await;
+    assert_eq!(hits["total"], 0);
+    let (_, jobs) = b.get("/api/v1/jobs").await;
+    assert!(jobs["items"].as_array().unwrap().iter().all(|j| j["document_id"] == mine));
+    // Only admins manage users.
+    assert_eq!(b.get("/api/v1/users").await.0, 403);
+    // a still sees everything.
+    assert_eq!(a.get(&format!("/api/v1/documents/{doc}")).await.0, 200);
+    assert_eq!(a.get("/api/v1/search?q=secret").await.1["total"], 1);
+}
+db_tests!(isolation);
+
+async fn bad_requests(db: Db) {
+    let srv = TestServer::start(db, |s| s.server.max_upload_mb = 1).await;
+    let api = srv.admin().await;
+    let blobs_before = count_files(&srv.db.dir.path().join("data/blobs"));
+
+    let cases: Vec<(u16, Value, &str)> = vec![
+        {
+            let (s, b) = api.post_raw("/api/v1/folders", "application/json", "{\"name\": ").await;
+            (s, b, "malformed JSON")
+        },
+        {
+            let (s, b) = api.post("/api/v1/folders", &json!({"name": 5, "parent_id": "x"})).await;
+            (s, b, "wrong types")
+        },
+        {
+            let (s, b) = api.post("/api/v1/folders", &json!({"name": "x", "parent_id": 1, "evil": true})).await;
+            (s, b, "unknown field")
+        },
+        {
+            let (s, b) = api.get("/api/v1/documents/999999").await;
+            (s, b, "unknown id")
+        },
+        {
+            let (s, b) = api.get("/api/v1/documents/not-a-number").await;
+            (s, b, "non-numeric id")
+        },
+        {
+            let (s, b) = api.get("/api/v1/documents?page_size=100000").await;
+            (s, b, "page size")
+        },
+        {
+            let (s, b) = api.get("/api/v1/documents?state=bogus").await;
+            (s, b, "bad enum")
+        },
+        {
+            let (s, b) = api.upload("big.png", vec![0x89; 2 * 1024 * 1024], &[]).await;
+            (s, b, "oversized upload")
+        },
+        {
+            let (s, b) = api.upload("empty.pdf", Vec::new(), &[]).await;
+            (s, b, "zero-byte upload")
+        },
+        {
+            let (s, b) = api.upload("scan.pdf", tiny_png(10, 10), &[]).await;
+            (s, b, "PNG named .pdf")
+        },
+        {
+            let (s, b) = api.upload("notes.txt", b"just some text".to_vec(), &[]).await;
+            (s, b, "text file")
+        },
+        {
+            let (s, b) = api.upload("../../etc/passwd", tiny_pdf("x"), &[]).await;
+            (s, b, "path-like file name")
+        },
+        {
+            let long = "t".repeat(10_000);
+            let (s, b) = api.upload("ok.pdf", tiny_pdf("x"), &[("title", long.as_str())]).await;
+            (s, b, "10,000-character title on upload")
+        },
+        {
+            let (s, b) = api.patch("/api/v1/documents/1", &json!({"title": "t".repeat(10_000)})).await;
+            (s, b, "10,000-character title on patch")
+        },
+        {
+            let (s, b) = api.upload("ok.pdf", tiny_pdf("x"), &[("folder_id", "999999")]).await;
+            (s, b, "upload into a missing folder")
+        },
+        {
+            let (s, b) = api.get("/api/v1/search?q=%22unclosed").await;
+            (s, b, "unclosed quote")
+        },
+        {
+            let (s, b) = api.get("/api/v1/search?q=").await;
+            (s, b, "empty search")
+        },
+        {
+            let (s, b) = api.post("/api/v1/tags", &json!({"name": "x", "color": "red"})).await;
+            (s, b, "bad colour")
+        },
+        {
+            let (s, b) = api.get("/api/v1/nope").await;
+            (s, b, "unknown endpoint")
+        },
+    ];
+    for (status, body, what) in &cases {
+        assert!((400..500).contains(status), "{what}: expected a 4xx, got {status}: {body}");
+        assert!(body["code"].is_string() && body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: needs code+message: {body}");
+    }
+    let by = |w: &str| cases.iter().find(|c| c.2 == w).unwrap().0;
+    assert_eq!(by("oversized upload"), 413);
+    assert_eq!(by("PNG named .pdf"), 415);
+    assert_eq!(by("text file"), 415);
+    assert_eq!(by("zero-byte upload"), 400);
+    assert_eq!(by("unknown id"), 404);
+    // Nothing was written for the rejected uploads.
+    assert_eq!(count_files(&srv.db.dir.path().join("data/blobs")), blobs_before);
+    assert_eq!(count_files(&srv.db.dir.path().join("data/tmp")), 0, "temp files are cleaned up");
+    assert_eq!(api.get("/api/v1/documents").await.1["total"], 0);
+
+    // SQL and FTS syntax in q: answered (no 500), finding nothing, and the tables are intact.
+    for q in ["'; DROP TABLE documents; --", "NEAR(a b) OR *", "a AND OR NOT", "\\\"*^:(", "tag:'x' OR 1=1", "title:*"] {
+        let (s, b) = api.get(&format!("/api/v1/search?q={}", urlencoding::encode(q))).await;
+        assert!(s == 200 || s == 400, "{q}: {s} {b}");
+        if s == 200 {
+            assert_eq!(b["total"], 0, "{q}");
+        }
+    }
+    let (s, _) = api.upload("after.pdf", tiny_pdf("x"), &[]).await;
+    assert_eq!(s, 202);
+
+    // Unauthenticated and CSRF-less cookie requests.
+    let anon = reqwest::Client::new();
+    let r = anon.get(format!("{}/api/v1/documents", srv.base)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = anon.get(format!("{}/api/v1/documents", srv.base)).bearer_auth("dms_forged").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+db_tests!(bad_requests);
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            n += if p.is_dir() { count_files(&p) } else { 1 };
+        }
+    }
+    n
+}
+
+async fn browser_session_and_tokens(db: Db) {
+    let srv = TestServer::start(db, |s| s.auth.max_failed_logins = 3).await;
+    // Cookie session: GET works with the cookie alone; a POST needs the CSRF header.
+    let jar = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let r = jar.post(format!("{}/api/v1/auth/login", srv.base)).json(&json!({"username": "admin", "password": "admin-password-1"})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("docmerge_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{cookies:?}");
+    let body: Value = r.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_string();
+    assert_eq!(jar.get(format!("{}/api/v1/auth/me", srv.base)).send().await.unwrap().status(), 200);
+    let (home, _) = srv.ctx.store.root_folders(1).await.unwrap();
+    let r = jar.post(format!("{}/api/v1/folders", srv.base)).json(&json!({"name": "a", "parent_id": home.id})).send().await.unwrap();
+    assert_eq!(r.status(), 403, "cookie without CSRF header is refused");
+    let r = jar
+        .post(format!("{}/api/v1/folders", srv.base))
+        .header("X-CSRF-Token", "wrong")
+        .json(&json!({"name": "a", "parent_id": home.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = jar
+        .post(format!("{}/api/v1/folders", srv.base))
+        .header("X-CSRF-Token", &csrf)
+        .json(&json!({"name": "a", "parent_id": home.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Personal API tokens: created once, stored hashed, listed without the secret, revocable.
+    let api = srv.admin().await;
+    let (s, t) = api.post("/api/v1/auth/tokens", &json!({"name": "scanner script"})).await;
+    assert_eq!(s, 201);
+    let secret = t["token"].as_str().unwrap().to_string();
+    let script = Api { base: srv.base.clone(), token: secret.clone(), http: reqwest::Client::new() };
+    assert_eq!(script.get("/api/v1/folders/roots").await.0, 200);
+    let (_, list) = api.get("/api/v1/auth/tokens").await;
+    assert_eq!(list["total"], 1);
+    assert!(!list.to_string().contains(&secret), "the token is never shown again");
+    assert_eq!(api.delete(&format!("/api/v1/auth/tokens/{}", t["id"])).await.0, 204);
+    assert_eq!(script.get("/api/v1/folders/roots").await.0, 401);
+
+    // Passwords are stored as argon2id.
+    let u = srv.ctx.store.user_by_name("admin").await.unwrap().unwrap();
+    assert!(u.password_hash.starts_with("$argon2id$"));
+
+    // Brute force: after 3 failures the account is locked for a while, even with the right password.
+    for _ in 0..3 {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", srv.base))
+            .json(&json!({"username": "admin", "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let b: Value = r.json().await.unwrap();
+        assert_eq!(b["message"], "wrong username or password");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/login", srv.base))
+        .json(&json!({"username": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+db_tests!(browser_session_and_tokens);
+
+async fn operations_endpoints(db: Db) {
+    let srv = TestServer::start(db, |_| {}).await;
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(format!("{}/healthz", srv.base)).send().await.unwrap().status(), 200);
+    let r = c.get(format!("{}/readyz", srv.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let api = srv.admin().await;
+    api.upload("m.png", tiny_png(16, 16), &[]).await;
+    let metrics = c.get(format!("{}/metrics", srv.base)).send().await.unwrap().text().await.unwrap();
+    for needle in [
+        "docmerge_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/documents\",status=\"202\"",
+        "docmerge_http_requests_total",
+        "docmerge_jobs{kind=\"process_version\",state=\"queued\"} 1",
+        "docmerge_documents 1",
+        "docmerge_pages 0",
+    ] {
+        assert!(metrics.contains(needle), "metrics lack {needle}:\n{metrics}");
+    }
+    let r = c.get(format!("{}/api/v1/documents", srv.base)).send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+    let (s, cfg) = api.get("/api/v1/config").await;
+    assert_eq!(s, 200);
+    assert!(cfg["ws_url"].as_str().unwrap().ends_with("/ws"));
+}
+db_tests!(operations_endpoints);
+
+/// Every route the server registers is described in the OpenAPI document, with its method.
+#[test]
+fn openapi_describes_every_route() {
+    let spec: Value = serde_json::from_str(docmerge::http::routes::ops::OPENAPI).expect("openapi.json is JSON");
+    assert_eq!(spec["openapi"], "3.1.0");
+    for (method, path) in docmerge::http::ROUTES {
+        let op = &spec["paths"][*path][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} is not in /api/openapi.json");
+        assert!(op["responses"].is_object(), "{method} {path} has no responses");
+    }
+}

@@ -1,0 +1,5 @@
+//! The one integration test binary (faster to link than many).
+
+mod harness;
+
+mod api;
