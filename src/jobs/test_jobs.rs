@@ -20,14 +20,18 @@ impl JobHandler for Noop {
 }
 
 /// Appends "<job id>\n" to `payload.path`, optionally sleeping `payload.sleep_ms` first and
-/// failing while `attempt <= payload.fail_times` (to exercise retries).
+/// (only on the first attempt with `sleep_only_first`), and failing while
+/// `attempt <= payload.fail_times` (to exercise retries).
 struct Append;
 
 #[async_trait]
 impl JobHandler for Append {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
         let path = job.payload.get("path").and_then(|p| p.as_str()).ok_or_else(|| JobError::Abort("payload has no path".into()))?;
-        if let Some(ms) = job.payload.get("sleep_ms").and_then(|v| v.as_u64()) {
+        let sleep_only_first = job.payload.get("sleep_only_first").and_then(|v| v.as_bool()).unwrap_or(false);
+        if let Some(ms) = job.payload.get("sleep_ms").and_then(|v| v.as_u64())
+            && (!sleep_only_first || job.attempt == 1)
+        {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         let fail_times = job.payload.get("fail_times").and_then(|v| v.as_i64()).unwrap_or(0);

@@ -7,7 +7,14 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{AppContext, AppError};
 use crate::jobs::{Registry, RunnerOptions, run_worker};
 
+/// `host:pid:random`, unless DOCMERGE_WORKER_ID names the worker (tests, or operators who want
+/// stable names in logs).
 pub fn worker_id() -> String {
+    if let Ok(id) = std::env::var("DOCMERGE_WORKER_ID")
+        && !id.is_empty()
+    {
+        return id;
+    }
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into());
     format!("{host}:{}:{}", std::process::id(), hex::encode(rand::random::<[u8; 3]>()))
 }

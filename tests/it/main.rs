@@ -3,3 +3,4 @@
 mod harness;
 
 mod api;
+mod processes;
