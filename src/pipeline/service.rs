@@ -1,0 +1,324 @@
+//! The pipeline as the rest of docmerge uses it: one shared engine per process, the three job
+//! kinds (process_version → process_page × N → finish_version), `docmerge ocr FILE`, and the
+//! runtime checks of `docmerge check`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::{Engine, Limits, PageText, PipelineError, RuntimePaths, SourceInfo, TextSource};
+use crate::app::{AppContext, AppError};
+use crate::cli::OcrArgs;
+use crate::config::Settings;
+use crate::domain::jobs::{ClaimedJob, Lease, NewJob};
+use crate::domain::store::Store;
+use crate::domain::{Id, PageRecord};
+use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds};
+use crate::storage::BlobStore;
+
+pub fn runtime_paths(settings: &Settings) -> RuntimePaths {
+    let opt = |s: &str| if s.is_empty() { None } else { Some(PathBuf::from(s)) };
+    RuntimePaths { pdfium_library: opt(&settings.pdf.library_path), models_dir: opt(&settings.ocr.models_dir) }
+}
+
+pub fn limits(settings: &Settings) -> Limits {
+    Limits {
+        max_pages: settings.limits.max_pages,
+        max_page_pixels: settings.limits.max_page_pixels,
+        page_timeout: Duration::from_secs(settings.limits.page_timeout_secs),
+    }
+}
+
+/// pdfium can be bound once per process: the engine is loaded once and shared. A failure is
+/// kept too (with its sentence) so every job reports the same clear reason.
+static ENGINE: OnceLock<Result<Arc<Engine>, String>> = OnceLock::new();
+
+pub fn engine(settings: &Settings) -> Result<Arc<Engine>, String> {
+    ENGINE
+        .get_or_init(|| Engine::load(&runtime_paths(settings)).map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+}
+
+pub fn check_runtime(settings: &Settings) -> Vec<(String, Result<String, String>)> {
+    let mut out = Engine::check(&runtime_paths(settings));
+    if out.iter().all(|(_, r)| r.is_ok()) {
+        let loaded = engine(settings).map(|_| "loaded".to_string());
+        out.push(("PDF library and OCR models load".into(), loaded));
+    }
+    out
+}
+
+fn source_name(s: TextSource) -> &'static str {
+    match s {
+        TextSource::TextLayer => "text_layer",
+        TextSource::Ocr => "ocr",
+    }
+}
+
+/// What the page jobs share: the engine, settings, blobs, and a small cache of inspected
+/// sources (so N page jobs of one version on this worker inspect the file once).
+struct Pipeline {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    sources: Mutex<HashMap<Id, Arc<SourceInfo>>>,
+}
+
+impl Pipeline {
+    fn engine(&self) -> Result<Arc<Engine>, JobError> {
+        // Missing runtime files are the operator's to fix: retry (with backoff) rather than
+        // condemning the document, and say exactly what to do.
+        engine(&self.settings).map_err(JobError::Retry)
+    }
+
+    async fn original(&self, version_id: Id) -> Result<(PathBuf, crate::domain::Version), JobError> {
+        let v = self.store.version_by_id(version_id).await.map_err(|e| match e {
+            crate::domain::DomainError::NotFound(_) => JobError::Abort("the document was deleted".into()),
+            other => JobError::Retry(other.to_string()),
+        })?;
+        let path = self.blobs.path(&v.sha256);
+        if !path.is_file() {
+            return Err(JobError::Abort(format!("the original file is missing from the storage ({})", v.sha256)));
+        }
+        Ok((path, v))
+    }
+
+    async fn inspect(&self, version_id: Id, path: &Path) -> Result<Arc<SourceInfo>, JobError> {
+        if let Some(info) = self.sources.lock().unwrap_or_else(|p| p.into_inner()).get(&version_id) {
+            return Ok(info.clone());
+        }
+        let engine = self.engine()?;
+        let limits = limits(&self.settings);
+        let p = path.to_path_buf();
+        let info = tokio::task::spawn_blocking(move || engine.inspect(&p, &limits))
+            .await
+            .map_err(|e| JobError::Retry(format!("inspecting the file crashed: {e}")))?
+            .map_err(pipeline_error)?;
+        let info = Arc::new(info);
+        let mut cache = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache.insert(version_id, info.clone());
+        Ok(info)
+    }
+
+    async fn fail_document(&self, job: &ClaimedJob, error: &str) {
+        if let Some(vid) = job.payload.get("version_id").and_then(|v| v.as_i64())
+            && let Err(e) = self.store.fail_version(vid, error).await
+        {
+            tracing::warn!(version = vid, error = %e, "could not mark the document failed");
+        }
+    }
+}
+
+fn pipeline_error(e: PipelineError) -> JobError {
+    if e.is_permanent() { JobError::Abort(e.to_string()) } else { JobError::Retry(e.to_string()) }
+}
+
+fn version_of(job: &ClaimedJob) -> Result<Id, JobError> {
+    job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))
+}
+
+struct ProcessVersion(Arc<Pipeline>);
+struct ProcessPage(Arc<Pipeline>);
+struct FinishVersion(Arc<Pipeline>);
+
+#[async_trait]
+impl JobHandler for ProcessVersion {
+    async fn run(&self, job: &ClaimedJob, lease: &Lease) -> Result<Outcome, JobError> {
+        let p = &self.0;
+        let vid = version_of(job)?;
+        let (path, version) = p.original(vid).await?;
+        let info = p.inspect(vid, &path).await?;
+        let n = info.pages.len();
+        if n == 0 {
+            return Err(JobError::Abort("the document has no pages".into()));
+        }
+        let doc = version.document_id;
+        let owner = job.owner_id.unwrap_or_default();
+        let timeout = (p.settings.limits.page_timeout_secs as i64) + 60;
+        // Pages that need OCR first in line is not needed: all pages of a version have the
+        // same priority, slightly below new uploads so short documents are not starved.
+        let page_jobs = (0..n)
+            .map(|i| {
+                NewJob::new(kinds::PROCESS_PAGE, json!({"version_id": vid, "index": i}))
+                    .priority(5)
+                    .unique(format!("process_page:{vid}:{i}"))
+                    .max_attempts(job.max_attempts)
+                    .timeout_secs(timeout)
+                    .for_document(owner, doc)
+            })
+            .collect();
+        let ok = p.store.begin_version(lease, vid, n as i32, page_jobs).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        Ok(Outcome::CompletedInTransaction(ok))
+    }
+
+    async fn on_failed(&self, job: &ClaimedJob, error: &str) {
+        self.0.fail_document(job, error).await;
+    }
+}
+
+#[async_trait]
+impl JobHandler for ProcessPage {
+    async fn run(&self, job: &ClaimedJob, lease: &Lease) -> Result<Outcome, JobError> {
+        let p = &self.0;
+        let vid = version_of(job)?;
+        let index = job.payload.get("index").and_then(|v| v.as_u64()).ok_or_else(|| JobError::Abort("the job has no page index".into()))?;
+        let (path, version) = p.original(vid).await?;
+        let info = p.inspect(vid, &path).await?;
+        let engine = p.engine()?;
+        let limits = limits(&p.settings);
+        let (path2, info2) = (path.clone(), info.clone());
+        let result = tokio::task::spawn_blocking(move || engine.process_page(&path2, &info2, index as u32, &limits))
+            .await
+            .map_err(|e| JobError::Retry(format!("processing page {} crashed: {e}", index + 1)))?
+            .map_err(pipeline_error)?;
+        let blobs = p.blobs.clone();
+        let (thumb, preview) = (result.thumbnail, result.preview);
+        let (thumb_sha, preview_sha) = tokio::task::spawn_blocking(move || -> Result<(String, String), crate::domain::DomainError> {
+            Ok((blobs.put_bytes(&thumb)?, blobs.put_bytes(&preview)?))
+        })
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?
+        .map_err(|e| JobError::Retry(e.to_string()))?;
+        let text = result.text;
+        let record = PageRecord {
+            number: index as i32 + 1,
+            width: text.width as f64,
+            height: text.height as f64,
+            text: text.text.clone(),
+            lines_json: serde_json::to_string(&text).unwrap_or_else(|_| "{}".into()),
+            source: source_name(text.source).into(),
+            thumbnail_sha256: Some(thumb_sha),
+            preview_sha256: Some(preview_sha),
+        };
+        let finish = NewJob::new(kinds::FINISH_VERSION, json!({"version_id": vid}))
+            .priority(6)
+            .unique(format!("finish_version:{vid}"))
+            .max_attempts(job.max_attempts)
+            .timeout_secs(600)
+            .for_document(job.owner_id.unwrap_or_default(), version.document_id);
+        let ok = p.store.store_page(lease, vid, record, finish).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        Ok(Outcome::CompletedInTransaction(ok))
+    }
+
+    async fn on_failed(&self, job: &ClaimedJob, error: &str) {
+        let page = job.payload.get("index").and_then(|v| v.as_u64()).map(|i| i + 1).unwrap_or(0);
+        self.0.fail_document(job, &format!("page {page}: {error}")).await;
+    }
+}
+
+#[async_trait]
+impl JobHandler for FinishVersion {
+    async fn run(&self, job: &ClaimedJob, lease: &Lease) -> Result<Outcome, JobError> {
+        let p = &self.0;
+        let vid = version_of(job)?;
+        let (path, _version) = p.original(vid).await?;
+        let info = p.inspect(vid, &path).await?;
+        let pages = p.store.page_records(vid).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let texts: Vec<PageText> = pages
+            .iter()
+            .map(|pg| serde_json::from_str::<PageText>(&pg.lines_json))
+            .collect::<Result<_, _>>()
+            .map_err(|e| JobError::Abort(format!("stored page text is unreadable: {e}")))?;
+        if texts.len() != info.pages.len() {
+            return Err(JobError::Retry(format!("{} of {} pages are stored", texts.len(), info.pages.len())));
+        }
+        let engine = p.engine()?;
+        let out = p.blobs.temp_path(".pdf");
+        let out2 = out.clone();
+        let built = tokio::task::spawn_blocking(move || engine.build_searchable_pdf(&path, &info, &texts, &out2))
+            .await
+            .map_err(|e| JobError::Retry(format!("building the searchable PDF crashed: {e}")))?;
+        if let Err(e) = built {
+            let _ = std::fs::remove_file(&out);
+            return Err(pipeline_error(e));
+        }
+        let blobs = p.blobs.clone();
+        let out2 = out.clone();
+        let sha = tokio::task::spawn_blocking(move || blobs.put_file(&out2))
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&out);
+                JobError::Retry(e.to_string())
+            })?;
+        let ok = p.store.finish_version(lease, vid, Some(&sha)).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        p.sources.lock().unwrap_or_else(|p| p.into_inner()).remove(&vid);
+        Ok(Outcome::CompletedInTransaction(ok))
+    }
+
+    async fn on_failed(&self, job: &ClaimedJob, error: &str) {
+        self.0.fail_document(job, &format!("building the searchable PDF failed: {error}")).await;
+    }
+}
+
+pub fn register_jobs(registry: &mut Registry, ctx: &AppContext) {
+    let p = Arc::new(Pipeline {
+        settings: ctx.settings.clone(),
+        store: ctx.store.clone(),
+        blobs: ctx.blobs.clone(),
+        sources: Mutex::new(HashMap::new()),
+    });
+    registry.register(kinds::PROCESS_VERSION, Arc::new(ProcessVersion(p.clone())));
+    registry.register(kinds::PROCESS_PAGE, Arc::new(ProcessPage(p.clone())));
+    registry.register(kinds::FINISH_VERSION, Arc::new(FinishVersion(p)));
+    // Load the engine in the background now, so the first page does not wait for it.
+    let settings = ctx.settings.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = engine(&settings) {
+            tracing::error!("{e}");
+        }
+    });
+}
+
+/// `docmerge ocr FILE [-o out.pdf] [--text]`: the same pipeline on one file, with a progress bar.
+pub async fn ocr_file(settings: &Settings, args: &OcrArgs) -> Result<(), AppError> {
+    if !args.file.is_file() {
+        return Err(AppError::Config(format!("{} is not a file", args.file.display())));
+    }
+    let settings = settings.clone();
+    let args_file = args.file.clone();
+    let output = args.output.clone();
+    let print_text = args.text || args.output.is_none();
+    tokio::task::spawn_blocking(move || -> Result<(), AppError> {
+        let engine = engine(&settings).map_err(AppError::Config)?;
+        let limits = limits(&settings);
+        let info = engine.inspect(&args_file, &limits).map_err(|e| AppError::Runtime(format!("{}: {e}", args_file.display())))?;
+        let n = info.pages.len() as u64;
+        let bar = indicatif::ProgressBar::new(n).with_style(
+            indicatif::ProgressStyle::with_template("{spinner} page {pos}/{len} [{bar:30}] {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let started = std::time::Instant::now();
+        let mut texts = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let r = engine
+                .process_page(&args_file, &info, i as u32, &limits)
+                .map_err(|e| AppError::Runtime(format!("page {}: {e}", i + 1)))?;
+            bar.set_message(source_name(r.text.source));
+            bar.inc(1);
+            texts.push(r.text);
+        }
+        bar.finish_and_clear();
+        if print_text {
+            let all: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+            println!("{}", all.join("\n\u{c}\n"));
+        }
+        if let Some(out) = output {
+            engine
+                .build_searchable_pdf(&args_file, &info, &texts, &out)
+                .map_err(|e| AppError::Runtime(format!("writing {}: {e}", out.display())))?;
+            eprintln!("wrote {} ({} pages)", out.display(), n);
+        }
+        eprintln!("{} pages in {:.2} s", n, started.elapsed().as_secs_f64());
+        Ok(())
+    })
+    .await
+    .map_err(|e| AppError::Runtime(e.to_string()))?
+}
