@@ -1303,10 +1303,14 @@ impl Store for PgStore {
         let kind_filter = if kinds.is_empty() { "" } else { "AND kind = ANY($5)" };
         // SKIP LOCKED: concurrent claimers pass over each other's rows instead of waiting; the
         // outer UPDATE re-checks the state in case the row changed since the inner snapshot.
+        // The candidates are a MATERIALIZED CTE: as a subquery in FROM the planner may rescan
+        // it once per outer row (nested loop), and each rescan skips the rows this very
+        // statement already updated and locks further ones — claiming more than `limit`.
         let sql = format!(
-            "UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, lease_seq = lease_seq + 1, attempts = attempts + 1, updated_at = $3 \
-             FROM (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= $3 {kind_filter} ORDER BY priority DESC, run_after, id LIMIT $4 FOR UPDATE SKIP LOCKED) c \
-             WHERE jobs.id = c.id AND jobs.state = 'queued' \
+            "WITH c AS MATERIALIZED (SELECT id FROM jobs WHERE state = 'queued' AND run_after <= $3 {kind_filter} \
+               ORDER BY priority DESC, run_after, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE jobs SET state = 'running', locked_by = $1, locked_until = $2, lease_seq = lease_seq + 1, attempts = attempts + 1, updated_at = $3 \
+             FROM c WHERE jobs.id = c.id AND jobs.state = 'queued' \
              RETURNING jobs.id, jobs.kind, jobs.payload::text, jobs.attempts, jobs.lease_seq, jobs.max_attempts, jobs.timeout_secs, jobs.document_id, jobs.owner_id, jobs.priority"
         );
         let (until, lim) = (now + lease_ms, limit as i64);
