@@ -35,7 +35,7 @@ fn with_database(url: &str, db: &str) -> String {
     format!("{host_part}/{db}{query}")
 }
 
-async fn pg_admin() -> tokio_postgres::Client {
+pub async fn pg_admin() -> tokio_postgres::Client {
     let url = pg_admin_url();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
         panic!(
@@ -60,6 +60,15 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    run_named(backend, pool_size, |store, _| body(store)).await
+}
+
+/// Like `run`; the body also gets the PostgreSQL database name (empty for SQLite).
+pub async fn run_named<F, Fut>(backend: Backend, pool_size: u32, body: F)
+where
+    F: FnOnce(Arc<dyn Store>, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let (store, cleanup) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -77,7 +86,11 @@ where
         }
     };
     store.migrate().await.expect("migrate");
-    body(store.clone()).await;
+    let name = match &cleanup {
+        Cleanup::Postgres(n) => n.clone(),
+        Cleanup::Sqlite(_) => String::new(),
+    };
+    body(store.clone(), name).await;
     drop(store);
     if let Cleanup::Postgres(name) = cleanup {
         let admin = pg_admin().await;

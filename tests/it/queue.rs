@@ -82,3 +82,52 @@ async fn exactly_once_under_contention(store: Arc<dyn Store>) {
         assert_eq!((v.attempts, v.state.as_str()), (1, "done"));
     }
 }
+
+// A reader tailing the event table by "id > last seen" while several writers commit events
+// concurrently must not skip any event (ids become visible in commit order).
+conformance!(event_tail_misses_nothing_under_concurrent_writers, 8);
+async fn event_tail_misses_nothing_under_concurrent_writers(store: Arc<dyn Store>) {
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 60;
+    let mut owners = Vec::new();
+    for w in 0..WRITERS {
+        owners.push(store.create_user(&format!("writer{w}"), "h", false).await.expect("user").id);
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut last = 0;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let evs = store.events_after(None, last, 1000).await.expect("events");
+                for e in &evs {
+                    seen.push(e.id);
+                    last = e.id;
+                }
+                if finished && evs.is_empty() {
+                    break;
+                }
+            }
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for (w, owner) in owners.iter().copied().enumerate() {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                store.create_tag(owner, &format!("t{w}-{i}"), "#000").await.expect("tag");
+            }
+        }));
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.expect("reader");
+    let all: Vec<Id> = store.events_after(None, 0, 100_000).await.expect("events").iter().map(|e| e.id).collect();
+    assert_eq!(all.len(), WRITERS * PER_WRITER);
+    assert_eq!(seen, all, "the tailing reader skipped events");
+}

@@ -871,3 +871,56 @@ async fn events_order_owner_filter_and_prune(store: Arc<dyn Store>) {
     assert!(store.job(done[0].unwrap()).await.is_err());
     assert_eq!(store.job(done[1].unwrap()).await.unwrap().state, JobState::Queued);
 }
+
+// ---- PostgreSQL only: losing the server's connections --------------------------------------
+
+/// Every connection of the store (pool and LISTEN) is killed server-side, as in a restart:
+/// the pool must replace them and the listener must reconnect and wake waiters again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_survives_lost_connections() {
+    run_named(Backend::Postgres, 4, |store: Arc<dyn Store>, db: String| async move {
+        store.ping().await.unwrap();
+        // The LISTEN connection is up once a notification wakes a waiter.
+        wait_woken_by_enqueue(&store).await;
+        let admin = pg_admin().await;
+        let killed: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()) k",
+                &[&db],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed >= 2, "pool + LISTEN connections, got {killed}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The pool recycles the dead connections; at most a call already in flight fails.
+        let mut ok = false;
+        for _ in 0..5 {
+            if store.ping().await.is_ok() && store.count_users().await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(ok, "the pool did not recover");
+        user(&store, "after-restart").await;
+        // The listener reconnects (backoff starts at 250 ms) and wakes waiters again.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        wait_woken_by_enqueue(&store).await;
+    })
+    .await;
+}
+
+async fn wait_woken_by_enqueue(store: &Arc<dyn Store>) {
+    use docmerge::domain::store::WakeChannel;
+    let s2 = store.clone();
+    let waiter = tokio::spawn(async move {
+        let t = std::time::Instant::now();
+        s2.wait_for_change(WakeChannel::Jobs, std::time::Duration::from_secs(20)).await;
+        t.elapsed()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    store.enqueue(vec![job("wake")]).await.unwrap();
+    let waited = waiter.await.unwrap();
+    assert!(waited < std::time::Duration::from_secs(10), "not woken by NOTIFY (waited {waited:?})");
+}
