@@ -14,7 +14,7 @@ pub async fn connect(url: &str, pool_size: u32) -> DomainResult<Arc<dyn Store>> 
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = postgres::PgStore::connect(url, pool_size as usize).await?;
-        match store {}
+        Ok(Arc::new(store))
     } else {
         Err(DomainError::Invalid(format!(
             "database.url must start with sqlite:// or postgres://, not {:?}",

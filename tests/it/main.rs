@@ -1,6 +1,13 @@
-//! The one integration test binary (faster to link than many).
+//! The one integration test binary (faster to link than many). Every test that touches a
+//! database runs against both backends: SQLite (a file in a temp dir) and PostgreSQL (a fresh
+//! database on the server named by `DOCMERGE_TEST_PG`, default
+//! `postgres://root@127.0.0.1:5432/postgres`; unreachable = FAIL, never a skip).
 
+#[macro_use]
+mod common;
 mod harness;
 
 mod api;
 mod processes;
+mod queue;
+mod store;

@@ -1,11 +1,258 @@
-//! PostgreSQL backend (being written).
+//! PostgreSQL backend: a deadpool pool of tokio-postgres connections for queries, plus one
+//! dedicated connection that LISTENs on `docmerge_jobs` / `docmerge_events` and wakes
+//! `wait_for_change`. Writers `pg_notify` inside the transaction that makes the change, so the
+//! wake-up is delivered on commit and never before the change is visible.
+//!
+//! Event ids and commit order: a BIGSERIAL is handed out at INSERT time, so with concurrent
+//! writers a transaction holding id 7 can commit after one holding id 8, and a reader that
+//! already moved past 8 would skip 7 for good. We prevent that by serialising event-inserting
+//! transactions: each takes `pg_advisory_xact_lock(EVENTS_LOCK)` immediately before inserting
+//! its events, as its last statements before COMMIT (see `PgStore::commit`), so the lock is held
+//! only for a few inserts, no other row lock is taken after it (no lock-order deadlocks), and ids
+//! become visible in increasing order.
 
-use crate::domain::{DomainError, DomainResult};
+mod store;
 
-pub struct PgStore;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::Notify;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+
+use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
+
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+
+pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";
+pub(crate) const EVENTS_CHANNEL: &str = "docmerge_events";
+/// Advisory lock keys (arbitrary constants, "dmEV" / "dmMG").
+const EVENTS_LOCK: i64 = 0x646d_4556;
+const MIGRATE_LOCK: i64 = 0x646d_4d47;
+
+pub(crate) type Tx<'a> = deadpool_postgres::Transaction<'a>;
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+pub struct PgStore {
+    pool: Pool,
+    jobs_wake: Arc<Notify>,
+    events_wake: Arc<Notify>,
+    listening: Arc<AtomicBool>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// Every tokio-postgres error becomes `DomainError::Database` with the server's own words.
+pub(crate) fn db_err(e: tokio_postgres::Error) -> DomainError {
+    match e.as_db_error() {
+        Some(db) => DomainError::Database(format!("{} ({})", db.message(), db.code().code())),
+        None => DomainError::Database(e.to_string()),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+/// A unique violation as the given Conflict, anything else as a database error.
+pub(crate) fn conflict_or_db(e: tokio_postgres::Error, conflict: impl FnOnce() -> String) -> DomainError {
+    if is_unique_violation(&e) { DomainError::Conflict(conflict()) } else { db_err(e) }
+}
+
+// Thin wrappers: prepared statements are cached per connection; errors become DomainErrors.
+pub(crate) async fn query<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Vec<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(db_err)?;
+    c.query(&st, p).await.map_err(db_err)
+}
+pub(crate) async fn query_opt<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Option<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(db_err)?;
+    c.query_opt(&st, p).await.map_err(db_err)
+}
+pub(crate) async fn query_one<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Row> {
+    let st = c.prepare_cached(sql).await.map_err(db_err)?;
+    c.query_one(&st, p).await.map_err(db_err)
+}
+pub(crate) async fn exec<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<u64> {
+    try_exec(c, sql, p).await.map_err(db_err)
+}
+/// Like `exec`, keeping the raw error so the caller can tell a unique violation apart.
+pub(crate) async fn try_exec<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> Result<u64, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.execute(&st, p).await
+}
+pub(crate) async fn try_query_one<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> Result<Row, tokio_postgres::Error> {
+    let st = c.prepare_cached(sql).await?;
+    c.query_one(&st, p).await
+}
+
+/// Reads column `i`; a type mismatch is a database error, not a panic.
+pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> DomainResult<T> {
+    r.try_get(i).map_err(|e| DomainError::Database(format!("unexpected column {i}: {e}")))
+}
 
 impl PgStore {
-    pub async fn connect(_url: &str, _pool: usize) -> DomainResult<std::convert::Infallible> {
-        Err(DomainError::Database("the PostgreSQL backend is not built yet".into()))
+    /// Connects (failing if the server cannot be reached now) and starts the LISTEN task. Later
+    /// outages are survived: the pool replaces broken connections on demand and the listener
+    /// reconnects with backoff.
+    pub async fn connect(url: &str, pool_size: usize) -> DomainResult<PgStore> {
+        let mut cfg = tokio_postgres::Config::from_str(url).map_err(|e| {
+            DomainError::Invalid(format!("database.url is not a valid PostgreSQL URL ({}): {e}", crate::config::redact_url(url)))
+        })?;
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(Duration::from_secs(10));
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("docmerge");
+        }
+        let mgr = Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(2))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(15)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| DomainError::Database(format!("cannot build the connection pool: {e}")))?;
+        {
+            let c = pool.get().await.map_err(|e| {
+                DomainError::Database(format!("cannot connect to PostgreSQL at {}: {e}", crate::config::redact_url(url)))
+            })?;
+            query_one(&c, "SELECT 1", &[]).await?;
+        }
+        let jobs_wake = Arc::new(Notify::new());
+        let events_wake = Arc::new(Notify::new());
+        let listening = Arc::new(AtomicBool::new(false));
+        let listener = tokio::spawn(listen_loop(cfg, jobs_wake.clone(), events_wake.clone(), listening.clone()));
+        Ok(PgStore { pool, jobs_wake, events_wake, listening, listener })
+    }
+
+    pub(crate) async fn client(&self) -> DomainResult<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|e| DomainError::Database(format!("no database connection: {e}")))
+    }
+
+    /// The end of every write transaction: NOTIFY the job channel if jobs were queued, insert
+    /// the events under the events lock (see the module comment) and NOTIFY, then COMMIT.
+    pub(crate) async fn commit(tx: Tx<'_>, events: &[NewEvent], jobs_changed: bool) -> DomainResult<()> {
+        if jobs_changed {
+            exec(&tx, "SELECT pg_notify($1, '')", &[&JOBS_CHANNEL]).await?;
+        }
+        if !events.is_empty() {
+            exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK]).await?;
+            let now = now_millis();
+            for ev in events {
+                exec(
+                    &tx,
+                    "INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)",
+                    &[&ev.owner_id, &ev.kind, &ev.document_id, &ev.folder_id, &ev.data.to_string(), &now],
+                )
+                .await?;
+            }
+            exec(&tx, "SELECT pg_notify($1, '')", &[&EVENTS_CHANNEL]).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    pub(crate) fn wake(&self, channel: crate::domain::store::WakeChannel) -> Arc<Notify> {
+        match channel {
+            crate::domain::store::WakeChannel::Jobs => self.jobs_wake.clone(),
+            crate::domain::store::WakeChannel::Events => self.events_wake.clone(),
+        }
+    }
+
+    pub(crate) fn listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    pub(crate) async fn apply_migrations(&self) -> DomainResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db_err)?;
+        // Two processes starting at once: the second waits here, then finds nothing to do.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK]).await.map_err(db_err)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(db_err)?;
+        for (version, name, sql) in MIGRATIONS {
+            let done = tx
+                .query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version])
+                .await
+                .map_err(db_err)?
+                .is_some();
+            if done {
+                continue;
+            }
+            tx.batch_execute(sql)
+                .await
+                .map_err(|e| DomainError::Database(format!("migration {version} ({name}) failed: {}", db_err(e))))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                &[version, name, &now_millis()],
+            )
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+/// Keeps one LISTEN connection up for the life of the store. While it is down (server restart)
+/// nobody is woken and `wait_for_change` callers simply time out and poll.
+async fn listen_loop(cfg: tokio_postgres::Config, jobs: Arc<Notify>, events: Arc<Notify>, up: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match cfg.connect(NoTls).await {
+            Ok((client, mut conn)) => {
+                let (jobs2, events2) = (jobs.clone(), events.clone());
+                // Drives the connection and forwards notifications until it ends.
+                let driver = tokio::spawn(async move {
+                    loop {
+                        let msg = std::future::poll_fn(|cx| conn.poll_message(cx)).await;
+                        match msg {
+                            Some(Ok(AsyncMessage::Notification(n))) => match n.channel() {
+                                JOBS_CHANNEL => jobs2.notify_waiters(),
+                                EVENTS_CHANNEL => events2.notify_waiters(),
+                                _ => {}
+                            },
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "the PostgreSQL LISTEN connection failed");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                });
+                match client.batch_execute(&format!("LISTEN {JOBS_CHANNEL}; LISTEN {EVENTS_CHANNEL}")).await {
+                    Ok(()) => {
+                        up.store(true, Ordering::Relaxed);
+                        backoff = Duration::from_millis(250);
+                        // Whatever happened while we were not listening: let everyone look.
+                        jobs.notify_waiters();
+                        events.notify_waiters();
+                        let _ = driver.await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot LISTEN on PostgreSQL");
+                        driver.abort();
+                    }
+                }
+                up.store(false, Ordering::Relaxed);
+                drop(client);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the PostgreSQL LISTEN connection");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }

@@ -1657,7 +1657,7 @@ impl Store for SqliteStore {
             .write(|tx| {
                 let now = now_millis();
                 let msg = "the worker running this job stopped responding (its lease expired)";
-                let failed_docs: Vec<(Id, Id)> = {
+                let (reaped, failed_docs): (u64, Vec<(Id, Id)>) = {
                     let mut st = tx
                         .prepare_cached(
                             "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
@@ -1670,9 +1670,9 @@ impl Store for SqliteStore {
                         .map_err(db_err)?
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(db_err)?;
-                    rows.into_iter().filter(|r| r.1 == "failed").filter_map(|r| r.2.map(|d| (r.0, d))).collect()
+                    let reaped = rows.len() as u64;
+                    (reaped, rows.into_iter().filter(|r| r.1 == "failed").filter_map(|r| r.2.map(|d| (r.0, d))).collect())
                 };
-                let mut count = failed_docs.len() as u64;
                 for (_, doc) in &failed_docs {
                     let owner: Option<Id> =
                         tx.query_row("SELECT owner_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0)).optional().map_err(db_err)?;
@@ -1685,8 +1685,8 @@ impl Store for SqliteStore {
                         emit(tx, &NewEvent::document(owner, "document.failed", *doc, json!({"error": msg})))?;
                     }
                 }
-                count += tx.changes();
-                Ok(count)
+                // (Not tx.changes(): after the loop above that is the last event INSERT.)
+                Ok(reaped)
             })
             .await?;
         if n > 0 {
@@ -1789,6 +1789,23 @@ impl Store for SqliteStore {
                     return Ok(false);
                 }
                 let (doc, owner) = doc_owner_of_version(tx, version_id)?;
+                if page_count <= 0 {
+                    // Nothing to process: the document fails in words instead of waiting forever
+                    // for a finishing job that no page will ever queue.
+                    let error = "the file has no pages";
+                    tx.execute(
+                        "UPDATE versions SET state = 'failed', error = ?2, page_count = 0, pages_done = 0 WHERE id = ?1",
+                        params![version_id, error],
+                    )
+                    .map_err(db_err)?;
+                    tx.execute(
+                        "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 AND current_version_id = ?4",
+                        params![doc, error, now, version_id],
+                    )
+                    .map_err(db_err)?;
+                    emit(tx, &NewEvent::document(owner, "document.failed", doc, json!({"error": error})))?;
+                    return Ok(true);
+                }
                 tx.execute(
                     "UPDATE versions SET state = 'processing', page_count = ?2, pages_done = 0, error = NULL WHERE id = ?1",
                     params![version_id, page_count],
