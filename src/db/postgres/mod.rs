@@ -256,3 +256,33 @@ async fn listen_loop(cfg: tokio_postgres::Config, jobs: Arc<Notify>, events: Arc
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
+
+/// Creates database `name` (letters, digits, `_`) on the server of `base_url`; returns the URL
+/// of the new database.
+pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
+    }
+    let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|e| DomainError::Database(format!("cannot create database {name}: {e}")))?;
+    drop(client);
+    let _ = driver.await;
+    let (base, query) = match base_url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (base_url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    Ok(format!("{host}/{name}{query}"))
+}

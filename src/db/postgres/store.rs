@@ -973,6 +973,9 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
+        if doc.trashed_at.is_none() {
+            return Ok(doc);
+        }
         // Back where it was, unless that folder is gone to the trash too: then the Inbox.
         let folder_live = load_folder(&tx, owner, doc.folder_id).await.map(|f| f.trashed_at.is_none()).unwrap_or(false);
         let folder: Id = if folder_live {
