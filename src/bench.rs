@@ -80,6 +80,13 @@ async fn bench_queue(databases: Vec<String>, jobs: usize, workers: Vec<usize>) -
                 return Err(AppError::Runtime(format!("completed {total} of {jobs} jobs: the queue lost or duplicated work")));
             }
             println!("{:<10} {:>8} {:>12.0} {:>10.2}", store.backend(), w, jobs as f64 / secs, secs);
+            if store.backend() == "postgres" {
+                drop(store);
+                let name = format!("dm_bench_q{w}_{}", std::process::id());
+                if let Err(e) = crate::db::postgres::drop_database(db, &name).await {
+                    eprintln!("could not drop the scratch database {name}: {e}");
+                }
+            }
         }
     }
     Ok(())

@@ -1,15 +1,336 @@
-//! What a job does to a document (being integrated).
+//! What a job does to a document: type sniffing and limits, text layers and
+//! rendering (pdfium), OCR (rten + PP-OCRv6), thumbnails, searchable PDF.
+//!
+//! Synchronous and CPU-bound: callers run it inside `tokio::task::spawn_blocking`.
+//! Knows nothing about HTTP or databases.
 
-use crate::app::AppError;
-use crate::cli::OcrArgs;
-use crate::config::Settings;
+mod error;
+mod layout;
+mod ocr;
+mod pdf;
+mod runtime;
+mod searchable;
+mod source;
+#[cfg(test)]
+mod tests;
 
-pub fn check_runtime(_settings: &Settings) -> Vec<(String, Result<String, String>)> {
-    vec![("pipeline".into(), Err("the processing pipeline is not built into this binary yet".into()))]
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use image::DynamicImage;
+use serde::{Deserialize, Serialize};
+
+pub use error::PipelineError;
+pub use ocr::OcrParams;
+pub use runtime::RuntimePaths;
+pub use source::sniff_type;
+
+/// Bounds on the work one upload may cause.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_pages: u32,
+    /// Per page: pixels of a raster page, or of a PDF page rendered at 300 dpi
+    /// (PDF pages above it are rendered at a lower resolution, not refused).
+    pub max_page_pixels: u64,
+    /// Checked between processing stages: a page over it fails with `PageTimeout`.
+    pub page_timeout: Duration,
 }
 
-pub async fn ocr_file(_settings: &Settings, _args: &OcrArgs) -> Result<(), AppError> {
-    Err(AppError::Runtime("the processing pipeline is not built into this binary yet".into()))
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_pages: 1000, max_page_pixels: 100_000_000, page_timeout: Duration::from_secs(120) }
+    }
 }
 
-pub fn register_jobs(_registry: &mut crate::jobs::Registry, _ctx: &crate::app::AppContext) {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Pdf,
+    Png,
+    Jpeg,
+    Tiff,
+}
+
+impl SourceKind {
+    pub fn mime(self) -> &'static str {
+        match self {
+            SourceKind::Pdf => "application/pdf",
+            SourceKind::Png => "image/png",
+            SourceKind::Jpeg => "image/jpeg",
+            SourceKind::Tiff => "image/tiff",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub kind: SourceKind,
+    pub mime: &'static str,
+    pub pages: Vec<PageInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageInfo {
+    /// Displayed size: points for PDF (page rotation applied), pixels for images
+    /// (EXIF orientation applied).
+    pub width: f32,
+    pub height: f32,
+    pub has_text_layer: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    pub text: String,
+    /// x0, y0, x1, y1 normalised 0..1 of the displayed page, origin top-left.
+    pub bbox: [f32; 4],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub text: String,
+    /// x0, y0, x1, y1 normalised 0..1 of the displayed page, origin top-left.
+    pub bbox: [f32; 4],
+    /// Word boxes (OCR pages only; estimated from the recogniser's character positions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSource {
+    TextLayer,
+    Ocr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageText {
+    pub text: String,
+    pub lines: Vec<Line>,
+    pub source: TextSource,
+    /// Same units as `PageInfo`.
+    pub width: f32,
+    pub height: f32,
+    /// OCR pages: clockwise degrees (0/90/180/270) the page image had to be turned
+    /// for its text to read upright. Tells the PDF writer which way words run.
+    #[serde(default)]
+    pub rotation: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageResult {
+    pub text: PageText,
+    /// ~256 px wide.
+    pub thumbnail: Vec<u8>,
+    /// ~1200 px wide.
+    pub preview: Vec<u8>,
+    pub image_mime: &'static str,
+}
+
+const OCR_DPI: f32 = 300.0;
+const THUMBNAIL_WIDTH: u32 = 256;
+const PREVIEW_WIDTH: u32 = 1200;
+
+/// Loaded once per process (pdfium can be bound only once), Send + Sync, share it via Arc.
+pub struct Engine {
+    pdfium: &'static pdfium_render::prelude::Pdfium,
+    ocr: ocr::OcrModels,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Finds and loads pdfium and the OCR models. Lookup order: the explicit paths,
+    /// then /usr/lib/docmerge (pdfium) and /usr/share/docmerge/models, then next to
+    /// the executable (exe_dir, exe_dir/lib|models, exe_dir/../../.runtime/lib|models),
+    /// then ./.runtime/lib|models.
+    pub fn load(paths: &RuntimePaths) -> Result<Engine, PipelineError> {
+        let mut missing = Vec::new();
+        let pdfium_path = runtime::find_pdfium(paths).map_err(|m| missing.push(m)).ok();
+        let model = |f: &str, missing: &mut Vec<String>| runtime::find_model(paths, f).map_err(|m| missing.push(m)).ok();
+        let det = model(runtime::DET_MODEL_FILE, &mut missing);
+        let rec = model(runtime::REC_MODEL_FILE, &mut missing);
+        let dict = model(runtime::DICT_FILE, &mut missing);
+        let (Some(pdfium_path), Some(det), Some(rec), Some(dict)) = (pdfium_path, det, rec, dict) else {
+            return Err(PipelineError::RuntimeMissing(missing.join("; ")));
+        };
+        let pdfium = pdf::bind(&pdfium_path).map_err(PipelineError::RuntimeMissing)?;
+        let ocr = ocr::OcrModels::load(&det, &rec, &dict).map_err(PipelineError::RuntimeMissing)?;
+        Ok(Engine { pdfium, ocr })
+    }
+
+    /// Which runtime files were found where; cheap (nothing is loaded).
+    pub fn check(paths: &RuntimePaths) -> Vec<(String, Result<String, String>)> {
+        runtime::check(paths)
+    }
+
+    /// Tune OCR (benchmarks, experiments). Not needed in normal use.
+    pub fn ocr_params_mut(&mut self) -> &mut OcrParams {
+        &mut self.ocr.params
+    }
+
+    /// Type from magic bytes, page count and sizes, limits — without decoding pixels.
+    pub fn inspect(&self, path: &Path, limits: &Limits) -> Result<SourceInfo, PipelineError> {
+        let head = source::read_head(path, 1024)?;
+        if head.is_empty() {
+            return Err(PipelineError::Empty);
+        }
+        let kind = sniff_type(&head).ok_or_else(|| PipelineError::UnsupportedType(source::describe_unknown(&head)))?;
+        let pages = match kind {
+            SourceKind::Pdf => pdf::inspect(self.pdfium, path, limits)?,
+            _ => source::inspect_image(path, kind, limits)?,
+        };
+        if pages.len() as u64 > limits.max_pages as u64 {
+            return Err(PipelineError::TooManyPages { pages: pages.len() as u64, limit: limits.max_pages });
+        }
+        Ok(SourceInfo { kind, mime: kind.mime(), pages })
+    }
+
+    /// Text (text layer or OCR), thumbnail and preview of one page (0-based).
+    pub fn process_page(&self, path: &Path, info: &SourceInfo, index: u32, limits: &Limits) -> Result<PageResult, PipelineError> {
+        let started = Instant::now();
+        let deadline = ocr::Deadline { at: started + limits.page_timeout };
+        let page_info = *info
+            .pages
+            .get(index as usize)
+            .ok_or(PipelineError::NoSuchPage { page: index + 1, pages: info.pages.len() as u32 })?;
+
+        let timeout = || PipelineError::PageTimeout { page: index + 1, limit: limits.page_timeout };
+
+        let (page_image, text_layer) = match info.kind {
+            SourceKind::Pdf => {
+                let doc = pdf::open(self.pdfium, path)?;
+                let page = doc
+                    .pages()
+                    .get(index as i32)
+                    .map_err(|e| PipelineError::Damaged(format!("page {} cannot be read ({e})", index + 1)))?;
+                if page_info.has_text_layer {
+                    let (text, lines) = pdf::text_layer(&page)?;
+                    let preview = pdf::render(&page, PREVIEW_WIDTH)?;
+                    (preview, Some((text, lines)))
+                } else {
+                    let (w, h) = render_size(page_info.width, page_info.height, limits.max_page_pixels);
+                    let _ = h;
+                    (pdf::render(&page, w)?, None)
+                }
+            }
+            kind => (source::decode_image_page(path, kind, index, limits)?, None),
+        };
+        if Instant::now() > deadline.at {
+            return Err(timeout());
+        }
+
+        let t_prev = Instant::now();
+        let (thumbnail, preview) = previews(&page_image)?;
+        if std::env::var_os("DOCMERGE_OCR_TRACE").is_some() {
+            eprintln!("load+render {:.3}s previews {:.3}s", (t_prev - started).as_secs_f32(), t_prev.elapsed().as_secs_f32());
+        }
+        let text = match text_layer {
+            Some((text, lines)) => PageText {
+                text,
+                lines,
+                source: TextSource::TextLayer,
+                width: page_info.width,
+                height: page_info.height,
+                rotation: 0,
+            },
+            None => {
+                let grey = page_image.to_luma8();
+                drop(page_image);
+                let page = self.ocr.ocr_page(&grey, &deadline).map_err(|e| match e {
+                    ocr::OcrError::Timeout => timeout(),
+                    ocr::OcrError::Model(m) => PipelineError::Internal(m),
+                })?;
+                ocr_page_text(&page, grey.width() as f32, grey.height() as f32, page_info)
+            }
+        };
+        Ok(PageResult { text, thumbnail, preview, image_mime: "image/jpeg" })
+    }
+
+    /// Searchable PDF: original PDF pages kept, invisible text added on OCR'd pages;
+    /// images become one page each with the image and the invisible text.
+    pub fn build_searchable_pdf(&self, path: &Path, info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
+        searchable::build(self.pdfium, path, info, pages, out)
+    }
+}
+
+/// Pixel size to render a PDF page at 300 dpi, reduced to stay within the pixel limit.
+fn render_size(width_pt: f32, height_pt: f32, max_pixels: u64) -> (u32, u32) {
+    let mut scale = OCR_DPI / 72.0;
+    let pixels = (width_pt * scale) as f64 * (height_pt * scale) as f64;
+    if pixels > max_pixels as f64 {
+        scale *= (max_pixels as f64 / pixels).sqrt() as f32;
+    }
+    (((width_pt * scale).round() as u32).max(1), ((height_pt * scale).round() as u32).max(1))
+}
+
+fn previews(img: &DynamicImage) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
+    let shrink = |img: &DynamicImage, width: u32| -> DynamicImage {
+        if img.width() <= width {
+            img.clone()
+        } else {
+            let h = ((img.height() as f64 * width as f64 / img.width() as f64).round() as u32).max(1);
+            img.resize_exact(width, h, image::imageops::FilterType::Triangle)
+        }
+    };
+    let t = Instant::now();
+    let preview = shrink(img, PREVIEW_WIDTH);
+    let thumb = shrink(&preview, THUMBNAIL_WIDTH);
+    let t1 = t.elapsed();
+    let a = encode_jpeg(&thumb, 80)?;
+    let t2 = t.elapsed();
+    let b = encode_jpeg(&preview, 82)?;
+    if std::env::var_os("DOCMERGE_OCR_TRACE").is_some() {
+        eprintln!("shrink {:?} thumb-enc {:?} preview-enc {:?}", t1, t2 - t1, t.elapsed() - t2);
+    }
+    Ok((a, b))
+}
+
+fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, PipelineError> {
+    let mut buf = Cursor::new(Vec::new());
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
+    let flat = if img.color().has_color() { DynamicImage::ImageRgb8(img.to_rgb8()) } else { DynamicImage::ImageLuma8(img.to_luma8()) };
+    flat.write_with_encoder(enc).map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
+    Ok(buf.into_inner())
+}
+
+fn ocr_page_text(page: &ocr::OcrPage, img_w: f32, img_h: f32, info: PageInfo) -> PageText {
+    let norm = |q: &[[f32; 2]; 4]| -> [f32; 4] {
+        let xs = q.iter().map(|p| p[0]);
+        let ys = q.iter().map(|p| p[1]);
+        let x0 = xs.clone().fold(f32::MAX, f32::min) / img_w;
+        let x1 = xs.fold(f32::MIN, f32::max) / img_w;
+        let y0 = ys.clone().fold(f32::MAX, f32::min) / img_h;
+        let y1 = ys.fold(f32::MIN, f32::max) / img_h;
+        [x0.clamp(0.0, 1.0), y0.clamp(0.0, 1.0), x1.clamp(0.0, 1.0), y1.clamp(0.0, 1.0)]
+    };
+    let mut lines = Vec::new();
+    for l in &page.lines {
+        let words: Vec<Word> = l.words.iter().map(|w| Word { text: w.text.clone(), bbox: norm(&w.quad) }).collect();
+        let bbox = words.iter().fold([1.0f32, 1.0, 0.0, 0.0], |a, w| {
+            [a[0].min(w.bbox[0]), a[1].min(w.bbox[1]), a[2].max(w.bbox[2]), a[3].max(w.bbox[3])]
+        });
+        if words.is_empty() {
+            continue;
+        }
+        lines.push(Line { text: l.text.clone(), bbox, words });
+    }
+    let text = lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+    PageText { text, lines, source: TextSource::Ocr, width: info.width, height: info.height, rotation: page.rotation }
+}
+
+/// Where the tests and examples find runtime files: `DOCMERGE_RUNTIME_DIR`
+/// (with lib/ and models/ inside), else the repository's `.runtime`.
+pub fn runtime_paths_from_env() -> RuntimePaths {
+    let dir = std::env::var_os("DOCMERGE_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".runtime"));
+    RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) }
+}
+
+mod service;
+pub use service::{check_runtime, engine, limits, ocr_file, register_jobs, runtime_paths};

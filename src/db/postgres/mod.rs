@@ -286,3 +286,23 @@ pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String>
     };
     Ok(format!("{host}/{name}{query}"))
 }
+
+/// Drops a database made by [`create_database`] (closing its connections first).
+pub async fn drop_database(base_url: &str, name: &str) -> DomainResult<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
+    }
+    let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .map_err(|e| DomainError::Database(format!("cannot drop database {name}: {e}")))?;
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}

@@ -1,0 +1,590 @@
+//! OCR on rten with the PaddleOCR PP-OCRv6 small models: DB text detection,
+//! CTC line recognition, page orientation, reading order (ocrs' layout analysis).
+
+use std::path::Path;
+use std::time::Instant;
+
+use image::GrayImage;
+use rten::Model;
+
+use super::layout;
+use rten_imageproc::{RetrievalMode, RotatedRect, Vec2, find_contours, min_area_rect, simplify_polygon};
+use rten_tensor::prelude::*;
+use rten_tensor::{NdTensor, NdTensorView};
+
+/// Tunables, measured on the dev corpus (see the pipeline report).
+#[derive(Debug, Clone)]
+pub struct OcrParams {
+    /// Longest side of the image fed to the detector (rounded to a multiple of 32).
+    pub det_max_side: u32,
+    /// Probability above which a detector pixel counts as text.
+    pub det_threshold: f32,
+    /// Minimum mean probability inside a candidate box.
+    pub box_threshold: f32,
+    /// DB "unclip" ratio: how far shrunk text kernels are grown back.
+    pub unclip_ratio: f32,
+    /// Maximum summed padded width of one recognition batch, in pixels at height 48.
+    pub rec_batch_width: usize,
+}
+
+impl Default for OcrParams {
+    fn default() -> Self {
+        OcrParams {
+            det_max_side: 1600,
+            det_threshold: 0.3,
+            box_threshold: 0.5,
+            unclip_ratio: 1.6,
+            rec_batch_width: 6000,
+        }
+    }
+}
+
+pub(crate) struct OcrModels {
+    det: Model,
+    rec: Model,
+    /// Class index -> text. Index 0 is the CTC blank, the last class is the space.
+    classes: Vec<String>,
+    pub params: OcrParams,
+    /// Layout analysis only (no models loaded): reading order and line grouping.
+    layout: ocrs::OcrEngine,
+}
+
+/// One recognised word, in the coordinates of the upright image.
+#[derive(Debug, Clone)]
+pub(crate) struct OcrWord {
+    pub text: String,
+    /// Corners of the word: top-left, top-right, bottom-right, bottom-left.
+    pub quad: [[f32; 2]; 4],
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OcrLine {
+    pub text: String,
+    pub words: Vec<OcrWord>,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OcrPage {
+    /// Clockwise rotation (0, 90, 180, 270) applied to the input to make the text upright.
+    pub rotation: u16,
+    /// Lines in reading order; coordinates are in the *input* image (not the rotated one).
+    pub lines: Vec<OcrLine>,
+}
+
+pub(crate) struct Deadline {
+    pub at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) enum OcrError {
+    Timeout,
+    Model(String),
+}
+
+impl Deadline {
+    fn check(&self) -> Result<(), OcrError> {
+        if Instant::now() > self.at { Err(OcrError::Timeout) } else { Ok(()) }
+    }
+}
+
+/// A text line crop sampled along a (possibly skewed) rectangle.
+struct LineCrop {
+    /// Grey pixels, height 48.
+    pixels: Vec<u8>,
+    width: usize,
+    /// Geometry to map crop x back to image coordinates.
+    origin: Vec2,
+    dir: Vec2,
+    normal: Vec2,
+    length: f32,
+    thickness: f32,
+}
+
+struct Recognised {
+    text: String,
+    confidence: f32,
+    /// Per emitted char: (char text, centre x in crop pixels).
+    chars: Vec<(String, f32)>,
+    /// Width of one CTC timestep in crop pixels.
+    step: f32,
+}
+
+const REC_HEIGHT: usize = 48;
+const MAX_REC_WIDTH: usize = 3200;
+const ORIENTATION_SAMPLE_LINES: usize = 6;
+const ORIENTATION_SAMPLE_WIDTH: usize = 400;
+
+impl OcrModels {
+    pub fn load(det: &Path, rec: &Path, dict: &Path) -> Result<Self, String> {
+        let det_model = Model::load_file(det)
+            .map_err(|e| format!("the OCR detection model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", det.display()))?;
+        let rec_model = Model::load_file(rec)
+            .map_err(|e| format!("the OCR recognition model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", rec.display()))?;
+        let dict_text = std::fs::read_to_string(dict)
+            .map_err(|e| format!("the OCR dictionary {} could not be read ({e}); run scripts/fetch-runtime.sh again", dict.display()))?;
+        let mut classes = vec![String::new()];
+        classes.extend(dict_text.lines().map(|l| l.trim_end_matches('\r').to_string()));
+        classes.push(" ".to_string());
+        let layout = ocrs::OcrEngine::new(ocrs::OcrEngineParams::default())
+            .map_err(|e| format!("internal error setting up layout analysis: {e}"))?;
+        Ok(OcrModels { det: det_model, rec: rec_model, classes, params: OcrParams::default(), layout })
+    }
+
+    /// Full page OCR: orientation, detection, recognition, reading order.
+    pub fn ocr_page(&self, img: &GrayImage, deadline: &Deadline) -> Result<OcrPage, OcrError> {
+        let (w0, h0) = img.dimensions();
+        let mut rotation: u16 = 0;
+        let mut upright = std::borrow::Cow::Borrowed(img);
+        let trace = std::env::var_os("DOCMERGE_OCR_TRACE").is_some();
+        let t0 = Instant::now();
+        let mut rects = self.detect(&upright, deadline)?;
+        if trace { eprintln!("detect: {} boxes {:.3}s", rects.len(), t0.elapsed().as_secs_f32()); }
+
+        // Pages turned by 90/270: most lines come out taller than wide.
+        if is_mostly_vertical(&rects) {
+            let turned = image::imageops::rotate90(img);
+            let turned_rects = self.detect(&turned, deadline)?;
+            if !is_mostly_vertical(&turned_rects) {
+                upright = std::borrow::Cow::Owned(turned);
+                rects = turned_rects;
+                rotation = 90;
+            }
+        }
+        deadline.check()?;
+
+        // 0 vs 180: compare recognition confidence on a sample of the longest lines.
+        if self.looks_upside_down(&upright, &rects)? {
+            let (w, h) = upright.dimensions();
+            rects = rects.iter().map(|r| rotate_rect_180(r, w as f32, h as f32)).collect();
+            upright = std::borrow::Cow::Owned(image::imageops::rotate180(upright.as_ref()));
+            rotation = (rotation + 180) % 360;
+        }
+        deadline.check()?;
+        if trace { eprintln!("orientation: {rotation} {:.3}s", t0.elapsed().as_secs_f32()); }
+
+        // Reading order: ocrs groups boxes into lines and orders them by column.
+        let ordered = self.reading_order(&rects);
+        let flat: Vec<RotatedRect> = ordered.iter().flatten().copied().collect();
+        let crops: Vec<LineCrop> = flat.iter().map(|r| crop_line(&upright, r)).collect();
+        if trace {
+            eprintln!("layout+crops: {:.3}s", t0.elapsed().as_secs_f32());
+            for c in crops.iter().take(5) { eprintln!("  crop w={} len={:.0} thick={:.1}", c.width, c.length, c.thickness); }
+        }
+        let recognised = self.recognize(&crops, deadline)?;
+        if trace { eprintln!("recognise: {:.3}s", t0.elapsed().as_secs_f32()); }
+
+        let (uw, uh) = upright.dimensions();
+        let to_input = |p: [f32; 2]| -> [f32; 2] { unrotate_point(p, rotation, uw as f32, uh as f32, w0 as f32, h0 as f32) };
+
+        let mut lines = Vec::new();
+        let mut k = 0;
+        for group in &ordered {
+            let mut line = OcrLine { text: String::new(), words: Vec::new(), confidence: 0.0 };
+            let mut conf_sum = 0.0;
+            let mut n = 0;
+            for _ in group {
+                let (crop, rec) = (&crops[k], &recognised[k]);
+                k += 1;
+                if rec.text.trim().is_empty() || rec.confidence < 0.5 {
+                    continue;
+                }
+                for word in words_of(crop, rec) {
+                    line.words.push(OcrWord { text: word.text, quad: word.quad.map(to_input) });
+                }
+                if !line.text.is_empty() {
+                    line.text.push(' ');
+                }
+                line.text.push_str(rec.text.trim());
+                conf_sum += rec.confidence;
+                n += 1;
+            }
+            if n > 0 {
+                line.confidence = conf_sum / n as f32;
+                lines.push(line);
+            }
+        }
+        Ok(OcrPage { rotation, lines })
+    }
+
+    /// Lines (groups of boxes) in reading order, computed in the deskewed frame.
+    fn reading_order(&self, rects: &[RotatedRect]) -> Vec<Vec<RotatedRect>> {
+        if std::env::var_os("DOCMERGE_LAYOUT_OCRS").is_some() {
+            // ocrs' own layout analysis, kept for comparison.
+            let dummy = [0u8; 3];
+            if let Ok(input) = ocrs::ImageSource::from_bytes(&dummy, (1, 1)).map_err(|_| ()).and_then(|s| self.layout.prepare_input(s).map_err(|_| ())) {
+                return self.layout.find_text_lines(&input, rects);
+            }
+        }
+        let mut angles: Vec<f32> = rects
+            .iter()
+            .filter(|r| r.width() > 3.0 * r.height())
+            .map(|r| {
+                let d = text_direction(r);
+                d.y.atan2(d.x)
+            })
+            .collect();
+        angles.sort_by(|a, b| a.total_cmp(b));
+        let skew = angles.get(angles.len() / 2).copied().unwrap_or(0.0);
+        let (s, c) = (-skew).sin_cos();
+        let boxes: Vec<layout::LayoutBox> = rects
+            .iter()
+            .map(|r| {
+                let p = r.center();
+                let (x, y) = (c * p.x - s * p.y, s * p.x + c * p.y);
+                // Detector boxes are grown (unclip) until neighbouring lines touch; lay out
+                // with their cores so line gaps exist.
+                let (hw, hh) = (r.width() / 2.0 - r.height() * 0.2, r.height() * 0.3);
+                layout::LayoutBox { x0: x - hw, y0: y - hh, x1: x + hw, y1: y + hh }
+            })
+            .collect();
+        layout::reading_order(&boxes).into_iter().map(|line| line.into_iter().map(|i| rects[i]).collect()).collect()
+    }
+
+    /// DB detector: probability map -> connected components -> rotated boxes (image coordinates).
+    pub fn detect(&self, img: &GrayImage, deadline: &Deadline) -> Result<Vec<RotatedRect>, OcrError> {
+        let p = &self.params;
+        let (w, h) = img.dimensions();
+        let scale = (p.det_max_side as f32 / w.max(h) as f32).min(1.0);
+        let round32 = |v: f32| ((v / 32.0).round() as u32).max(1) * 32;
+        let (dw, dh) = (round32(w as f32 * scale), round32(h as f32 * scale));
+        let small = image::imageops::resize(img, dw, dh, image::imageops::FilterType::Triangle);
+        // PaddleOCR feeds BGR with ImageNet mean/std listed in that channel order;
+        // for grey input all three channels carry the same value.
+        const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+        const STD: [f32; 3] = [0.229, 0.224, 0.225];
+        let (dwu, dhu) = (dw as usize, dh as usize);
+        let mut input = NdTensor::<f32, 4>::zeros([1, 3, dhu, dwu]);
+        for c in 0..3 {
+            let mut plane = input.slice_mut([0, c]);
+            for (i, px) in small.as_raw().iter().enumerate() {
+                plane[[i / dwu, i % dwu]] = (*px as f32 / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+        deadline.check()?;
+        let out = self
+            .det
+            .run_one(input.view().into(), timing_opts())
+            .map_err(|e| OcrError::Model(format!("text detection failed: {e}")))?;
+        let prob: NdTensor<f32, 4> = out.try_into().map_err(|e| OcrError::Model(format!("text detection output: {e:?}")))?;
+        let prob = prob.slice([0, 0]);
+        let [ph, pw] = prob.shape();
+        let mask = prob.map(|v| *v > p.det_threshold);
+        let sx = w as f32 / pw as f32;
+        let sy = h as f32 / ph as f32;
+
+        let mut rects = Vec::new();
+        for poly in find_contours(mask.view(), RetrievalMode::External).iter() {
+            if poly.len() < 4 {
+                continue;
+            }
+            let pts: Vec<_> = poly.iter().map(|p| p.to_f32()).collect();
+            let simplified = simplify_polygon(&pts, 1.0);
+            let Some(rect) = min_area_rect(&simplified) else { continue };
+            if rect.width().min(rect.height()) < 2.0 {
+                continue;
+            }
+            if box_score(prob, &rect, poly.iter().map(|p| (p.x, p.y))) < p.box_threshold {
+                continue;
+            }
+            // Unclip: grow by area * ratio / perimeter on every side.
+            let (rw, rh) = (rect.width(), rect.height());
+            let d = rw * rh * p.unclip_ratio / (2.0 * (rw + rh));
+            let grown = RotatedRect::new(rect.center(), rect.up_axis(), rw + 2.0 * d, rh + 2.0 * d);
+            // Back to full-resolution coordinates.
+            let c = grown.center();
+            let up = grown.up_axis();
+            let up_scaled = Vec2::from_xy(up.x * sx, up.y * sy);
+            let perp = up.perpendicular();
+            let perp_scaled = Vec2::from_xy(perp.x * sx, perp.y * sy);
+            let full = RotatedRect::new(
+                rten_imageproc::PointF::from_yx(c.y * sy, c.x * sx),
+                up_scaled,
+                grown.width() * perp_scaled.length(),
+                grown.height() * up_scaled.length(),
+            );
+            rects.push(full.orient_towards(Vec2::from_xy(0.0, -1.0)));
+        }
+        Ok(rects)
+    }
+
+    fn looks_upside_down(&self, img: &GrayImage, rects: &[RotatedRect]) -> Result<bool, OcrError> {
+        let mut longest: Vec<&RotatedRect> = rects.iter().filter(|r| r.width() > 2.0 * r.height()).collect();
+        longest.sort_by(|a, b| b.width().total_cmp(&a.width()));
+        longest.truncate(ORIENTATION_SAMPLE_LINES);
+        if longest.is_empty() {
+            return Ok(false);
+        }
+        let no_deadline = Deadline { at: Instant::now() + std::time::Duration::from_secs(3600) };
+        // A few hundred pixels of a few lines are enough to tell upright from upside down.
+        let upright: Vec<LineCrop> = longest.iter().map(|r| truncate_crop(crop_line(img, r), ORIENTATION_SAMPLE_WIDTH)).collect();
+        let flipped: Vec<LineCrop> = upright.iter().map(flip_crop).collect();
+        let a = self.recognize(&upright, &no_deadline)?;
+        let b = self.recognize(&flipped, &no_deadline)?;
+        let mean = |v: &[Recognised]| v.iter().map(|r| r.confidence * r.chars.len().max(1) as f32).sum::<f32>()
+            / v.iter().map(|r| r.chars.len().max(1) as f32).sum::<f32>();
+        Ok(mean(&b) > mean(&a) + 0.05)
+    }
+
+    /// Recognise crops in width-sorted batches; results in input order.
+    fn recognize(&self, crops: &[LineCrop], deadline: &Deadline) -> Result<Vec<Recognised>, OcrError> {
+        let mut order: Vec<usize> = (0..crops.len()).collect();
+        order.sort_by_key(|&i| crops[i].width);
+        let mut results: Vec<Option<Recognised>> = (0..crops.len()).map(|_| None).collect();
+        let mut start = 0;
+        while start < order.len() {
+            deadline.check()?;
+            // Grow the batch while the padded area stays within budget.
+            let mut end = start + 1;
+            while end < order.len() {
+                let w = crops[order[end]].width;
+                if w * (end + 1 - start) > self.params.rec_batch_width || end - start >= 16 {
+                    break;
+                }
+                end += 1;
+            }
+            let batch = &order[start..end];
+            let bw = crops[batch[batch.len() - 1]].width.max(16);
+            let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, REC_HEIGHT, bw]);
+            for (bi, &ci) in batch.iter().enumerate() {
+                let crop = &crops[ci];
+                for c in 0..3 {
+                    let mut plane = input.slice_mut([bi, c]);
+                    for y in 0..REC_HEIGHT {
+                        for x in 0..crop.width {
+                            plane[[y, x]] = (crop.pixels[y * crop.width + x] as f32 / 255.0 - 0.5) / 0.5;
+                        }
+                    }
+                }
+            }
+            let out = self
+                .rec
+                .run_one(input.view().into(), timing_opts())
+                .map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
+            let probs: NdTensor<f32, 3> = out.try_into().map_err(|e| OcrError::Model(format!("text recognition output: {e:?}")))?;
+            let steps = probs.size(1);
+            let step = bw as f32 / steps.max(1) as f32;
+            for (bi, &ci) in batch.iter().enumerate() {
+                let mut r = ctc_greedy(probs.slice([bi]), &self.classes, step);
+                // Timesteps past the crop's own width are padding.
+                r.chars.retain(|(_, x)| *x <= crops[ci].width as f32 + step);
+                results[ci] = Some(r);
+            }
+            start = end;
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or(Recognised { text: String::new(), confidence: 0.0, chars: vec![], step: 1.0 })).collect())
+    }
+}
+
+/// Mean text probability inside the (rotated) box: skewed lines must not be
+/// diluted by the background of their axis-aligned bounds.
+fn box_score<I: Iterator<Item = (i32, i32)>>(prob: NdTensorView<f32, 2>, rect: &RotatedRect, pts: I) -> f32 {
+    let [h, w] = prob.shape();
+    let (mut x0, mut y0, mut x1, mut y1) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+    for (x, y) in pts {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    let (x0, y0) = (x0.max(0) as usize, y0.max(0) as usize);
+    let (x1, y1) = ((x1.max(0) as usize).min(w - 1), (y1.max(0) as usize).min(h - 1));
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    // Slightly enlarged so one-pixel-thin boxes still contain their pixel centres.
+    let r = rect.expanded(1.0, 1.0);
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if r.contains(rten_imageproc::PointF::from_yx(y as f32, x as f32)) {
+                sum += prob[[y, x]];
+                n += 1;
+            }
+        }
+    }
+    if n == 0 { 0.0 } else { sum / n as f32 }
+}
+
+fn is_mostly_vertical(rects: &[RotatedRect]) -> bool {
+    // Count only boxes long enough to have a clear direction (a few characters).
+    let (mut vertical, mut horizontal) = (0usize, 0usize);
+    for r in rects {
+        let (w, h) = (r.width(), r.height());
+        if h > 2.0 * w {
+            vertical += 1;
+        } else if w > 2.0 * h {
+            horizontal += 1;
+        }
+    }
+    vertical >= 3 && vertical > 2 * horizontal
+}
+
+fn rotate_rect_180(r: &RotatedRect, w: f32, h: f32) -> RotatedRect {
+    let c = r.center();
+    let up = r.up_axis();
+    RotatedRect::new(rten_imageproc::PointF::from_yx(h - c.y, w - c.x), Vec2::from_xy(-up.x, -up.y), r.width(), r.height())
+        .orient_towards(Vec2::from_xy(0.0, -1.0))
+}
+
+/// Map a point of the upright image back to the input image, given the clockwise
+/// rotation that was applied to the input.
+fn unrotate_point(p: [f32; 2], rotation: u16, uw: f32, uh: f32, w0: f32, h0: f32) -> [f32; 2] {
+    let [x, y] = p;
+    let _ = (w0, h0);
+    match rotation {
+        // rotate90 (cw): input (x, y) -> (h0 - y, x); upright size (h0, w0)
+        90 => [y, uw - x],
+        180 => [uw - x, uh - y],
+        // 270 = 90 then 180
+        270 => {
+            let (x2, y2) = (uw - x, uh - y);
+            [y2, uw - x2]
+        }
+        _ => [x, y],
+    }
+}
+
+/// Unit vector along which the text of an upright-oriented box runs (positive x).
+fn text_direction(r: &RotatedRect) -> Vec2 {
+    let dir = r.up_axis().perpendicular();
+    if dir.x < 0.0 { Vec2::from_xy(-dir.x, -dir.y) } else { dir }
+}
+
+/// Sample a text line along its (possibly tilted) rectangle into a 48-pixel-high strip.
+fn crop_line(img: &GrayImage, r: &RotatedRect) -> LineCrop {
+    let up = r.up_axis(); // points "up" (negative y) after orient_towards
+    let dir = text_direction(r);
+    let normal = Vec2::from_xy(-up.x, -up.y); // pointing down the page
+    let (length, thickness) = (r.width().max(1.0), r.height().max(1.0));
+    let width = ((REC_HEIGHT as f32 * length / thickness).round() as usize).clamp(8, MAX_REC_WIDTH);
+    let c = r.center();
+    let origin = Vec2::from_xy(
+        c.x - dir.x * length / 2.0 - normal.x * thickness / 2.0,
+        c.y - dir.y * length / 2.0 - normal.y * thickness / 2.0,
+    );
+    let (iw, ih) = img.dimensions();
+    let raw = img.as_raw();
+    let sample = |x: f32, y: f32| -> f32 {
+        let x = x.clamp(0.0, iw as f32 - 1.0);
+        let y = y.clamp(0.0, ih as f32 - 1.0);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(iw as usize - 1), (y0 + 1).min(ih as usize - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let at = |xx: usize, yy: usize| raw[yy * iw as usize + xx] as f32;
+        let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
+        let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    };
+    let mut pixels = vec![0u8; width * REC_HEIGHT];
+    let (sx, sy) = (length / width as f32, thickness / REC_HEIGHT as f32);
+    // When shrinking a lot, average a few samples per output pixel to avoid aliasing.
+    let taps = ((sx.max(sy)).ceil() as usize).clamp(1, 3);
+    for j in 0..REC_HEIGHT {
+        for i in 0..width {
+            let mut acc = 0.0;
+            for ty in 0..taps {
+                for tx in 0..taps {
+                    let u = (i as f32 + (tx as f32 + 0.5) / taps as f32) * sx;
+                    let v = (j as f32 + (ty as f32 + 0.5) / taps as f32) * sy;
+                    acc += sample(origin.x + dir.x * u + normal.x * v, origin.y + dir.y * u + normal.y * v);
+                }
+            }
+            pixels[j * width + i] = (acc / (taps * taps) as f32).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    LineCrop { pixels, width, origin, dir, normal, length, thickness }
+}
+
+/// Keep the middle `max_width` columns of a crop (geometry no longer matters for these).
+fn truncate_crop(c: LineCrop, max_width: usize) -> LineCrop {
+    if c.width <= max_width {
+        return c;
+    }
+    let start = (c.width - max_width) / 2;
+    let mut pixels = Vec::with_capacity(max_width * REC_HEIGHT);
+    for row in c.pixels.chunks(c.width) {
+        pixels.extend_from_slice(&row[start..start + max_width]);
+    }
+    LineCrop { pixels, width: max_width, ..c }
+}
+
+fn flip_crop(c: &LineCrop) -> LineCrop {
+    let mut pixels = c.pixels.clone();
+    pixels.reverse();
+    LineCrop { pixels, width: c.width, origin: c.origin, dir: c.dir, normal: c.normal, length: c.length, thickness: c.thickness }
+}
+
+fn ctc_greedy(probs: NdTensorView<f32, 2>, classes: &[String], step: f32) -> Recognised {
+    let [steps, n_classes] = probs.shape();
+    // The exported model ends in softmax; guard against logits anyway.
+    let mut text = String::new();
+    let mut chars = Vec::new();
+    let mut conf_sum = 0.0;
+    let mut prev = 0usize;
+    for t in 0..steps {
+        let row = probs.slice([t]);
+        let (mut best, mut best_p) = (0usize, f32::MIN);
+        let mut max_logit = f32::MIN;
+        for c in 0..n_classes {
+            let v = row[[c]];
+            if v > best_p {
+                best_p = v;
+                best = c;
+            }
+            max_logit = max_logit.max(v);
+        }
+        let p = if best_p > 1.0 || best_p < 0.0 {
+            let denom: f32 = (0..n_classes).map(|c| (row[[c]] - max_logit).exp()).sum();
+            1.0 / denom
+        } else {
+            best_p
+        };
+        if best != 0 && best != prev && best < classes.len() {
+            text.push_str(&classes[best]);
+            chars.push((classes[best].clone(), (t as f32 + 0.5) * step));
+            conf_sum += p;
+        }
+        prev = best;
+    }
+    let confidence = if chars.is_empty() { 0.0 } else { conf_sum / chars.len() as f32 };
+    Recognised { text, confidence, chars, step }
+}
+
+/// Split a recognised line into words with boxes estimated from CTC timestep positions.
+fn words_of(crop: &LineCrop, rec: &Recognised) -> Vec<OcrWord> {
+    let scale = crop.length / crop.width as f32; // image px per crop px
+    let mut words = Vec::new();
+    let mut current: Vec<&(String, f32)> = Vec::new();
+    let flush = |current: &mut Vec<&(String, f32)>, words: &mut Vec<OcrWord>| {
+        if current.is_empty() {
+            return;
+        }
+        let text: String = current.iter().map(|(c, _)| c.as_str()).collect();
+        let half = rec.step * 0.6;
+        let x0 = (current[0].1 - half).max(0.0) * scale;
+        let x1 = (current[current.len() - 1].1 + half).min(crop.width as f32) * scale;
+        let at = |u: f32, v: f32| -> [f32; 2] {
+            [crop.origin.x + crop.dir.x * u + crop.normal.x * v, crop.origin.y + crop.dir.y * u + crop.normal.y * v]
+        };
+        // Trim the unclip margin a little so boxes hug the glyphs.
+        let (v0, v1) = (crop.thickness * 0.15, crop.thickness * 0.85);
+        words.push(OcrWord { text, quad: [at(x0, v0), at(x1, v0), at(x1, v1), at(x0, v1)] });
+        current.clear();
+    };
+    for ch in &rec.chars {
+        if ch.0.trim().is_empty() {
+            flush(&mut current, &mut words);
+        } else {
+            current.push(ch);
+        }
+    }
+    flush(&mut current, &mut words);
+    words
+}
+
+fn timing_opts() -> Option<rten::RunOptions> {
+    if std::env::var("DOCMERGE_OCR_TRACE").as_deref() == Ok("2") {
+        Some(rten::RunOptions::default().with_timing(true))
+    } else {
+        None
+    }
+}

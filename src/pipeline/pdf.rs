@@ -1,0 +1,225 @@
+//! pdfium: binding (once per process), inspection, text layers, rendering.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use image::DynamicImage;
+use pdfium_render::prelude::*;
+
+use super::layout::{LayoutBox, reading_order};
+use super::{Limits, Line, PageInfo, PipelineError};
+
+static PDFIUM: Mutex<Option<&'static Pdfium>> = Mutex::new(None);
+
+/// pdfium can be bound only once per process: the first successful bind wins and
+/// every later Engine shares it.
+pub(crate) fn bind(library: &Path) -> Result<&'static Pdfium, String> {
+    let mut guard = PDFIUM.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = *guard {
+        return Ok(p);
+    }
+    let bindings = Pdfium::bind_to_library(library).map_err(|e| {
+        format!(
+            "the PDF library {} could not be loaded ({e}); run scripts/fetch-runtime.sh to install a working copy",
+            library.display()
+        )
+    })?;
+    let pdfium: &'static Pdfium = Box::leak(Box::new(Pdfium::new(bindings)));
+    *guard = Some(pdfium);
+    Ok(pdfium)
+}
+
+pub(crate) fn map_load_error(e: PdfiumError) -> PipelineError {
+    match e {
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::PasswordError) => PipelineError::Encrypted,
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::FormatError) => {
+            PipelineError::Damaged("the PDF structure cannot be read".into())
+        }
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::FileError) => {
+            PipelineError::Damaged("the PDF file cannot be opened or read".into())
+        }
+        PdfiumError::PdfiumLibraryInternalError(PdfiumInternalError::SecurityError) => {
+            PipelineError::Damaged("the PDF uses an unsupported security handler".into())
+        }
+        PdfiumError::IoError(io) => PipelineError::Damaged(format!("the PDF cannot be read ({io})")),
+        other => PipelineError::Damaged(format!("the PDF cannot be read ({other})")),
+    }
+}
+
+pub(crate) fn open<'a>(pdfium: &'a Pdfium, path: &Path) -> Result<PdfDocument<'a>, PipelineError> {
+    pdfium.load_pdf_from_file(path, None).map_err(map_load_error)
+}
+
+/// Minimum non-blank characters for a page's text layer to count as usable.
+const MIN_TEXT_CHARS: usize = 8;
+
+/// Is the page's existing text worth taking instead of OCR? Counts real
+/// characters and rejects layers that are mostly unmapped glyphs (U+FFFD,
+/// control or private-use code points), which fonts without a ToUnicode map produce.
+pub(crate) fn text_is_usable(text: &str) -> bool {
+    let (mut good, mut bad) = (0usize, 0usize);
+    for c in text.chars() {
+        if c.is_whitespace() {
+            continue;
+        }
+        if c == '\u{FFFD}' || c.is_control() || ('\u{E000}'..='\u{F8FF}').contains(&c) {
+            bad += 1;
+        } else {
+            good += 1;
+        }
+    }
+    good >= MIN_TEXT_CHARS && bad * 10 <= good
+}
+
+pub(crate) fn inspect(pdfium: &Pdfium, path: &Path, limits: &Limits) -> Result<Vec<PageInfo>, PipelineError> {
+    let doc = open(pdfium, path)?;
+    let n = doc.pages().len();
+    if n <= 0 {
+        return Err(PipelineError::Damaged("the PDF has no pages".into()));
+    }
+    if n as u64 > limits.max_pages as u64 {
+        return Err(PipelineError::TooManyPages { pages: n as u64, limit: limits.max_pages });
+    }
+    let mut pages = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let page = doc
+            .pages()
+            .get(i)
+            .map_err(|e| PipelineError::Damaged(format!("page {} cannot be read ({e})", i + 1)))?;
+        let (w, h) = (page.width().value, page.height().value);
+        if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) {
+            return Err(PipelineError::Damaged(format!("page {} has no size", i + 1)));
+        }
+        let has_text_layer = page.text().map(|t| text_is_usable(&t.all())).unwrap_or(false);
+        pages.push(PageInfo { width: w, height: h, has_text_layer });
+    }
+    Ok(pages)
+}
+
+/// Affine map between the page's user space (points) and its displayed frame
+/// normalised to 0..1 with origin top-left (rotation and crop box included).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageFrame {
+    /// [a, b, c, d, e, f]: nx = a*x + c*y + e, ny = b*x + d*y + f
+    m: [f32; 6],
+}
+
+impl PageFrame {
+    pub fn of(page: &PdfPage) -> Result<PageFrame, PipelineError> {
+        // Sample the device mapping on a fine grid (pdfium returns integer pixels).
+        const RES: i32 = 10_000;
+        let cfg = PdfRenderConfig::new().set_target_size(RES, RES);
+        let to_px = |x: f32, y: f32| -> Result<(f32, f32), PipelineError> {
+            let (px, py) = page
+                .points_to_pixels(PdfPoints::new(x), PdfPoints::new(y), &cfg)
+                .map_err(|e| PipelineError::Internal(format!("page coordinate mapping failed: {e}")))?;
+            Ok((px as f32 / RES as f32, py as f32 / RES as f32))
+        };
+        let (ox, oy) = to_px(0.0, 0.0)?;
+        let (xx, xy) = to_px(1000.0, 0.0)?;
+        let (yx, yy) = to_px(0.0, 1000.0)?;
+        Ok(PageFrame { m: [(xx - ox) / 1000.0, (xy - oy) / 1000.0, (yx - ox) / 1000.0, (yy - oy) / 1000.0, ox, oy] })
+    }
+
+    pub fn to_norm(&self, x: f32, y: f32) -> (f32, f32) {
+        let [a, b, c, d, e, f] = self.m;
+        (a * x + c * y + e, b * x + d * y + f)
+    }
+
+    pub fn to_user(&self, nx: f32, ny: f32) -> (f32, f32) {
+        let [a, b, c, d, e, f] = self.m;
+        let det = a * d - b * c;
+        let (px, py) = (nx - e, ny - f);
+        ((d * px - c * py) / det, (-b * px + a * py) / det)
+    }
+
+    /// Normalised, top-left-origin box of a user-space rectangle.
+    pub fn rect_to_norm(&self, r: &PdfRect) -> [f32; 4] {
+        let pts = [
+            self.to_norm(r.left().value, r.bottom().value),
+            self.to_norm(r.right().value, r.top().value),
+            self.to_norm(r.left().value, r.top().value),
+            self.to_norm(r.right().value, r.bottom().value),
+        ];
+        let x0 = pts.iter().map(|p| p.0).fold(f32::MAX, f32::min);
+        let y0 = pts.iter().map(|p| p.1).fold(f32::MAX, f32::min);
+        let x1 = pts.iter().map(|p| p.0).fold(f32::MIN, f32::max);
+        let y1 = pts.iter().map(|p| p.1).fold(f32::MIN, f32::max);
+        [x0.clamp(0.0, 1.0), y0.clamp(0.0, 1.0), x1.clamp(0.0, 1.0), y1.clamp(0.0, 1.0)]
+    }
+}
+
+/// Text and line boxes of a page's existing text layer (no OCR).
+pub(crate) fn text_layer(page: &PdfPage) -> Result<(String, Vec<Line>), PipelineError> {
+    let text = page.text().map_err(|e| PipelineError::Internal(format!("reading the text layer failed: {e}")))?;
+    let frame = PageFrame::of(page)?;
+    // Lines as pdfium's text extraction breaks them (it also decides where the
+    // spaces between words go); boxes from the characters.
+    let mut lines: Vec<Line> = Vec::new();
+    let mut current = String::new();
+    let mut bbox: Option<[f32; 4]> = None;
+    let flush = |current: &mut String, bbox: &mut Option<[f32; 4]>, lines: &mut Vec<Line>| {
+        let t = current.trim();
+        if let (false, Some(b)) = (t.is_empty(), *bbox) {
+            lines.push(Line { text: t.split_whitespace().collect::<Vec<_>>().join(" "), bbox: b, words: Vec::new() });
+        }
+        current.clear();
+        *bbox = None;
+    };
+    for ch in text.chars().iter() {
+        match ch.unicode_char() {
+            Some('\r' | '\n') => flush(&mut current, &mut bbox, &mut lines),
+            Some(c) => {
+                current.push(c);
+                if !c.is_whitespace() {
+                    if let Ok(r) = ch.loose_bounds() {
+                        let b = frame.rect_to_norm(&r);
+                        bbox = Some(match bbox {
+                            None => b,
+                            Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
+                        });
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    flush(&mut current, &mut bbox, &mut lines);
+    // Same reading order as OCR pages (columns, table rows), from the line boxes.
+    let boxes: Vec<LayoutBox> = lines
+        .iter()
+        .map(|l| LayoutBox { x0: l.bbox[0] * 1000.0, y0: l.bbox[1] * 1000.0, x1: l.bbox[2] * 1000.0, y1: l.bbox[3] * 1000.0 })
+        .collect();
+    let mut ordered = Vec::with_capacity(lines.len());
+    for group in reading_order(&boxes) {
+        let mut merged: Option<Line> = None;
+        for i in group {
+            let l = &lines[i];
+            merged = Some(match merged {
+                None => l.clone(),
+                Some(mut m) => {
+                    m.text.push(' ');
+                    m.text.push_str(&l.text);
+                    m.bbox = [m.bbox[0].min(l.bbox[0]), m.bbox[1].min(l.bbox[1]), m.bbox[2].max(l.bbox[2]), m.bbox[3].max(l.bbox[3])];
+                    m
+                }
+            });
+        }
+        ordered.extend(merged);
+    }
+    let all = ordered.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n");
+    Ok((all, ordered))
+}
+
+/// Render a page (BGRA; pdfium's grey bitmap format aborts the process) with
+/// `width_px` as the displayed width.
+pub(crate) fn render(page: &PdfPage, width_px: u32) -> Result<DynamicImage, PipelineError> {
+    let cfg = PdfRenderConfig::new()
+        .set_target_width(width_px as i32)
+        .render_form_data(true)
+        .set_clear_color(PdfColor::WHITE);
+    let bitmap = page
+        .render_with_config(&cfg)
+        .map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
+    bitmap.as_image().map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))
+}

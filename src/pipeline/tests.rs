@@ -1,0 +1,396 @@
+//! Tests make their own fixtures (PDFs written with pdfium, images rendered from
+//! them). Runtime files come from `DOCMERGE_RUNTIME_DIR` (default: the repo's
+//! `.runtime`); corpus tests need `DOCMERGE_TEST_CORPUS`. Both fail loudly when missing.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use image::{DynamicImage, GrayImage};
+use pdfium_render::prelude::*;
+
+use super::*;
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let paths = runtime_paths_from_env();
+        Engine::load(&paths).unwrap_or_else(|e| {
+            panic!(
+                "runtime files are needed for this test and were not found ({e}). \
+                 Run scripts/fetch-runtime.sh, or set DOCMERGE_RUNTIME_DIR to a directory with lib/ and models/."
+            )
+        })
+    })
+}
+
+fn corpus() -> PathBuf {
+    let dir = std::env::var_os("DOCMERGE_TEST_CORPUS")
+        .expect("DOCMERGE_TEST_CORPUS must point at the OCR evaluation corpus (e.g. /work/shared/corpus)");
+    PathBuf::from(dir)
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pipeline-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SAMPLE_LINES: [&str; 3] = ["Quarterly invoice for garden supplies", "Total amount due 1234 dollars", "Payment within thirty days please"];
+
+/// A born-digital one-page PDF (US Letter) with SAMPLE_LINES in 20 pt Helvetica.
+fn write_text_pdf(path: &Path, pages: usize) {
+    let pdfium = engine().pdfium;
+    let mut doc = pdfium.create_new_pdf().unwrap();
+    let font = doc.fonts_mut().helvetica();
+    for _ in 0..pages {
+        let mut page = doc.pages_mut().create_page_at_end(PdfPagePaperSize::a4()).unwrap();
+        for (i, line) in SAMPLE_LINES.iter().enumerate() {
+            page.objects_mut()
+                .create_text_object(PdfPoints::new(72.0), PdfPoints::new(700.0 - 40.0 * i as f32), *line, font, PdfPoints::new(20.0))
+                .unwrap();
+        }
+    }
+    doc.save_to_file(path).unwrap();
+}
+
+/// SAMPLE_LINES rendered to grey pixels at 300 dpi (via pdfium).
+fn sample_image() -> GrayImage {
+    let dir = tmpdir("sample");
+    let pdf_path = dir.join("sample.pdf");
+    write_text_pdf(&pdf_path, 1);
+    let doc = engine().pdfium.load_pdf_from_file(&pdf_path, None).unwrap();
+    let page = doc.pages().get(0).unwrap();
+    let img = pdf::render(&page, (page.width().value / 72.0 * 300.0) as u32).unwrap();
+    img.to_luma8()
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+fn assert_reads_sample(text: &str) {
+    let got = normalise(text);
+    for line in SAMPLE_LINES {
+        assert!(got.contains(&normalise(line)), "expected {line:?} in OCR output {got:?}");
+    }
+}
+
+fn rotate_small_angle(img: &GrayImage, degrees: f32) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let (s, c) = degrees.to_radians().sin_cos();
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    GrayImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+        let (sx, sy) = (c * dx + s * dy + cx, -s * dx + c * dy + cy);
+        if sx >= 0.0 && sy >= 0.0 && (sx as u32) < w && (sy as u32) < h {
+            *img.get_pixel(sx as u32, sy as u32)
+        } else {
+            image::Luma([255])
+        }
+    })
+}
+
+fn png_bytes(img: &DynamicImage) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png).unwrap();
+    buf.into_inner()
+}
+
+// ---------------------------------------------------------------- no runtime needed
+
+#[test]
+fn sniffs_types_from_magic_bytes() {
+    assert_eq!(sniff_type(b"%PDF-1.7\n"), Some(SourceKind::Pdf));
+    assert_eq!(sniff_type(b"\x89PNG\r\n\x1a\n\0\0"), Some(SourceKind::Png));
+    assert_eq!(sniff_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(SourceKind::Jpeg));
+    assert_eq!(sniff_type(b"II*\0\x08\0\0\0"), Some(SourceKind::Tiff));
+    assert_eq!(sniff_type(b"MM\0*\0\0\0\x08"), Some(SourceKind::Tiff));
+    assert_eq!(sniff_type(b"PK\x03\x04"), None);
+    assert_eq!(sniff_type(b""), None);
+    // Junk before the header is tolerated, as PDF readers do.
+    assert_eq!(sniff_type(b"\r\n%PDF-1.4"), Some(SourceKind::Pdf));
+}
+
+#[test]
+fn errors_are_sentences_and_classified() {
+    let e = PipelineError::TooManyPixels { width: 40000, height: 40000, limit: 100_000_000 };
+    assert_eq!(e.to_string(), "image is 40000×40000 pixels, over the limit of 100000000 pixels");
+    assert!(e.is_permanent());
+    let e = PipelineError::TooManyPages { pages: 2000, limit: 1000 };
+    assert_eq!(e.to_string(), "document has 2000 pages, over the limit of 1000");
+    let e = PipelineError::PageTimeout { page: 3, limit: std::time::Duration::from_secs(120) };
+    assert_eq!(e.to_string(), "page 3 took longer than 120 s");
+    assert!(!e.is_permanent());
+    assert!(PipelineError::Encrypted.to_string().starts_with("password-protected PDF"));
+    assert!(!PipelineError::RuntimeMissing("x".into()).is_permanent());
+}
+
+#[test]
+fn page_text_round_trips_as_json() {
+    let t = PageText {
+        text: "a b".into(),
+        lines: vec![Line { text: "a b".into(), bbox: [0.1, 0.2, 0.3, 0.4], words: vec![] }],
+        source: TextSource::Ocr,
+        width: 612.0,
+        height: 792.0,
+        rotation: 90,
+    };
+    let json = serde_json::to_string(&t).unwrap();
+    assert!(json.contains("\"source\":\"ocr\""));
+    assert_eq!(serde_json::from_str::<PageText>(&json).unwrap(), t);
+}
+
+#[test]
+fn render_size_respects_pixel_limit() {
+    assert_eq!(render_size(612.0, 792.0, 100_000_000), (2550, 3300));
+    let (w, h) = render_size(7200.0, 7200.0, 100_000_000);
+    assert!((w as u64 * h as u64) <= 100_000_000 + 20_000, "{w}x{h}");
+}
+
+#[test]
+fn missing_runtime_says_what_to_run() {
+    let nowhere = tmpdir("nowhere");
+    let paths = RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")) };
+    let report = Engine::check(&paths);
+    assert_eq!(report.len(), 4);
+    for (item, status) in &report {
+        let msg = status.as_ref().expect_err(item);
+        assert!(msg.contains("scripts/fetch-runtime.sh"), "{item}: {msg}");
+    }
+}
+
+// ---------------------------------------------------------------- runtime needed
+
+#[test]
+fn check_finds_the_runtime_files() {
+    for (item, status) in Engine::check(&runtime_paths_from_env()) {
+        assert!(status.is_ok(), "{item}: {status:?} (run scripts/fetch-runtime.sh or set DOCMERGE_RUNTIME_DIR)");
+    }
+}
+
+#[test]
+fn rejects_empty_unknown_and_oversized_inputs_before_decoding() {
+    let dir = tmpdir("bad");
+    let limits = Limits::default();
+    let empty = dir.join("empty.pdf");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(engine().inspect(&empty, &limits), Err(PipelineError::Empty)));
+
+    let text = dir.join("notes.pdf");
+    std::fs::write(&text, b"just some words, not a PDF").unwrap();
+    let e = engine().inspect(&text, &limits).unwrap_err();
+    assert!(matches!(e, PipelineError::UnsupportedType(_)), "{e}");
+    assert!(e.to_string().contains("plain text"), "{e}");
+
+    // A 200×100 PNG whose header is rewritten to claim 50000×50000: must fail from the header.
+    let mut png = png_bytes(&DynamicImage::ImageLuma8(GrayImage::new(200, 100)));
+    png[16..20].copy_from_slice(&50_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&50_000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let bomb = dir.join("bomb.png");
+    std::fs::write(&bomb, &png).unwrap();
+    let e = engine().inspect(&bomb, &limits).unwrap_err();
+    assert!(matches!(e, PipelineError::TooManyPixels { width: 50_000, height: 50_000, .. }), "{e}");
+
+    // Truncated PNG: inspect reads the header; decoding the page fails cleanly.
+    let good = png_bytes(&DynamicImage::ImageLuma8(sample_image()));
+    let truncated = dir.join("truncated.png");
+    std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+    let info = engine().inspect(&truncated, &limits).unwrap();
+    let e = engine().process_page(&truncated, &info, 0, &limits).unwrap_err();
+    assert!(matches!(e, PipelineError::Damaged(_)), "{e}");
+    assert!(e.is_permanent());
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn too_many_pdf_pages_fail_in_inspect() {
+    let dir = tmpdir("pages");
+    let path = dir.join("three.pdf");
+    write_text_pdf(&path, 3);
+    let limits = Limits { max_pages: 2, ..Default::default() };
+    let e = engine().inspect(&path, &limits).unwrap_err();
+    assert_eq!(e.to_string(), "document has 3 pages, over the limit of 2");
+}
+
+#[test]
+fn born_digital_pdf_takes_the_text_layer() {
+    let dir = tmpdir("bd");
+    let path = dir.join("bd.pdf");
+    write_text_pdf(&path, 2);
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert_eq!(info.kind, SourceKind::Pdf);
+    assert_eq!(info.pages.len(), 2);
+    assert!(info.pages.iter().all(|p| p.has_text_layer));
+    assert!((info.pages[0].width - 595.0).abs() < 1.0);
+    let r = engine().process_page(&path, &info, 1, &limits).unwrap();
+    assert_eq!(r.text.source, TextSource::TextLayer);
+    assert_reads_sample(&r.text.text);
+    assert_eq!(r.text.lines.len(), 3);
+    // First line sits near the top-left: x 72/595, baseline 700 pt from the bottom of 842.
+    let b = r.text.lines[0].bbox;
+    assert!((b[0] - 72.0 / 595.0).abs() < 0.02 && b[1] > 0.12 && b[3] < 0.2, "{b:?}");
+    assert!(r.thumbnail.starts_with(&[0xFF, 0xD8]) && r.preview.starts_with(&[0xFF, 0xD8]));
+    let thumb = image::load_from_memory(&r.thumbnail).unwrap();
+    assert_eq!(thumb.width(), THUMBNAIL_WIDTH);
+    assert_eq!(image::load_from_memory(&r.preview).unwrap().width(), PREVIEW_WIDTH);
+}
+
+#[test]
+fn png_upload_is_ocrd_with_line_boxes() {
+    let dir = tmpdir("png");
+    let img = sample_image();
+    let path = dir.join("scan.png");
+    img.save(&path).unwrap();
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert_eq!((info.kind, info.pages[0].width as u32), (SourceKind::Png, img.width()));
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert_eq!(r.text.source, TextSource::Ocr);
+    assert_reads_sample(&r.text.text);
+    assert_eq!(r.text.lines.len(), 3, "{:?}", r.text.lines);
+    // Reading order and placement: the first line is at the top, ~1 inch from the left.
+    let b = r.text.lines[0].bbox;
+    assert!((b[0] - 72.0 / 595.0).abs() < 0.02, "{b:?}");
+    assert!(r.text.lines[1].bbox[1] > b[3]);
+}
+
+#[test]
+fn rotated_and_skewed_scans_still_read() {
+    let dir = tmpdir("rot");
+    let base = sample_image();
+    let limits = Limits::default();
+    let cases: Vec<(&str, GrayImage, u16)> = vec![
+        ("r90", image::imageops::rotate90(&base), 270),
+        ("r180", image::imageops::rotate180(&base), 180),
+        ("r270", image::imageops::rotate270(&base), 90),
+        ("skew", rotate_small_angle(&base, 2.5), 0),
+    ];
+    for (name, img, expected_rotation) in cases {
+        let path = dir.join(format!("{name}.png"));
+        img.save(&path).unwrap();
+        let info = engine().inspect(&path, &limits).unwrap();
+        let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+        assert_eq!(r.text.rotation, expected_rotation, "{name}");
+        assert_reads_sample(&r.text.text);
+    }
+}
+
+#[test]
+fn image_only_pdf_is_ocrd_and_searchable_pdf_keeps_the_page() {
+    let dir = tmpdir("io");
+    let img = DynamicImage::ImageLuma8(sample_image());
+    let pdfium = engine().pdfium;
+    let path = dir.join("io.pdf");
+    {
+        let mut doc = pdfium.create_new_pdf().unwrap();
+        let mut page = doc.pages_mut().create_page_at_end(PdfPagePaperSize::a4()).unwrap();
+        let (w, h) = (page.width(), page.height());
+        let obj = PdfPageImageObject::new_with_size(&doc, &img, w, h).unwrap();
+        page.objects_mut().add_image_object(obj).unwrap();
+        doc.save_to_file(&path).unwrap();
+    }
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert!(!info.pages[0].has_text_layer);
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert_eq!(r.text.source, TextSource::Ocr);
+    assert_reads_sample(&r.text.text);
+
+    let out = dir.join("searchable.pdf");
+    engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
+    assert_words_land_on_their_boxes(&out, &r.text);
+}
+
+#[test]
+fn image_upload_becomes_a_searchable_pdf() {
+    let dir = tmpdir("img2pdf");
+    let path = dir.join("scan.png");
+    sample_image().save(&path).unwrap();
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    let out = dir.join("scan.pdf");
+    engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
+    assert_words_land_on_their_boxes(&out, &r.text);
+    // The page carries the image (an image object covering the page).
+    let doc = engine().pdfium.load_pdf_from_file(&out, None).unwrap();
+    let page = doc.pages().get(0).unwrap();
+    assert!(page.objects().iter().any(|o| o.as_image_object().is_some()));
+}
+
+/// Every OCR word must be found, via pdfium's text extraction of the written PDF,
+/// at (approximately) the place OCR saw it.
+fn assert_words_land_on_their_boxes(pdf_path: &Path, text: &PageText) {
+    let doc = engine().pdfium.load_pdf_from_file(pdf_path, None).unwrap();
+    let page = doc.pages().get(0).unwrap();
+    let layer = page.text().unwrap();
+    let extracted = layer.all();
+    assert_reads_sample(&extracted);
+    let frame = pdf::PageFrame::of(&page).unwrap();
+    let mut checked = 0;
+    for word in text.lines.iter().flat_map(|l| &l.words) {
+        // Centre of the OCR box, in user space: the char there must belong to this word.
+        let cx = (word.bbox[0] + word.bbox[2]) / 2.0;
+        let cy = (word.bbox[1] + word.bbox[3]) / 2.0;
+        let (ux, uy) = frame.to_user(cx, cy);
+        let chars = layer.chars();
+        let hit = chars.iter().find(|c| {
+            c.loose_bounds().map(|b| b.contains(PdfPoints::new(ux), PdfPoints::new(uy))).unwrap_or(false)
+        });
+        let hit = hit.unwrap_or_else(|| panic!("no text at the centre of {word:?}"));
+        let ch = hit.unicode_char().unwrap_or(' ');
+        assert!(word.text.contains(ch), "char {ch:?} at the centre of {word:?}");
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} words checked");
+}
+
+// ---------------------------------------------------------------- corpus
+
+#[test]
+fn corpus_bad_inputs_fail_cleanly() {
+    let c = corpus();
+    let limits = Limits::default();
+    let expect = |name: &str, check: &dyn Fn(&PipelineError) -> bool| {
+        let e = engine().inspect(&c.join(name), &limits).expect_err(name);
+        assert!(check(&e), "{name}: {e}");
+        assert!(e.is_permanent(), "{name}: {e}");
+    };
+    expect("bad-zero-byte.pdf", &|e| matches!(e, PipelineError::Empty));
+    expect("bad-header-only.pdf", &|e| matches!(e, PipelineError::Damaged(_)));
+    expect("bad-truncated-cupertino.pdf", &|e| matches!(e, PipelineError::Damaged(_)));
+    expect("bad-encrypted-password-is-test.pdf", &|e| e.to_string().starts_with("password-protected PDF"));
+    expect("bad-2000-pages.pdf", &|e| matches!(e, PipelineError::TooManyPages { pages: 2000, limit: 1000 }));
+    expect("bad-bomb-40000x40000-1bit.png", &|e| matches!(e, PipelineError::TooManyPixels { width: 40000, height: 40000, .. }));
+    let info = engine().inspect(&c.join("bad-png-named.pdf"), &limits).unwrap();
+    assert_eq!(info.kind, SourceKind::Png);
+}
+
+#[test]
+fn corpus_born_digital_and_image_only_pdfs_take_the_right_path() {
+    let c = corpus();
+    let limits = Limits::default();
+    for name in ["bd-cupertino-agenda.pdf", "bd-latex-blindtext.pdf", "bd-senate-expenditures.pdf", "bd-paperless-with-form.pdf"] {
+        let info = engine().inspect(&c.join(name), &limits).unwrap();
+        assert!(info.pages.iter().all(|p| p.has_text_layer), "{name}");
+        let r = engine().process_page(&c.join(name), &info, 0, &limits).unwrap();
+        assert_eq!(r.text.source, TextSource::TextLayer, "{name}");
+    }
+    for name in ["io-paperless-simple.pdf", "io-latex-blindtext.pdf"] {
+        let info = engine().inspect(&c.join(name), &limits).unwrap();
+        assert!(info.pages.iter().all(|p| !p.has_text_layer), "{name}");
+    }
+}
