@@ -159,6 +159,14 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, AppE
         }
         Command::Check => return crate::admin::check(settings).await,
         Command::Ocr(args) => crate::admin::ocr_file(settings, args).await?,
+        Command::Export(args) => {
+            let ctx = AppContext::build(settings, false).await?;
+            crate::archive::export_command(&ctx, args).await?;
+        }
+        Command::Import(args) => {
+            let ctx = AppContext::build(settings, true).await?;
+            crate::archive::import_command(&ctx, args).await?;
+        }
         Command::Bench(cmd) => crate::bench::run(settings, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)

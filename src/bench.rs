@@ -14,6 +14,7 @@ const CLAIM_BATCH: usize = 64;
 pub async fn run(_settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
     match cmd {
         BenchCommand::Queue { database, jobs, workers } => bench_queue(database, jobs, workers).await,
+        BenchCommand::Archive { database, documents, dir } => crate::archive::bench::bench_archive(database, documents, dir).await,
     }
 }
 

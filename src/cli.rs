@@ -46,6 +46,11 @@ pub enum Command {
     Check,
     /// Run the pipeline on one file, without a server: print its text or write a searchable PDF.
     Ocr(OcrArgs),
+    /// Back up everything (database rows and files) into a directory, PATH.tar or PATH.tar.zst.
+    Export(ExportArgs),
+    /// Restore an export into an empty instance (either database). Safe to run again after an
+    /// interruption: it continues where it stopped.
+    Import(ImportArgs),
     /// Benchmarks that print a table (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -97,6 +102,27 @@ pub struct OcrArgs {
     pub text: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A new directory, or a file ending in .tar or .tar.zst.
+    pub path: PathBuf,
+    /// Also export the derived files (searchable PDFs, thumbnails); otherwise the import
+    /// queues jobs that rebuild them.
+    #[arg(long)]
+    pub with_derived: bool,
+    /// Only documents (and their versions and pages) changed at or after SINCE: a date
+    /// (2024-05-01, midnight UTC) or an RFC 3339 time. Users, folders and tags are always
+    /// exported whole. Deletions are not carried.
+    #[arg(long, value_name = "SINCE")]
+    pub incremental: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A directory, .tar or .tar.zst written by `docmerge export`.
+    pub path: PathBuf,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Job table throughput: claim + complete jobs per second with 1, 4 and 8 workers.
@@ -110,5 +136,17 @@ pub enum BenchCommand {
         /// Worker counts to measure.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 4, 8])]
         workers: Vec<usize>,
+    },
+    /// Export and import of a synthetic library: wall time and peak memory (VmHWM).
+    Archive {
+        /// Database URLs to measure (export from each, import into a fresh one of the same kind).
+        #[arg(long)]
+        database: Vec<String>,
+        /// Documents in the synthetic library.
+        #[arg(long, default_value_t = 100_000)]
+        documents: usize,
+        /// Where to put the library, the archive and the restored copy (default: a temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod archive;
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! The domain: what a document, a folder, a page and a job are, the errors that mean something
 //! to a user, and the store interface (port) the backends implement. No HTTP, no SQL here.
 
+pub mod archive;
 pub mod filetype;
 pub mod jobs;
 pub mod search;

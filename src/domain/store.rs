@@ -13,6 +13,8 @@ use super::*;
 pub trait Store: Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
+    /// Export and import (`docmerge export` / `import`), see domain::archive.
+    fn archive(&self) -> &dyn super::archive::ArchiveStore;
 
     // ---- operations -------------------------------------------------------------------------
     /// Applies pending migrations (safe when several processes start at once).

@@ -13,3 +13,6 @@ pub const NOOP: &str = "noop";
 /// Appends `job id` to the file named in the payload — only registered when
 /// `DOCMERGE_ENABLE_TEST_JOBS=1` (the exactly-once and crash-recovery tests count these lines).
 pub const TEST_APPEND: &str = "test.append";
+/// Re-creates the derived files (searchable PDF, thumbnails) of an imported, ready version
+/// from its original and its stored text — queued by `docmerge import`.
+pub const REBUILD_DERIVED: &str = "rebuild_derived";

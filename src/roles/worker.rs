@@ -24,6 +24,7 @@ pub fn registry(ctx: &AppContext) -> Registry {
     crate::jobs::register_test_jobs(&mut registry);
     crate::jobs::register_maintenance(&mut registry, ctx);
     crate::pipeline::register_jobs(&mut registry, ctx);
+    crate::archive::register_jobs(&mut registry, ctx);
     registry
 }
 

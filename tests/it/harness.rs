@@ -95,7 +95,11 @@ impl TestServer {
     }
 
     pub async fn start_with(db: Db, worker: bool, tweak: impl FnOnce(&mut Settings)) -> TestServer {
-        let tdb = TestDb::new(db);
+        Self::start_on(TestDb::new(db), worker, tweak).await
+    }
+
+    /// Starts on an existing database and storage root (e.g. one filled by `docmerge import`).
+    pub async fn start_on(tdb: TestDb, worker: bool, tweak: impl FnOnce(&mut Settings)) -> TestServer {
         let mut settings = settings_for(&tdb);
         tweak(&mut settings);
         let ctx = AppContext::build(settings, true).await.expect("app context");

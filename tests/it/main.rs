@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 mod api;
+mod archive;
 mod processes;
 mod queue;
 mod store;

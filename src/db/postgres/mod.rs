@@ -11,6 +11,7 @@
 //! only for a few inserts, no other row lock is taken after it (no lock-order deadlocks), and ids
 //! become visible in increasing order.
 
+mod export;
 mod store;
 
 use std::str::FromStr;

@@ -389,6 +389,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    fn archive(&self) -> &dyn crate::domain::archive::ArchiveStore {
+        self
+    }
+
     async fn migrate(&self) -> DomainResult<()> {
         self.apply_migrations().await
     }

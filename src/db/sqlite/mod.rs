@@ -2,6 +2,7 @@
 //! readers, WAL. Several processes may share the file: SQLite's own locking plus
 //! `busy_timeout` serialise writers; nothing holds a write transaction across slow work.
 
+mod export;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -397,6 +397,10 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    fn archive(&self) -> &dyn crate::domain::archive::ArchiveStore {
+        self
+    }
+
     async fn migrate(&self) -> DomainResult<()> {
         self.write(|tx| {
             tx.execute_batch(

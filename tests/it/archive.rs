@@ -1,0 +1,387 @@
+//! `docmerge export` / `docmerge import`: round trips between the backends compared through
+//! the API, an import killed half-way and run again, and damaged archives.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use docmerge::app::AppContext;
+use docmerge::archive::{ExportOptions, export, import};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::*;
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Everything a user sees through the API, as one JSON value: listings, each document with its
+/// versions and pages (text), search results, and checksums of the files they download.
+/// `derived_bytes`: include checksums of the searchable PDF and page images (only identical
+/// when the derived files were exported).
+async fn api_view(api: &Api, derived_bytes: bool) -> Value {
+    let mut view = serde_json::Map::new();
+    let (s, docs) = api.get("/api/v1/documents?page_size=100").await;
+    assert_eq!(s, 200, "{docs}");
+    view.insert("documents".into(), docs.clone());
+    let (_, trash) = api.get("/api/v1/trash").await;
+    view.insert("trash".into(), trash.clone());
+    let mut ids: Vec<i64> = docs["items"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    ids.extend(trash["items"].as_array().unwrap().iter().filter_map(|d| d["id"].as_i64()));
+    for id in ids {
+        let mut d = serde_json::Map::new();
+        for part in ["", "/versions", "/pages"] {
+            let (s, v) = api.get(&format!("/api/v1/documents/{id}{part}")).await;
+            d.insert(format!("get{part}"), json!([s, v]));
+        }
+        let (s, bytes) = api.get_bytes(&format!("/api/v1/documents/{id}/download")).await;
+        d.insert("original".into(), json!([s, sha(&bytes)]));
+        if derived_bytes {
+            let (s, bytes) = api.get_bytes(&format!("/api/v1/documents/{id}/download?kind=searchable")).await;
+            d.insert("searchable".into(), json!([s, sha(&bytes)]));
+            let (_, pages) = api.get(&format!("/api/v1/documents/{id}/pages")).await;
+            for p in pages.as_array().cloned().unwrap_or_default() {
+                let n = p["number"].as_i64().unwrap_or(0);
+                for image in ["thumbnail", "preview"] {
+                    let (s, bytes) = api.get_bytes(&format!("/api/v1/documents/{id}/pages/{n}/{image}")).await;
+                    d.insert(format!("page{n}-{image}"), json!([s, sha(&bytes)]));
+                }
+            }
+        }
+        view.insert(format!("document {id}"), Value::Object(d));
+    }
+    for path in ["/api/v1/tags", "/api/v1/folders/roots", "/api/v1/auth/me"] {
+        let (s, v) = api.get(path).await;
+        view.insert(path.into(), json!([s, v]));
+    }
+    let (_, roots) = api.get("/api/v1/folders/roots").await;
+    for key in ["home", "inbox"] {
+        if let Some(fid) = roots[key]["id"].as_i64() {
+            let (s, v) = api.get(&format!("/api/v1/folders/{fid}/children?page_size=100")).await;
+            view.insert(format!("children of {key}"), json!([s, v]));
+        }
+    }
+    for q in ["paperless", "agenda", "the", "meet*", "tag:invoices", "\"city council\"", "-the document", "lorem ipsum"] {
+        let (s, v) = api.get(&format!("/api/v1/search?q={}", urlencoding::encode(q))).await;
+        view.insert(format!("search {q}"), json!([s, v]));
+    }
+    Value::Object(view)
+}
+
+async fn users_view(server: &TestServer, derived_bytes: bool) -> Value {
+    let admin = server.admin().await;
+    let alice = server.client("alice", "password-of-user").await;
+    let (_, users) = admin.get("/api/v1/users").await;
+    json!({"users": users, "admin": api_view(&admin, derived_bytes).await, "alice": api_view(&alice, derived_bytes).await})
+}
+
+/// Imports `archive` into a fresh database of kind `db` and starts a server on it.
+async fn restore(db: Db, archive: &Path, worker: bool) -> TestServer {
+    let tdb = TestDb::new(db);
+    let ctx = AppContext::build(settings_for(&tdb), true).await.expect("target context");
+    let summary = import(&ctx, archive).await.unwrap_or_else(|e| panic!("import of {} failed: {e}", archive.display()));
+    assert!(summary.rows > 0, "{summary:?}");
+    drop(ctx);
+    TestServer::start_on(tdb, worker, |_| {}).await
+}
+
+fn first_differences(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+    if out.len() > 5 {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                first_differences(v, y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                first_differences(v, w, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} != {b}")),
+        _ => {}
+    }
+}
+
+fn assert_same(a: &Value, b: &Value, what: &str) {
+    let mut diffs = Vec::new();
+    first_differences(a, b, "", &mut diffs);
+    assert!(diffs.is_empty() && a == b, "{what} differ:\n{}", diffs.join("\n"));
+}
+
+/// A library made by the real pipeline: corpus files of two users, a subfolder, tags, a
+/// trashed document.
+async fn corpus_library(db: Db) -> TestServer {
+    let server = TestServer::start_with(db, true, |_| {}).await;
+    let corpus = corpus_dir();
+    let admin = server.admin().await;
+    let alice = server.new_user("alice").await;
+    let mut ids = Vec::new();
+    for (api, file, tags) in [
+        (&admin, "bd-paperless-simple.pdf", "invoices"),
+        (&admin, "bd-cupertino-agenda.pdf", "invoices,city"),
+        (&admin, "img-paperless-simple.p1.png", ""),
+        (&alice, "bd-latex-blindtext.pdf", "books"),
+    ] {
+        let bytes = std::fs::read(corpus.join(file)).expect("corpus file");
+        let fields: Vec<(&str, &str)> = if tags.is_empty() { vec![] } else { vec![("tags", tags)] };
+        let (s, b) = api.upload(file, bytes, &fields).await;
+        assert_eq!(s, 202, "{b}");
+        ids.push((api.clone(), b["document"]["id"].as_i64().unwrap()));
+    }
+    for (api, id) in &ids {
+        let d = api.wait_done(*id, Duration::from_secs(300)).await;
+        assert_eq!(d["state"], "ready", "{d}");
+    }
+    let (_, roots) = admin.get("/api/v1/folders/roots").await;
+    let home = roots["home"]["id"].as_i64().unwrap();
+    let (s, folder) = admin.post("/api/v1/folders", &json!({"parent_id": home, "name": "Council"})).await;
+    assert_eq!(s, 201, "{folder}");
+    let (s, b) = admin.patch(&format!("/api/v1/documents/{}", ids[1].1), &json!({"folder_id": folder["id"], "title": "Agenda of the city"})).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = admin.delete(&format!("/api/v1/documents/{}", ids[2].1)).await;
+    assert!(s == 200 || s == 204, "{b}");
+    server
+}
+
+/// SQLite library (real pipeline) → export with derived files → PostgreSQL: identical through
+/// the API. Then PostgreSQL → export without derived files → SQLite with a worker: identical
+/// text, listings and search; the derived files come back through the rebuild jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn round_trip_sqlite_postgres_sqlite() {
+    let source = corpus_library(Db::Sqlite).await;
+    let expected = users_view(&source, true).await;
+    assert!(expected.to_string().contains("Agenda of the city"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("library.tar");
+    let s = export(&source.ctx, ExportOptions { path: tar.clone(), with_derived: true, since: None }).await.expect("export");
+    assert_eq!(s.manifest.source_backend, "sqlite");
+    assert_eq!(s.manifest.counts["documents"], 4);
+    assert!(s.missing_originals.is_empty());
+
+    let pg = restore(Db::Postgres, &tar, false).await;
+    assert_same(&expected, &users_view(&pg, true).await, "SQLite and PostgreSQL views");
+
+    // New rows on the restored instance get fresh ids (the sequences were moved on).
+    let admin = pg.admin().await;
+    let (s, b) = admin.upload("new.pdf", tiny_pdf("after the import"), &[]).await;
+    assert_eq!(s, 202, "{b}");
+    let max_old = expected["admin"]["documents"]["items"].as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).max().unwrap();
+    assert!(b["document"]["id"].as_i64().unwrap() > max_old, "{b}");
+    let (s, _) = admin.delete(&format!("/api/v1/documents/{}", b["document"]["id"])).await;
+    assert!(s == 200 || s == 204);
+    let (s, _) = admin.delete(&format!("/api/v1/documents/{}/purge", b["document"]["id"])).await;
+    assert!(s == 200 || s == 204, "purge");
+
+    let zst = dir.path().join("library.tar.zst");
+    let s = export(&pg.ctx, ExportOptions { path: zst.clone(), with_derived: false, since: None }).await.expect("export from PostgreSQL");
+    assert_eq!(s.manifest.source_backend, "postgres");
+    let back = restore(Db::Sqlite, &zst, true).await;
+    // Text, listings, search and originals at once; derived files once the jobs ran.
+    assert_same(&users_view(&source, false).await, &users_view(&back, false).await, "PostgreSQL and SQLite views");
+    let started = Instant::now();
+    let admin = back.admin().await;
+    let first = expected["admin"]["documents"]["items"][0]["id"].as_i64().unwrap();
+    loop {
+        let (s, bytes) = admin.get_bytes(&format!("/api/v1/documents/{first}/download?kind=searchable")).await;
+        let (t, _) = admin.get_bytes(&format!("/api/v1/documents/{first}/pages/1/thumbnail")).await;
+        if s == 200 && t == 200 {
+            assert!(bytes.starts_with(b"%PDF"), "the rebuilt searchable PDF is a PDF");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "derived files were not rebuilt (searchable {s}, thumbnail {t})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The rebuild changed no text and no listing.
+    let wait = Instant::now();
+    loop {
+        let (_, jobs) = admin.get("/api/v1/jobs?page_size=100").await;
+        let pending = jobs["items"].as_array().map(|a| a.iter().filter(|j| j["state"] != "done").count()).unwrap_or(0);
+        if pending == 0 || wait.elapsed() > Duration::from_secs(240) {
+            assert_eq!(pending, 0, "{jobs}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_same(&users_view(&source, false).await, &users_view(&back, false).await, "views after the rebuild");
+}
+
+/// A synthetic archive of `n` documents in a new directory.
+fn synthetic(dir: &Path, n: usize) -> PathBuf {
+    let p = dir.join(format!("synthetic-{n}"));
+    docmerge::archive::bench::write_synthetic_archive(&p, n).expect("synthetic archive");
+    p
+}
+
+/// The manifest checksums of an export of `ctx`: equal for equal database content.
+async fn content_fingerprint(ctx: &AppContext, dir: &Path, name: &str) -> Vec<(String, String, u64)> {
+    let s = export(ctx, ExportOptions { path: dir.join(name), with_derived: false, since: None }).await.expect("export");
+    s.manifest.files.iter().map(|f| (f.path.clone(), f.sha256.clone(), f.rows)).collect()
+}
+
+async fn search_fingerprint(ctx: &AppContext) -> Vec<Value> {
+    let mut out = Vec::new();
+    for q in ["invoice", "tax bank", "\"salary pension\"", "synthetic", "refund -car"] {
+        let query = docmerge::domain::search::parse_query(q).unwrap();
+        let r = ctx.store.search(1, &query, docmerge::domain::PageReq { page: 1, page_size: 50 }).await.expect("search");
+        out.push(json!({"q": q, "total": r.total, "hits": serde_json::to_value(&r.items).unwrap()}));
+    }
+    out
+}
+
+/// SIGKILL the real binary half-way through an import, run it again: the result equals an
+/// uninterrupted import (rows, search index), nothing twice.
+async fn import_killed_and_resumed(db: Db) {
+    let work = tempfile::tempdir().unwrap();
+    let archive = synthetic(work.path(), 6000);
+
+    let whole = TestDb::new(db);
+    let whole_ctx = AppContext::build(settings_for(&whole), true).await.unwrap();
+    import(&whole_ctx, &archive).await.expect("uninterrupted import");
+
+    let target = TestDb::new(db);
+    let ctx = AppContext::build(settings_for(&target), true).await.unwrap();
+    let path = archive.display().to_string();
+    let mut child = Proc::spawn("import-1", &["import", &path], &child_env(&target), work.path());
+    let started = Instant::now();
+    loop {
+        let (progress, _) = ctx.store.archive().import_progress().await.unwrap();
+        let done: u64 = progress.map(|p| p.lines_done.iter().map(|(_, n)| n).sum()).unwrap_or(0);
+        // 6000 each of documents, versions, pages; ~10 000 tag links: half-way is ~14 000.
+        if done >= 9000 {
+            break;
+        }
+        assert!(child.child.try_wait().unwrap().is_none(), "the import finished before it could be interrupted ({done} lines)");
+        assert!(started.elapsed() < Duration::from_secs(120), "the import made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.signal("KILL");
+    let status = child.wait_exit(Duration::from_secs(10)).expect("killed");
+    assert!(!status.success());
+    let (progress, _) = ctx.store.archive().import_progress().await.unwrap();
+    assert!(!progress.expect("progress recorded").finished, "the first run was interrupted");
+
+    let mut again = Proc::spawn("import-2", &["import", &path], &child_env(&target), work.path());
+    let status = again.wait_exit(Duration::from_secs(300)).expect("second import ends");
+    let log = std::fs::read_to_string(work.path().join("import-2.log")).unwrap_or_default();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("continued an interrupted import"), "{log}");
+
+    assert_eq!(
+        content_fingerprint(&whole_ctx, work.path(), "whole").await,
+        content_fingerprint(&ctx, work.path(), "resumed").await,
+        "resumed import differs from an uninterrupted one"
+    );
+    assert_eq!(search_fingerprint(&whole_ctx).await, search_fingerprint(&ctx).await);
+    // A third run has nothing to do.
+    let mut third = Proc::spawn("import-3", &["import", &path], &child_env(&target), work.path());
+    assert!(third.wait_exit(Duration::from_secs(60)).expect("third import ends").success());
+    let log = std::fs::read_to_string(work.path().join("import-3.log")).unwrap_or_default();
+    assert!(log.contains("nothing to do"), "{log}");
+}
+db_tests!(import_killed_and_resumed);
+
+/// Each damage stops the import with a message naming the item, and leaves the target empty.
+async fn damaged_archives_are_refused(db: Db) {
+    let work = tempfile::tempdir().unwrap();
+    let good = synthetic(work.path(), 40);
+    let blob_list = std::fs::read_to_string(good.join("data/blobs.jsonl")).unwrap();
+    let first_blob: Value = serde_json::from_str(blob_list.lines().next().unwrap()).unwrap();
+    let blob_sha = first_blob["sha256"].as_str().unwrap().to_string();
+    let blob_rel = format!("blobs/{}/{}", &blob_sha[..2], blob_sha);
+
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "flipped byte in a data file",
+            Box::new(|p: &Path| flip_byte(&p.join("data/pages.jsonl"), 100)),
+            "data/pages.jsonl",
+        ),
+        (
+            "truncated JSON line",
+            Box::new(|p: &Path| {
+                let f = p.join("data/documents.jsonl");
+                let len = std::fs::metadata(&f).unwrap().len();
+                std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 30).unwrap();
+            }),
+            "data/documents.jsonl",
+        ),
+        ("missing data file", Box::new(|p: &Path| std::fs::remove_file(p.join("data/versions.jsonl")).unwrap()), "data/versions.jsonl"),
+        ("missing file", Box::new(move |p: &Path| std::fs::remove_file(p.join(&blob_rel)).unwrap()), "is missing"),
+        ("flipped byte in a file", Box::new(|p: &Path| {
+            let list = std::fs::read_to_string(p.join("data/blobs.jsonl")).unwrap();
+            let sha: Value = serde_json::from_str(list.lines().nth(1).unwrap()).unwrap();
+            let sha = sha["sha256"].as_str().unwrap();
+            flip_byte(&p.join(format!("blobs/{}/{}", &sha[..2], sha)), 3);
+        }), "is damaged"),
+        ("missing manifest", Box::new(|p: &Path| std::fs::remove_file(p.join("manifest.json")).unwrap()), "manifest.json is missing"),
+    ];
+    for (what, damage, expected) in cases {
+        let copy = work.path().join(what.replace(' ', "-"));
+        copy_tree(&good, &copy);
+        damage(&copy);
+        let target = TestDb::new(db);
+        let ctx = AppContext::build(settings_for(&target), true).await.unwrap();
+        let err = import(&ctx, &copy).await.expect_err(what).to_string();
+        assert!(err.contains(expected), "{what}: the message should name {expected:?}: {err}");
+        let (progress, existing) = ctx.store.archive().import_progress().await.unwrap();
+        assert_eq!(existing, 0, "{what}: the target must stay empty");
+        assert!(progress.is_none(), "{what}: no import was begun");
+        assert_eq!(ctx.store.count_users().await.unwrap(), 0);
+    }
+    // The same damage inside a tar file is found too.
+    let tar_path = work.path().join("damaged.tar");
+    {
+        let copy = work.path().join("for-tar");
+        copy_tree(&good, &copy);
+        flip_byte(&copy.join("data/tags.jsonl"), 10);
+        let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+        b.append_dir_all(".", &copy).unwrap();
+        b.finish().unwrap();
+    }
+    let target = TestDb::new(db);
+    let ctx = AppContext::build(settings_for(&target), true).await.unwrap();
+    let err = import(&ctx, &tar_path).await.expect_err("damaged tar").to_string();
+    assert!(err.contains("data/tags.jsonl"), "{err}");
+    assert_eq!(ctx.store.count_users().await.unwrap(), 0);
+    // And the undamaged archive imports.
+    let s = import(&ctx, &good).await.expect("the good archive imports");
+    assert_eq!(s.rows as usize, 1 + 52 + 23 + 40 * 3 + count_lines(&good.join("data/document_tags.jsonl")));
+}
+db_tests!(damaged_archives_are_refused);
+
+/// Importing into a database that has data already is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_needs_an_empty_database() {
+    let work = tempfile::tempdir().unwrap();
+    let archive = synthetic(work.path(), 5);
+    let server = TestServer::start(Db::Sqlite, |_| {}).await;
+    let err = import(&server.ctx, &archive).await.expect_err("not empty").to_string();
+    assert!(err.contains("not empty"), "{err}");
+}
+
+fn count_lines(p: &Path) -> usize {
+    std::fs::read_to_string(p).unwrap().lines().count()
+}
+
+fn flip_byte(p: &Path, at: u64) {
+    let mut bytes = std::fs::read(p).unwrap();
+    let i = (at as usize).min(bytes.len() - 1);
+    bytes[i] ^= 0x01;
+    std::fs::write(p, bytes).unwrap();
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
