@@ -11,3 +11,6 @@ mod api;
 mod processes;
 mod queue;
 mod store;
+mod pipeline;
+mod browser;
+mod events;

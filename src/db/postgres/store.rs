@@ -1548,7 +1548,7 @@ impl Store for PgStore {
         for j in &page_jobs {
             insert_job(&tx, j, now).await?;
         }
-        let ev = NewEvent::document(owner, "job.progress", doc, json!({"page": 0, "pages": page_count}));
+        let ev = NewEvent::document(owner, "document.processing", doc, json!({"pages": page_count}));
         Self::commit(tx, &[ev], true).await?;
         Ok(true)
     }

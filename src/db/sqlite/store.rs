@@ -1817,7 +1817,7 @@ impl Store for SqliteStore {
                 for j in &page_jobs {
                     insert_job(tx, j, now)?;
                 }
-                emit(tx, &NewEvent::document(owner, "job.progress", doc, json!({"page": 0, "pages": page_count})))?;
+                emit(tx, &NewEvent::document(owner, "document.processing", doc, json!({"pages": page_count})))?;
                 Ok(true)
             })
             .await?;
