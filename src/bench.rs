@@ -11,9 +11,10 @@ use crate::domain::store::Store;
 
 const CLAIM_BATCH: usize = 64;
 
-pub async fn run(_settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
+pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
     match cmd {
         BenchCommand::Queue { database, jobs, workers } => bench_queue(database, jobs, workers).await,
+        BenchCommand::Ocr { corpus, engines } => crate::pipeline::bench::bench_ocr(&settings, &corpus, &engines).await,
     }
 }
 

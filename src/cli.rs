@@ -111,4 +111,13 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 4, 8])]
         workers: Vec<usize>,
     },
+    /// OCR speed and accuracy on the corpus pages, side by side with Tesseract and ocrmypdf.
+    Ocr {
+        /// The corpus folder (img-*/scan-* pages with *.gt.txt, tools/cer.py beside it).
+        #[arg(long, env = "DOCMERGE_TEST_CORPUS")]
+        corpus: PathBuf,
+        /// Engines to run: docmerge, tesseract, ocrmypdf.
+        #[arg(long, value_delimiter = ',', default_values_t = vec!["docmerge".to_string(), "tesseract".to_string(), "ocrmypdf".to_string()])]
+        engines: Vec<String>,
+    },
 }

@@ -346,5 +346,6 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
     RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) }
 }
 
+pub mod bench;
 mod service;
 pub use service::{check_runtime, engine, limits, ocr_file, register_jobs, runtime_paths};
