@@ -151,7 +151,7 @@ impl Drop for Role {
     }
 }
 
-/// Waits until something answers `GET path` on `addr` (any HTTP answer: the port is served).
+/// Waits until the process serves `addr`: `GET path` gets an answer or a clean close.
 async fn wait_until_up(role: &mut Role, addr: &str, path: &str, log: &std::path::Path) -> Result<(), AppError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -163,9 +163,8 @@ async fn wait_until_up(role: &mut Role, addr: &str, path: &str, log: &std::path:
             let req = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
             if s.write_all(req.as_bytes()).await.is_ok() {
                 let mut buf = vec![0u8; 64];
-                if let Ok(n) = s.read(&mut buf).await
-                    && n > 0
-                {
+                // An answer, or a close without one (the websocket server refuses a plain GET).
+                if s.read(&mut buf).await.is_ok() {
                     return Ok(());
                 }
             }

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{Scratch, fresh_store};
+use super::fresh_store;
 use crate::app::AppError;
 use crate::domain::jobs::{Lease, NewJob};
 
