@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 mod api;
+mod bench;
 mod processes;
 mod queue;
 mod store;
