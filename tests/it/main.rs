@@ -11,3 +11,4 @@ mod api;
 mod processes;
 mod queue;
 mod store;
+mod topology;
