@@ -4,6 +4,8 @@
 //! Synchronous and CPU-bound: callers run it inside `tokio::task::spawn_blocking`.
 //! Knows nothing about HTTP or databases.
 
+#[cfg(feature = "embed-runtime")]
+mod embedded;
 mod error;
 mod layout;
 mod ocr;
@@ -348,4 +350,4 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
 
 pub mod bench;
 mod service;
-pub use service::{check_runtime, engine, limits, ocr_file, register_jobs, runtime_paths};
+pub use service::{check_runtime, engine, limits, ocr_file, prepare_runtime, register_jobs, runtime_paths};

@@ -15,3 +15,4 @@ mod store;
 mod pipeline;
 mod browser;
 mod events;
+mod topology;
