@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::{Api, Db, Proc, TestDb, child_env, corpus_dir};
-use crate::processes::free_port;
+use crate::harness::free_port;
 
 const NGINX: &str = "/usr/sbin/nginx";
 const DOCUMENTS: usize = 50;
