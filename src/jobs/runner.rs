@@ -1,6 +1,7 @@
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::task::JoinSet;
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::jobs::{ClaimedJob, FailOutcome, Lease};
 use crate::domain::store::{Store, WakeChannel};
-use crate::domain::{Id, Millis};
+use crate::domain::{DomainError, DomainResult, Id, Millis};
 
 /// How a job attempt ends when it does not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -229,7 +230,7 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
 
 async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, lease: &Lease, result: Result<Outcome, JobError>) {
     match result {
-        Ok(Outcome::Done) => match store.complete(std::slice::from_ref(lease)).await {
+        Ok(Outcome::Done) => match retry_while_unreachable(job.id, "the completion", || store.complete(std::slice::from_ref(lease))).await {
             Ok(v) if v.first() == Some(&true) => {}
             Ok(_) => tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker"),
             Err(e) => tracing::warn!(job = job.id, error = %e, "could not record completion; the job will run again"),
@@ -244,7 +245,7 @@ async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, l
                 JobError::Retry(m) => (m.as_str(), false),
                 JobError::Abort(m) => (m.as_str(), true),
             };
-            match store.fail(lease, msg, permanent).await {
+            match retry_while_unreachable(job.id, "the failure", || store.fail(lease, msg, permanent)).await {
                 Ok(Some(FailOutcome::Failed)) => {
                     tracing::warn!(job = job.id, kind = %job.kind, error = %msg, "job failed");
                     handler.on_failed(job, msg).await;
@@ -255,6 +256,32 @@ async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, l
                 Ok(None) => tracing::warn!(job = job.id, "failure not recorded: the lease was lost to another worker"),
                 Err(e) => tracing::warn!(job = job.id, error = %e, "could not record the failure; the lease will expire"),
             }
+        }
+    }
+}
+
+/// How long a worker keeps trying to record an outcome it already has.
+const RECORD_OUTCOME_FOR: Duration = Duration::from_secs(120);
+
+/// The outcome of work already done must not be thrown away because the database blinked (a
+/// PostgreSQL restart or failover): otherwise the lease expires and the whole job runs again.
+/// The writes are fenced by the lease, so retrying them late is harmless; the job stays in the
+/// heartbeat's set meanwhile, so its lease is renewed as soon as the database is back.
+pub async fn retry_while_unreachable<T, F, Fut>(job: Id, what: &str, mut write: F) -> DomainResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = DomainResult<T>>,
+{
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match write().await {
+            Err(e @ DomainError::Database(_)) if started.elapsed() + backoff < RECORD_OUTCOME_FOR => {
+                tracing::warn!(job, error = %e, "could not record {what}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            result => return result,
         }
     }
 }

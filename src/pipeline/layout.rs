@@ -92,10 +92,6 @@ fn xy_cut(boxes: &[LayoutBox], items: Vec<usize>, out: &mut Vec<usize>, depth: u
             let texty = |side: &[usize]| {
                 side.len() >= 2 && median(side.iter().map(|&i| boxes[i].w() / boxes[i].h().max(1.0)).collect()) >= TEXT_COLUMN_ASPECT
             };
-            if std::env::var_os("DOCMERGE_LAYOUT_TRACE").is_some() {
-                let med = |side: &[usize]| median(side.iter().map(|&i| boxes[i].w() / boxes[i].h().max(1.0)).collect());
-                eprintln!("vgap {:.0} line_h {:.0} left {} (aspect {:.1}) right {} (aspect {:.1})", g1 - g0, line_h, left.len(), med(&left), right.len(), med(&right));
-            }
             if texty(&left) && texty(&right) {
                 xy_cut(boxes, left, out, depth + 1);
                 xy_cut(boxes, right, out, depth + 1);

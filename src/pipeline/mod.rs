@@ -4,6 +4,8 @@
 //! Synchronous and CPU-bound: callers run it inside `tokio::task::spawn_blocking`.
 //! Knows nothing about HTTP or databases.
 
+#[cfg(feature = "embed-runtime")]
+mod embedded;
 mod error;
 mod layout;
 mod ocr;
@@ -14,7 +16,6 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -130,6 +131,16 @@ pub struct PageResult {
 const OCR_DPI: f32 = 300.0;
 const THUMBNAIL_WIDTH: u32 = 256;
 const PREVIEW_WIDTH: u32 = 1200;
+/// PDF pages bigger than this at 300 dpi (about A2) are rendered at a lower
+/// resolution for OCR: it bounds memory (4 bytes per pixel) whatever the page size.
+const MAX_RENDER_PIXELS: u64 = 40_000_000;
+
+/// Width to render a preview at: `width`, narrower for pages taller than 2:1 so
+/// that a strip-shaped page cannot produce a huge bitmap.
+fn preview_width(page: PageInfo, width: u32) -> u32 {
+    let aspect = page.height / page.width.max(1.0);
+    if aspect > 2.0 { ((width as f32 * 2.0 / aspect) as u32).max(16) } else { width }
+}
 
 /// Loaded once per process (pdfium can be bound only once), Send + Sync, share it via Arc.
 pub struct Engine {
@@ -210,11 +221,13 @@ impl Engine {
                     .map_err(|e| PipelineError::Damaged(format!("page {} cannot be read ({e})", index + 1)))?;
                 if page_info.has_text_layer {
                     let (text, lines) = pdf::text_layer(&page)?;
-                    let preview = pdf::render(&page, PREVIEW_WIDTH)?;
-                    (preview, Some((text, lines)))
+                    // Rendering twice is cheaper than shrinking the preview.
+                    let preview = pdf::render(&page, preview_width(page_info, PREVIEW_WIDTH))?;
+                    let thumb = pdf::render(&page, preview_width(page_info, THUMBNAIL_WIDTH))?;
+                    (preview, Some((text, lines, thumb)))
                 } else {
-                    let (w, h) = render_size(page_info.width, page_info.height, limits.max_page_pixels);
-                    let _ = h;
+                    let max_pixels = limits.max_page_pixels.min(MAX_RENDER_PIXELS);
+                    let (w, _) = render_size(page_info.width, page_info.height, max_pixels);
                     (pdf::render(&page, w)?, None)
                 }
             }
@@ -224,13 +237,12 @@ impl Engine {
             return Err(timeout());
         }
 
-        let t_prev = Instant::now();
-        let (thumbnail, preview) = previews(&page_image)?;
-        if std::env::var_os("DOCMERGE_OCR_TRACE").is_some() {
-            eprintln!("load+render {:.3}s previews {:.3}s", (t_prev - started).as_secs_f32(), t_prev.elapsed().as_secs_f32());
-        }
+        let (thumbnail, preview) = match &text_layer {
+            Some((_, _, thumb)) => (encode_jpeg(thumb, 80)?, encode_jpeg(&page_image, 80)?),
+            None => previews(&page_image)?,
+        };
         let text = match text_layer {
-            Some((text, lines)) => PageText {
+            Some((text, lines, _)) => PageText {
                 text,
                 lines,
                 source: TextSource::TextLayer,
@@ -270,32 +282,36 @@ fn render_size(width_pt: f32, height_pt: f32, max_pixels: u64) -> (u32, u32) {
 
 fn previews(img: &DynamicImage) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
     let shrink = |img: &DynamicImage, width: u32| -> DynamicImage {
-        if img.width() <= width {
+        // jpeg-encoder takes u16 sizes: very tall pages are shrunk further.
+        let scale = (width as f64 / img.width() as f64).min(60_000.0 / img.height() as f64).min(1.0);
+        if scale >= 1.0 {
             img.clone()
         } else {
-            let h = ((img.height() as f64 * width as f64 / img.width() as f64).round() as u32).max(1);
-            img.resize_exact(width, h, image::imageops::FilterType::Triangle)
+            let w = ((img.width() as f64 * scale).round() as u32).max(1);
+            let h = ((img.height() as f64 * scale).round() as u32).max(1);
+            img.resize_exact(w, h, image::imageops::FilterType::Triangle)
         }
     };
-    let t = Instant::now();
     let preview = shrink(img, PREVIEW_WIDTH);
     let thumb = shrink(&preview, THUMBNAIL_WIDTH);
-    let t1 = t.elapsed();
-    let a = encode_jpeg(&thumb, 80)?;
-    let t2 = t.elapsed();
-    let b = encode_jpeg(&preview, 82)?;
-    if std::env::var_os("DOCMERGE_OCR_TRACE").is_some() {
-        eprintln!("shrink {:?} thumb-enc {:?} preview-enc {:?}", t1, t2 - t1, t.elapsed() - t2);
-    }
-    Ok((a, b))
+    Ok((encode_jpeg(&thumb, 80)?, encode_jpeg(&preview, 80)?))
 }
 
+/// JPEG bytes; grey when the picture has no colour (smaller and faster).
 fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, PipelineError> {
-    let mut buf = Cursor::new(Vec::new());
-    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
-    let flat = if img.color().has_color() { DynamicImage::ImageRgb8(img.to_rgb8()) } else { DynamicImage::ImageLuma8(img.to_luma8()) };
-    flat.write_with_encoder(enc).map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
-    Ok(buf.into_inner())
+    let (w, h) = (img.width() as u16, img.height() as u16);
+    let mut out = Vec::new();
+    let enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    let rgb = img.to_rgb8();
+    let is_grey = rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]);
+    let result = if is_grey {
+        let luma: Vec<u8> = rgb.pixels().map(|p| p[0]).collect();
+        enc.encode(&luma, w, h, jpeg_encoder::ColorType::Luma)
+    } else {
+        enc.encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+    };
+    result.map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
+    Ok(out)
 }
 
 fn ocr_page_text(page: &ocr::OcrPage, img_w: f32, img_h: f32, info: PageInfo) -> PageText {
@@ -332,5 +348,6 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
     RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) }
 }
 
+pub mod bench;
 mod service;
-pub use service::{check_runtime, engine, limits, ocr_file, register_jobs, runtime_paths};
+pub use service::{check_runtime, engine, limits, ocr_file, prepare_runtime, register_jobs, runtime_paths};

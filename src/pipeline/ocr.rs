@@ -1,5 +1,7 @@
 //! OCR on rten with the PaddleOCR PP-OCRv6 small models: DB text detection,
-//! CTC line recognition, page orientation, reading order (ocrs' layout analysis).
+//! CTC line recognition, page orientation. Contours and minimum-area boxes come
+//! from rten-imageproc (as in ocrs); reading order is our own (layout.rs), which
+//! measured far better than ocrs' line grouping on multi-column pages and tables.
 
 use std::path::Path;
 use std::time::Instant;
@@ -30,7 +32,7 @@ pub struct OcrParams {
 impl Default for OcrParams {
     fn default() -> Self {
         OcrParams {
-            det_max_side: 1600,
+            det_max_side: 1280,
             det_threshold: 0.3,
             box_threshold: 0.5,
             unclip_ratio: 1.6,
@@ -45,8 +47,6 @@ pub(crate) struct OcrModels {
     /// Class index -> text. Index 0 is the CTC blank, the last class is the space.
     classes: Vec<String>,
     pub params: OcrParams,
-    /// Layout analysis only (no models loaded): reading order and line grouping.
-    layout: ocrs::OcrEngine,
 }
 
 /// One recognised word, in the coordinates of the upright image.
@@ -117,29 +117,28 @@ const ORIENTATION_SAMPLE_WIDTH: usize = 400;
 
 impl OcrModels {
     pub fn load(det: &Path, rec: &Path, dict: &Path) -> Result<Self, String> {
-        let det_model = Model::load_file(det)
+        let mut options = rten::ModelOptions::with_all_ops();
+        // Pre-packing the weights once at load makes every convolution/matmul cheaper.
+        options.prepack_weights(true);
+        let det_model = options
+            .load_file(det)
             .map_err(|e| format!("the OCR detection model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", det.display()))?;
-        let rec_model = Model::load_file(rec)
+        let rec_model = options
+            .load_file(rec)
             .map_err(|e| format!("the OCR recognition model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", rec.display()))?;
         let dict_text = std::fs::read_to_string(dict)
             .map_err(|e| format!("the OCR dictionary {} could not be read ({e}); run scripts/fetch-runtime.sh again", dict.display()))?;
         let mut classes = vec![String::new()];
         classes.extend(dict_text.lines().map(|l| l.trim_end_matches('\r').to_string()));
         classes.push(" ".to_string());
-        let layout = ocrs::OcrEngine::new(ocrs::OcrEngineParams::default())
-            .map_err(|e| format!("internal error setting up layout analysis: {e}"))?;
-        Ok(OcrModels { det: det_model, rec: rec_model, classes, params: OcrParams::default(), layout })
+        Ok(OcrModels { det: det_model, rec: rec_model, classes, params: OcrParams::default() })
     }
 
     /// Full page OCR: orientation, detection, recognition, reading order.
     pub fn ocr_page(&self, img: &GrayImage, deadline: &Deadline) -> Result<OcrPage, OcrError> {
-        let (w0, h0) = img.dimensions();
         let mut rotation: u16 = 0;
         let mut upright = std::borrow::Cow::Borrowed(img);
-        let trace = std::env::var_os("DOCMERGE_OCR_TRACE").is_some();
-        let t0 = Instant::now();
         let mut rects = self.detect(&upright, deadline)?;
-        if trace { eprintln!("detect: {} boxes {:.3}s", rects.len(), t0.elapsed().as_secs_f32()); }
 
         // Pages turned by 90/270: most lines come out taller than wide.
         if is_mostly_vertical(&rects) {
@@ -161,21 +160,15 @@ impl OcrModels {
             rotation = (rotation + 180) % 360;
         }
         deadline.check()?;
-        if trace { eprintln!("orientation: {rotation} {:.3}s", t0.elapsed().as_secs_f32()); }
 
-        // Reading order: ocrs groups boxes into lines and orders them by column.
+        // Reading order: columns, then lines (boxes on one row joined).
         let ordered = self.reading_order(&rects);
         let flat: Vec<RotatedRect> = ordered.iter().flatten().copied().collect();
         let crops: Vec<LineCrop> = flat.iter().map(|r| crop_line(&upright, r)).collect();
-        if trace {
-            eprintln!("layout+crops: {:.3}s", t0.elapsed().as_secs_f32());
-            for c in crops.iter().take(5) { eprintln!("  crop w={} len={:.0} thick={:.1}", c.width, c.length, c.thickness); }
-        }
         let recognised = self.recognize(&crops, deadline)?;
-        if trace { eprintln!("recognise: {:.3}s", t0.elapsed().as_secs_f32()); }
 
         let (uw, uh) = upright.dimensions();
-        let to_input = |p: [f32; 2]| -> [f32; 2] { unrotate_point(p, rotation, uw as f32, uh as f32, w0 as f32, h0 as f32) };
+        let to_input = |p: [f32; 2]| -> [f32; 2] { unrotate_point(p, rotation, uw as f32, uh as f32) };
 
         let mut lines = Vec::new();
         let mut k = 0;
@@ -209,13 +202,6 @@ impl OcrModels {
 
     /// Lines (groups of boxes) in reading order, computed in the deskewed frame.
     fn reading_order(&self, rects: &[RotatedRect]) -> Vec<Vec<RotatedRect>> {
-        if std::env::var_os("DOCMERGE_LAYOUT_OCRS").is_some() {
-            // ocrs' own layout analysis, kept for comparison.
-            let dummy = [0u8; 3];
-            if let Ok(input) = ocrs::ImageSource::from_bytes(&dummy, (1, 1)).map_err(|_| ()).and_then(|s| self.layout.prepare_input(s).map_err(|_| ())) {
-                return self.layout.find_text_lines(&input, rects);
-            }
-        }
         let mut angles: Vec<f32> = rects
             .iter()
             .filter(|r| r.width() > 3.0 * r.height())
@@ -264,7 +250,7 @@ impl OcrModels {
         deadline.check()?;
         let out = self
             .det
-            .run_one(input.view().into(), timing_opts())
+            .run_one(input.view().into(), None)
             .map_err(|e| OcrError::Model(format!("text detection failed: {e}")))?;
         let prob: NdTensor<f32, 4> = out.try_into().map_err(|e| OcrError::Model(format!("text detection output: {e:?}")))?;
         let prob = prob.slice([0, 0]);
@@ -359,7 +345,7 @@ impl OcrModels {
             }
             let out = self
                 .rec
-                .run_one(input.view().into(), timing_opts())
+                .run_one(input.view().into(), None)
                 .map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
             let probs: NdTensor<f32, 3> = out.try_into().map_err(|e| OcrError::Model(format!("text recognition output: {e:?}")))?;
             let steps = probs.size(1);
@@ -427,9 +413,8 @@ fn rotate_rect_180(r: &RotatedRect, w: f32, h: f32) -> RotatedRect {
 
 /// Map a point of the upright image back to the input image, given the clockwise
 /// rotation that was applied to the input.
-fn unrotate_point(p: [f32; 2], rotation: u16, uw: f32, uh: f32, w0: f32, h0: f32) -> [f32; 2] {
+fn unrotate_point(p: [f32; 2], rotation: u16, uw: f32, uh: f32) -> [f32; 2] {
     let [x, y] = p;
-    let _ = (w0, h0);
     match rotation {
         // rotate90 (cw): input (x, y) -> (h0 - y, x); upright size (h0, w0)
         90 => [y, uw - x],
@@ -581,10 +566,3 @@ fn words_of(crop: &LineCrop, rec: &Recognised) -> Vec<OcrWord> {
     words
 }
 
-fn timing_opts() -> Option<rten::RunOptions> {
-    if std::env::var("DOCMERGE_OCR_TRACE").as_deref() == Ok("2") {
-        Some(rten::RunOptions::default().with_timing(true))
-    } else {
-        None
-    }
-}

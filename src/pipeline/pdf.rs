@@ -90,10 +90,17 @@ pub(crate) fn inspect(pdfium: &Pdfium, path: &Path, limits: &Limits) -> Result<V
         if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) {
             return Err(PipelineError::Damaged(format!("page {} has no size", i + 1)));
         }
-        let has_text_layer = page.text().map(|t| text_is_usable(&t.all())).unwrap_or(false);
+        let has_text_layer = page.text().map(|t| text_is_usable(&all_text(&t))).unwrap_or(false);
         pages.push(PageInfo { width: w, height: h, has_text_layer });
     }
     Ok(pages)
+}
+
+/// All text of a page. `PdfPageText::all()` clips to the *displayed* page size
+/// taken as user-space bounds, which loses text on rotated (/Rotate 90/270) pages.
+pub(crate) fn all_text(text: &PdfPageText) -> String {
+    const FAR: f32 = 1.0e6;
+    text.inside_rect(PdfRect::new(PdfPoints::new(-FAR), PdfPoints::new(-FAR), PdfPoints::new(FAR), PdfPoints::new(FAR)))
 }
 
 /// Affine map between the page's user space (points) and its displayed frame

@@ -17,12 +17,39 @@ use crate::config::Settings;
 use crate::domain::jobs::{ClaimedJob, Lease, NewJob};
 use crate::domain::store::Store;
 use crate::domain::{Id, PageRecord};
-use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds};
+use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds, retry_while_unreachable};
 use crate::storage::BlobStore;
 
 pub fn runtime_paths(settings: &Settings) -> RuntimePaths {
     let opt = |s: &str| if s.is_empty() { None } else { Some(PathBuf::from(s)) };
     RuntimePaths { pdfium_library: opt(&settings.pdf.library_path), models_dir: opt(&settings.ocr.models_dir) }
+}
+
+/// The runtime files this process uses. Explicit settings win; a binary built with
+/// `embed-runtime` otherwise uses its own copies, unpacked (once per process at most) into
+/// the data directory.
+fn resolved_runtime_paths(settings: &Settings) -> Result<RuntimePaths, String> {
+    let paths = runtime_paths(settings);
+    #[cfg(feature = "embed-runtime")]
+    if paths.pdfium_library.is_none() && paths.models_dir.is_none() {
+        static UNPACKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+        let dir = UNPACKED
+            .get_or_init(|| {
+                let dir = super::embedded::unpack_dir(&settings.storage.root);
+                super::embedded::ensure_unpacked(&dir).map(|()| dir)
+            })
+            .clone()?;
+        return Ok(RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) });
+    }
+    Ok(paths)
+}
+
+/// Makes the runtime files ready before a role reports ready (unpacks embedded ones; a no-op
+/// otherwise). A failure is logged, not fatal: jobs then retry with the same clear reason.
+pub fn prepare_runtime(settings: &Settings) {
+    if let Err(e) = resolved_runtime_paths(settings) {
+        tracing::error!(error = %e, "runtime files are not ready");
+    }
 }
 
 pub fn limits(settings: &Settings) -> Limits {
@@ -39,12 +66,19 @@ static ENGINE: OnceLock<Result<Arc<Engine>, String>> = OnceLock::new();
 
 pub fn engine(settings: &Settings) -> Result<Arc<Engine>, String> {
     ENGINE
-        .get_or_init(|| Engine::load(&runtime_paths(settings)).map(Arc::new).map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            let paths = resolved_runtime_paths(settings)?;
+            Engine::load(&paths).map(Arc::new).map_err(|e| e.to_string())
+        })
         .clone()
 }
 
 pub fn check_runtime(settings: &Settings) -> Vec<(String, Result<String, String>)> {
-    let mut out = Engine::check(&runtime_paths(settings));
+    let paths = match resolved_runtime_paths(settings) {
+        Ok(p) => p,
+        Err(e) => return vec![("embedded PDF library and OCR models".into(), Err(e))],
+    };
+    let mut out = Engine::check(&paths);
     if out.iter().all(|(_, r)| r.is_ok()) {
         let loaded = engine(settings).map(|_| "loaded".to_string());
         out.push(("PDF library and OCR models load".into(), loaded));
@@ -144,7 +178,7 @@ impl JobHandler for ProcessVersion {
         let timeout = (p.settings.limits.page_timeout_secs as i64) + 60;
         // Pages that need OCR first in line is not needed: all pages of a version have the
         // same priority, slightly below new uploads so short documents are not starved.
-        let page_jobs = (0..n)
+        let page_jobs: Vec<NewJob> = (0..n)
             .map(|i| {
                 NewJob::new(kinds::PROCESS_PAGE, json!({"version_id": vid, "index": i}))
                     .priority(5)
@@ -154,7 +188,9 @@ impl JobHandler for ProcessVersion {
                     .for_document(owner, doc)
             })
             .collect();
-        let ok = p.store.begin_version(lease, vid, n as i32, page_jobs).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let ok = retry_while_unreachable(job.id, "the page jobs", || p.store.begin_version(lease, vid, n as i32, page_jobs.clone()))
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(Outcome::CompletedInTransaction(ok))
     }
 
@@ -203,7 +239,10 @@ impl JobHandler for ProcessPage {
             .max_attempts(job.max_attempts)
             .timeout_secs(600)
             .for_document(job.owner_id.unwrap_or_default(), version.document_id);
-        let ok = p.store.store_page(lease, vid, record, finish).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        // The page is the expensive part: a database blip must not throw it away (fenced write).
+        let ok = retry_while_unreachable(job.id, "the page", || p.store.store_page(lease, vid, record.clone(), finish.clone()))
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
         Ok(Outcome::CompletedInTransaction(ok))
     }
 
@@ -248,7 +287,9 @@ impl JobHandler for FinishVersion {
                 let _ = std::fs::remove_file(&out);
                 JobError::Retry(e.to_string())
             })?;
-        let ok = p.store.finish_version(lease, vid, Some(&sha)).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha)))
+            .await
+            .map_err(|e| JobError::Retry(e.to_string()))?;
         p.sources.lock().unwrap_or_else(|p| p.into_inner()).remove(&vid);
         Ok(Outcome::CompletedInTransaction(ok))
     }

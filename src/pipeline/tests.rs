@@ -337,7 +337,7 @@ fn assert_words_land_on_their_boxes(pdf_path: &Path, text: &PageText) {
     let doc = engine().pdfium.load_pdf_from_file(pdf_path, None).unwrap();
     let page = doc.pages().get(0).unwrap();
     let layer = page.text().unwrap();
-    let extracted = layer.all();
+    let extracted = pdf::all_text(&layer);
     assert_reads_sample(&extracted);
     let frame = pdf::PageFrame::of(&page).unwrap();
     let mut checked = 0;
@@ -393,4 +393,112 @@ fn corpus_born_digital_and_image_only_pdfs_take_the_right_path() {
         let info = engine().inspect(&c.join(name), &limits).unwrap();
         assert!(info.pages.iter().all(|p| !p.has_text_layer), "{name}");
     }
+}
+
+#[test]
+fn engine_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Engine>();
+}
+
+#[test]
+fn ocr_over_the_page_timeout_is_a_transient_error() {
+    let dir = tmpdir("timeout");
+    let path = dir.join("scan.png");
+    sample_image().save(&path).unwrap();
+    let limits = Limits { page_timeout: std::time::Duration::ZERO, ..Default::default() };
+    let info = engine().inspect(&path, &limits).unwrap();
+    let e = engine().process_page(&path, &info, 0, &limits).unwrap_err();
+    assert!(matches!(e, PipelineError::PageTimeout { page: 1, .. }), "{e}");
+    assert!(!e.is_permanent());
+}
+
+#[test]
+fn multi_page_tiff_pages_are_separate() {
+    use tiff::encoder::{TiffEncoder, colortype::Gray8};
+    let dir = tmpdir("tiff");
+    let path = dir.join("two.tif");
+    let text_page = sample_image();
+    let blank = GrayImage::from_pixel(800, 600, image::Luma([255]));
+    {
+        let file = std::fs::File::create(&path).unwrap();
+        let mut enc = TiffEncoder::new(std::io::BufWriter::new(file)).unwrap();
+        enc.write_image::<Gray8>(blank.width(), blank.height(), blank.as_raw()).unwrap();
+        enc.write_image::<Gray8>(text_page.width(), text_page.height(), text_page.as_raw()).unwrap();
+    }
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert_eq!(info.kind, SourceKind::Tiff);
+    assert_eq!(info.pages.len(), 2);
+    assert_eq!((info.pages[0].width, info.pages[1].width), (800.0, text_page.width() as f32));
+    let first = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert!(first.text.text.trim().is_empty(), "{:?}", first.text.text);
+    let second = engine().process_page(&path, &info, 1, &limits).unwrap();
+    assert_reads_sample(&second.text.text);
+    let e = engine().process_page(&path, &info, 2, &limits).unwrap_err();
+    assert!(matches!(e, PipelineError::NoSuchPage { page: 3, pages: 2 }), "{e}");
+
+    let too_few = Limits { max_pages: 1, ..Default::default() };
+    assert!(matches!(engine().inspect(&path, &too_few), Err(PipelineError::TooManyPages { .. })));
+}
+
+#[test]
+fn jpeg_exif_orientation_is_applied() {
+    use image::ImageEncoder;
+    let dir = tmpdir("exif");
+    // Stored sideways (rotated 90° counter-clockwise); EXIF orientation 6 says
+    // "rotate 90° clockwise to display".
+    let stored = image::imageops::rotate270(&sample_image());
+    let exif: Vec<u8> = vec![
+        b'I', b'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, // TIFF header, IFD at 8
+        0x01, 0x00, // one entry
+        0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // Orientation = 6
+        0x00, 0x00, 0x00, 0x00, // no next IFD
+    ];
+    let path = dir.join("photo.jpg");
+    {
+        let mut out = std::fs::File::create(&path).unwrap();
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+        enc.set_exif_metadata(exif).unwrap();
+        enc.write_image(stored.as_raw(), stored.width(), stored.height(), image::ExtendedColorType::L8).unwrap();
+    }
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert_eq!(info.kind, SourceKind::Jpeg);
+    // Displayed size: portrait again.
+    assert_eq!((info.pages[0].width as u32, info.pages[0].height as u32), (stored.height(), stored.width()));
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert_eq!(r.text.rotation, 0, "EXIF orientation should already make it upright");
+    assert_reads_sample(&r.text.text);
+    // The searchable PDF of an EXIF-rotated JPEG is upright too.
+    let out = dir.join("photo.pdf");
+    engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
+    assert_words_land_on_their_boxes(&out, &r.text);
+}
+
+#[test]
+fn rotated_pdf_page_gets_its_text_layer_the_right_way_round() {
+    // An image-only page with /Rotate 90: pdfium shows it turned clockwise, so
+    // the OCR reads it turned back, and the invisible words must follow the text.
+    let dir = tmpdir("rotpdf");
+    let img = DynamicImage::ImageLuma8(sample_image());
+    let path = dir.join("rotated.pdf");
+    {
+        let mut doc = engine().pdfium.create_new_pdf().unwrap();
+        let mut page = doc.pages_mut().create_page_at_end(PdfPagePaperSize::a4()).unwrap();
+        let (w, h) = (page.width(), page.height());
+        let obj = PdfPageImageObject::new_with_size(&doc, &img, w, h).unwrap();
+        page.objects_mut().add_image_object(obj).unwrap();
+        page.set_rotation(PdfPageRenderRotation::Degrees90);
+        doc.save_to_file(&path).unwrap();
+    }
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    assert!(info.pages[0].width > info.pages[0].height, "displayed landscape: {:?}", info.pages[0]);
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert_eq!(r.text.rotation, 270);
+    assert_reads_sample(&r.text.text);
+    let out = dir.join("rotated-searchable.pdf");
+    engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
+    assert_words_land_on_their_boxes(&out, &r.text);
 }

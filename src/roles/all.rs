@@ -10,6 +10,7 @@ use crate::app::{AppContext, AppError};
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
     crate::roles::serve::bootstrap_admin(&ctx).await?;
     ctx.blobs.clean_temp(Duration::from_secs(3600));
+    crate::roles::worker::prepare_runtime(&ctx).await;
     let http = crate::roles::serve::bind(&ctx.settings.server.bind)?;
     let ws = crate::roles::ws::bind(&ctx.settings.ws.bind).await?;
     let poll = Duration::from_millis(ctx.settings.worker.poll_ms.min(250));

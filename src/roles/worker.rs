@@ -40,6 +40,7 @@ pub fn options(ctx: &AppContext) -> RunnerOptions {
 }
 
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
+    prepare_runtime(&ctx).await;
     crate::roles::notify_ready();
     run_embedded(ctx, shutdown).await;
     crate::roles::notify_stopping();
@@ -52,4 +53,10 @@ pub async fn run_embedded(ctx: AppContext, shutdown: CancellationToken) {
     let maintenance = crate::jobs::spawn_maintenance_scheduler(ctx.clone(), shutdown.clone());
     run_worker(ctx.store.clone(), registry, options(&ctx), shutdown).await;
     let _ = maintenance.await;
+}
+
+/// Unpacks embedded runtime files (if this binary has them) before reporting ready.
+pub async fn prepare_runtime(ctx: &AppContext) {
+    let settings = ctx.settings.clone();
+    let _ = tokio::task::spawn_blocking(move || crate::pipeline::prepare_runtime(&settings)).await;
 }

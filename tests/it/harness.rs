@@ -83,7 +83,6 @@ pub fn settings_for(db: &TestDb) -> Settings {
 /// The server (and optionally worker + ws) running in this test process.
 pub struct TestServer {
     pub base: String,
-    pub ws: String,
     pub ctx: AppContext,
     pub shutdown: CancellationToken,
     pub db: TestDb,
@@ -108,7 +107,6 @@ impl TestServer {
         let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", http.local_addr().unwrap());
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ws = format!("ws://{}/ws", ws_listener.local_addr().unwrap());
         docmerge::ws::serve_ws(ctx.store.clone(), ws_listener, Duration::from_millis(50), shutdown.clone()).await;
         {
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
@@ -118,7 +116,7 @@ impl TestServer {
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
             tokio::spawn(async move { docmerge::roles::worker::run_embedded(ctx, shutdown).await });
         }
-        let server = TestServer { base, ws, ctx, shutdown, db: tdb };
+        let server = TestServer { base, ctx, shutdown, db: tdb };
         server.wait_healthy().await;
         server
     }
@@ -267,14 +265,27 @@ pub fn tiny_png(w: u32, h: u32) -> Vec<u8> {
 
 /// A minimal one-page PDF with a text layer, written by hand (valid xref offsets).
 pub fn tiny_pdf(text: &str) -> Vec<u8> {
-    let content = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
-    let objects = [
+    pdf_pages(&[text])
+}
+
+/// A PDF with one text page per entry.
+pub fn pdf_pages(texts: &[&str]) -> Vec<u8> {
+    let n = texts.len();
+    // Objects: 1 catalog, 2 pages, 3 font, then (page, content) pairs.
+    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    let mut objects = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
-        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
     ];
+    for (i, text) in texts.iter().enumerate() {
+        let content = format!("BT /F1 24 Tf 72 720 Td ({text}) Tj ET");
+        objects.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R /Resources << /Font << /F1 3 0 R >> >> >>",
+            5 + 2 * i
+        ));
+        objects.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()));
+    }
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, o) in objects.iter().enumerate() {
@@ -311,6 +322,14 @@ impl Proc {
         cmd.args(args).stdout(log.try_clone().unwrap()).stderr(log).stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        // If the test process dies (a timeout kills it), its children die with it.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
         }
         Proc { child: cmd.spawn().expect("spawn docmerge"), name: name.to_string() }
     }
@@ -369,3 +388,61 @@ macro_rules! db_tests {
     };
 }
 pub(crate) use db_tests;
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `serve` + `worker` × N + `ws` as separate processes on one test database.
+pub struct Stack {
+    pub base: String,
+    pub ws: String,
+    pub procs: Vec<Proc>,
+    pub env: Vec<(&'static str, String)>,
+    pub db: TestDb,
+}
+
+impl Stack {
+    pub async fn start(db: Db, workers: usize, extra: &[(&'static str, &str)]) -> Stack {
+        let tdb = TestDb::new(db);
+        let (http, wsp) = (free_port(), free_port());
+        let mut env = child_env(&tdb);
+        env.push(("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{http}")));
+        env.push(("DOCMERGE__WS__BIND", format!("127.0.0.1:{wsp}")));
+        env.push(("DOCMERGE__AUTH__ADMIN_PASSWORD", "admin-password-1".into()));
+        for (k, v) in extra {
+            env.push((k, v.to_string()));
+        }
+        let mut procs = vec![Proc::spawn("serve", &["serve"], &env, tdb.dir.path())];
+        let base = format!("http://127.0.0.1:{http}");
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "serve did not become ready: {}", std::fs::read_to_string(tdb.dir.path().join("serve.log")).unwrap_or_default());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for n in 0..workers {
+            procs.push(Proc::spawn(&format!("worker{n}"), &["worker"], &env, tdb.dir.path()));
+        }
+        procs.push(Proc::spawn("ws", &["ws"], &env, tdb.dir.path()));
+        let ws = format!("ws://127.0.0.1:{wsp}/ws");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", wsp)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "ws did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Stack { base, ws, procs, env, db: tdb }
+    }
+
+    pub async fn admin(&self) -> Api {
+        Api::login(&self.base, "admin", "admin-password-1").await
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.db.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+}

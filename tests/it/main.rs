@@ -9,6 +9,11 @@ mod harness;
 
 mod api;
 mod archive;
+mod bench;
 mod processes;
 mod queue;
 mod store;
+mod pipeline;
+mod browser;
+mod events;
+mod topology;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use docmerge::domain::jobs::{JobState, Lease, NewJob};
 use docmerge::jobs::kinds;
 
-use crate::harness::{Db, Proc, TestDb, child_env, db_tests};
+use crate::harness::{Db, Proc, TestDb, child_env, db_tests, free_port};
 
 async fn migrated_store(db: &TestDb) -> std::sync::Arc<dyn docmerge::domain::store::Store> {
     let store = docmerge::db::connect(&db.url, 4).await.expect("connect");
@@ -233,8 +233,4 @@ fn all_starts_and_stops_cleanly() {
     p.signal("TERM");
     let status = p.wait_exit(Duration::from_secs(20)).expect("all stops on SIGTERM");
     assert!(status.success(), "{status}");
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -783,7 +783,10 @@ async fn processing_emits_progress_and_ready(store: Arc<dyn Store>) {
         .filter(|e| e.kind == "job.progress")
         .map(|e| (e.data["page"].as_i64().unwrap(), e.data["pages"].as_i64().unwrap()))
         .collect();
-    assert_eq!(progress, vec![(0, 3), (1, 3), (2, 3), (3, 3)]);
+    assert_eq!(progress, vec![(1, 3), (2, 3), (3, 3)]);
+    let started: Vec<&Event> = evs.iter().filter(|e| e.kind == "document.processing").collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0].data["pages"], json!(3));
     assert_eq!(evs.last().unwrap().kind, "document.ready");
     assert_eq!(evs.last().unwrap().data["page_count"], json!(3));
     assert!(evs.windows(2).all(|w| w[0].id < w[1].id));

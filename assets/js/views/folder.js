@@ -339,7 +339,7 @@ export async function folderView({ params }) {
   const mentionsFolder = (ev) => ev.folder_id === folderId || Object.entries(ev.data || {}).some(([k, v]) => /(folder_id|parent_id)$/.test(k) && v === folderId);
   const offs = [
     on('event', (ev) => {
-      if (ev.type === 'job.progress' || ev.type === 'document.ready' || ev.type === 'document.failed') {
+      if (ev.type === 'job.progress' || ev.type === 'document.processing' || ev.type === 'document.ready' || ev.type === 'document.failed') {
         const r = st.rows.get(`d:${ev.document_id}`);
         if (r && applyEventToDoc(r.item, ev)) updateDocRow(r.item);
         return;

@@ -6,7 +6,7 @@ use rust_embed::RustEmbed;
 use serde_json::json;
 
 use crate::app::AppContext;
-use crate::http::auth::Auth;
+use crate::http::auth::{Auth, from_trusted_proxy};
 use crate::http::error::ApiResult;
 
 pub async fn healthz() -> HttpResponse {
@@ -54,11 +54,16 @@ pub async fn client_config(ctx: web::Data<AppContext>, _auth: Auth, req: HttpReq
     let s = &ctx.settings.server;
     let ws_url = if !s.ws_public_url.is_empty() {
         s.ws_public_url.clone()
-    } else if req.headers().contains_key("X-Forwarded-Host") || req.headers().contains_key("X-Forwarded-For") {
+    } else if from_trusted_proxy(&req, &s.trusted_proxies)
+        && (req.headers().contains_key("X-Forwarded-Host") || req.headers().contains_key("X-Forwarded-For"))
+    {
         // Behind a reverse proxy: the websocket is /ws on the same origin.
         "/ws".to_string()
     } else {
-        let host = req.connection_info().host().rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| req.connection_info().host().to_string());
+        // The Host header itself, not actix's connection_info (which would believe forwarded
+        // headers from anyone).
+        let host_header = req.headers().get("Host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let host = host_header.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| host_header.to_string());
         let port = ctx.settings.ws.bind.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap_or_else(|| "8001".into());
         format!("ws://{host}:{port}/ws")
     };

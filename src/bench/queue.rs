@@ -1,47 +1,23 @@
-//! `docmerge bench …`: benchmarks that print a table (results go to BENCHMARKS.md).
+//! `docmerge bench queue`: job table throughput, claim + complete.
 
-use std::sync::Arc;
 use std::time::Instant;
 
+use super::fresh_store;
 use crate::app::AppError;
-use crate::cli::BenchCommand;
-use crate::config::Settings;
 use crate::domain::jobs::{Lease, NewJob};
-use crate::domain::store::Store;
 
 const CLAIM_BATCH: usize = 64;
 
-pub async fn run(_settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
-    match cmd {
-        BenchCommand::Queue { database, jobs, workers } => bench_queue(database, jobs, workers).await,
-        BenchCommand::Archive { database, documents, dir } => crate::archive::bench::bench_archive(database, documents, dir).await,
-    }
-}
-
-/// A fresh, empty database for one run: a new SQLite file, or a new PostgreSQL database
-/// created next to the one named in the URL.
-async fn fresh_store(base: &str, tag: &str) -> Result<(Arc<dyn Store>, Option<tempfile::TempDir>), AppError> {
-    if base.starts_with("sqlite") || base.is_empty() {
-        let dir = tempfile::tempdir().map_err(|e| AppError::Runtime(e.to_string()))?;
-        let url = format!("sqlite://{}", dir.path().join(format!("bench-{tag}.db")).display());
-        let store = crate::db::connect(&url, 4).await?;
-        store.migrate().await?;
-        return Ok((store, Some(dir)));
-    }
-    let name = format!("dm_bench_{}_{}", tag, std::process::id());
-    let url = crate::db::create_scratch_database(base, &name).await?;
-    let store = crate::db::connect(&url, 16).await?;
-    store.migrate().await?;
-    Ok((store, None))
-}
-
-async fn bench_queue(databases: Vec<String>, jobs: usize, workers: Vec<usize>) -> Result<(), AppError> {
+pub async fn run(databases: Vec<String>, jobs: usize, workers: Vec<usize>) -> Result<(), AppError> {
     let databases = if databases.is_empty() { vec!["sqlite".to_string()] } else { databases };
-    println!("job table: claim + complete, {jobs} `noop` jobs per run, claims in batches of {CLAIM_BATCH}");
+    println!(
+        "job table: claim + complete, {jobs} `noop` jobs per run; workers are in-process tasks sharing one store, claiming in batches of {CLAIM_BATCH}"
+    );
     println!("{:<10} {:>8} {:>12} {:>10}", "backend", "workers", "jobs/s", "seconds");
     for db in &databases {
         for &w in &workers {
-            let (store, _dir) = fresh_store(db, &format!("q{w}")).await?;
+            let scratch = fresh_store(db, &format!("q{w}")).await?;
+            let store = scratch.store.clone();
             let mut batch = Vec::with_capacity(1000);
             for i in 0..jobs {
                 batch.push(NewJob::new(crate::jobs::kinds::NOOP, serde_json::json!({"i": i})));
@@ -81,13 +57,8 @@ async fn bench_queue(databases: Vec<String>, jobs: usize, workers: Vec<usize>) -
                 return Err(AppError::Runtime(format!("completed {total} of {jobs} jobs: the queue lost or duplicated work")));
             }
             println!("{:<10} {:>8} {:>12.0} {:>10.2}", store.backend(), w, jobs as f64 / secs, secs);
-            if store.backend() == "postgres" {
-                drop(store);
-                let name = format!("dm_bench_q{w}_{}", std::process::id());
-                if let Err(e) = crate::db::postgres::drop_database(db, &name).await {
-                    eprintln!("could not drop the scratch database {name}: {e}");
-                }
-            }
+            drop(store);
+            scratch.remove().await;
         }
     }
     Ok(())

@@ -1,0 +1,233 @@
+//! `docmerge bench library`: REST API speed at scale. Fills a fresh database with a synthetic
+//! library through `Store::bulk_load_for_bench`, starts `docmerge serve` as a child process,
+//! and loads it with `wrk` from another process.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::corpus::{PHRASES, Vocabulary};
+use super::load::{LoadResult, Requests, wrk};
+use super::{Role, databases_or_sqlite, fresh_store, free_port, user_with_token, wait_until_up};
+use crate::app::AppError;
+use crate::cli::LibraryArgs;
+use crate::domain::store::Store;
+use crate::domain::{Id, SyntheticDoc};
+
+const VOCABULARY: usize = 20_000;
+const LOAD_BATCH: usize = 1_000;
+const PAGE_SIZE: u64 = 50;
+/// Share of the documents in the one big folder (the rest are spread over all others).
+const BIG_FOLDER_SHARE: f64 = 0.2;
+
+struct Library {
+    big_folder: Id,
+    big_folder_items: u64,
+    pages_written: u64,
+    fill_secs: f64,
+}
+
+async fn fill(store: &dyn Store, owner: Id, args: &LibraryArgs, vocab: &Vocabulary) -> Result<Library, AppError> {
+    let started = Instant::now();
+    let (home, _inbox) = store.root_folders(owner).await?;
+    // A two-level tree: 20 top-level folders with 9 subfolders each (for the default 200).
+    let top_count = (args.folders / 10).max(1);
+    let mut folders = Vec::with_capacity(args.folders);
+    let mut top = Vec::new();
+    for i in 0..top_count {
+        let f = store.create_folder(owner, home.id, &format!("{} {i:02}", vocab.title(&mut StdRng::seed_from_u64(i as u64)))).await?;
+        top.push(f.id);
+        folders.push(f.id);
+    }
+    let mut i = 0;
+    while folders.len() < args.folders {
+        let parent = top[i % top.len()];
+        let f = store.create_folder(owner, parent, &format!("Subfolder {i:03}")).await?;
+        folders.push(f.id);
+        i += 1;
+    }
+    let big_folder = top[0];
+    let big_subfolders = (args.folders.saturating_sub(top_count)).div_ceil(top_count) as u64;
+    let mut tags = Vec::new();
+    for t in 0..30 {
+        tags.push(store.create_tag(owner, &format!("{} {t}", vocab.word(40 + t * 7)), "#6b7280").await?.id);
+    }
+
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let avg_pages = (args.pages as f64 / args.docs.max(1) as f64).max(1.0);
+    let max_pages = ((avg_pages * 2.0).round() as usize).max(1) - if avg_pages > 1.0 { 1 } else { 0 };
+    let now = crate::domain::now_millis();
+    let five_years: i64 = 5 * 365 * 24 * 3600 * 1000;
+    let (mut written, mut pages_written, mut in_big) = (0usize, 0u64, 0u64);
+    let mut next_report = args.docs / 10;
+    while written < args.docs {
+        let n = LOAD_BATCH.min(args.docs - written);
+        let mut batch = Vec::with_capacity(n);
+        for k in 0..n {
+            let folder_id = if rng.gen_bool(BIG_FOLDER_SHARE) { big_folder } else { folders[rng.gen_range(0..folders.len())] };
+            if folder_id == big_folder {
+                in_big += 1;
+            }
+            let page_count = rng.gen_range(1..=max_pages);
+            let pages: Vec<String> = (0..page_count).map(|_| vocab.page(&mut rng)).collect();
+            pages_written += page_count as u64;
+            let tag_ids = (0..rng.gen_range(0..=3)).map(|_| tags[rng.gen_range(0..tags.len())]).collect();
+            let size: i64 = pages.iter().map(|p| p.len() as i64).sum::<i64>() + 20_000;
+            batch.push(SyntheticDoc {
+                folder_id,
+                title: vocab.title(&mut rng),
+                filename: format!("scan-{}.pdf", written + k),
+                sha256: format!("{:064x}", (written + k) as u128 * 0x9e37_79b9_7f4a_7c15),
+                size,
+                created_at: now - rng.gen_range(0..five_years),
+                tag_ids,
+                pages,
+            });
+        }
+        store.bulk_load_for_bench(owner, batch).await?;
+        written += n;
+        if written >= next_report {
+            eprintln!("  filled {written} of {} documents ({pages_written} pages) in {:.0} s", args.docs, started.elapsed().as_secs_f64());
+            next_report += (args.docs / 10).max(1);
+        }
+    }
+    store.analyze_after_bulk_load().await?;
+    Ok(Library { big_folder, big_folder_items: in_big + big_subfolders, pages_written, fill_secs: started.elapsed().as_secs_f64() })
+}
+
+/// A one-page PDF (about 600 bytes), as a scanner app might send.
+fn small_pdf() -> Vec<u8> {
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_string(),
+        {
+            let text = "BT /F1 18 Tf 72 760 Td (Invoice 2024-117: benchmark upload) Tj ET";
+            format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len())
+        },
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for off in offsets {
+        pdf.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
+    pdf
+}
+
+fn multipart(boundary: &str, file: &[u8]) -> Vec<u8> {
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"invoice.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+fn search_paths(queries: &[String]) -> Vec<String> {
+    queries.iter().map(|q| format!("/api/v1/search?q={}", urlencoding::encode(q))).collect()
+}
+
+pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
+    let vocab = Vocabulary::new(VOCABULARY);
+    println!(
+        "REST API at scale: {} documents (~{} pages, 150–400 words each), {} folders, 30 tags; `docmerge serve` as a child process \
+         (server.workers = 2); wrk -t2 -c{} for {} s per row from a second process",
+        args.docs, args.pages, args.folders, args.connections, args.seconds
+    );
+    let mut rows: Vec<(String, String, LoadResult)> = Vec::new();
+    let mut notes = Vec::new();
+    for db in databases_or_sqlite(args.database.clone()) {
+        let scratch = fresh_store(&db, "lib").await?;
+        let store = scratch.store.clone();
+        let backend = store.backend().to_string();
+        eprintln!("{backend}: filling the library…");
+        let (owner, token) = user_with_token(store.as_ref(), "bench").await?;
+        let lib = fill(store.as_ref(), owner, &args, &vocab).await?;
+
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let log = scratch.dir.path().join("serve.log");
+        let env = [
+            ("DOCMERGE__DATABASE__URL", scratch.url.clone()),
+            ("DOCMERGE__STORAGE__ROOT", scratch.dir.path().join("data").display().to_string()),
+            ("DOCMERGE__SERVER__BIND", addr.clone()),
+            ("DOCMERGE__SERVER__WORKERS", "2".to_string()),
+        ];
+        let mut serve = Role::spawn("serve", &env, log.clone())?;
+        wait_until_up(&mut serve, &addr, "/readyz", &log).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_start = serve.rss_kib()?;
+
+        let base = format!("http://{addr}");
+        let work = scratch.dir.path();
+        let (secs, conns) = (args.seconds, args.connections);
+        let children_pages = lib.big_folder_items.div_ceil(PAGE_SIZE).max(1);
+        let doc_pages = (args.docs as u64).div_ceil(PAGE_SIZE).max(1);
+        let common: Vec<String> = (25..35).map(|r| vocab.word(r).to_string()).collect();
+        let rare: Vec<String> = (3000..3010).map(|r| vocab.word(r).to_string()).collect();
+        let phrases: Vec<String> = PHRASES.iter().map(|p| format!("\"{p}\"")).collect();
+        let boundary = "dmbench7MA4YWxkTrZu0gW";
+        let runs = vec![
+            (
+                format!("folder children ({} items, random page)", lib.big_folder_items),
+                Requests::Paged { prefix: format!("/api/v1/folders/{}/children?page_size={PAGE_SIZE}&page=", lib.big_folder), pages: children_pages },
+            ),
+            (
+                format!("documents ?sort=title ({} docs, random page)", args.docs),
+                Requests::Paged { prefix: format!("/api/v1/documents?sort=title&page_size={PAGE_SIZE}&page="), pages: doc_pages },
+            ),
+            (format!("search common word ({}…)", common[0]), Requests::Pick(search_paths(&common))),
+            (format!("search rare word ({}…)", rare[0]), Requests::Pick(search_paths(&rare))),
+            (format!("search phrase ({}…)", phrases[0]), Requests::Pick(search_paths(&phrases))),
+        ];
+        for (name, requests) in runs {
+            let r = tokio::task::block_in_place(|| wrk(&base, &token, &requests, secs, conns, work))?;
+            eprintln!("  {backend} {name}: {r:?}");
+            rows.push((backend.clone(), name, r));
+        }
+        let upload = Requests::Post {
+            path: "/api/v1/documents".into(),
+            content_type: format!("multipart/form-data; boundary={boundary}"),
+            body: multipart(boundary, &small_pdf()),
+        };
+        let upload_conns = conns.min(8);
+        let r = tokio::task::block_in_place(|| wrk(&base, &token, &upload, secs, upload_conns, work))?;
+        rows.push((backend.clone(), format!("upload 1-page PDF, {upload_conns} concurrent (docs/s = req/s)"), r));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_after = serve.rss_kib()?;
+        notes.push(format!(
+            "{backend}: filled {} documents / {} pages in {:.0} s; serve RSS idle after start {:.1} MB, idle after the load {:.1} MB",
+            args.docs,
+            lib.pages_written,
+            lib.fill_secs,
+            rss_start as f64 / 1024.0,
+            rss_after as f64 / 1024.0
+        ));
+        drop(serve);
+        drop(store);
+        scratch.remove().await;
+    }
+    println!();
+    println!("{:<10} {:<58} {:>9} {:>9} {:>9} {:>8}", "backend", "request", "req/s", "p50 ms", "p99 ms", "errors");
+    for (backend, name, r) in &rows {
+        println!("{:<10} {:<58} {:>9.0} {:>9.2} {:>9.2} {:>8}", backend, name, r.per_sec, r.p50_ms, r.p99_ms, r.errors);
+    }
+    println!();
+    for n in notes {
+        println!("{n}");
+    }
+    if let Some((b, n, r)) = rows.iter().find(|(_, _, r)| r.errors > 0) {
+        return Err(AppError::Runtime(format!("{b} {n}: {} of {} requests failed", r.errors, r.requests)));
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The bench subcommands run end to end on tiny sizes, so their code cannot rot. Only that they
+//! complete and print their table is asserted: speed targets live in BENCHMARKS.md, never here.
+
+use crate::harness::pg_admin_url;
+
+fn bench(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_docmerge"))
+        .arg("bench")
+        .args(args)
+        .env_remove("DOCMERGE_CONFIG")
+        .env("DOCMERGE__STORAGE__ROOT", dir.path())
+        .output()
+        .expect("run docmerge bench");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "docmerge bench {args:?} failed ({}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn table_rows<'a>(out: &'a str, backend: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(backend)).collect()
+}
+
+#[test]
+fn bench_queue_prints_its_table() {
+    let pg = pg_admin_url();
+    let out = bench(&["queue", "--jobs", "300", "--workers", "1,2", "--database", "sqlite", "--database", &pg]);
+    assert!(out.contains("jobs/s"), "{out}");
+    assert_eq!(table_rows(&out, "sqlite").len(), 2, "{out}");
+    assert_eq!(table_rows(&out, "postgres").len(), 2, "{out}");
+}
+
+#[test]
+fn bench_library_prints_its_table() {
+    let pg = pg_admin_url();
+    let out = bench(&[
+        "library", "--docs", "200", "--pages", "600", "--folders", "20", "--seconds", "1", "--connections", "2", "--database", "sqlite",
+        "--database", &pg,
+    ]);
+    assert!(out.contains("p99 ms"), "{out}");
+    // Five GET kinds + uploads per backend, none with errors (the command fails otherwise).
+    assert_eq!(table_rows(&out, "sqlite ").len(), 6, "{out}");
+    assert_eq!(table_rows(&out, "postgres ").len(), 6, "{out}");
+    assert!(out.contains("serve RSS idle after start"), "{out}");
+}
+
+#[test]
+fn bench_ws_prints_its_table() {
+    let pg = pg_admin_url();
+    let out = bench(&["ws", "--clients", "20", "--users", "2", "--events", "10", "--rate", "50", "--database", "sqlite", "--database", &pg]);
+    assert!(out.contains("KB/conn"), "{out}");
+    // Every event reached every client of its user (the command fails otherwise).
+    let rows = [table_rows(&out, "sqlite "), table_rows(&out, "postgres ")].concat();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows.iter().all(|r| r.contains("100/100")), "{out}");
+}

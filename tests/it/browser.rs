@@ -1,0 +1,87 @@
+//! The web UI: every asset comes from the binary with the right type and cache headers and no
+//! external URL; and the headless-Chromium flow (tests/browser) against a real `docmerge all`.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Db, Proc, TestDb, TestServer, child_env, corpus_dir, free_port};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_assets_are_embedded_typed_cached_and_offline() {
+    let srv = TestServer::start(Db::Sqlite, |_| {}).await;
+    let c = reqwest::Client::new();
+    let paths = docmerge::http::routes::ops::asset_paths();
+    assert!(paths.iter().any(|p| p == "index.html"), "{paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with(".js")) && paths.iter().any(|p| p.ends_with(".css")));
+    for p in &paths {
+        let r = c.get(format!("{}/{p}", srv.base)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{p}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        let expected = match p.rsplit('.').next().unwrap() {
+            "html" => "text/html",
+            "js" | "mjs" => "text/javascript",
+            "css" => "text/css",
+            "svg" => "image/svg+xml",
+            "json" => "application/json",
+            "png" => "image/png",
+            other => panic!("unexpected asset type .{other}: {p}"),
+        };
+        assert!(ct.starts_with(expected), "{p}: content-type {ct}, expected {expected}");
+        let cache = r.headers()["cache-control"].to_str().unwrap().to_string();
+        assert!(if p == "index.html" { cache == "no-cache" } else { cache.contains("max-age") }, "{p}: {cache}");
+        let etag = r.headers()["etag"].to_str().unwrap().to_string();
+        let body = r.text().await.unwrap();
+        for (i, _) in body.match_indices("http") {
+            let rest = &body[i..];
+            let is_url = rest.starts_with("http://") || rest.starts_with("https://");
+            // An SVG's XML namespace is a name, not something fetched.
+            let namespace = rest.starts_with("http://www.w3.org/2000/svg");
+            assert!(!is_url || namespace, "{p} references an external URL: {}", &rest[..rest.len().min(60)]);
+        }
+        let again = c.get(format!("{}/{p}", srv.base)).header("If-None-Match", &etag).send().await.unwrap();
+        assert_eq!(again.status(), 304, "{p}: ETag revalidation");
+    }
+    // Deep links of the single-page app get index.html; unknown files and API paths a 404.
+    let r = c.get(format!("{}/folder/12", srv.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<html"));
+    assert_eq!(c.get(format!("{}/nope.js", srv.base)).send().await.unwrap().status(), 404);
+}
+
+/// Runs tests/browser (node --test, playwright-core, Debian chromium) against `docmerge all`.
+#[test]
+fn browser_flow_in_headless_chromium() {
+    let corpus = corpus_dir();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        root.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (scripts/test.sh does)"
+    );
+    assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is needed (.ci/run installs it)");
+    let db = TestDb::new(Db::Sqlite);
+    let (http, ws) = (free_port(), free_port());
+    let mut env = child_env(&db);
+    env.push(("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{http}")));
+    env.push(("DOCMERGE__WS__BIND", format!("127.0.0.1:{ws}")));
+    env.push(("DOCMERGE__AUTH__ADMIN_PASSWORD", "browser-admin-pw".into()));
+    let _all = Proc::spawn("all", &["all"], &env, db.dir.path());
+    let base = format!("http://127.0.0.1:{http}");
+    let started = Instant::now();
+    while !reqwest::blocking::get(format!("{base}/readyz")).map(|r| r.status().is_success()).unwrap_or(false) {
+        assert!(started.elapsed() < Duration::from_secs(30), "docmerge all did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = std::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs"])
+        .current_dir(&root)
+        .env("DOCMERGE_URL", &base)
+        .env("DOCMERGE_USER", "admin")
+        .env("DOCMERGE_PASSWORD", "browser-admin-pw")
+        .env("DOCMERGE_TEST_CORPUS", &corpus)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "browser tests failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
+    // Screenshots of every step are kept under tests/browser/output.
+    assert!(root.join("output/13-log-out.png").is_file());
+}
