@@ -170,7 +170,7 @@ pub async fn run(args: WsArgs) -> Result<(), AppError> {
             .collect();
         lat.sort_by(f64::total_cmp);
         rows.push(Row {
-            wake: if backend == "postgres" { "LISTEN/NOTIFY" } else { "poll 250 ms" },
+            wake: if backend == "postgres" { "LISTEN/NOTIFY" } else { "poll 50 ms" },
             backend: backend.clone(),
             clients: args.clients,
             events: args.events,

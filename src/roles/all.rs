@@ -13,7 +13,7 @@ pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), App
     crate::roles::worker::prepare_runtime(&ctx).await;
     let http = crate::roles::serve::bind(&ctx.settings.server.bind)?;
     let ws = crate::roles::ws::bind(&ctx.settings.ws.bind).await?;
-    let poll = Duration::from_millis(ctx.settings.worker.poll_ms.min(250));
+    let poll = crate::ws::HUB_POLL;
     crate::ws::serve_ws(ctx.store.clone(), ws, poll, shutdown.clone()).await;
 
     let worker = {

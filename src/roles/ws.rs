@@ -15,7 +15,7 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, AppError> {
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
     let listener = bind(&ctx.settings.ws.bind).await?;
     tracing::info!(addr = %ctx.settings.ws.bind, "websocket server listening at /ws");
-    let poll = Duration::from_millis(ctx.settings.worker.poll_ms.min(250));
+    let poll = crate::ws::HUB_POLL;
     crate::ws::serve_ws(ctx.store.clone(), listener, poll, shutdown.clone()).await;
     crate::roles::notify_ready();
     shutdown.cancelled().await;

@@ -25,6 +25,9 @@ const PING_EVERY: Duration = Duration::from_secs(25);
 const DEAD_AFTER: Duration = Duration::from_secs(70);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKLOG_BATCH: i64 = 500;
+/// How often the hub looks for new events when nothing wakes it (SQLite across processes has no
+/// notifications). One indexed `id > ?` query per poll is cheap, and this bounds delivery delay.
+pub const HUB_POLL: Duration = Duration::from_millis(50);
 
 /// An event ready to send: owner for filtering, the JSON text once for everybody.
 #[derive(Debug)]
