@@ -406,3 +406,18 @@ pub fn snippet_html(raw: &str) -> String {
     }
     out
 }
+
+/// A folder name: trimmed, 1 to 255 characters, no '/' and no control characters.
+pub fn validate_folder_name(name: &str) -> DomainResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(DomainError::Invalid("a folder name cannot be empty".into()));
+    }
+    if name.chars().count() > 255 {
+        return Err(DomainError::Invalid("a folder name can have at most 255 characters".into()));
+    }
+    if name.contains('/') || name.chars().any(char::is_control) {
+        return Err(DomainError::Invalid("a folder name cannot contain '/' or control characters".into()));
+    }
+    Ok(name.to_string())
+}

@@ -258,9 +258,9 @@ async fn listen_loop(cfg: tokio_postgres::Config, jobs: Arc<Notify>, events: Arc
     }
 }
 
-/// Creates database `name` (letters, digits, `_`) on the server of `base_url`; returns the URL
-/// of the new database.
-pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String> {
+/// Runs one statement about database `name` (letters, digits, `_`) on the server of `base_url`,
+/// outside any transaction (CREATE/DROP DATABASE cannot run inside one).
+async fn database_statement(base_url: &str, name: &str, sql: &str, what: &str) -> DomainResult<()> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
     }
@@ -270,12 +270,15 @@ pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String>
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .map_err(|e| DomainError::Database(format!("cannot create database {name}: {e}")))?;
+    client.batch_execute(sql).await.map_err(|e| DomainError::Database(format!("cannot {what} database {name}: {e}")))?;
     drop(client);
     let _ = driver.await;
+    Ok(())
+}
+
+/// Creates database `name` on the server of `base_url`; returns the URL of the new database.
+pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String> {
+    database_statement(base_url, name, &format!("CREATE DATABASE {name}"), "create").await?;
     let (base, query) = match base_url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (base_url, String::new()),
@@ -290,20 +293,5 @@ pub async fn create_database(base_url: &str, name: &str) -> DomainResult<String>
 
 /// Drops a database made by [`create_database`] (closing its connections first).
 pub async fn drop_database(base_url: &str, name: &str) -> DomainResult<()> {
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
-    }
-    let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .map_err(|e| DomainError::Database(format!("cannot drop database {name}: {e}")))?;
-    drop(client);
-    let _ = driver.await;
-    Ok(())
+    database_statement(base_url, name, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), "drop").await
 }

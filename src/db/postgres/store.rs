@@ -359,19 +359,6 @@ async fn folders_with_tags<C: GenericClient>(c: &C, folders: Vec<Folder>) -> Dom
     Ok(out)
 }
 
-fn validate_name(name: &str) -> DomainResult<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(DomainError::Invalid("a folder name cannot be empty".into()));
-    }
-    if name.chars().count() > 255 {
-        return Err(DomainError::Invalid("a folder name can have at most 255 characters".into()));
-    }
-    if name.contains('/') || name.chars().any(char::is_control) {
-        return Err(DomainError::Invalid("a folder name cannot contain '/' or control characters".into()));
-    }
-    Ok(name.to_string())
-}
 
 async fn count<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> DomainResult<i64> {
     col(&query_one(c, sql, p).await?, 0)
@@ -651,7 +638,7 @@ impl Store for PgStore {
     }
 
     async fn create_folder(&self, owner: Id, parent_id: Id, name: &str) -> DomainResult<Folder> {
-        let name = validate_name(name)?;
+        let name = crate::domain::validate_folder_name(name)?;
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         live_folder(&tx, owner, parent_id).await?;
@@ -672,7 +659,7 @@ impl Store for PgStore {
     }
 
     async fn update_folder(&self, owner: Id, id: Id, name: Option<&str>, parent_id: Option<Id>) -> DomainResult<Folder> {
-        let name = name.map(validate_name).transpose()?;
+        let name = name.map(crate::domain::validate_folder_name).transpose()?;
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let f = live_folder(&tx, owner, id).await?;

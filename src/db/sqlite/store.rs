@@ -377,19 +377,6 @@ fn folder_tags_of(conn: &Connection, folder_id: Id) -> DomainResult<Vec<Tag>> {
     Ok(tags)
 }
 
-fn validate_name(name: &str) -> DomainResult<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(DomainError::Invalid("a folder name cannot be empty".into()));
-    }
-    if name.chars().count() > 255 {
-        return Err(DomainError::Invalid("a folder name can have at most 255 characters".into()));
-    }
-    if name.contains('/') || name.chars().any(char::is_control) {
-        return Err(DomainError::Invalid("a folder name cannot contain '/' or control characters".into()));
-    }
-    Ok(name.to_string())
-}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -739,7 +726,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_folder(&self, owner: Id, parent_id: Id, name: &str) -> DomainResult<Folder> {
-        let name = validate_name(name)?;
+        let name = crate::domain::validate_folder_name(name)?;
         let out = self
             .write(move |tx| {
                 live_folder(tx, owner, parent_id)?;
@@ -764,7 +751,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_folder(&self, owner: Id, id: Id, name: Option<&str>, parent_id: Option<Id>) -> DomainResult<Folder> {
-        let name = name.map(validate_name).transpose()?;
+        let name = name.map(crate::domain::validate_folder_name).transpose()?;
         let out = self
             .write(move |tx| {
                 let f = live_folder(tx, owner, id)?;
