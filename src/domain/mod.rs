@@ -282,6 +282,9 @@ impl PageReq {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Paged<T> {
+    /// Search only: the words are so common that only the newest matches were ranked
+    /// (`domain::search::RANKED_MATCHES`); `total` counts the documents among those.
+    pub truncated: bool,
     pub items: Vec<T>,
     pub total: i64,
     pub page: u32,

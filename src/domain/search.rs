@@ -140,6 +140,17 @@ fn parse_date(value: &str, key: &str) -> Result<Millis, DomainError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn best_row_per_document_then_by_score() {
+        use super::best_per_document;
+        // (row, document, page, score)
+        let rows = vec![(1, 10, 1, 0.5), (2, 10, 2, 0.9), (3, 11, 1, 0.9), (-10, 10, 0, 0.9), (4, 12, 3, 0.1)];
+        let best = best_per_document(rows);
+        // Document 10: the title (page 0) and page 2 tie at 0.9; the lower page number wins.
+        // Equal scores: the newer document (higher id) first.
+        assert_eq!(best, vec![(3, 11, 1, 0.9), (-10, 10, 0, 0.9), (4, 12, 3, 0.1)]);
+    }
+
     use super::*;
 
     #[test]
@@ -167,4 +178,23 @@ mod tests {
         assert!(parse_query("before:yesterday").is_err());
         assert!(parse_query("-only").is_err());
     }
+}
+
+/// How many matching pages (and, apart from them, titles) of one user a search ranks at most:
+/// the newest ones. Ranking every page that holds a word found on most pages would cost time in
+/// proportion to the library; this bounds it. With fewer matches than this (the usual case for
+/// a specific search) every match is ranked, and the result says when it was not
+/// (`Paged::truncated`).
+pub const RANKED_MATCHES: i64 = 1000;
+
+/// One ranked index row: (row id, document id, page number (0 = title), score — higher is better).
+pub type Candidate = (i64, i64, i32, f64);
+
+/// Keeps each document's best row (highest score, then the lowest page number) and orders the
+/// documents by score, newest document first among equal scores.
+pub fn best_per_document(mut rows: Vec<Candidate>) -> Vec<Candidate> {
+    rows.sort_by(|a, b| a.1.cmp(&b.1).then(b.3.total_cmp(&a.3)).then(a.2.cmp(&b.2)));
+    rows.dedup_by_key(|r| r.1);
+    rows.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.cmp(&a.1)));
+    rows
 }

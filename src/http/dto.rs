@@ -100,5 +100,9 @@ pub fn event(e: &Event) -> Value {
 }
 
 pub fn paged<T>(p: &Paged<T>, f: impl Fn(&T) -> Value) -> Value {
-    json!({"items": p.items.iter().map(f).collect::<Vec<_>>(), "total": p.total, "page": p.page, "page_size": p.page_size})
+    let mut v = json!({"items": p.items.iter().map(f).collect::<Vec<_>>(), "total": p.total, "page": p.page, "page_size": p.page_size});
+    if p.truncated {
+        v["truncated"] = Value::Bool(true);
+    }
+    v
 }

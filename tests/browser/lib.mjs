@@ -6,7 +6,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const HERE = dirname(fileURLToPath(import.meta.url));
-export const OUTPUT = join(HERE, 'output');
+// Screenshots go here (tests/browser/output unless DOCMERGE_BROWSER_OUTPUT names another folder).
+export const OUTPUT = process.env.DOCMERGE_BROWSER_OUTPUT || join(HERE, 'output');
 
 /** Read required env vars; throw one loud error naming every missing one. */
 export function requireEnv() {

@@ -50,38 +50,96 @@ async fn ui_assets_are_embedded_typed_cached_and_offline() {
 /// Runs tests/browser (node --test, playwright-core, Debian chromium) against `docmerge all`.
 #[test]
 fn browser_flow_in_headless_chromium() {
+    let db = TestDb::new(Db::Sqlite);
+    let (http, ws) = (free_port(), free_port());
+    let _all = start_all(&db, http, ws, &[]);
+    let root = browser_root();
+    run_browser_tests(&format!("http://127.0.0.1:{http}"), &root.join("output"));
+}
+
+/// The same flow through Debian's nginx running the shipped packaging/nginx/docmerge.conf: one
+/// origin for the UI, the API and the websocket (`/ws`), as a packaged install serves it.
+#[test]
+fn browser_flow_through_nginx() {
+    let db = TestDb::new(Db::Sqlite);
+    let (http, ws, port) = (free_port(), free_port(), free_port());
+    let _all = start_all(&db, http, ws, &[("DOCMERGE__SERVER__TRUSTED_PROXIES", r#"["127.0.0.1"]"#.into())]);
+    let nginx_dir = db.dir.path().join("nginx");
+    let _nginx = crate::topology::start_nginx(&nginx_dir, &crate::topology::shipped_nginx_site(port, &[http], &[ws]));
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base, "nginx in front of docmerge all");
+    // Behind the proxy the UI is told to open its websocket on the same origin.
+    let c = reqwest::blocking::Client::new();
+    let token: serde_json::Value = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let config: serde_json::Value =
+        c.get(format!("{base}/api/v1/config")).bearer_auth(token["token"].as_str().unwrap()).send().unwrap().json().unwrap();
+    assert_eq!(config["ws_url"], "/ws", "{config}");
+
+    let out = browser_root().join("output-nginx");
+    run_browser_tests(&base, &out);
+    // The browser's websocket really went through nginx: an upgrade (101) on /ws in its access log.
+    let access = std::fs::read_to_string(nginx_dir.join("logs/access.log")).unwrap();
+    assert!(
+        access.lines().any(|l| l.contains("GET /ws") && l.contains("\" 101 ")),
+        "no websocket upgrade through nginx in its access log:\n{access}"
+    );
+    assert!(access.lines().any(|l| l.contains("POST /api/v1/documents") && l.contains("\" 202 ")), "the upload did not go through nginx");
+}
+
+const ADMIN_PASSWORD: &str = "browser-admin-pw";
+
+fn browser_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn start_all(db: &TestDb, http: u16, ws: u16, extra: &[(&'static str, String)]) -> Proc {
+    let mut env = child_env(db);
+    env.push(("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{http}")));
+    env.push(("DOCMERGE__WS__BIND", format!("127.0.0.1:{ws}")));
+    env.push(("DOCMERGE__AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD.into()));
+    env.extend_from_slice(extra);
+    let all = Proc::spawn("all", &["all"], &env, db.dir.path());
+    wait_ready(&format!("http://127.0.0.1:{http}"), "docmerge all");
+    all
+}
+
+fn wait_ready(base: &str, what: &str) {
+    let started = Instant::now();
+    while !reqwest::blocking::get(format!("{base}/readyz")).map(|r| r.status().is_success()).unwrap_or(false) {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// node --test over flow.test.mjs and offline.test.mjs against `base`; screenshots into `output`.
+fn run_browser_tests(base: &str, output: &std::path::Path) {
     let corpus = corpus_dir();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let root = browser_root();
     assert!(
         root.join("node_modules/playwright-core").is_dir(),
         "tests/browser/node_modules is missing: run `npm ci` in tests/browser (scripts/test.sh does)"
     );
     assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is needed (.ci/run installs it)");
-    let db = TestDb::new(Db::Sqlite);
-    let (http, ws) = (free_port(), free_port());
-    let mut env = child_env(&db);
-    env.push(("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{http}")));
-    env.push(("DOCMERGE__WS__BIND", format!("127.0.0.1:{ws}")));
-    env.push(("DOCMERGE__AUTH__ADMIN_PASSWORD", "browser-admin-pw".into()));
-    let _all = Proc::spawn("all", &["all"], &env, db.dir.path());
-    let base = format!("http://127.0.0.1:{http}");
-    let started = Instant::now();
-    while !reqwest::blocking::get(format!("{base}/readyz")).map(|r| r.status().is_success()).unwrap_or(false) {
-        assert!(started.elapsed() < Duration::from_secs(30), "docmerge all did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _ = std::fs::remove_dir_all(output);
     let out = std::process::Command::new("node")
         .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs"])
         .current_dir(&root)
-        .env("DOCMERGE_URL", &base)
+        .env("DOCMERGE_URL", base)
         .env("DOCMERGE_USER", "admin")
-        .env("DOCMERGE_PASSWORD", "browser-admin-pw")
+        .env("DOCMERGE_PASSWORD", ADMIN_PASSWORD)
         .env("DOCMERGE_TEST_CORPUS", &corpus)
+        .env("DOCMERGE_BROWSER_OUTPUT", output)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "browser tests failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser tests against {base} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
-    // Screenshots of every step are kept under tests/browser/output.
-    assert!(root.join("output/13-log-out.png").is_file());
+    // Screenshots of every step are kept.
+    assert!(output.join("13-log-out.png").is_file(), "no screenshots in {}", output.display());
 }

@@ -927,3 +927,67 @@ async fn wait_woken_by_enqueue(store: &Arc<dyn Store>) {
     let waited = waiter.await.unwrap();
     assert!(waited < std::time::Duration::from_secs(10), "not woken by NOTIFY (waited {waited:?})");
 }
+
+conformance!(search_ranks_the_newest_matches_of_a_very_common_word);
+/// A word on more pages than `RANKED_MATCHES`: only the newest matches are ranked, the result
+/// says so, paging stays consistent, and another user's older match is still found (the bound
+/// is per user, not per instance).
+async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn Store>) {
+    use docmerge::domain::search::RANKED_MATCHES;
+    let bob = user(&store, "bob").await;
+    let bob_home = home(&store, bob.id).await;
+    let old = upload(&store, bob.id, bob_home, "Bob's letter", "b1").await;
+    process(&store, &old, &["the quarterly invoice from the landlord"]).await;
+
+    let alice = user(&store, "alice").await;
+    let home = home(&store, alice.id).await;
+    let n = RANKED_MATCHES as usize + 200;
+    let docs: Vec<SyntheticDoc> = (0..n)
+        .map(|i| SyntheticDoc {
+            folder_id: home,
+            title: format!("Letter {i}"),
+            filename: format!("l{i}.pdf"),
+            sha256: format!("{i:064x}"),
+            size: 100,
+            created_at: 1_700_000_000_000 + i as i64,
+            tag_ids: vec![],
+            // Every page has "invoice"; one in fifty also "overdue"; the newest has "overdue" twice.
+            pages: vec![if i == n - 1 {
+                "overdue overdue invoice".to_string()
+            } else if i % 50 == 0 {
+                format!("invoice {i} overdue")
+            } else {
+                format!("invoice number {i}")
+            }],
+        })
+        .collect();
+    let ids = store.bulk_load_for_bench(alice.id, docs).await.unwrap();
+
+    let common = store.search(alice.id, &search_q("invoice"), page_req(1, 50)).await.unwrap();
+    assert!(common.truncated, "{} matches are more than {RANKED_MATCHES}", n);
+    assert_eq!(common.total, RANKED_MATCHES);
+    assert_eq!(common.items.len(), 50);
+    // Only the newest RANKED_MATCHES documents were ranked.
+    let oldest_ranked = ids[n - RANKED_MATCHES as usize];
+    assert!(common.items.iter().all(|h| h.document.id >= oldest_ranked && h.document.owner_id == alice.id));
+    // Paging through: no document twice, none missing.
+    let mut seen = std::collections::HashSet::new();
+    for p in 1..=(RANKED_MATCHES as u32).div_ceil(100) {
+        let r = store.search(alice.id, &search_q("invoice"), page_req(p, 100)).await.unwrap();
+        for h in r.items {
+            assert!(seen.insert(h.document.id), "document {} on two pages", h.document.id);
+        }
+    }
+    assert_eq!(seen.len() as i64, RANKED_MATCHES);
+
+    // A rarer word is ranked over all its matches; the best (two hits on a short page) first.
+    let rare = store.search(alice.id, &search_q("overdue"), page_req(1, 50)).await.unwrap();
+    assert!(!rare.truncated);
+    assert_eq!(rare.total as usize, n.div_ceil(50) + 1);
+    assert_eq!(rare.items[0].document.id, ids[n - 1]);
+
+    // Bob's only match is older than all of Alice's pages: still found, and only his.
+    let bobs = store.search(bob.id, &search_q("invoice"), page_req(1, 50)).await.unwrap();
+    assert_eq!((bobs.total, bobs.truncated), (1, false));
+    assert_eq!(bobs.items[0].document.id, old.document.id);
+}

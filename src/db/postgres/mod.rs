@@ -26,7 +26,10 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
 
-pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (3, "listing_indexes", include_str!("../../../migrations/postgres/0003_listing_indexes.sql")),
+];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";
 pub(crate) const EVENTS_CHANNEL: &str = "docmerge_events";

@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, Tx, col, conflict_or_db, db_err, exec, query, query_one, query_opt, try_exec, try_query_one};
 use crate::db::like_escape;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobState, JobView, Lease, NewJob, backoff_millis};
-use crate::domain::search::{SearchQuery, Term, words_of};
+use crate::domain::search::{RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
@@ -329,14 +329,14 @@ fn ts_expression(q: &SearchQuery) -> String {
 
 fn child_order(sort: ChildSort, doc: bool) -> &'static str {
     match (sort, doc) {
-        (ChildSort::NameAsc, false) => "lower(name) ASC, id",
-        (ChildSort::NameDesc, false) => "lower(name) DESC, id",
-        (ChildSort::CreatedAsc, false) => "created_at ASC, id",
-        (ChildSort::CreatedDesc, false) => "created_at DESC, id",
-        (ChildSort::NameAsc, true) => "lower(d.title) ASC, d.id",
-        (ChildSort::NameDesc, true) => "lower(d.title) DESC, d.id",
-        (ChildSort::CreatedAsc, true) => "d.created_at ASC, d.id",
-        (ChildSort::CreatedDesc, true) => "d.created_at DESC, d.id",
+        (ChildSort::NameAsc, false) => "lower(name) ASC, id ASC",
+        (ChildSort::NameDesc, false) => "lower(name) DESC, id DESC",
+        (ChildSort::CreatedAsc, false) => "created_at ASC, id ASC",
+        (ChildSort::CreatedDesc, false) => "created_at DESC, id DESC",
+        (ChildSort::NameAsc, true) => "lower(d.title) ASC, d.id ASC",
+        (ChildSort::NameDesc, true) => "lower(d.title) DESC, d.id DESC",
+        (ChildSort::CreatedAsc, true) => "d.created_at ASC, d.id ASC",
+        (ChildSort::CreatedDesc, true) => "d.created_at DESC, d.id DESC",
     }
 }
 
@@ -754,14 +754,17 @@ impl Store for PgStore {
         let remaining = limit - items.len() as i64;
         if remaining > 0 {
             let doc_offset = (offset - nf).max(0);
+            // The page's ids from the index alone, then only those rows.
+            let order = child_order(sort, true);
             let sql = format!(
-                "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.folder_id = $1 AND d.trashed_at IS NULL ORDER BY {} LIMIT $2 OFFSET $3",
-                child_order(sort, true)
+                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE d.folder_id = $1 AND d.trashed_at IS NULL \
+                 ORDER BY {order} LIMIT $2 OFFSET $3) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
+                 ORDER BY {order}"
             );
             let docs = load_docs(&c, &sql, &[&id, &remaining, &doc_offset]).await?;
             items.extend(docs.into_iter().map(ChildItem::Document));
         }
-        Ok(Paged { items, total: nf + nd, page: page.page, page_size: page.page_size })
+        Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
     }
 
     async fn set_folder_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<()> {
@@ -879,8 +882,8 @@ impl Store for PgStore {
         let order = match f.sort {
             DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
             DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
-            DocSort::TitleAsc => "lower(d.title) ASC, d.id",
-            DocSort::TitleDesc => "lower(d.title) DESC, d.id",
+            DocSort::TitleAsc => "lower(d.title) ASC, d.id ASC",
+            DocSort::TitleDesc => "lower(d.title) DESC, d.id DESC",
         };
         let wher = conds.join(" AND ");
         let c = self.client().await?;
@@ -888,9 +891,15 @@ impl Store for PgStore {
         let n = args.len();
         args.push(Box::new(page.limit()));
         args.push(Box::new(page.offset()));
-        let sql = format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY {order} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        // The page's ids from an index in list order, then only those rows.
+        let sql = format!(
+            "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {order} LIMIT ${} OFFSET ${}) p \
+             JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
+            n + 1,
+            n + 2
+        );
         let docs = load_docs(&c, &sql, &refs(&args)).await?;
-        Ok(Paged { items: docs, total, page: page.page, page_size: page.page_size })
+        Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
     }
 
     async fn update_document(
@@ -1026,7 +1035,7 @@ impl Store for PgStore {
             let docs = load_docs(&c, &sql, &[&owner, &remaining, &(offset - nf).max(0)]).await?;
             items.extend(docs.into_iter().map(ChildItem::Document));
         }
-        Ok(Paged { items, total: nf + nd, page: page.page, page_size: page.page_size })
+        Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
     }
 
     async fn empty_trash(&self, owner: Id) -> DomainResult<Vec<String>> {
@@ -1324,31 +1333,42 @@ impl Store for PgStore {
             );
             let docs = load_docs(&c, &sql, &refs(&args)).await?;
             let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-            return Ok(Paged { items, total, page: page.page, page_size: page.page_size });
+            return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
         }
         let expr = ts_expression(q);
-        args.push(Box::new(expr.clone()));
-        let q_arg = args.len();
+        // This user's matching page rows (rowid = page id, newest = highest) and title rows
+        // (rowid = -document id, newest = lowest): all of them when there are few; else the
+        // newest RANKED_MATCHES (the planner walks (owner_id, rowid) for a common word).
+        let mut candidates = Vec::new();
+        let mut truncated = false;
+        for (range, newest_first) in [("rowid > 0", "rowid DESC"), ("rowid < 0", "rowid ASC")] {
+            let rows = query(
+                &c,
+                &format!(
+                    "SELECT rowid, document_id, page_number, ts_rank(tsv, to_tsquery('simple', $2)) FROM \
+                     (SELECT rowid, document_id, page_number, tsv FROM search_index \
+                      WHERE owner_id = $1 AND {range} AND tsv @@ to_tsquery('simple', $2) ORDER BY {newest_first} LIMIT $3) c \
+                     ORDER BY {newest_first}"
+                ),
+                &[&owner, &expr, &(RANKED_MATCHES + 1)],
+            )
+            .await?;
+            truncated |= rows.len() as i64 > RANKED_MATCHES;
+            for r in rows.iter().take(RANKED_MATCHES as usize) {
+                candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+            }
+        }
+        // Documents the filters keep (not trashed, tags, folders, dates).
+        let ranked = best_per_document(candidates);
+        let ids: Vec<Id> = ranked.iter().map(|r| r.1).collect();
+        args.push(Box::new(ids));
         let wher = conds.join(" AND ");
-        // Every matching index row (title row = page 0) of a visible document.
-        let base = format!(
-            "SELECT s.rowid AS rid, s.document_id AS doc, s.page_number AS pno, ts_rank(s.tsv, tq.q) AS rank \
-             FROM search_index s CROSS JOIN (SELECT to_tsquery('simple', ${q_arg}) AS q) tq JOIN documents d ON d.id = s.document_id \
-             WHERE s.tsv @@ tq.q AND {wher}"
-        );
-        let total = count(&c, &format!("SELECT COUNT(DISTINCT doc) FROM ({base}) b"), &refs(&args)).await?;
-        let n = args.len();
-        args.push(Box::new(page.limit()));
-        args.push(Box::new(page.offset()));
-        // Best-ranked row per document, then documents by rank, newest first among equals.
-        let sql = format!(
-            "SELECT rid, doc, pno, rank FROM (SELECT rid, doc, pno, rank, ROW_NUMBER() OVER (PARTITION BY doc ORDER BY rank DESC, pno) AS rn FROM ({base}) b) x \
-             WHERE rn = 1 ORDER BY rank DESC, doc DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let hits = query(&c, &sql, &refs(&args)).await?;
-        let rids: Vec<Id> = hits.iter().map(|r| col(r, 0)).collect::<DomainResult<_>>()?;
+        let kept = query(&c, &format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", args.len()), &refs(&args)).await?;
+        let keep: std::collections::HashSet<Id> = kept.iter().map(|r| col(r, 0)).collect::<DomainResult<_>>()?;
+        let ranked: Vec<_> = ranked.into_iter().filter(|r| keep.contains(&r.1)).collect();
+        let total = ranked.len() as i64;
+        let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+        let rids: Vec<Id> = hits.iter().map(|r| r.0).collect();
         // Headlines only for the page of results shown.
         let mut snippets: HashMap<Id, String> = HashMap::new();
         if !rids.is_empty() {
@@ -1364,18 +1384,21 @@ impl Store for PgStore {
                 snippets.insert(col(r, 0)?, col(r, 1)?);
             }
         }
+        // The documents of the page shown, in one query.
+        let doc_ids: Vec<Id> = hits.iter().map(|r| r.1).collect();
+        let docs = load_docs(&c, &format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ANY($1) AND d.owner_id = $2"), &[&doc_ids, &owner]).await?;
+        let mut docs: HashMap<Id, Document> = docs.into_iter().map(|d| (d.id, d)).collect();
         let mut items = Vec::with_capacity(hits.len());
-        for r in &hits {
-            let (rid, doc_id, pno, rank): (Id, Id, i32, f32) = (col(r, 0)?, col(r, 1)?, col(r, 2)?, col(r, 3)?);
-            let document = load_document(&c, owner, doc_id).await?;
+        for (rid, doc_id, pno, rank) in hits {
+            let Some(document) = docs.remove(&doc_id) else { continue };
             items.push(SearchHit {
                 document,
                 page_number: if pno > 0 { Some(pno) } else { None },
                 snippet: crate::domain::snippet_html(snippets.get(&rid).map(String::as_str).unwrap_or("")),
-                rank: rank as f64,
+                rank,
             });
         }
-        Ok(Paged { items, total, page: page.page, page_size: page.page_size })
+        Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
     }
 
     // ---- the job table -------------------------------------------------------------------------
@@ -1574,7 +1597,7 @@ impl Store for PgStore {
             &[&owner, &document_id, &page.limit(), &page.offset()],
         )
         .await?;
-        Ok(Paged { items: all(rows, job_from)?, total, page: page.page, page_size: page.page_size })
+        Ok(Paged { truncated: false, items: all(rows, job_from)?, total, page: page.page, page_size: page.page_size })
     }
 
     async fn retry_job(&self, owner: Id, id: Id) -> DomainResult<JobView> {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{MIGRATIONS, SqliteStore, db_err, emit, is_unique_violation};
 use crate::db::like_escape;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobState, JobView, Lease, NewJob, backoff_millis};
-use crate::domain::search::{SearchQuery, Term};
+use crate::domain::search::{RANKED_MATCHES, SearchQuery, Term, best_per_document};
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
@@ -211,7 +211,7 @@ fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
 fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
     tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id]).map_err(db_err)?;
     tx.execute(
-        "INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)",
+        "INSERT INTO search_index (rowid, body, document_id, page_number, owner) VALUES (?1, ?2, ?3, 0, (SELECT 'u' || owner_id FROM documents WHERE id = ?3))",
         params![-doc_id, title, doc_id],
     )
     .map_err(db_err)?;
@@ -347,14 +347,14 @@ fn fts_expression(q: &SearchQuery) -> String {
 
 fn child_order(sort: ChildSort, doc: bool) -> &'static str {
     match (sort, doc) {
-        (ChildSort::NameAsc, false) => "name COLLATE NOCASE ASC, id",
-        (ChildSort::NameDesc, false) => "name COLLATE NOCASE DESC, id",
-        (ChildSort::CreatedAsc, false) => "created_at ASC, id",
-        (ChildSort::CreatedDesc, false) => "created_at DESC, id",
-        (ChildSort::NameAsc, true) => "d.title COLLATE NOCASE ASC, d.id",
-        (ChildSort::NameDesc, true) => "d.title COLLATE NOCASE DESC, d.id",
-        (ChildSort::CreatedAsc, true) => "d.created_at ASC, d.id",
-        (ChildSort::CreatedDesc, true) => "d.created_at DESC, d.id",
+        (ChildSort::NameAsc, false) => "name COLLATE NOCASE ASC, id ASC",
+        (ChildSort::NameDesc, false) => "name COLLATE NOCASE DESC, id DESC",
+        (ChildSort::CreatedAsc, false) => "created_at ASC, id ASC",
+        (ChildSort::CreatedDesc, false) => "created_at DESC, id DESC",
+        (ChildSort::NameAsc, true) => "d.title COLLATE NOCASE ASC, d.id ASC",
+        (ChildSort::NameDesc, true) => "d.title COLLATE NOCASE DESC, d.id DESC",
+        (ChildSort::CreatedAsc, true) => "d.created_at ASC, d.id ASC",
+        (ChildSort::CreatedDesc, true) => "d.created_at DESC, d.id DESC",
     }
 }
 
@@ -877,9 +877,12 @@ impl Store for SqliteStore {
             let remaining = limit - items.len() as i64;
             if remaining > 0 {
                 let doc_offset = (offset - nf).max(0);
+                // The page's ids from the index alone, then only those rows.
+                let order = child_order(sort, true);
                 let sql = format!(
-                    "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.folder_id = ?1 AND d.trashed_at IS NULL ORDER BY {} LIMIT ?2 OFFSET ?3",
-                    child_order(sort, true)
+                    "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE d.folder_id = ?1 AND d.trashed_at IS NULL \
+                     ORDER BY {order} LIMIT ?2 OFFSET ?3) p CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
+                     ORDER BY {order}"
                 );
                 let mut st = c.prepare_cached(&sql).map_err(db_err)?;
                 let mut docs = st
@@ -890,7 +893,7 @@ impl Store for SqliteStore {
                 attach_tags(c, &mut docs)?;
                 items.extend(docs.into_iter().map(ChildItem::Document));
             }
-            Ok(Paged { items, total: nf + nd, page: page.page, page_size: page.page_size })
+            Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
         })
         .await
     }
@@ -1011,8 +1014,8 @@ impl Store for SqliteStore {
             let order = match f.sort {
                 DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
                 DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
-                DocSort::TitleAsc => "d.title COLLATE NOCASE ASC, d.id",
-                DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id",
+                DocSort::TitleAsc => "d.title COLLATE NOCASE ASC, d.id ASC",
+                DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id DESC",
             };
             let wher = conds.join(" AND ");
             let total: i64 = c
@@ -1022,12 +1025,18 @@ impl Store for SqliteStore {
             let n = args.len();
             args.push(page.limit().into());
             args.push(page.offset().into());
-            let sql = format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY {order} LIMIT ?{} OFFSET ?{}", n + 1, n + 2);
+            // The page's ids from an index in list order, then only those rows.
+            let sql = format!(
+                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {order} LIMIT ?{} OFFSET ?{}) p \
+                 CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
+                n + 1,
+                n + 2
+            );
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
             let mut docs =
                 st.query_map(params_from_iter(args.iter()), document_from).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
             attach_tags(c, &mut docs)?;
-            Ok(Paged { items: docs, total, page: page.page, page_size: page.page_size })
+            Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
         })
         .await
     }
@@ -1203,7 +1212,7 @@ impl Store for SqliteStore {
                 attach_tags(c, &mut docs)?;
                 items.extend(docs.into_iter().map(ChildItem::Document));
             }
-            Ok(Paged { items, total: nf + nd, page: page.page, page_size: page.page_size })
+            Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
         })
         .await
     }
@@ -1430,7 +1439,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             let mut ins_index = tx
-                .prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number, owner) VALUES (?1, ?2, ?3, ?4, (SELECT 'u' || owner_id FROM documents WHERE id = ?3))")
                 .map_err(db_err)?;
             let mut ins_tag = tx.prepare_cached("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)").map_err(db_err)?;
             for d in &docs {
@@ -1516,38 +1525,56 @@ impl Store for SqliteStore {
                     .map_err(db_err)?;
                 attach_tags(c, &mut docs)?;
                 let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-                return Ok(Paged { items, total, page: page.page, page_size: page.page_size });
+                return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
             }
             let expr = fts_expression(&q);
-            args.push(expr.clone().into());
-            let match_arg = args.len();
+            // Only this user's rows (the owner column), then the words in the text.
+            let matching = format!("owner : u{owner} AND body : ({expr})");
+            let mut candidates = Vec::new();
+            let mut truncated = false;
+            // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
+            // newest = lowest): all of them when there are few; else the newest RANKED_MATCHES.
+            for (range, newest_first) in [("rowid > 0", "rowid DESC"), ("rowid < 0", "rowid ASC")] {
+                let bound: Option<Id> = c
+                    .prepare_cached(&format!(
+                        "SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND {range} ORDER BY {newest_first} LIMIT 1 OFFSET ?2"
+                    ))
+                    .and_then(|mut st| st.query_row(params![matching, RANKED_MATCHES], |r| r.get(0)).optional())
+                    .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
+                let within = match bound {
+                    Some(b) if range == "rowid > 0" => format!("rowid > {b}"),
+                    Some(b) => format!("rowid < {b} AND rowid < 0"),
+                    None => range.to_string(),
+                };
+                truncated |= bound.is_some();
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT rowid, document_id, page_number, bm25(search_index, 1.0, 0.0) FROM search_index \
+                         WHERE search_index MATCH ?1 AND {within}"
+                    ))
+                    .map_err(db_err)?;
+                let rows = st
+                    .query_map(params![matching], |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, -r.get::<_, f64>(3)?)))
+                    .map_err(db_err)?;
+                for r in rows {
+                    candidates.push(r.map_err(db_err)?);
+                }
+            }
+            // Documents the filters keep (not trashed, tags, folders, dates).
+            let ranked = best_per_document(candidates);
+            let ids: Vec<Id> = ranked.iter().map(|r| r.1).collect();
+            args.push(json!(ids).to_string().into());
             let wher = conds.join(" AND ");
-            // Best-ranked row per document (title row = page 0), newest first among equals.
-            let base = format!(
-                "SELECT s.rowid AS rid, s.document_id AS doc, s.page_number AS pno, bm25(search_index) AS rank \
-                 FROM search_index s JOIN documents d ON d.id = s.document_id \
-                 WHERE search_index MATCH ?{match_arg} AND {wher}"
-            );
-            let total: i64 = c
-                .prepare(&format!("SELECT COUNT(DISTINCT doc) FROM ({base})"))
-                .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
-                .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
-            let n = args.len();
-            args.push(page.limit().into());
-            args.push(page.offset().into());
-            let sql = format!(
-                "SELECT rid, doc, pno, rank FROM (SELECT rid, doc, pno, rank, ROW_NUMBER() OVER (PARTITION BY doc ORDER BY rank, pno) AS rn FROM ({base})) \
-                 WHERE rn = 1 ORDER BY rank, doc DESC LIMIT ?{} OFFSET ?{}",
-                n + 1,
-                n + 2
-            );
-            let hits: Vec<(Id, Id, i32, f64)> = {
-                let mut st = c.prepare(&sql).map_err(db_err)?;
-                st.query_map(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?
+            let keep: std::collections::HashSet<Id> = {
+                let mut st = c
+                    .prepare(&format!("SELECT d.id FROM documents d WHERE d.id IN (SELECT value FROM json_each(?{})) AND {wher}", args.len()))
+                    .map_err(db_err)?;
+                st.query_map(params_from_iter(args.iter()), |r| r.get(0)).map_err(db_err)?.collect::<Result<_, _>>().map_err(db_err)?
             };
+            let ranked: Vec<_> = ranked.into_iter().filter(|r| keep.contains(&r.1)).collect();
+            let total = ranked.len() as i64;
+            let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+            let expr = matching;
             let mut items = Vec::with_capacity(hits.len());
             let mut snip = c
                 .prepare_cached(
@@ -1561,10 +1588,10 @@ impl Store for SqliteStore {
                     document,
                     page_number: if pno > 0 { Some(pno) } else { None },
                     snippet: crate::domain::snippet_html(&snippet),
-                    rank: -rank,
+                    rank,
                 });
             }
-            Ok(Paged { items, total, page: page.page, page_size: page.page_size })
+            Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
         })
         .await
     }
@@ -1778,7 +1805,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(db_err)?;
-            Ok(Paged { items, total, page: page.page, page_size: page.page_size })
+            Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size })
         })
         .await
     }
@@ -1958,7 +1985,7 @@ impl Store for SqliteStore {
                         tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![rid]).map_err(db_err)?;
                     }
                     tx.execute(
-                        "INSERT INTO search_index (rowid, body, document_id, page_number) SELECT id, text, ?2, number FROM pages WHERE version_id = ?1 AND text != ''",
+                        "INSERT INTO search_index (rowid, body, document_id, page_number, owner) SELECT id, text, ?2, number, (SELECT 'u' || owner_id FROM documents WHERE id = ?2) FROM pages WHERE version_id = ?1 AND text != ''",
                         params![version_id, doc],
                     )
                     .map_err(db_err)?;
