@@ -187,6 +187,9 @@ pub struct LibraryArgs {
     /// Seed of the synthetic text.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Keep the filled library (prints where) instead of removing it, for studying queries.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -215,7 +215,11 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         ));
         drop(serve);
         drop(store);
-        scratch.remove().await;
+        if args.keep {
+            scratch.keep();
+        } else {
+            scratch.remove().await;
+        }
     }
     println!();
     println!("{:<10} {:<58} {:>9} {:>9} {:>9} {:>8}", "backend", "request", "req/s", "p50 ms", "p99 ms", "errors");

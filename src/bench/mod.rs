@@ -48,6 +48,13 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Leaves the database (and the folder with the SQLite file) in place; says where.
+    pub fn keep(self) {
+        let Scratch { url, dir, .. } = self;
+        let kept = dir.keep();
+        eprintln!("kept the library: database {url}, storage {}", kept.display());
+    }
+
     pub async fn remove(self) {
         let Scratch { store, pg, dir, .. } = self;
         drop(store);

@@ -1336,21 +1336,28 @@ impl Store for PgStore {
             return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
         }
         let expr = ts_expression(q);
-        // This user's matching page rows (rowid = page id, newest = highest) and title rows
-        // (rowid = -document id, newest = lowest): all of them when there are few; else the
-        // newest RANKED_MATCHES (the planner walks (owner_id, rowid) for a common word).
+        args.push(Box::new(expr.clone()));
+        let q_arg = args.len();
+        args.push(Box::new(RANKED_MATCHES + 1));
+        let limit_arg = args.len();
+        let wher = conds.join(" AND ");
+        // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
+        // newest = lowest) of this user's visible documents, newest first, at most
+        // RANKED_MATCHES + 1 of each (for a word on most pages the planner walks
+        // (owner_id, rowid) and stops there), then ranked.
         let mut candidates = Vec::new();
         let mut truncated = false;
-        for (range, newest_first) in [("rowid > 0", "rowid DESC"), ("rowid < 0", "rowid ASC")] {
+        for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
             let rows = query(
                 &c,
                 &format!(
-                    "SELECT rowid, document_id, page_number, ts_rank(tsv, to_tsquery('simple', $2)) FROM \
-                     (SELECT rowid, document_id, page_number, tsv FROM search_index \
-                      WHERE owner_id = $1 AND {range} AND tsv @@ to_tsquery('simple', $2) ORDER BY {newest_first} LIMIT $3) c \
-                     ORDER BY {newest_first}"
+                    "SELECT rowid, document_id, page_number, ts_rank(tsv, to_tsquery('simple', ${q_arg})) FROM \
+                     (SELECT s.rowid, s.document_id, s.page_number, s.tsv FROM search_index s JOIN documents d ON d.id = s.document_id \
+                      WHERE s.owner_id = $1 AND {range} AND s.tsv @@ to_tsquery('simple', ${q_arg}) AND {wher} \
+                      ORDER BY {newest_first} LIMIT ${limit_arg}) c ORDER BY {}",
+                    newest_first.trim_start_matches("s.")
                 ),
-                &[&owner, &expr, &(RANKED_MATCHES + 1)],
+                &refs(&args),
             )
             .await?;
             truncated |= rows.len() as i64 > RANKED_MATCHES;
@@ -1358,14 +1365,7 @@ impl Store for PgStore {
                 candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
             }
         }
-        // Documents the filters keep (not trashed, tags, folders, dates).
         let ranked = best_per_document(candidates);
-        let ids: Vec<Id> = ranked.iter().map(|r| r.1).collect();
-        args.push(Box::new(ids));
-        let wher = conds.join(" AND ");
-        let kept = query(&c, &format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", args.len()), &refs(&args)).await?;
-        let keep: std::collections::HashSet<Id> = kept.iter().map(|r| col(r, 0)).collect::<DomainResult<_>>()?;
-        let ranked: Vec<_> = ranked.into_iter().filter(|r| keep.contains(&r.1)).collect();
         let total = ranked.len() as i64;
         let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
         let rids: Vec<Id> = hits.iter().map(|r| r.0).collect();

@@ -140,7 +140,7 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
                 }
             }
             let title = row.get("title").and_then(Value::as_str).unwrap_or_default();
-            tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number, owner) VALUES (?1, ?2, ?3, 0, (SELECT 'u' || owner_id FROM documents WHERE id = ?3))")
+            tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)")
                 .and_then(|mut st| st.execute(params![-id, title, id]))
                 .map_err(db_err)?;
         }
@@ -149,8 +149,8 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
                 tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![id]).map_err(db_err)?;
             }
             tx.prepare_cached(
-                "INSERT INTO search_index (rowid, body, document_id, page_number, owner) \
-                 SELECT p.id, p.text, d.id, p.number, 'u' || d.owner_id FROM pages p JOIN versions v ON v.id = p.version_id \
+                "INSERT INTO search_index (rowid, body, document_id, page_number) \
+                 SELECT p.id, p.text, d.id, p.number FROM pages p JOIN versions v ON v.id = p.version_id \
                  JOIN documents d ON d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
             )
             .and_then(|mut st| st.execute(params![id]))

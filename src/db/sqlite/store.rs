@@ -211,7 +211,7 @@ fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
 fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
     tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id]).map_err(db_err)?;
     tx.execute(
-        "INSERT INTO search_index (rowid, body, document_id, page_number, owner) VALUES (?1, ?2, ?3, 0, (SELECT 'u' || owner_id FROM documents WHERE id = ?3))",
+        "INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)",
         params![-doc_id, title, doc_id],
     )
     .map_err(db_err)?;
@@ -1439,7 +1439,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             let mut ins_index = tx
-                .prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number, owner) VALUES (?1, ?2, ?3, ?4, (SELECT 'u' || owner_id FROM documents WHERE id = ?3))")
+                .prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(db_err)?;
             let mut ins_tag = tx.prepare_cached("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)").map_err(db_err)?;
             for d in &docs {
@@ -1528,53 +1528,41 @@ impl Store for SqliteStore {
                 return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
             }
             let expr = fts_expression(&q);
-            // Only this user's rows (the owner column), then the words in the text.
-            let matching = format!("owner : u{owner} AND body : ({expr})");
+            args.push(expr.clone().into());
+            let match_arg = args.len();
+            let wher = conds.join(" AND ");
+            // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
+            // newest = lowest) of this user's visible documents, newest first, at most
+            // RANKED_MATCHES + 1 of each: the index is walked in rowid order and stops there, so a
+            // word on most pages costs no more than a rarer one.
             let mut candidates = Vec::new();
             let mut truncated = false;
-            // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
-            // newest = lowest): all of them when there are few; else the newest RANKED_MATCHES.
-            for (range, newest_first) in [("rowid > 0", "rowid DESC"), ("rowid < 0", "rowid ASC")] {
-                let bound: Option<Id> = c
-                    .prepare_cached(&format!(
-                        "SELECT rowid FROM search_index WHERE search_index MATCH ?1 AND {range} ORDER BY {newest_first} LIMIT 1 OFFSET ?2"
-                    ))
-                    .and_then(|mut st| st.query_row(params![matching, RANKED_MATCHES], |r| r.get(0)).optional())
-                    .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
-                let within = match bound {
-                    Some(b) if range == "rowid > 0" => format!("rowid > {b}"),
-                    Some(b) => format!("rowid < {b} AND rowid < 0"),
-                    None => range.to_string(),
-                };
-                truncated |= bound.is_some();
+            for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
                 let mut st = c
                     .prepare_cached(&format!(
-                        "SELECT rowid, document_id, page_number, bm25(search_index, 1.0, 0.0) FROM search_index \
-                         WHERE search_index MATCH ?1 AND {within}"
+                        "SELECT s.rowid, s.document_id, s.page_number, bm25(search_index) FROM search_index s \
+                         JOIN documents d ON d.id = s.document_id \
+                         WHERE search_index MATCH ?{match_arg} AND {range} AND {wher} ORDER BY {newest_first} LIMIT {}",
+                        RANKED_MATCHES + 1
                     ))
                     .map_err(db_err)?;
                 let rows = st
-                    .query_map(params![matching], |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, -r.get::<_, f64>(3)?)))
-                    .map_err(db_err)?;
+                    .query_map(params_from_iter(args.iter()), |r| {
+                        Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, -r.get::<_, f64>(3)?))
+                    })
+                    .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
+                let before = candidates.len();
                 for r in rows {
                     candidates.push(r.map_err(db_err)?);
                 }
+                if candidates.len() - before > RANKED_MATCHES as usize {
+                    truncated = true;
+                    candidates.pop();
+                }
             }
-            // Documents the filters keep (not trashed, tags, folders, dates).
             let ranked = best_per_document(candidates);
-            let ids: Vec<Id> = ranked.iter().map(|r| r.1).collect();
-            args.push(json!(ids).to_string().into());
-            let wher = conds.join(" AND ");
-            let keep: std::collections::HashSet<Id> = {
-                let mut st = c
-                    .prepare(&format!("SELECT d.id FROM documents d WHERE d.id IN (SELECT value FROM json_each(?{})) AND {wher}", args.len()))
-                    .map_err(db_err)?;
-                st.query_map(params_from_iter(args.iter()), |r| r.get(0)).map_err(db_err)?.collect::<Result<_, _>>().map_err(db_err)?
-            };
-            let ranked: Vec<_> = ranked.into_iter().filter(|r| keep.contains(&r.1)).collect();
             let total = ranked.len() as i64;
             let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
-            let expr = matching;
             let mut items = Vec::with_capacity(hits.len());
             let mut snip = c
                 .prepare_cached(
@@ -1985,7 +1973,7 @@ impl Store for SqliteStore {
                         tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![rid]).map_err(db_err)?;
                     }
                     tx.execute(
-                        "INSERT INTO search_index (rowid, body, document_id, page_number, owner) SELECT id, text, ?2, number, (SELECT 'u' || owner_id FROM documents WHERE id = ?2) FROM pages WHERE version_id = ?1 AND text != ''",
+                        "INSERT INTO search_index (rowid, body, document_id, page_number) SELECT id, text, ?2, number FROM pages WHERE version_id = ?1 AND text != ''",
                         params![version_id, doc],
                     )
                     .map_err(db_err)?;
