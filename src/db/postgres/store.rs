@@ -1344,25 +1344,32 @@ impl Store for PgStore {
         // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
         // newest = lowest) of this user's visible documents, newest first, at most
         // RANKED_MATCHES + 1 of each (for a word on most pages the planner walks
-        // (owner_id, rowid) and stops there), then ranked.
+        // (owner_id, rowid) and stops there). Ranking (ts_rank) reads every candidate's vector,
+        // so it is done only when the matches are few; a word on more pages than that lists the
+        // newest first.
         let mut candidates = Vec::new();
         let mut truncated = false;
-        for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
-            let rows = query(
-                &c,
-                &format!(
-                    "SELECT rowid, document_id, page_number, ts_rank(tsv, to_tsquery('simple', ${q_arg})) FROM \
-                     (SELECT s.rowid, s.document_id, s.page_number, s.tsv FROM search_index s JOIN documents d ON d.id = s.document_id \
-                      WHERE s.owner_id = $1 AND {range} AND s.tsv @@ to_tsquery('simple', ${q_arg}) AND {wher} \
-                      ORDER BY {newest_first} LIMIT ${limit_arg}) c ORDER BY {}",
-                    newest_first.trim_start_matches("s.")
-                ),
-                &refs(&args),
-            )
-            .await?;
-            truncated |= rows.len() as i64 > RANKED_MATCHES;
-            for r in rows.iter().take(RANKED_MATCHES as usize) {
-                candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+        for rank in [false, true] {
+            if rank && truncated {
+                break;
+            }
+            let score = if rank { format!("ts_rank(s.tsv, to_tsquery('simple', ${q_arg}))") } else { "0::real".to_string() };
+            candidates.clear();
+            for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
+                let rows = query(
+                    &c,
+                    &format!(
+                        "SELECT s.rowid, s.document_id, s.page_number, {score} FROM search_index s JOIN documents d ON d.id = s.document_id \
+                         WHERE s.owner_id = $1 AND {range} AND s.tsv @@ to_tsquery('simple', ${q_arg}) AND {wher} \
+                         ORDER BY {newest_first} LIMIT ${limit_arg}"
+                    ),
+                    &refs(&args),
+                )
+                .await?;
+                truncated |= rows.len() as i64 > RANKED_MATCHES;
+                for r in rows.iter().take(RANKED_MATCHES as usize) {
+                    candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+                }
             }
         }
         let ranked = best_per_document(candidates);

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{MIGRATIONS, SqliteStore, db_err, emit, is_unique_violation};
 use crate::db::like_escape;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobState, JobView, Lease, NewJob, backoff_millis};
-use crate::domain::search::{RANKED_MATCHES, SearchQuery, Term, best_per_document};
+use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document};
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
@@ -1533,32 +1533,39 @@ impl Store for SqliteStore {
             let wher = conds.join(" AND ");
             // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
             // newest = lowest) of this user's visible documents, newest first, at most
-            // RANKED_MATCHES + 1 of each: the index is walked in rowid order and stops there, so a
-            // word on most pages costs no more than a rarer one.
-            let mut candidates = Vec::new();
-            let mut truncated = false;
-            for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
-                let mut st = c
-                    .prepare_cached(&format!(
-                        "SELECT s.rowid, s.document_id, s.page_number, bm25(search_index) FROM search_index s \
-                         JOIN documents d ON d.id = s.document_id \
-                         WHERE search_index MATCH ?{match_arg} AND {range} AND {wher} ORDER BY {newest_first} LIMIT {}",
-                        RANKED_MATCHES + 1
-                    ))
-                    .map_err(db_err)?;
-                let rows = st
-                    .query_map(params_from_iter(args.iter()), |r| {
-                        Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, -r.get::<_, f64>(3)?))
-                    })
-                    .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
-                let before = candidates.len();
-                for r in rows {
-                    candidates.push(r.map_err(db_err)?);
+            // RANKED_MATCHES + 1 of each: the index is walked in rowid order and stops there.
+            // Ranking (bm25) reads the whole list of every word searched for, so it is done only
+            // when the matches are few; a word on more pages than that lists the newest first.
+            let candidates_of = |rank: bool| -> DomainResult<(Vec<Candidate>, bool)> {
+                let mut candidates = Vec::new();
+                let mut truncated = false;
+                let score = if rank { "-bm25(search_index)" } else { "0.0" };
+                for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
+                    let mut st = c
+                        .prepare_cached(&format!(
+                            "SELECT s.rowid, s.document_id, s.page_number, {score} FROM search_index s \
+                             JOIN documents d ON d.id = s.document_id \
+                             WHERE search_index MATCH ?{match_arg} AND {range} AND {wher} ORDER BY {newest_first} LIMIT {}",
+                            RANKED_MATCHES + 1
+                        ))
+                        .map_err(db_err)?;
+                    let rows = st
+                        .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, r.get::<_, f64>(3)?)))
+                        .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
+                    let before = candidates.len();
+                    for r in rows {
+                        candidates.push(r.map_err(db_err)?);
+                    }
+                    if candidates.len() - before > RANKED_MATCHES as usize {
+                        truncated = true;
+                        candidates.pop();
+                    }
                 }
-                if candidates.len() - before > RANKED_MATCHES as usize {
-                    truncated = true;
-                    candidates.pop();
-                }
+                Ok((candidates, truncated))
+            };
+            let (mut candidates, truncated) = candidates_of(false)?;
+            if !truncated {
+                candidates = candidates_of(true)?.0;
             }
             let ranked = best_per_document(candidates);
             let total = ranked.len() as i64;
