@@ -71,7 +71,7 @@ fn browser_flow_in_headless_chromium() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = std::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs"])
+        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs", "pages.test.mjs"])
         .current_dir(&root)
         .env("DOCMERGE_URL", &base)
         .env("DOCMERGE_USER", "admin")
@@ -84,4 +84,5 @@ fn browser_flow_in_headless_chromium() {
     assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
     // Screenshots of every step are kept under tests/browser/output.
     assert!(root.join("output/13-log-out.png").is_file());
+    assert!(root.join("output/pages-03-move-page-1-into-the-other-document.png").is_file());
 }

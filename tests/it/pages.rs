@@ -429,3 +429,40 @@ async fn bad_requests_get_a_sentence(db: Db) {
     assert_eq!(version_of(&api, a).await, va);
 }
 db_tests!(bad_requests_get_a_sentence);
+
+/// `docmerge bench pages` runs end to end on tiny documents and prints its table (the speed
+/// targets live in BENCHMARKS.md, never in a test).
+#[test]
+fn bench_pages_prints_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_docmerge"));
+    cmd.args([
+        "bench",
+        "pages",
+        "--pages",
+        "12",
+        "--moved",
+        "3",
+        "--runs",
+        "2",
+        "--database",
+        "sqlite",
+        "--database",
+        &crate::harness::pg_admin_url(),
+    ])
+    .env_remove("DOCMERGE_CONFIG")
+    .env("DOCMERGE__STORAGE__ROOT", dir.path())
+    .env("DOCMERGE__LOG__LEVEL", "warn");
+    if let Ok(rt) = std::env::var("DOCMERGE_RUNTIME_DIR") {
+        cmd.env("DOCMERGE__PDF__LIBRARY_PATH", format!("{rt}/lib/libpdfium.so")).env("DOCMERGE__OCR__MODELS_DIR", format!("{rt}/models"));
+    }
+    let out = cmd.output().expect("run docmerge bench pages");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "docmerge bench pages failed ({}):\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("p50 ms"), "{stdout}");
+    for backend in ["sqlite ", "postgres "] {
+        let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with(backend)).collect();
+        assert_eq!(rows.len(), 2, "{stdout}");
+        assert!(rows[0].contains("rotate 1 page") && rows[1].contains("move 3 pages"), "{stdout}");
+    }
+}
