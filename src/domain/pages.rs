@@ -83,7 +83,7 @@ impl PageEdit {
     pub fn rotation_job(&self, doc: Id, version_id: Id, pages: &[NewPage]) -> Option<NewJob> {
         let turned: Vec<(i32, u16, Option<String>)> = pages
             .iter()
-            .filter(|p| p.rotated % 360 != 0)
+            .filter(|p| !p.rotated.is_multiple_of(360))
             .map(|p| (p.record.number, p.rotated % 360, p.record.thumbnail_sha256.clone()))
             .collect();
         if turned.is_empty() {

@@ -101,7 +101,7 @@ fn stem(filename: &str) -> &str {
 /// The stored page, copied to position `number` of a new version and turned by `rotate`.
 fn copy_page(p: &Page, number: i32, rotate: u16) -> NewPage {
     let (mut width, mut height, mut lines_json) = (p.width, p.height, p.lines_json.clone());
-    if rotate % 360 != 0 {
+    if !rotate.is_multiple_of(360) {
         if rotate % 180 == 90 {
             std::mem::swap(&mut width, &mut height);
         }

@@ -62,7 +62,7 @@ pub(crate) fn assemble(pdfium: &Pdfium, sources: &[PathBuf], pieces: &[PdfPiece]
         start = end;
     }
     for (i, piece) in pieces.iter().enumerate() {
-        if piece.rotate % 360 == 0 {
+        if piece.rotate.is_multiple_of(360) {
             continue;
         }
         let mut page = target.pages().get(i as i32).map_err(internal("opening a copied page"))?;
