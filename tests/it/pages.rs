@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Db, TestServer, db_tests, pdf_pages};
+use crate::harness::{Api, Db, TestServer, corpus_dir, db_tests, pdf_pages};
 
 fn words(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
@@ -21,7 +21,8 @@ fn pdftotext_pages(pdf: &[u8]) -> Vec<String> {
     let p = dir.path().join("doc.pdf");
     std::fs::write(&p, pdf).unwrap();
     let out = std::process::Command::new("pdftotext")
-        .args([p.to_str().unwrap(), "-"])
+        // -raw: content-stream order, which is the stored reading order also on turned pages.
+        .args(["-raw", p.to_str().unwrap(), "-"])
         .output()
         .expect("pdftotext (Debian poppler-utils) is needed: .ci/run installs it");
     assert!(out.status.success(), "pdftotext failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -176,6 +177,33 @@ async fn rotate_keeps_text_and_old_versions(db: Db) {
     assert!(img.height() > img.width());
 }
 db_tests!(rotate_keeps_text_and_old_versions);
+
+/// A scanned (OCR'd) page: turning it keeps its recognised text — not recognised again — and
+/// the invisible text layer of its searchable PDF turns with it.
+async fn rotate_scanned_page_keeps_its_text_layer(db: Db) {
+    let (_server, api) = start(db).await;
+    let (s, up) = api.upload("scan.png", std::fs::read(corpus_dir().join("scan-phototest.png")).unwrap(), &[]).await;
+    assert_eq!(s, 202, "{up}");
+    let a = up["document"]["id"].as_i64().unwrap();
+    let d = api.wait_done(a, Duration::from_secs(300)).await;
+    assert_eq!(d["state"], "ready", "{d}");
+    let before = all_files(&api, a).await;
+    let old = pages(&api, a).await;
+    assert_eq!(old[0]["source"], "ocr");
+    let text = old[0]["text"].as_str().unwrap().to_string();
+    assert!(words(&text).len() > 20, "the scan has text: {text}");
+    let v1 = version_of(&api, a).await;
+    post_ok(&api, &format!("/api/v1/documents/{a}/pages/rotate"), json!({"base_version": v1, "pages": [1], "degrees": 270})).await;
+    let now = pages(&api, a).await;
+    assert_eq!(now[0]["text"], old[0]["text"]);
+    assert_eq!(now[0]["source"], "ocr");
+    assert_eq!((now[0]["width"].clone(), now[0]["height"].clone()), (old[0]["height"].clone(), old[0]["width"].clone()));
+    assert_eq!(assert_pdf_matches_text(&api, a).await, vec![text.clone()]);
+    let word = words(&text).into_iter().find(|w| w.len() >= 5).unwrap();
+    assert_eq!(hits(&api, &word).await, set(&[(a, 1)]));
+    assert_versions_unchanged(&api, a, &before).await;
+}
+db_tests!(rotate_scanned_page_keeps_its_text_layer);
 
 async fn delete_reorder_and_restore(db: Db) {
     let (_server, api) = start(db).await;
