@@ -36,6 +36,18 @@ const docs = {};
 /** GET an API path with the page's session. */
 const api = (p, path) => p.evaluate(async (u) => (await fetch(`/api/v1${u}`, { credentials: 'same-origin' })).json(), path);
 
+/** The page texts of a document, once they equal `want` (polls the API; fails after 20 s). */
+async function textsBecome(p, id, want) {
+  const deadline = Date.now() + 20_000;
+  let got;
+  for (;;) {
+    got = (await api(p, `/documents/${id}/pages`)).items.map((x) => x.text);
+    if (JSON.stringify(got) === JSON.stringify(want)) return;
+    if (Date.now() > deadline) assert.deepEqual(got, want);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function step(name, fn, timeout = 90_000) {
   it(name, { timeout }, async (t) => {
     if (failed) { t.skip('an earlier step failed'); return; }
@@ -141,6 +153,28 @@ describe('page operations in the web UI', { timeout: 900_000 }, () => {
     assert.deepEqual((await api(page, `/documents/${docs.letters}/pages`)).items.map((p) => p.text), ['Charlie third page', 'Bravo second page']);
     await page.getByTestId('page-thumb').first().click();
     await page.getByTestId('page-text').filter({ hasText: 'Charlie third page' }).waitFor();
+  });
+
+  step('restore version 1', async () => {
+    // letters: v1 (3 pages) → v2 rotated → v3 page moved out → v4 reordered; v1 comes back as v5.
+    await page.locator('[data-testid="restore-version"][data-version="1"]').click();
+    await page.getByTestId('restore-version-dialog').waitFor();
+    await page.getByTestId('confirm-ok').click();
+    await page.locator('.toast', { hasText: 'Version 1 restored' }).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="page-thumb"]').length === 3);
+    const d = await api(page, `/documents/${docs.letters}`);
+    assert.equal(d.version.number, 5);
+    assert.deepEqual((await api(page, `/documents/${docs.letters}/pages`)).items.map((p) => p.text), ['Alpha first page', 'Bravo second page', 'Charlie third page']);
+    await page.getByTestId('versions').filter({ hasText: 'v5' }).waitFor();
+    // Back to the order the merge below expects.
+    await page.getByTestId('page-check').first().check();
+    await page.getByTestId('delete-pages').click();
+    await page.getByTestId('delete-pages-dialog').waitFor();
+    await page.getByTestId('confirm-ok').click();
+    await textsBecome(page, docs.letters, ['Bravo second page', 'Charlie third page']);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="page-thumb"]').length === 2);
+    await page.getByTestId('page-item').nth(1).dragTo(page.getByTestId('page-item').nth(0));
+    await textsBecome(page, docs.letters, ['Charlie third page', 'Bravo second page']);
   });
 
   step('merge the two documents from the folder view', async () => {

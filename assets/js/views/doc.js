@@ -165,6 +165,7 @@ export async function docView({ params, query }) {
       h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-left', title: 'Rotate 90° counter-clockwise', onclick: () => rotatePages(270) }, icon('restore', 16), 'Rotate left'),
       h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-right', title: 'Rotate 90° clockwise', onclick: () => rotatePages(90) }, icon('refresh', 16), 'Rotate right'),
       h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-pages', onclick: movePages }, icon('move', 16), 'Move to…'),
+      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'extract-pages', title: 'Copy the pages into a new document in this folder', onclick: extractPages }, icon('copy', 16), 'Extract'),
       h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'delete-pages', onclick: deletePages }, icon('trash', 16), 'Delete'),
       n ? h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'clear-page-selection', onclick: () => { st.selected.clear(); renderThumbs(); renderPageTools(); } }, 'Clear') : '');
   }
@@ -212,6 +213,14 @@ export async function docView({ params, query }) {
     const order = [...rest.slice(0, at), ...moving, ...rest.slice(at)];
     if (order.every((n, i) => n === i + 1)) return;
     pageOp(`/documents/${id}/pages/reorder`, { order }, () => 'Pages reordered.');
+  }
+  function extractPages() {
+    const pages = targetPages();
+    if (pages.length) pageOp(`/documents/${id}/pages/extract`, { pages }, (r) => `${pagesText(pages)} copied to the new document “${r.created.title}”.`);
+  }
+  async function restoreVersion(v) {
+    const ok = await confirmDialog({ title: `Restore version ${v.number}?`, message: `A new version is made with the pages of version ${v.number}; the current one stays in the list.`, confirmLabel: 'Restore', testid: 'restore-version-dialog' });
+    if (ok) pageOp(`/documents/${id}/versions/${v.id}/restore`, {}, () => `Version ${v.number} restored as the newest.`);
   }
   async function movePages() {
     const pages = targetPages();
@@ -379,6 +388,9 @@ export async function docView({ params, query }) {
       versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')),
         h('ol', { class: 'versions', 'data-testid': 'versions' }, items.map((v) => h('li', null,
           h('div', { class: 'v-line' }, h('strong', null, `v${v.number}`), h('span', { class: 'v-file', title: v.filename }, v.filename),
+            v.id !== st.doc.version.id && v.state === 'ready' && !st.doc.trashed_at && st.doc.state === 'ready'
+              ? iconButton('restore', `Restore version ${v.number} as the newest`, { 'data-testid': 'restore-version', dataset: { version: v.number }, onclick: () => restoreVersion(v) })
+              : null,
             h('a', { class: 'btn icon-btn', href: downloadUrl(id, 'original', v.id), download: '', 'aria-label': `Download version ${v.number} original`, title: 'Download original' }, icon('download', 16))),
           h('div', { class: 'muted small' }, [fmtDateTime(v.created_at), fmtSize(v.size), v.state].filter(Boolean).join(' · ')),
           v.note ? h('div', { class: 'small' }, v.note) : null))));
