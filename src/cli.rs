@@ -162,6 +162,24 @@ pub enum BenchCommand {
     Library(LibraryArgs),
     /// Live events: websocket fan-out latency and memory per idle connection of `docmerge ws`.
     Ws(WsArgs),
+    /// Page operations on long documents: rotate one page, move pages between two documents.
+    Pages(PagesBenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PagesBenchArgs {
+    /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
+    #[arg(long)]
+    pub database: Vec<String>,
+    /// Pages of each of the two documents.
+    #[arg(long, default_value_t = 500)]
+    pub pages: usize,
+    /// Pages moved from one document to the other per run.
+    #[arg(long, default_value_t = 10)]
+    pub moved: usize,
+    /// Runs of each operation.
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
 }
 
 #[derive(Args, Debug, Clone)]

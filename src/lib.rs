@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod pageops;
 pub mod pipeline;
 pub mod roles;
 pub mod storage;

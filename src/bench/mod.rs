@@ -3,6 +3,7 @@
 mod corpus;
 mod library;
 mod load;
+pub mod pages;
 mod queue;
 mod ws;
 
@@ -26,6 +27,7 @@ pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> 
         BenchCommand::Queue { database, jobs, workers } => queue::run(database, jobs, workers).await,
         BenchCommand::Library(args) => library::run(args).await,
         BenchCommand::Ws(args) => ws::run(args).await,
+        BenchCommand::Pages(args) => pages::run(settings, args).await,
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod filetype;
 pub mod jobs;
+pub mod pages;
 pub mod search;
 pub mod store;
 pub mod users;

@@ -164,6 +164,17 @@ pub trait Store: Send + Sync + 'static {
     async fn version_by_id(&self, version_id: Id) -> DomainResult<Version>;
     async fn page_records(&self, version_id: Id) -> DomainResult<Vec<Page>>;
 
+    // ---- page operations --------------------------------------------------------------------
+    /// One transaction: checks every document of the edit is the owner's, live, ready and still
+    /// at the version the client saw (Conflict otherwise), then writes each new version (state
+    /// `ready`, pages copied with their text), makes it current, moves the search index rows,
+    /// creates/trashes documents, queues `rotate_page_images` for turned pages and emits
+    /// `document.updated` / `document.created` / `document.trashed`.
+    async fn apply_page_edit(&self, edit: super::pages::PageEdit) -> DomainResult<super::pages::PageEditOutcome>;
+    /// Replaces the thumbnail and preview of pages of a version (number, thumbnail, preview)
+    /// and emits `document.updated` when the version is still current.
+    async fn set_page_images(&self, version_id: Id, pages: Vec<(i32, String, String)>) -> DomainResult<()>;
+
     // ---- events -----------------------------------------------------------------------------
     /// Events with id > `after` (all owners when `owner` is None), oldest first.
     async fn events_after(&self, owner: Option<Id>, after: Id, limit: i64) -> DomainResult<Vec<Event>>;

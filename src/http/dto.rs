@@ -88,10 +88,16 @@ pub fn job(j: &JobView) -> Value {
 }
 
 pub fn page(doc_id: Id, version_id: Id, p: &Page) -> Value {
+    // The image's hash in the URL: images are cached as immutable, and a page operation can
+    // replace the images of a page of a version (rotate_page_images).
+    let url = |kind: &str, sha: &Option<String>| {
+        let image = sha.as_deref().map(|s| format!("&rev={}", &s[..s.len().min(16)])).unwrap_or_default();
+        format!("/api/v1/documents/{doc_id}/pages/{}/{kind}?version={version_id}{image}", p.number)
+    };
     json!({
         "number": p.number, "width": p.width, "height": p.height, "text": p.text, "source": p.source,
-        "thumbnail_url": format!("/api/v1/documents/{doc_id}/pages/{}/thumbnail?version={version_id}", p.number),
-        "preview_url": format!("/api/v1/documents/{doc_id}/pages/{}/preview?version={version_id}", p.number),
+        "thumbnail_url": url("thumbnail", &p.thumbnail_sha256),
+        "preview_url": url("preview", &p.preview_sha256),
     })
 }
 

@@ -16,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, documents, folders, ops, search, tags};
+use routes::{account, documents, folders, ops, pages, search, tags};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -55,6 +55,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/documents/{id}/pages"),
     ("GET", "/api/v1/documents/{id}/pages/{number}/{image}"),
     ("POST", "/api/v1/documents/{id}/reprocess"),
+    ("POST", "/api/v1/documents/{id}/pages/rotate"),
+    ("POST", "/api/v1/documents/{id}/pages/delete"),
+    ("POST", "/api/v1/documents/{id}/pages/reorder"),
+    ("POST", "/api/v1/documents/{id}/pages/move"),
+    ("POST", "/api/v1/documents/{id}/pages/extract"),
+    ("POST", "/api/v1/documents/merge"),
+    ("POST", "/api/v1/documents/{id}/versions/{version_id}/restore"),
     ("GET", "/api/v1/tags"),
     ("POST", "/api/v1/tags"),
     ("PATCH", "/api/v1/tags/{id}"),
@@ -127,6 +134,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/documents/{id}/pages", web::get().to(documents::pages))
             .route("/documents/{id}/pages/{number}/{image}", web::get().to(documents::page_image))
             .route("/documents/{id}/reprocess", web::post().to(documents::reprocess))
+            .route("/documents/merge", web::post().to(pages::merge))
+            .route("/documents/{id}/pages/rotate", web::post().to(pages::rotate))
+            .route("/documents/{id}/pages/delete", web::post().to(pages::delete))
+            .route("/documents/{id}/pages/reorder", web::post().to(pages::reorder))
+            .route("/documents/{id}/pages/move", web::post().to(pages::move_pages))
+            .route("/documents/{id}/pages/extract", web::post().to(pages::extract))
+            .route("/documents/{id}/versions/{version_id}/restore", web::post().to(pages::restore_version))
             .route("/tags", web::get().to(tags::list))
             .route("/tags", web::post().to(tags::create))
             .route("/tags/{id}", web::patch().to(tags::patch))

@@ -16,3 +16,6 @@ pub const TEST_APPEND: &str = "test.append";
 /// Re-creates the derived files (searchable PDF, thumbnails) of an imported, ready version
 /// from its original and its stored text — queued by `docmerge import`.
 pub const REBUILD_DERIVED: &str = "rebuild_derived";
+/// Turns the thumbnail and preview of pages rotated by a page operation (the page's text and
+/// PDF content are not touched: the operation already turned those).
+pub const ROTATE_PAGE_IMAGES: &str = "rotate_page_images";

@@ -4,6 +4,7 @@
 //! Synchronous and CPU-bound: callers run it inside `tokio::task::spawn_blocking`.
 //! Knows nothing about HTTP or databases.
 
+mod assemble;
 #[cfg(feature = "embed-runtime")]
 mod embedded;
 mod error;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
 
+pub use assemble::{PdfPiece, rotate_box, rotate_jpeg, rotate_page_text};
 pub use error::PipelineError;
 pub use ocr::OcrParams;
 pub use runtime::RuntimePaths;
@@ -267,6 +269,11 @@ impl Engine {
     /// images become one page each with the image and the invisible text.
     pub fn build_searchable_pdf(&self, path: &Path, info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
         searchable::build(self.pdfium, path, info, pages, out)
+    }
+
+    /// A new PDF of pages copied from `sources` (not re-rendered), see `assemble`.
+    pub fn assemble_pdf(&self, sources: &[PathBuf], pieces: &[PdfPiece], out: &Path) -> Result<(), PipelineError> {
+        assemble::assemble(self.pdfium, sources, pieces, out)
     }
 }
 

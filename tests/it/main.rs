@@ -14,6 +14,7 @@ mod processes;
 mod queue;
 mod store;
 mod pipeline;
+mod pages;
 mod browser;
 mod events;
 mod topology;

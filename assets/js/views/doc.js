@@ -1,8 +1,8 @@
 // Document view: thumbnails, page preview, page text, title, tags, versions, downloads.
-import { h, icon, iconButton, fmtDateTime, fmtSize, tagChip, localUrl, safeColor, debounce } from '../dom.js';
+import { h, icon, iconButton, fmtDateTime, fmtSize, tagChip, localUrl, safeColor, debounce, plural } from '../dom.js';
 import { get, post, patch, del, on, session, loadTags, emit, thumbUrl, previewUrl, downloadUrl } from '../api.js';
 import { href, navigate, setQuery } from '../router.js';
-import { toast, toastError, confirmDialog, spinner, errorBox, setTitle } from '../ui.js';
+import { toast, toastError, confirmDialog, modal, spinner, errorBox, setTitle } from '../ui.js';
 import { stateBadge, updateBadge, applyEventToDoc, stateText } from '../common.js';
 import { pickFolder } from './movedialog.js';
 import { isLive } from '../ws.js';
@@ -12,7 +12,8 @@ const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4
 export async function docView({ params, query }) {
   const main = document.getElementById('main');
   const id = Number(params.id);
-  const st = { doc: null, pages: [], page: Math.max(1, Number(query.get('page')) || 1), alive: true, editing: false, folder: null };
+  const st = { doc: null, pages: [], page: Math.max(1, Number(query.get('page')) || 1), alive: true, editing: false, folder: null, selected: new Set(), busy: false };
+  let dragPages = null;
 
   main.replaceChildren(h('section', { class: 'doc-view' }, spinner('Loading document')));
 
@@ -29,6 +30,7 @@ export async function docView({ params, query }) {
   const prevBtn = iconButton('chevronLeft', 'Previous page (←)', { 'data-testid': 'prev-page' });
   const nextBtn = iconButton('chevronRight', 'Next page (→)', { 'data-testid': 'next-page' });
   const stage = h('div', { class: 'stage' });
+  const pageTools = h('div', { class: 'page-tools', role: 'toolbar', 'aria-label': 'Page operations', 'data-testid': 'page-tools', hidden: true });
   const textSource = h('span', { class: 'muted small' });
   const textEl = h('pre', { class: 'page-text', 'data-testid': 'page-text', tabindex: '0', 'aria-label': 'Text of the current page' });
   const copyBtn = iconButton('copy', 'Copy page text');
@@ -44,6 +46,7 @@ export async function docView({ params, query }) {
     h('div', { class: 'doc-grid' },
       thumbs,
       h('div', { class: 'viewer' },
+        pageTools,
         h('div', { class: 'pager-bar' }, prevBtn, pageLabel, nextBtn),
         stage),
       h('aside', { class: 'doc-side', 'aria-label': 'Document details' },
@@ -110,20 +113,155 @@ export async function docView({ params, query }) {
     banner.hidden = !banner.childNodes.length;
   }
 
+  const editable = () => !!st.doc && st.doc.state === 'ready' && !st.doc.trashed_at && st.pages.length > 0;
+
   function renderThumbs() {
+    const can = editable();
     thumbs.replaceChildren(...st.pages.map((p) => {
       const ratio = p.width && p.height ? `${p.width} / ${p.height}` : '3 / 4';
       const b = h('button', { type: 'button', class: 'thumb-btn', 'aria-label': `Page ${p.number}`, 'data-testid': 'page-thumb', dataset: { page: p.number }, onclick: () => go(p.number) },
-        h('img', { src: localUrl(p.thumbnail_url, thumbUrl(id, p.number)), alt: '', loading: 'lazy', decoding: 'async', style: { aspectRatio: ratio } }),
+        h('img', { src: localUrl(p.thumbnail_url, thumbUrl(id, p.number)), alt: '', loading: 'lazy', decoding: 'async', draggable: 'false', style: { aspectRatio: ratio } }),
         h('span', { class: 'thumb-num' }, String(p.number)));
-      return h('li', null, b);
-    }));
+      if (!can) return h('li', null, b);
+      const check = h('input', { type: 'checkbox', class: 'page-check', checked: st.selected.has(p.number), 'aria-label': `Select page ${p.number}`, 'data-testid': 'page-check',
+        onchange: (e) => { if (e.target.checked) st.selected.add(p.number); else st.selected.delete(p.number); li.classList.toggle('selected', e.target.checked); renderPageTools(); } });
+      const li = h('li', { class: `page-item${st.selected.has(p.number) ? ' selected' : ''}`, draggable: 'true', 'data-testid': 'page-item', dataset: { page: p.number }, title: 'Drag to reorder' }, b, check);
+      // Drag and drop: the dragged page (or the selection it belongs to) goes before the page it is dropped on.
+      li.addEventListener('dragstart', (e) => {
+        dragPages = st.selected.has(p.number) ? targetPages() : [p.number];
+        e.dataTransfer.effectAllowed = 'move';
+        e.dataTransfer.setData('text/plain', `pages ${dragPages.join(',')}`);
+      });
+      li.addEventListener('dragover', (e) => { if (dragPages) { e.preventDefault(); e.dataTransfer.dropEffect = 'move'; li.classList.add('drop-before'); } });
+      li.addEventListener('dragleave', () => li.classList.remove('drop-before'));
+      li.addEventListener('dragend', () => { dragPages = null; thumbs.querySelectorAll('.drop-before').forEach((x) => x.classList.remove('drop-before')); });
+      li.addEventListener('drop', (e) => {
+        e.preventDefault();
+        li.classList.remove('drop-before');
+        const moving = dragPages; dragPages = null;
+        if (moving) reorderBefore(moving, p.number);
+      });
+      return li;
+    }), can ? dropAtEnd() : null);
+  }
+  function dropAtEnd() {
+    const zone = h('li', { class: 'page-drop-end', 'data-testid': 'page-drop-end', 'aria-hidden': 'true' }, 'Drop here to move to the end');
+    zone.addEventListener('dragover', (e) => { if (dragPages) { e.preventDefault(); zone.classList.add('drop-before'); } });
+    zone.addEventListener('dragleave', () => zone.classList.remove('drop-before'));
+    zone.addEventListener('drop', (e) => { e.preventDefault(); zone.classList.remove('drop-before'); const moving = dragPages; dragPages = null; if (moving) reorderBefore(moving, null); });
+    return zone;
+  }
+
+  // ---- page operations ----
+  /** The selected pages, or the page on screen when none is selected. */
+  function targetPages() { return st.selected.size ? [...st.selected].sort((a, b) => a - b) : (st.pages.length ? [st.page] : []); }
+
+  function renderPageTools() {
+    if (!st.doc || !editable()) { pageTools.hidden = true; return; }
+    pageTools.hidden = false;
+    const n = st.selected.size;
+    pageTools.replaceChildren(
+      h('span', { class: 'muted small sel-label', 'data-testid': 'page-selection' }, n ? `${plural(n, 'page', 'pages')} selected` : `Page ${st.page}`),
+      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-left', title: 'Rotate 90° counter-clockwise', onclick: () => rotatePages(270) }, icon('restore', 16), 'Rotate left'),
+      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-right', title: 'Rotate 90° clockwise', onclick: () => rotatePages(90) }, icon('refresh', 16), 'Rotate right'),
+      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-pages', onclick: movePages }, icon('move', 16), 'Move to…'),
+      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'extract-pages', title: 'Copy the pages into a new document in this folder', onclick: extractPages }, icon('copy', 16), 'Extract'),
+      h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'delete-pages', onclick: deletePages }, icon('trash', 16), 'Delete'),
+      n ? h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'clear-page-selection', onclick: () => { st.selected.clear(); renderThumbs(); renderPageTools(); } }, 'Clear') : '');
+  }
+
+  /** One page operation: sends the version on screen (a stale one gets 409 and a reload). */
+  async function pageOp(path, body, done) {
+    if (st.busy) return;
+    st.busy = true;
+    pageTools.classList.add('busy');
+    try {
+      const r = await post(path, { base_version: st.doc.version.id, ...body });
+      const mine = (r.documents || []).find((x) => x.id === id);
+      if (mine) st.doc = mine;
+      st.selected.clear();
+      await loadPages();
+      if (!st.alive) return;
+      renderAll();
+      renderVersions();
+      toast(done(r));
+      emit('changed', { kind: 'pages' });
+    } catch (e) {
+      toastError(e);
+      if (e.status === 409) reload();
+    } finally {
+      st.busy = false;
+      pageTools.classList.remove('busy');
+    }
+  }
+  const pagesText = (pages) => (pages.length === 1 ? `Page ${pages[0]}` : `${pages.length} pages`);
+  function rotatePages(degrees) {
+    const pages = targetPages();
+    if (pages.length) pageOp(`/documents/${id}/pages/rotate`, { pages, degrees }, () => `${pagesText(pages)} rotated.`);
+  }
+  async function deletePages() {
+    const pages = targetPages();
+    if (!pages.length) return;
+    if (pages.length >= st.pages.length) { toastError('A document cannot lose all its pages: move the document to the trash instead.'); return; }
+    const ok = await confirmDialog({ title: `Delete ${pagesText(pages).toLowerCase()}?`, message: 'They are removed from a new version of this document; earlier versions keep them.', confirmLabel: 'Delete', danger: true, testid: 'delete-pages-dialog' });
+    if (ok) pageOp(`/documents/${id}/pages/delete`, { pages }, () => `${pagesText(pages)} deleted.`);
+  }
+  function reorderBefore(moving, before) {
+    if (before !== null && moving.includes(before)) return;
+    const rest = st.pages.map((p) => p.number).filter((n) => !moving.includes(n));
+    const at = before === null ? rest.length : rest.indexOf(before);
+    const order = [...rest.slice(0, at), ...moving, ...rest.slice(at)];
+    if (order.every((n, i) => n === i + 1)) return;
+    pageOp(`/documents/${id}/pages/reorder`, { order }, () => 'Pages reordered.');
+  }
+  function extractPages() {
+    const pages = targetPages();
+    if (pages.length) pageOp(`/documents/${id}/pages/extract`, { pages }, (r) => `${pagesText(pages)} copied to the new document “${r.created.title}”.`);
+  }
+  async function restoreVersion(v) {
+    const ok = await confirmDialog({ title: `Restore version ${v.number}?`, message: `A new version is made with the pages of version ${v.number}; the current one stays in the list.`, confirmLabel: 'Restore', testid: 'restore-version-dialog' });
+    if (ok) pageOp(`/documents/${id}/versions/${v.id}/restore`, {}, () => `Version ${v.number} restored as the newest.`);
+  }
+  async function movePages() {
+    const pages = targetPages();
+    if (!pages.length) return;
+    let docs = [];
+    try {
+      const r = await get('/documents', { folder_id: st.doc.folder_id, page_size: 200, sort: 'title' });
+      docs = (r.items || []).filter((x) => x.id !== id && x.state === 'ready');
+    } catch (e) { toastError(e); return; }
+    const choice = await modal({
+      title: `Move ${pagesText(pages).toLowerCase()} to…`, testid: 'move-pages-dialog',
+      build: (close) => {
+        const target = h('select', { id: 'move-target', 'data-testid': 'move-target' },
+          h('option', { value: 'new' }, 'A new document in this folder'),
+          docs.map((x) => h('option', { value: String(x.id) }, `${x.title} (${plural(x.page_count, 'page', 'pages')})`)));
+        const position = h('input', { id: 'move-position', type: 'number', min: '1', placeholder: 'at the end', 'data-testid': 'move-position' });
+        return h('form', { class: 'form', onsubmit: (e) => { e.preventDefault(); close({ target: target.value, position: position.value ? Number(position.value) : null }); } },
+          h('label', { for: 'move-target' }, 'Document'), target,
+          h('label', { for: 'move-position' }, 'Before page (of that document)'), position,
+          h('div', { class: 'dialog-actions' },
+            h('button', { type: 'button', class: 'btn', onclick: () => close(undefined) }, 'Cancel'),
+            h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'move-pages-confirm' }, 'Move')));
+      },
+    });
+    if (!choice) return;
+    if (choice.target === 'new') {
+      pageOp(`/documents/${id}/pages/move`, { pages }, (r) => `${pagesText(pages)} moved to the new document “${r.created.title}”.`);
+      return;
+    }
+    const t = docs.find((x) => String(x.id) === choice.target);
+    if (!t) return;
+    const body = { pages, to_document: t.id, to_base_version: t.version.id };
+    if (choice.position) body.position = choice.position;
+    pageOp(`/documents/${id}/pages/move`, body, () => `${pagesText(pages)} moved to “${t.title}”.`);
   }
 
   function renderPage() {
     const n = st.pages.length;
     const d = st.doc;
     if (!n) {
+      pageTools.hidden = true;
       pageLabel.textContent = d.page_count ? `${d.page_count} pages` : '';
       prevBtn.disabled = true; nextBtn.disabled = true;
       const msg = d.state === 'failed' ? 'No preview: processing failed.' : d.state === 'ready' ? 'This document has no pages.' : `Preview appears when processing is done (${stateText(d).toLowerCase()}).`;
@@ -157,6 +295,7 @@ export async function docView({ params, query }) {
     if (!textEl.textContent) textEl.append(h('span', { class: 'muted' }, 'No text was found on this page.'));
     textSource.textContent = p.source === 'ocr' ? 'recognised (OCR)' : p.source === 'text_layer' ? 'from the PDF text layer' : '';
     copyBtn.hidden = !(p.text && p.text.trim());
+    renderPageTools();
     thumbs.querySelectorAll('.thumb-btn').forEach((b) => {
       const cur = Number(b.dataset.page) === st.page;
       b.classList.toggle('current', cur);
@@ -249,6 +388,9 @@ export async function docView({ params, query }) {
       versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')),
         h('ol', { class: 'versions', 'data-testid': 'versions' }, items.map((v) => h('li', null,
           h('div', { class: 'v-line' }, h('strong', null, `v${v.number}`), h('span', { class: 'v-file', title: v.filename }, v.filename),
+            v.id !== st.doc.version.id && v.state === 'ready' && !st.doc.trashed_at && st.doc.state === 'ready'
+              ? iconButton('restore', `Restore version ${v.number} as the newest`, { 'data-testid': 'restore-version', dataset: { version: v.number }, onclick: () => restoreVersion(v) })
+              : null,
             h('a', { class: 'btn icon-btn', href: downloadUrl(id, 'original', v.id), download: '', 'aria-label': `Download version ${v.number} original`, title: 'Download original' }, icon('download', 16))),
           h('div', { class: 'muted small' }, [fmtDateTime(v.created_at), fmtSize(v.size), v.state].filter(Boolean).join(' · ')),
           v.note ? h('div', { class: 'small' }, v.note) : null))));
@@ -349,9 +491,15 @@ export async function docView({ params, query }) {
   const reload = debounce(async () => {
     try {
       const wasReady = st.doc && st.doc.state === 'ready' && st.pages.length;
+      const seen = st.doc && st.doc.version ? st.doc.version.id : null;
+      const imagesChanged = st.pagesStale;
+      st.pagesStale = false;
       await loadDoc();
       if (!st.alive) return;
-      if (!wasReady || st.doc.state !== 'ready') await loadPages();
+      // Another version (a page operation here or elsewhere) or turned page images: new pages.
+      const otherVersion = st.doc.version && st.doc.version.id !== seen;
+      if (otherVersion) st.selected.clear();
+      if (!wasReady || st.doc.state !== 'ready' || otherVersion || imagesChanged) await loadPages();
       if (!st.alive) return;
       renderAll();
       renderVersions();
@@ -369,6 +517,7 @@ export async function docView({ params, query }) {
           return;
         }
         if (ev.type === 'document.deleted') { toast('This document was deleted.'); navigate('/'); return; }
+        if (ev.type === 'document.updated' && ev.data && ev.data.operation) st.pagesStale = true;
         if (ev.type === 'document.updated' && st.editing) return;
         reload();
       } else if (ev.type === 'tag.updated' || ev.type === 'tag.deleted') reload();

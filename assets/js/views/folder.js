@@ -34,10 +34,12 @@ export async function folderView({ params }) {
     h('label', { class: 'sort' }, icon('sort', 16), sortSel));
 
   const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite' });
+  const mergeBtn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'merge-selected', hidden: true, title: 'Append the pages of the other selected documents, in list order, to the first one', onclick: () => mergeSelected() }, icon('doc', 16), 'Merge');
   const selBar = h('div', { class: 'selection-bar', 'data-testid': 'selection-bar', hidden: true },
     selCount,
     h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-selected', onclick: () => moveSelected() }, icon('move', 16), 'Move…'),
     h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'trash-selected', onclick: () => trashSelected() }, icon('trash', 16), 'Move to trash'),
+    mergeBtn,
     h('span', { class: 'spacer' }),
     h('button', { type: 'button', class: 'btn btn-small', onclick: () => { st.selected.clear(); syncSelection(); } }, 'Clear selection'));
 
@@ -244,6 +246,8 @@ export async function folderView({ params }) {
     selBar.hidden = n === 0;
     document.body.classList.toggle('has-selection', n > 0);
     selCount.textContent = n ? `${plural(n, 'item', 'items')} selected` : '';
+    const docs = selectedDocs();
+    mergeBtn.hidden = !(docs.length >= 2 && docs.length === n);
     selectAll.checked = n > 0 && n === st.items.length;
     selectAll.indeterminate = n > 0 && n < st.items.length;
   }
@@ -254,6 +258,26 @@ export async function folderView({ params }) {
   const selectedItems = () => st.items.filter((x) => st.selected.has(keyOf(x))).map((x) => ({ type: x.type, id: x.id }));
 
   // ---- actions ----
+  // Selected documents in list order (merge keeps this order: the first one receives the pages).
+  function selectedDocs() { return st.items.filter((x) => x.type === 'document' && st.selected.has(keyOf(x))); }
+  async function mergeSelected() {
+    const docs = selectedDocs();
+    if (docs.length < 2) return;
+    const ok = await confirmDialog({
+      title: `Merge ${docs.length} documents?`,
+      message: `The pages of ${docs.slice(1).map((d) => `“${d.title}”`).join(', ')} are appended, in this order, to “${docs[0].title}” (a new version of it). The others go to the trash.`,
+      confirmLabel: 'Merge', testid: 'merge-dialog',
+    });
+    if (!ok) return;
+    try {
+      const r = await post('/documents/merge', { documents: docs.map((d) => ({ id: d.id, base_version: d.version.id })) });
+      const merged = r.documents[0];
+      toast(`Merged into “${merged.title}” (${plural(merged.page_count, 'page', 'pages')}).`);
+      st.selected.clear();
+      emit('changed', { kind: 'merge' });
+      refresh();
+    } catch (e) { toastError(e); refresh(); }
+  }
   async function moveThese(items) {
     const target = await pickFolder({ title: items.length > 1 ? `Move ${items.length} items to…` : 'Move to…', excludeIds: items.filter((i) => i.type === 'folder').map((i) => i.id), startId: folderId });
     if (!target) return;

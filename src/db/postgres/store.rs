@@ -19,6 +19,8 @@ use crate::domain::search::{RANKED_MATCHES, SearchQuery, Term, best_per_document
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
+mod pages;
+
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
@@ -1862,5 +1864,22 @@ impl Store for PgStore {
             // No LISTEN connection (server restarting): callers poll.
             tokio::time::sleep(timeout).await;
         }
+    }
+
+    // ---- page operations -----------------------------------------------------------------------
+
+    async fn apply_page_edit(&self, edit: crate::domain::pages::PageEdit) -> DomainResult<crate::domain::pages::PageEditOutcome> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let (out, events, jobs) = pages::apply(&tx, &edit).await?;
+        Self::commit(tx, &events, jobs).await?;
+        Ok(out)
+    }
+
+    async fn set_page_images(&self, version_id: Id, images: Vec<(i32, String, String)>) -> DomainResult<()> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let events = pages::set_page_images(&tx, version_id, &images).await?;
+        Self::commit(tx, &events, false).await
     }
 }

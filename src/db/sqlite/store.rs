@@ -14,6 +14,8 @@ use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_p
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
+mod pages;
+
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
@@ -2096,5 +2098,22 @@ impl Store for SqliteStore {
             WakeChannel::Events => self.events_wake.clone(),
         };
         let _ = tokio::time::timeout(timeout, notify.notified()).await;
+    }
+
+    // ---- page operations -----------------------------------------------------------------------
+
+    async fn apply_page_edit(&self, edit: crate::domain::pages::PageEdit) -> DomainResult<crate::domain::pages::PageEditOutcome> {
+        let (out, jobs) = self.write(move |tx| pages::apply(tx, &edit)).await?;
+        if jobs {
+            self.notify_jobs();
+        }
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn set_page_images(&self, version_id: Id, images: Vec<(i32, String, String)>) -> DomainResult<()> {
+        self.write(move |tx| pages::set_page_images(tx, version_id, &images)).await?;
+        self.notify_events();
+        Ok(())
     }
 }

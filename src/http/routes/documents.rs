@@ -348,6 +348,9 @@ pub async fn download(
 #[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     version: Option<Id>,
+    /// Only part of the URL (a cache key for the immutable image), see dto::page.
+    #[allow(dead_code)]
+    rev: Option<String>,
 }
 
 pub async fn pages(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, q: web::Query<VersionQuery>) -> ApiResult<HttpResponse> {

@@ -2,6 +2,7 @@ pub mod account;
 pub mod documents;
 pub mod folders;
 pub mod ops;
+pub mod pages;
 pub mod search;
 pub mod tags;
 
