@@ -18,3 +18,4 @@ mod pages;
 mod browser;
 mod events;
 mod topology;
+mod packaging;

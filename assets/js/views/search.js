@@ -123,6 +123,10 @@ export async function searchView({ query }) {
     h('a', { class: 'btn', href: href('/search', { q, page: page + 1 }), 'aria-disabled': String(page >= pages), tabindex: page >= pages ? '-1' : null }, 'Next', icon('chevronRight', 16))) : null;
   results.replaceChildren(
     h('p', { class: 'muted small result-count', 'data-testid': 'result-count' }, `${plural(r.total, 'result', 'results')} · ${ms} ms`),
+    r.truncated
+      ? h('p', { class: 'muted small', 'data-testid': 'result-truncated' },
+        'These words are on more than 1,000 pages: the newest matches are shown, newest first. Add words or filters to rank by relevance.')
+      : null,
     ...[list, pager].filter(Boolean));
   return offTags;
 }
