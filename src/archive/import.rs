@@ -148,6 +148,12 @@ fn read_manifest(root: &Path) -> Result<Manifest, AppError> {
         bad(format!("{MANIFEST_FILE} is missing in {}: not a docmerge archive, or an export that did not finish", root.display()))
     })?;
     let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(format!("{MANIFEST_FILE} is damaged: {e}")))?;
+    validate_manifest(&m)?;
+    Ok(m)
+}
+
+/// The manifest is of a format this build reads and lists every file an import needs.
+pub(super) fn validate_manifest(m: &Manifest) -> Result<(), AppError> {
     if m.format != FORMAT_NAME {
         return Err(bad(format!("{MANIFEST_FILE}: not a docmerge archive (format {:?})", m.format)));
     }
@@ -165,7 +171,7 @@ fn read_manifest(root: &Path) -> Result<Manifest, AppError> {
     if !m.files.iter().any(|f| f.path == BLOB_LIST_FILE) {
         return Err(bad(format!("{MANIFEST_FILE} does not list {BLOB_LIST_FILE}")));
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Size, sha256 and row count of every data file, and every line a JSON object.

@@ -3,6 +3,7 @@
 //! module writes and reads the files, shows progress, and queues the work the import leaves
 //! for the workers (rebuilding derived files, processing documents caught half-way).
 
+pub mod backup;
 pub mod bench;
 pub mod export;
 pub mod import;

@@ -16,3 +16,5 @@ pub const TEST_APPEND: &str = "test.append";
 /// Re-creates the derived files (searchable PDF, thumbnails) of an imported, ready version
 /// from its original and its stored text — queued by `docmerge import`.
 pub const REBUILD_DERIVED: &str = "rebuild_derived";
+/// A scheduled backup (`backup.schedule`): export, verify, rotate — see archive::backup.
+pub const BACKUP: &str = "backup";
