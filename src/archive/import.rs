@@ -74,7 +74,10 @@ pub async fn import(ctx: &AppContext, path: &Path) -> Result<ImportSummary, AppE
     if resuming && progress.as_ref().is_some_and(|p| p.finished) {
         return Ok(ImportSummary { already_done: true, seconds: started.elapsed().as_secs_f64(), ..Default::default() });
     }
-    if !resuming && existing > 0 && mode == ImportMode::Restore {
+    // A converted paperless-ngx export numbers its rows above the existing ones: it may go
+    // into an instance in use (and never replaces a row: Restore skips present ids).
+    let into_existing = manifest.source_backend == super::paperless::SOURCE;
+    if !resuming && existing > 0 && mode == ImportMode::Restore && !into_existing {
         return Err(AppError::Config(format!(
             "the target database is not empty ({existing} users and documents): import a full archive into a new, empty database"
         )));

@@ -321,6 +321,10 @@ pub trait ArchiveStore: Send + Sync {
     /// thumbnail + preview) without touching its text.
     async fn set_derived(&self, version_id: Id, searchable_sha256: &str, pages: Vec<(i32, String, String)>) -> DomainResult<()>;
 
+    /// The largest ids of tags, documents and versions (0 when empty), in that order: where an
+    /// import into a non-empty instance (`--from-paperless`) starts numbering its rows.
+    async fn max_ids(&self) -> DomainResult<[Id; 3]>;
+
     // ---- scheduled backups (the `backup_runs` table, one row per scheduled time) ---------
     /// Claims the backup of `slot` for job `job_id`: true when nobody made it yet, or when
     /// this same job is trying again after a failed attempt. False when it was made already

@@ -110,17 +110,8 @@ impl BlobStore {
     }
 
     fn move_into_place(&self, tmp: &Path, sha: &str) -> Result<(), DomainError> {
-        let dest = self.path(sha);
-        if dest.is_file() {
-            // Same content already stored: keep the existing immutable copy.
-            let _ = std::fs::remove_file(tmp);
-            return Ok(());
-        }
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DomainError::Storage(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        std::fs::rename(tmp, &dest).map_err(|e| DomainError::Storage(format!("cannot move the file into place: {e}")))?;
-        if let Some(dir) = dest.parent()
+        self.place_unsynced(tmp, sha)?;
+        if let Some(dir) = self.path(sha).parent()
             && let Ok(d) = std::fs::File::open(dir)
         {
             let _ = d.sync_all();
@@ -133,6 +124,7 @@ impl BlobStore {
     pub fn place_unsynced(&self, tmp: &Path, sha: &str) -> Result<(), DomainError> {
         let dest = self.path(sha);
         if dest.is_file() {
+            // Same content already stored: keep the existing immutable copy.
             let _ = std::fs::remove_file(tmp);
             return Ok(());
         }

@@ -748,3 +748,155 @@ async fn backup_is_made_once_by_two_workers(db: Db) {
     );
 }
 db_tests!(backup_is_made_once_by_two_workers);
+
+// ---- import --from-paperless ------------------------------------------------------------
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(<md5::Md5 as md5::Digest>::digest(bytes).as_slice())
+}
+
+/// A small paperless-ngx `document_exporter` directory in the real format: a manifest.json
+/// array of Django fixtures, originals, an archive PDF.
+fn paperless_export(dir: &Path) -> PathBuf {
+    let export = dir.join("paperless-export");
+    std::fs::create_dir_all(export.join("archive")).unwrap();
+    let (one, two) = (tiny_pdf("paperless invoice from acme"), tiny_pdf("second paperless letter"));
+    let archive_one = tiny_pdf("paperless invoice from acme (archive version)");
+    std::fs::write(export.join("0000001.pdf"), &one).unwrap();
+    std::fs::write(export.join("archive/0000001.pdf"), &archive_one).unwrap();
+    std::fs::write(export.join("0000002.pdf"), &two).unwrap();
+    let manifest = json!([
+        {"model": "auth.user", "pk": 3, "fields": {"username": "paula", "is_superuser": true}},
+        {"model": "documents.correspondent", "pk": 1, "fields": {"owner": 3, "name": "ACME Corp", "match": "", "matching_algorithm": 1, "is_insensitive": true}},
+        {"model": "documents.tag", "pk": 1, "fields": {"owner": 3, "name": "invoices", "color": "#a6cee3", "is_inbox_tag": false}},
+        {"model": "documents.tag", "pk": 2, "fields": {"owner": 3, "name": "tax", "color": "#1f78b4", "is_inbox_tag": false}},
+        {"model": "documents.documenttype", "pk": 1, "fields": {"owner": 3, "name": "Invoice"}},
+        {"model": "documents.document", "pk": 1, "fields": {
+            "owner": 3, "correspondent": 1, "storage_path": null, "title": "ACME invoice 2023-04", "document_type": 1,
+            "content": "paperless invoice from acme", "mime_type": "application/pdf", "checksum": md5_hex(&one),
+            "archive_checksum": md5_hex(&archive_one), "created": "2023-04-01", "modified": "2023-04-03T09:00:00.123456Z",
+            "storage_type": "unencrypted", "added": "2023-04-02T08:30:00Z", "filename": "0000001.pdf", "archive_serial_number": 17,
+            "archive_filename": "0000001.pdf", "original_filename": "acme-scan.pdf", "tags": [1, 2]},
+         "__exported_file_name__": "0000001.pdf", "__exported_archive_name__": "archive/0000001.pdf", "__exported_thumbnail_name__": "thumbnails/0000001.webp"},
+        {"model": "documents.document", "pk": 2, "fields": {
+            "owner": 3, "correspondent": null, "storage_path": null, "title": "Second letter", "document_type": null,
+            "content": "second paperless letter", "mime_type": "application/pdf", "checksum": md5_hex(&two),
+            "archive_checksum": null, "created": "2022-12-31T10:00:00+01:00", "modified": "2023-01-01T00:00:00Z",
+            "storage_type": "unencrypted", "added": "2023-01-01T00:00:00Z", "filename": "0000002.pdf", "archive_serial_number": null,
+            "archive_filename": null, "original_filename": "letter.pdf", "tags": [2]},
+         "__exported_file_name__": "0000002.pdf", "__exported_archive_name__": null},
+        {"model": "documents.note", "pk": 1, "fields": {"document": 1, "note": "paid on 5 April", "created": "2023-04-05T12:00:00Z", "user": 3}},
+        {"model": "documents.savedview", "pk": 1, "fields": {"name": "ignored"}}
+    ]);
+    std::fs::write(export.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    export
+}
+
+/// A paperless-ngx export goes into an instance in use, owned by the user given: titles,
+/// dates, tags (correspondent and type as tags, an existing tag name reused), notes; the
+/// originals are processed by docmerge and searchable; a second run does nothing.
+async fn paperless_export_is_imported(db: Db) {
+    let server = TestServer::start_with(db, true, |_| {}).await;
+    let alice = server.new_user("alice").await;
+    let (s, existing_tag) = alice.post("/api/v1/tags", &json!({"name": "tax", "color": "#000000"})).await;
+    assert_eq!(s, 201, "{existing_tag}");
+    let (s, b) = alice.upload("mine.pdf", tiny_pdf("alice own document"), &[]).await;
+    assert_eq!(s, 202, "{b}");
+    let own = b["document"]["id"].as_i64().unwrap();
+    alice.wait_done(own, Duration::from_secs(120)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = paperless_export(dir.path());
+    docmerge::archive::paperless::import_paperless(&server.ctx, &export, Some("alice")).await.expect("paperless import");
+
+    let (_, docs) = alice.get("/api/v1/documents?page_size=100").await;
+    let items = docs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{docs}");
+    let by_title = |t: &str| items.iter().find(|d| d["title"] == t).cloned().unwrap_or_else(|| panic!("no {t}: {docs}"));
+    let (acme, letter) = (by_title("ACME invoice 2023-04"), by_title("Second letter"));
+    assert!(acme["id"].as_i64().unwrap() > own);
+    assert!(acme["created_at"].as_str().unwrap().starts_with("2023-04-01"), "{acme}");
+    assert!(letter["created_at"].as_str().unwrap().starts_with("2022-12-31T09:00:00"), "{letter}");
+    let tags_of = |d: &Value| -> Vec<String> {
+        let mut t: Vec<String> = d["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(tags_of(&acme), vec!["correspondent:ACME Corp", "invoices", "tax", "type:Invoice"], "{acme}");
+    assert_eq!(tags_of(&letter), vec!["tax"], "{letter}");
+    let (_, tags) = alice.get("/api/v1/tags").await;
+    let tax: Vec<&Value> = tags["items"].as_array().unwrap().iter().filter(|t| t["name"] == "tax").collect();
+    assert_eq!(tax.len(), 1, "the existing tag is reused: {tags}");
+    assert_eq!(tax[0]["id"], existing_tag["id"]);
+
+    for d in [&acme, &letter] {
+        let id = d["id"].as_i64().unwrap();
+        let done = alice.wait_done(id, Duration::from_secs(120)).await;
+        assert_eq!(done["state"], "ready", "{done}");
+    }
+    let acme_id = acme["id"].as_i64().unwrap();
+    let (_, versions) = alice.get(&format!("/api/v1/documents/{acme_id}/versions")).await;
+    let v = &versions["items"][0];
+    assert_eq!(v["filename"], "acme-scan.pdf", "{v}");
+    assert!(v["created_at"].as_str().unwrap().starts_with("2023-04-02T08:30"), "{v}");
+    assert_eq!(v["note"], "2023-04-05 (paula): paid on 5 April", "{v}");
+    let (s, bytes) = alice.get_bytes(&format!("/api/v1/documents/{acme_id}/download")).await;
+    assert_eq!(s, 200);
+    assert_eq!(bytes, std::fs::read(export.join("0000001.pdf")).unwrap(), "the original, byte for byte");
+    let (_, hits) = alice.get("/api/v1/search?q=acme").await;
+    assert!(hits["items"].as_array().unwrap().iter().any(|h| h["document"]["id"] == acme_id), "{hits}");
+    let (_, admin_docs) = server.admin().await.get("/api/v1/documents").await;
+    assert_eq!(admin_docs["total"], 0, "owned by alice only: {admin_docs}");
+
+    // Again: nothing new.
+    docmerge::archive::paperless::import_paperless(&server.ctx, &export, Some("alice")).await.expect("second run");
+    let (_, docs) = alice.get("/api/v1/documents?page_size=100").await;
+    assert_eq!(docs["total"], 3, "{docs}");
+}
+db_tests!(paperless_export_is_imported);
+
+/// A missing file, a damaged original or archive PDF: the import stops naming the document,
+/// and writes no row. Once the export is repaired, it goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn damaged_paperless_exports_are_refused() {
+    let server = TestServer::start_with(Db::Sqlite, false, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = paperless_export(dir.path());
+    let admin = server.admin().await;
+    let nothing_written = || async {
+        let (_, docs) = admin.get("/api/v1/documents").await;
+        assert_eq!(docs["total"], 0, "{docs}");
+        let (_, tags) = admin.get("/api/v1/tags").await;
+        assert_eq!(tags["total"], 0, "{tags}");
+    };
+    let run = || docmerge::archive::paperless::import_paperless(&server.ctx, &export, None);
+
+    let good = std::fs::read(export.join("0000002.pdf")).unwrap();
+    std::fs::remove_file(export.join("0000002.pdf")).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 2 (\"Second letter\")") && err.contains("0000002.pdf"), "{err}");
+    nothing_written().await;
+
+    let mut damaged = good.clone();
+    damaged[20] ^= 0x01;
+    std::fs::write(export.join("0000002.pdf"), &damaged).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 2") && err.contains("checksum"), "{err}");
+    nothing_written().await;
+    std::fs::write(export.join("0000002.pdf"), &good).unwrap();
+
+    let archive = std::fs::read(export.join("archive/0000001.pdf")).unwrap();
+    std::fs::write(export.join("archive/0000001.pdf"), &archive[..archive.len() / 2]).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 1 (\"ACME invoice 2023-04\")") && err.contains("archive_checksum"), "{err}");
+    nothing_written().await;
+    std::fs::write(export.join("archive/0000001.pdf"), &archive).unwrap();
+
+    std::fs::write(dir.path().join("not-an-export.json"), b"{\"model\": 1}").unwrap();
+    let err = docmerge::archive::paperless::import_paperless(&server.ctx, dir.path(), None).await.unwrap_err().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+
+    run().await.expect("the repaired export imports");
+    let (_, docs) = admin.get("/api/v1/documents").await;
+    assert_eq!(docs["total"], 2, "{docs}");
+}

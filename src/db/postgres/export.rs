@@ -369,6 +369,12 @@ impl ArchiveStore for PgStore {
         tx.commit().await.map_err(db_err)
     }
 
+    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
+        let c = self.client().await?;
+        let r = query_one(&c, "SELECT (SELECT COALESCE(MAX(id), 0)::bigint FROM tags), (SELECT COALESCE(MAX(id), 0)::bigint FROM documents), (SELECT COALESCE(MAX(id), 0)::bigint FROM versions)", &[]).await?;
+        Ok([col(&r, 0)?, col(&r, 1)?, col(&r, 2)?])
+    }
+
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_err)?;

@@ -317,6 +317,10 @@ impl ArchiveStore for SqliteStore {
         .await
     }
 
+    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
+        self.read(|conn| conn.query_row("SELECT (SELECT COALESCE(MAX(id), 0) FROM tags), (SELECT COALESCE(MAX(id), 0) FROM documents), (SELECT COALESCE(MAX(id), 0) FROM versions)", [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?])).map_err(db_err)).await
+    }
+
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
         let slot = slot.to_string();
         self.write(move |tx| {
