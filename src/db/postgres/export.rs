@@ -182,7 +182,7 @@ async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, curr
                 None => {
                     let r = query_opt(
                         tx,
-                        "SELECT d.id FROM versions v JOIN documents d ON d.current_version_id = v.id WHERE v.id = $1 AND v.state = 'ready'",
+                        "SELECT d.id FROM versions v JOIN documents d ON d.id = v.document_id AND d.current_version_id = v.id WHERE v.id = $1 AND v.state = 'ready'",
                         &[&vid],
                     )
                     .await?;

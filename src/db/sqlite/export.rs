@@ -151,7 +151,7 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
             tx.prepare_cached(
                 "INSERT INTO search_index (rowid, body, document_id, page_number) \
                  SELECT p.id, p.text, d.id, p.number FROM pages p JOIN versions v ON v.id = p.version_id \
-                 JOIN documents d ON d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
+                 JOIN documents d ON d.id = v.document_id AND d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
             )
             .and_then(|mut st| st.execute(params![id]))
             .map_err(db_err)?;
