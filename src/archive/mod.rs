@@ -41,6 +41,9 @@ pub async fn import_command(ctx: &crate::app::AppContext, args: crate::cli::Impo
     if let Some(dir) = &args.from_paperless {
         return paperless::import_paperless(ctx, dir, args.owner.as_deref()).await;
     }
+    if args.owner.is_some() {
+        return Err(AppError::Config("--owner goes with --from-paperless (a docmerge archive keeps its owners)".into()));
+    }
     let Some(path) = args.path.clone() else {
         return Err(AppError::Config("give the archive to import (PATH), or --from-paperless DIR".into()));
     };
