@@ -67,7 +67,7 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
 }
 
 /// Prints the effective settings (secrets redacted) and checks each dependency: one line each,
-/// `OK …` or a sentence saying what to do. Exit 0 when all pass, 2 when the settings or the
+/// `OK …` or a sentence saying what to do (`WARN` for overdue scheduled backups). Exit 0 when all pass, 2 when the settings or the
 /// database are wrong, 1 for other failures.
 pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
     println!("# effective settings (secrets redacted)\n{}", settings.to_redacted_toml());
@@ -88,6 +88,17 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
         Err(e) => {
             println!("FAIL cannot connect to the database {}: {e}. Check database.url (DOCMERGE__DATABASE__URL).", crate::config::redact_url(&url));
             worst = 2;
+        }
+    }
+    if let Ok(store) = crate::db::connect(&url, 1).await
+        && let Ok(status) = store.archive().backup_status().await
+    {
+        match crate::archive::backup::check_line(&settings, &status, crate::domain::now_millis()) {
+            (true, line) => println!("OK   {line}"),
+            (false, line) => {
+                println!("WARN {line}");
+                worst = worst.max(1);
+            }
         }
     }
     match crate::storage::BlobStore::open(&settings.storage.root).and_then(|b| b.check_writable()) {

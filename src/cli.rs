@@ -48,8 +48,9 @@ pub enum Command {
     Ocr(OcrArgs),
     /// Back up everything (database rows and files) into a directory, PATH.tar or PATH.tar.zst.
     Export(ExportArgs),
-    /// Restore an export into an empty instance (either database). Safe to run again after an
-    /// interruption: it continues where it stopped.
+    /// Restore an export into an empty instance (either database), or bring in a paperless-ngx
+    /// export with --from-paperless. Safe to run again after an interruption: it continues
+    /// where it stopped.
     Import(ImportArgs),
     /// Benchmarks that print a table (see BENCHMARKS.md).
     #[command(subcommand)]
@@ -120,7 +121,16 @@ pub struct ExportArgs {
 #[derive(Args, Debug)]
 pub struct ImportArgs {
     /// A directory, .tar or .tar.zst written by `docmerge export`.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "from_paperless", conflicts_with = "from_paperless")]
+    pub path: Option<PathBuf>,
+    /// Import a paperless-ngx `document_exporter` directory (manifest.json + files) into this
+    /// instance, empty or not; documents are re-processed by docmerge (docs/backup.md).
+    #[arg(long, value_name = "DIR")]
+    pub from_paperless: Option<PathBuf>,
+    /// With --from-paperless: the user who owns the imported documents (default: the admin,
+    /// auth.admin_username).
+    #[arg(long, value_name = "USER", requires = "from_paperless")]
+    pub owner: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

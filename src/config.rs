@@ -25,6 +25,7 @@ pub struct Settings {
     pub pdf: PdfSettings,
     pub ocr: OcrSettings,
     pub limits: LimitSettings,
+    pub backup: BackupSettings,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -226,6 +227,23 @@ impl Default for LimitSettings {
     }
 }
 
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// When the workers make a backup (UTC): `off`, `daily at HH:MM`, or `every N minutes|hours`.
+    pub schedule: String,
+    /// Directory of the backup archives. Empty: `backups` in the storage root.
+    pub path: PathBuf,
+    /// How many backups to keep (older ones are deleted after a new one is verified); 0 keeps all.
+    pub keep: u32,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self { schedule: "off".into(), path: PathBuf::new(), keep: 7 }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0}")]
@@ -291,6 +309,7 @@ impl Settings {
         if self.server.max_upload_mb == 0 {
             return Err(ConfigError::Invalid("server.max_upload_mb must be at least 1".into()));
         }
+        crate::archive::backup::Schedule::parse(&self.backup.schedule).map_err(|e| ConfigError::Invalid(format!("backup.schedule: {e}")))?;
         for (name, bind) in [("server.bind", &self.server.bind), ("ws.bind", &self.ws.bind)] {
             if bind.parse::<std::net::SocketAddr>().is_err() {
                 return Err(ConfigError::Invalid(format!(
@@ -308,6 +327,11 @@ impl Settings {
         } else {
             self.database.url.clone()
         }
+    }
+
+    /// Where scheduled backups go: `backup.path`, or `backups` in the storage root.
+    pub fn backup_dir(&self) -> PathBuf {
+        if self.backup.path.as_os_str().is_empty() { self.storage.root.join("backups") } else { self.backup.path.clone() }
     }
 
     pub fn max_upload_bytes(&self) -> u64 {

@@ -94,7 +94,8 @@ impl Metrics {
         let mut last = String::new();
         for (name, labels, value) in gauges {
             if *name != last {
-                out.push_str(&format!("# TYPE {name} gauge\n"));
+                let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+                out.push_str(&format!("# TYPE {name} {kind}\n"));
                 last = name.clone();
             }
             if labels.is_empty() {

@@ -3,9 +3,11 @@
 //! module writes and reads the files, shows progress, and queues the work the import leaves
 //! for the workers (rebuilding derived files, processing documents caught half-way).
 
+pub mod backup;
 pub mod bench;
 pub mod export;
 pub mod import;
+pub mod paperless;
 pub mod rebuild;
 
 use std::io::Write;
@@ -36,14 +38,23 @@ pub async fn export_command(ctx: &crate::app::AppContext, args: crate::cli::Expo
 
 /// `docmerge import`: runs (or continues) the import and prints what it did.
 pub async fn import_command(ctx: &crate::app::AppContext, args: crate::cli::ImportArgs) -> Result<(), AppError> {
-    let s = import(ctx, &args.path).await?;
+    if let Some(dir) = &args.from_paperless {
+        return paperless::import_paperless(ctx, dir, args.owner.as_deref()).await;
+    }
+    if args.owner.is_some() {
+        return Err(AppError::Config("--owner goes with --from-paperless (a docmerge archive keeps its owners)".into()));
+    }
+    let Some(path) = args.path.clone() else {
+        return Err(AppError::Config("give the archive to import (PATH), or --from-paperless DIR".into()));
+    };
+    let s = import(ctx, &path).await?;
     if s.already_done {
-        println!("{} was imported already: nothing to do", args.path.display());
+        println!("{} was imported already: nothing to do", path.display());
         return Ok(());
     }
     println!(
         "imported {} in {:.1} s: {} rows, {} files{}; queued {} rebuilds of derived files and {} documents to process",
-        args.path.display(),
+        path.display(),
         s.seconds,
         s.rows,
         s.blobs,

@@ -70,6 +70,7 @@ impl JobHandler for RebuildDerived {
 }
 
 pub fn register_jobs(registry: &mut Registry, ctx: &AppContext) {
+    super::backup::register_job(registry, ctx);
     registry.register(
         kinds::REBUILD_DERIVED,
         Arc::new(RebuildDerived { settings: ctx.settings.clone(), store: ctx.store.clone(), blobs: ctx.blobs.clone() }),

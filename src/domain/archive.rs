@@ -320,7 +320,51 @@ pub trait ArchiveStore: Send + Sync {
     /// Stores rebuilt derived files of a ready version (searchable PDF and per page number
     /// thumbnail + preview) without touching its text.
     async fn set_derived(&self, version_id: Id, searchable_sha256: &str, pages: Vec<(i32, String, String)>) -> DomainResult<()>;
+
+    /// The largest ids of tags, documents and versions (0 when empty), in that order: where an
+    /// import into a non-empty instance (`--from-paperless`) starts numbering its rows.
+    async fn max_ids(&self) -> DomainResult<[Id; 3]>;
+
+    // ---- scheduled backups (the `backup_runs` table, one row per scheduled time) ---------
+    /// Claims the backup of `slot` for job `job_id`: true when nobody made it yet, or when
+    /// this same job is trying again after a failed attempt. False when it was made already
+    /// (or another job holds it), so a duplicate job does nothing.
+    async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool>;
+    /// Records how the attempt of `slot` ended.
+    async fn finish_backup(&self, slot: &str, outcome: BackupOutcome) -> DomainResult<()>;
+    /// The state of the backup of `slot` (`running`, `done`, `failed`), if it was begun.
+    async fn backup_state(&self, slot: &str) -> DomainResult<Option<String>>;
+    /// The last successful backup and the failures so far.
+    async fn backup_status(&self) -> DomainResult<BackupStatus>;
 }
+
+/// How one attempt of a scheduled backup ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BackupOutcome {
+    Done { finished_at: Millis, duration_ms: i64, file: String, size: i64 },
+    Failed { at: Millis, error: String },
+}
+
+/// What `/metrics` and `docmerge check` show about scheduled backups.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackupStatus {
+    /// End of the last successful backup.
+    pub last_success_at: Option<Millis>,
+    pub last_duration_ms: Option<i64>,
+    pub last_file: Option<String>,
+    pub last_size: Option<i64>,
+    /// Failed attempts, ever.
+    pub failures_total: i64,
+    pub last_failure_at: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+/// The backup bookkeeping table, created by the first backup (not a migration, like
+/// `archive_import`). Same DDL on both backends.
+pub const BACKUP_RUNS_DDL: &str = "CREATE TABLE IF NOT EXISTS backup_runs (\
+    slot TEXT PRIMARY KEY, job_id BIGINT NOT NULL, state TEXT NOT NULL, started_at BIGINT NOT NULL, \
+    finished_at BIGINT, duration_ms BIGINT, file TEXT, size BIGINT, failures BIGINT NOT NULL DEFAULT 0, \
+    last_error TEXT, failed_at BIGINT)";
 
 /// The manifest, written last: an archive without it is incomplete.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

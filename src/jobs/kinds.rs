@@ -19,3 +19,5 @@ pub const REBUILD_DERIVED: &str = "rebuild_derived";
 /// Turns the thumbnail and preview of pages rotated by a page operation (the page's text and
 /// PDF content are not touched: the operation already turned those).
 pub const ROTATE_PAGE_IMAGES: &str = "rotate_page_images";
+/// A scheduled backup (`backup.schedule`): export, verify, rotate — see archive::backup.
+pub const BACKUP: &str = "backup";

@@ -52,8 +52,12 @@ pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), App
 pub async fn run_embedded(ctx: AppContext, shutdown: CancellationToken) {
     let registry = registry(&ctx);
     let maintenance = crate::jobs::spawn_maintenance_scheduler(ctx.clone(), shutdown.clone());
+    let backups = crate::archive::backup::spawn_backup_scheduler(ctx.clone(), shutdown.clone());
     run_worker(ctx.store.clone(), registry, options(&ctx), shutdown).await;
     let _ = maintenance.await;
+    if let Some(b) = backups {
+        let _ = b.await;
+    }
 }
 
 /// Unpacks embedded runtime files (if this binary has them) before reporting ready.

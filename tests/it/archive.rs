@@ -445,3 +445,458 @@ async fn incremental_export_applies_on_a_restore() {
         "source and restored + incremental differ"
     );
 }
+
+// ---- scheduled backups ------------------------------------------------------------------
+
+use docmerge::archive::backup::{check_line, enqueue_due_backup, list_backups};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Waits until the backup of the scheduled time `key` is recorded as done (or panics with the
+/// state it is in).
+async fn wait_backup_done(ctx: &AppContext, key: &str) {
+    let started = Instant::now();
+    loop {
+        let state = ctx
+            .store
+            .archive()
+            .backup_state(key)
+            .await
+            .expect("backup state");
+        if state.as_deref() == Some("done") {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "backup {key} not done: {state:?} {:?}",
+            ctx.store.archive().backup_status().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn metrics_text(server: &TestServer) -> String {
+    reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap()
+}
+
+fn slot_of(now: i64) -> i64 {
+    docmerge::archive::backup::Schedule::parse("daily at 02:30")
+        .unwrap()
+        .latest_slot(now)
+        .unwrap()
+}
+
+/// The worker makes the scheduled backup through the job table; it is a valid archive that
+/// `import` restores; `backup.keep` deletes the oldest only once a newer one is verified;
+/// `/metrics` and `docmerge check` show the last backup.
+async fn scheduled_backups_verify_rotate_and_report(db: Db) {
+    let backups = tempfile::tempdir().unwrap();
+    let dir = backups.path().join("nightly");
+    let dir2 = dir.clone();
+    let server = TestServer::start_with(db, true, move |s| {
+        s.backup.schedule = "daily at 02:30".into();
+        s.backup.path = dir2;
+        s.backup.keep = 2;
+    })
+    .await;
+    let ctx = server.ctx.clone();
+    let now = docmerge::domain::now_millis();
+    // The worker's scheduler queues the latest due time at start.
+    let first = docmerge::archive::backup::slot_key(slot_of(now));
+    wait_backup_done(&ctx, &first).await;
+    assert_eq!(list_backups(&dir).len(), 1, "{:?}", list_backups(&dir));
+
+    let admin = server.admin().await;
+    let (s, b) = admin
+        .upload("letter.pdf", tiny_pdf("scheduled backup letter"), &[])
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let id = b["document"]["id"].as_i64().unwrap();
+    assert_eq!(
+        admin.wait_done(id, Duration::from_secs(120)).await["state"],
+        "ready"
+    );
+
+    // Two later scheduled times (as if the days had passed), through the same job path.
+    let mut keys = vec![first.clone()];
+    for days in [1, 2] {
+        let slot = enqueue_due_backup(&ctx, now + days * DAY_MS)
+            .await
+            .expect("enqueue")
+            .expect("a new time is queued");
+        let key = docmerge::archive::backup::slot_key(slot);
+        wait_backup_done(&ctx, &key).await;
+        keys.push(key);
+    }
+    // The same time again: not queued a second time.
+    assert_eq!(
+        enqueue_due_backup(&ctx, now + 2 * DAY_MS)
+            .await
+            .expect("enqueue"),
+        None
+    );
+    let names: Vec<String> = list_backups(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            format!("docmerge-{}.tar.zst", keys[1]),
+            format!("docmerge-{}.tar.zst", keys[2])
+        ],
+        "keep = 2 keeps the newest two"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "no temporary files are left: {leftovers:?}"
+    );
+
+    // The newest backup is a valid archive with the document.
+    let newest = dir.join(&names[1]);
+    docmerge::archive::backup::verify_archive(&newest).expect("verifies");
+    let restored = restore(db, &newest, false).await;
+    let (s, doc) = restored
+        .admin()
+        .await
+        .get(&format!("/api/v1/documents/{id}"))
+        .await;
+    assert_eq!(s, 200, "{doc}");
+    assert_eq!(doc["state"], "ready", "{doc}");
+
+    // /metrics (served from the database, so any `serve` process shows it).
+    let metrics = metrics_text(&server).await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let status = ctx.store.archive().backup_status().await.unwrap();
+    assert_eq!(
+        value("docmerge_backup_last_success_timestamp_seconds"),
+        status.last_success_at.unwrap() as f64 / 1000.0
+    );
+    assert!(
+        value("docmerge_backup_last_success_timestamp_seconds") * 1000.0 >= now as f64 - 1000.0
+    );
+    assert!(value("docmerge_backup_last_size_bytes") > 0.0);
+    assert_eq!(value("docmerge_backup_failures_total"), 0.0);
+    assert_eq!(value("docmerge_backup_overdue"), 0.0);
+    assert!(
+        metrics.contains("# TYPE docmerge_backup_failures_total counter"),
+        "{metrics}"
+    );
+
+    // `docmerge check`, the real binary on this database.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_docmerge"))
+        .arg("check")
+        .envs(child_env(&server.db))
+        .env("DOCMERGE__BACKUP__SCHEDULE", "daily at 02:30")
+        .env("DOCMERGE__BACKUP__PATH", &dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("backups") && !l.starts_with('['))
+        .unwrap_or_else(|| panic!("no backup line:\n{stdout}"));
+    assert!(line.starts_with("OK") && line.contains(&names[1]), "{line}");
+    // Three days without a backup: overdue, and said so.
+    let (ok, line) = check_line(&ctx.settings, &status, now + 3 * DAY_MS);
+    assert!(!ok && line.contains("overdue"), "{line}");
+}
+db_tests!(scheduled_backups_verify_rotate_and_report);
+
+/// A backup that cannot be written is counted in /metrics and named in `docmerge check`; no
+/// older backup is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_backup_is_counted_and_reported() {
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let path = blocker.path().join("backups");
+    let server = TestServer::start_with(Db::Sqlite, true, move |s| {
+        s.backup.schedule = "every 6 hours".into();
+        s.backup.path = path;
+    })
+    .await;
+    let ctx = server.ctx.clone();
+    let started = Instant::now();
+    let status = loop {
+        let status = ctx.store.archive().backup_status().await.unwrap();
+        if status.failures_total > 0 {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no failure recorded: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.last_success_at.is_none());
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("cannot create the backup directory"),
+        "{status:?}"
+    );
+    let metrics = metrics_text(&server).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("docmerge_backup_failures_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    let later = docmerge::domain::now_millis() + DAY_MS;
+    let (ok, line) = check_line(&ctx.settings, &status, later);
+    assert!(
+        !ok && line.contains("cannot create the backup directory"),
+        "{line}"
+    );
+}
+
+/// Two worker processes with the same schedule: one backup per scheduled time. A duplicate
+/// job for the same time (as a late scheduler could queue) does nothing.
+async fn backup_is_made_once_by_two_workers(db: Db) {
+    let backups = tempfile::tempdir().unwrap();
+    let dir = backups.path().to_string_lossy().into_owned();
+    let stack = Stack::start(
+        db,
+        2,
+        &[
+            ("DOCMERGE__BACKUP__SCHEDULE", "every 6 hours"),
+            ("DOCMERGE__BACKUP__PATH", &dir),
+        ],
+    )
+    .await;
+    let mut settings = settings_for(&stack.db);
+    settings.backup.schedule = "every 6 hours".into();
+    settings.backup.path = backups.path().to_path_buf();
+    let ctx = AppContext::build(settings, false).await.expect("context");
+    let now = docmerge::domain::now_millis();
+    let slot = docmerge::archive::backup::Schedule::parse("every 6 hours")
+        .unwrap()
+        .latest_slot(now)
+        .unwrap();
+    let key = docmerge::archive::backup::slot_key(slot);
+    wait_backup_done(&ctx, &key).await;
+    // Both schedulers have looked (each looks at start, then every 30 s).
+    let started = Instant::now();
+    while !(1..=2).all(|n| {
+        stack
+            .log(&format!("worker{}", n - 1))
+            .contains("backup scheduler started")
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "schedulers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A duplicate job for the same time, without the unique key: the worker that takes it
+    // finds the backup made and does nothing.
+    let dup = docmerge::domain::jobs::NewJob::new("backup", json!({"slot": slot})).max_attempts(1);
+    let dup_id = ctx.store.enqueue(vec![dup]).await.unwrap()[0].expect("queued");
+    let started = Instant::now();
+    loop {
+        let j = ctx.store.job(dup_id).await.unwrap();
+        if j.state.as_str() == "done" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "duplicate job not done: {j:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let files = list_backups(backups.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        files[0].file_name().unwrap().to_string_lossy(),
+        format!("docmerge-{key}.tar.zst")
+    );
+    let made = (stack.log("worker0") + &stack.log("worker1"))
+        .matches("backup done and verified")
+        .count();
+    assert_eq!(
+        made,
+        1,
+        "{}\n{}",
+        stack.log("worker0"),
+        stack.log("worker1")
+    );
+    let counts = ctx.store.job_counts().await.unwrap();
+    let backup_jobs: Vec<_> = counts.iter().filter(|(k, _, _)| k == "backup").collect();
+    assert!(
+        backup_jobs.iter().all(|(_, state, _)| state == "done"),
+        "{counts:?}"
+    );
+    assert!(
+        backup_jobs.iter().map(|(_, _, n)| n).sum::<i64>() >= 2,
+        "the scheduled job and the duplicate: {counts:?}"
+    );
+}
+db_tests!(backup_is_made_once_by_two_workers);
+
+// ---- import --from-paperless ------------------------------------------------------------
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(<md5::Md5 as md5::Digest>::digest(bytes).as_slice())
+}
+
+/// A small paperless-ngx `document_exporter` directory in the real format: a manifest.json
+/// array of Django fixtures, originals, an archive PDF.
+fn paperless_export(dir: &Path) -> PathBuf {
+    let export = dir.join("paperless-export");
+    std::fs::create_dir_all(export.join("archive")).unwrap();
+    let (one, two) = (tiny_pdf("paperless invoice from acme"), tiny_pdf("second paperless letter"));
+    let archive_one = tiny_pdf("paperless invoice from acme (archive version)");
+    std::fs::write(export.join("0000001.pdf"), &one).unwrap();
+    std::fs::write(export.join("archive/0000001.pdf"), &archive_one).unwrap();
+    std::fs::write(export.join("0000002.pdf"), &two).unwrap();
+    let manifest = json!([
+        {"model": "auth.user", "pk": 3, "fields": {"username": "paula", "is_superuser": true}},
+        {"model": "documents.correspondent", "pk": 1, "fields": {"owner": 3, "name": "ACME Corp", "match": "", "matching_algorithm": 1, "is_insensitive": true}},
+        {"model": "documents.tag", "pk": 1, "fields": {"owner": 3, "name": "invoices", "color": "#a6cee3", "is_inbox_tag": false}},
+        {"model": "documents.tag", "pk": 2, "fields": {"owner": 3, "name": "tax", "color": "#1f78b4", "is_inbox_tag": false}},
+        {"model": "documents.documenttype", "pk": 1, "fields": {"owner": 3, "name": "Invoice"}},
+        {"model": "documents.document", "pk": 1, "fields": {
+            "owner": 3, "correspondent": 1, "storage_path": null, "title": "ACME invoice 2023-04", "document_type": 1,
+            "content": "paperless invoice from acme", "mime_type": "application/pdf", "checksum": md5_hex(&one),
+            "archive_checksum": md5_hex(&archive_one), "created": "2023-04-01", "modified": "2023-04-03T09:00:00.123456Z",
+            "storage_type": "unencrypted", "added": "2023-04-02T08:30:00Z", "filename": "0000001.pdf", "archive_serial_number": 17,
+            "archive_filename": "0000001.pdf", "original_filename": "acme-scan.pdf", "tags": [1, 2]},
+         "__exported_file_name__": "0000001.pdf", "__exported_archive_name__": "archive/0000001.pdf", "__exported_thumbnail_name__": "thumbnails/0000001.webp"},
+        {"model": "documents.document", "pk": 2, "fields": {
+            "owner": 3, "correspondent": null, "storage_path": null, "title": "Second letter", "document_type": null,
+            "content": "second paperless letter", "mime_type": "application/pdf", "checksum": md5_hex(&two),
+            "archive_checksum": null, "created": "2022-12-31T10:00:00+01:00", "modified": "2023-01-01T00:00:00Z",
+            "storage_type": "unencrypted", "added": "2023-01-01T00:00:00Z", "filename": "0000002.pdf", "archive_serial_number": null,
+            "archive_filename": null, "original_filename": "letter.pdf", "tags": [2]},
+         "__exported_file_name__": "0000002.pdf", "__exported_archive_name__": null},
+        {"model": "documents.note", "pk": 1, "fields": {"document": 1, "note": "paid on 5 April", "created": "2023-04-05T12:00:00Z", "user": 3}},
+        {"model": "documents.savedview", "pk": 1, "fields": {"name": "ignored"}}
+    ]);
+    std::fs::write(export.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    export
+}
+
+/// A paperless-ngx export goes into an instance in use, owned by the user given: titles,
+/// dates, tags (correspondent and type as tags, an existing tag name reused), notes; the
+/// originals are processed by docmerge and searchable; a second run does nothing.
+async fn paperless_export_is_imported(db: Db) {
+    let server = TestServer::start_with(db, true, |_| {}).await;
+    let alice = server.new_user("alice").await;
+    let (s, existing_tag) = alice.post("/api/v1/tags", &json!({"name": "tax", "color": "#000000"})).await;
+    assert_eq!(s, 201, "{existing_tag}");
+    let (s, b) = alice.upload("mine.pdf", tiny_pdf("alice own document"), &[]).await;
+    assert_eq!(s, 202, "{b}");
+    let own = b["document"]["id"].as_i64().unwrap();
+    alice.wait_done(own, Duration::from_secs(120)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = paperless_export(dir.path());
+    docmerge::archive::paperless::import_paperless(&server.ctx, &export, Some("alice")).await.expect("paperless import");
+
+    let (_, docs) = alice.get("/api/v1/documents?page_size=100").await;
+    let items = docs["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{docs}");
+    let by_title = |t: &str| items.iter().find(|d| d["title"] == t).cloned().unwrap_or_else(|| panic!("no {t}: {docs}"));
+    let (acme, letter) = (by_title("ACME invoice 2023-04"), by_title("Second letter"));
+    assert!(acme["id"].as_i64().unwrap() > own);
+    assert!(acme["created_at"].as_str().unwrap().starts_with("2023-04-01"), "{acme}");
+    assert!(letter["created_at"].as_str().unwrap().starts_with("2022-12-31T09:00:00"), "{letter}");
+    let tags_of = |d: &Value| -> Vec<String> {
+        let mut t: Vec<String> = d["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(tags_of(&acme), vec!["correspondent:ACME Corp", "invoices", "tax", "type:Invoice"], "{acme}");
+    assert_eq!(tags_of(&letter), vec!["tax"], "{letter}");
+    let (_, tags) = alice.get("/api/v1/tags").await;
+    let tax: Vec<&Value> = tags["items"].as_array().unwrap().iter().filter(|t| t["name"] == "tax").collect();
+    assert_eq!(tax.len(), 1, "the existing tag is reused: {tags}");
+    assert_eq!(tax[0]["id"], existing_tag["id"]);
+
+    for d in [&acme, &letter] {
+        let id = d["id"].as_i64().unwrap();
+        let done = alice.wait_done(id, Duration::from_secs(120)).await;
+        assert_eq!(done["state"], "ready", "{done}");
+    }
+    let acme_id = acme["id"].as_i64().unwrap();
+    let (_, versions) = alice.get(&format!("/api/v1/documents/{acme_id}/versions")).await;
+    let v = &versions["items"][0];
+    assert_eq!(v["filename"], "acme-scan.pdf", "{v}");
+    assert!(v["created_at"].as_str().unwrap().starts_with("2023-04-02T08:30"), "{v}");
+    assert_eq!(v["note"], "2023-04-05 (paula): paid on 5 April", "{v}");
+    let (s, bytes) = alice.get_bytes(&format!("/api/v1/documents/{acme_id}/download")).await;
+    assert_eq!(s, 200);
+    assert_eq!(bytes, std::fs::read(export.join("0000001.pdf")).unwrap(), "the original, byte for byte");
+    let (_, hits) = alice.get("/api/v1/search?q=acme").await;
+    assert!(hits["items"].as_array().unwrap().iter().any(|h| h["document"]["id"] == acme_id), "{hits}");
+    let (_, admin_docs) = server.admin().await.get("/api/v1/documents").await;
+    assert_eq!(admin_docs["total"], 0, "owned by alice only: {admin_docs}");
+
+    // Again: nothing new.
+    docmerge::archive::paperless::import_paperless(&server.ctx, &export, Some("alice")).await.expect("second run");
+    let (_, docs) = alice.get("/api/v1/documents?page_size=100").await;
+    assert_eq!(docs["total"], 3, "{docs}");
+}
+db_tests!(paperless_export_is_imported);
+
+/// A missing file, a damaged original or archive PDF: the import stops naming the document,
+/// and writes no row. Once the export is repaired, it goes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn damaged_paperless_exports_are_refused() {
+    let server = TestServer::start_with(Db::Sqlite, false, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let export = paperless_export(dir.path());
+    let admin = server.admin().await;
+    let nothing_written = || async {
+        let (_, docs) = admin.get("/api/v1/documents").await;
+        assert_eq!(docs["total"], 0, "{docs}");
+        let (_, tags) = admin.get("/api/v1/tags").await;
+        assert_eq!(tags["total"], 0, "{tags}");
+    };
+    let run = || docmerge::archive::paperless::import_paperless(&server.ctx, &export, None);
+
+    let good = std::fs::read(export.join("0000002.pdf")).unwrap();
+    std::fs::remove_file(export.join("0000002.pdf")).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 2 (\"Second letter\")") && err.contains("0000002.pdf"), "{err}");
+    nothing_written().await;
+
+    let mut damaged = good.clone();
+    damaged[20] ^= 0x01;
+    std::fs::write(export.join("0000002.pdf"), &damaged).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 2") && err.contains("checksum"), "{err}");
+    nothing_written().await;
+    std::fs::write(export.join("0000002.pdf"), &good).unwrap();
+
+    let archive = std::fs::read(export.join("archive/0000001.pdf")).unwrap();
+    std::fs::write(export.join("archive/0000001.pdf"), &archive[..archive.len() / 2]).unwrap();
+    let err = run().await.unwrap_err().to_string();
+    assert!(err.contains("document 1 (\"ACME invoice 2023-04\")") && err.contains("archive_checksum"), "{err}");
+    nothing_written().await;
+    std::fs::write(export.join("archive/0000001.pdf"), &archive).unwrap();
+
+    std::fs::write(dir.path().join("not-an-export.json"), b"{\"model\": 1}").unwrap();
+    let err = docmerge::archive::paperless::import_paperless(&server.ctx, dir.path(), None).await.unwrap_err().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+
+    run().await.expect("the repaired export imports");
+    let (_, docs) = admin.get("/api/v1/documents").await;
+    assert_eq!(docs["total"], 2, "{docs}");
+}

@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, Tx, col, db_err, exec, query, query_one, query_opt};
 use crate::domain::archive::*;
 use crate::domain::search::words_of;
-use crate::domain::{DomainError, DomainResult, Id};
+use crate::domain::{DomainError, DomainResult, Id, Millis};
 
 const FETCH_ROWS: i32 = 1000;
 const PROGRESS_DDL: &str =
@@ -182,7 +182,7 @@ async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, curr
                 None => {
                     let r = query_opt(
                         tx,
-                        "SELECT d.id FROM versions v JOIN documents d ON d.current_version_id = v.id WHERE v.id = $1 AND v.state = 'ready'",
+                        "SELECT d.id FROM versions v JOIN documents d ON d.id = v.document_id AND d.current_version_id = v.id WHERE v.id = $1 AND v.state = 'ready'",
                         &[&vid],
                     )
                     .await?;
@@ -368,4 +368,90 @@ impl ArchiveStore for PgStore {
         }
         tx.commit().await.map_err(db_err)
     }
+
+    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
+        let c = self.client().await?;
+        let r = query_one(&c, "SELECT (SELECT COALESCE(MAX(id), 0)::bigint FROM tags), (SELECT COALESCE(MAX(id), 0)::bigint FROM documents), (SELECT COALESCE(MAX(id), 0)::bigint FROM versions)", &[]).await?;
+        Ok([col(&r, 0)?, col(&r, 1)?, col(&r, 2)?])
+    }
+
+    async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db_err)?;
+        // Two workers creating the table at once would collide in the catalog.
+        exec(&tx, "SELECT pg_advisory_xact_lock(hashtext('docmerge.backup_runs'))", &[]).await?;
+        tx.batch_execute(BACKUP_RUNS_DDL).await.map_err(db_err)?;
+        let n = exec(
+            &tx,
+            "INSERT INTO backup_runs (slot, job_id, state, started_at) VALUES ($1, $2, 'running', $3) \
+             ON CONFLICT (slot) DO UPDATE SET state = 'running', started_at = excluded.started_at \
+             WHERE backup_runs.job_id = excluded.job_id AND backup_runs.state <> 'done'",
+            &[&slot, &job_id, &now],
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(n == 1)
+    }
+
+    async fn finish_backup(&self, slot: &str, outcome: BackupOutcome) -> DomainResult<()> {
+        let c = self.client().await?;
+        match outcome {
+            BackupOutcome::Done { finished_at, duration_ms, file, size } => {
+                exec(
+                    &c,
+                    "UPDATE backup_runs SET state = 'done', finished_at = $2, duration_ms = $3, file = $4, size = $5 WHERE slot = $1",
+                    &[&slot, &finished_at, &duration_ms, &file, &size],
+                )
+                .await?
+            }
+            BackupOutcome::Failed { at, error } => {
+                exec(
+                    &c,
+                    "UPDATE backup_runs SET state = 'failed', failures = failures + 1, last_error = $2, failed_at = $3 WHERE slot = $1",
+                    &[&slot, &error, &at],
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn backup_state(&self, slot: &str) -> DomainResult<Option<String>> {
+        let c = self.client().await?;
+        if !has_backup_runs(&c).await? {
+            return Ok(None);
+        }
+        match query_opt(&c, "SELECT state FROM backup_runs WHERE slot = $1", &[&slot]).await? {
+            Some(r) => Ok(Some(col(&r, 0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn backup_status(&self) -> DomainResult<BackupStatus> {
+        let c = self.client().await?;
+        let mut status = BackupStatus::default();
+        if !has_backup_runs(&c).await? {
+            return Ok(status);
+        }
+        if let Some(r) = query_opt(
+            &c,
+            "SELECT finished_at, duration_ms, file, size FROM backup_runs WHERE state = 'done' ORDER BY finished_at DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        {
+            (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) = (col(&r, 0)?, col(&r, 1)?, col(&r, 2)?, col(&r, 3)?);
+        }
+        status.failures_total = col(&query_one(&c, "SELECT COALESCE(SUM(failures), 0)::bigint FROM backup_runs", &[]).await?, 0)?;
+        if let Some(r) =
+            query_opt(&c, "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1", &[]).await?
+        {
+            (status.last_failure_at, status.last_error) = (col(&r, 0)?, col(&r, 1)?);
+        }
+        Ok(status)
+    }
+}
+
+async fn has_backup_runs(c: &deadpool_postgres::Client) -> DomainResult<bool> {
+    col(&query_one(c, "SELECT to_regclass('backup_runs') IS NOT NULL", &[]).await?, 0)
 }

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::{SqliteStore, db_err};
 use crate::domain::archive::*;
-use crate::domain::{DomainError, DomainResult, Id};
+use crate::domain::{DomainError, DomainResult, Id, Millis};
 
 /// The import bookkeeping table. Created by the importer (not a migration): it only exists in
 /// databases that were filled by `docmerge import`.
@@ -151,7 +151,7 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
             tx.prepare_cached(
                 "INSERT INTO search_index (rowid, body, document_id, page_number) \
                  SELECT p.id, p.text, d.id, p.number FROM pages p JOIN versions v ON v.id = p.version_id \
-                 JOIN documents d ON d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
+                 JOIN documents d ON d.id = v.document_id AND d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
             )
             .and_then(|mut st| st.execute(params![id]))
             .map_err(db_err)?;
@@ -316,4 +316,106 @@ impl ArchiveStore for SqliteStore {
         })
         .await
     }
+
+    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
+        self.read(|conn| conn.query_row("SELECT (SELECT COALESCE(MAX(id), 0) FROM tags), (SELECT COALESCE(MAX(id), 0) FROM documents), (SELECT COALESCE(MAX(id), 0) FROM versions)", [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?])).map_err(db_err)).await
+    }
+
+    async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
+        let slot = slot.to_string();
+        self.write(move |tx| {
+            tx.execute(BACKUP_RUNS_DDL, []).map_err(db_err)?;
+            let n = tx
+                .execute(
+                    "INSERT INTO backup_runs (slot, job_id, state, started_at) VALUES (?1, ?2, 'running', ?3) \
+                     ON CONFLICT (slot) DO UPDATE SET state = 'running', started_at = excluded.started_at \
+                     WHERE backup_runs.job_id = excluded.job_id AND backup_runs.state <> 'done'",
+                    params![slot, job_id, now],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn finish_backup(&self, slot: &str, outcome: BackupOutcome) -> DomainResult<()> {
+        let slot = slot.to_string();
+        self.write(move |tx| {
+            match outcome {
+                BackupOutcome::Done { finished_at, duration_ms, file, size } => tx.execute(
+                    "UPDATE backup_runs SET state = 'done', finished_at = ?2, duration_ms = ?3, file = ?4, size = ?5 WHERE slot = ?1",
+                    params![slot, finished_at, duration_ms, file, size],
+                ),
+                BackupOutcome::Failed { at, error } => tx.execute(
+                    "UPDATE backup_runs SET state = 'failed', failures = failures + 1, last_error = ?2, failed_at = ?3 WHERE slot = ?1",
+                    params![slot, error, at],
+                ),
+            }
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn backup_state(&self, slot: &str) -> DomainResult<Option<String>> {
+        let slot = slot.to_string();
+        self.read(move |conn| {
+            if !has_backup_runs(conn)? {
+                return Ok(None);
+            }
+            conn.query_row(
+                "SELECT state FROM backup_runs WHERE slot = ?1",
+                params![slot],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn backup_status(&self) -> DomainResult<BackupStatus> {
+        self.read(|conn| {
+            let mut status = BackupStatus::default();
+            if !has_backup_runs(conn)? {
+                return Ok(status);
+            }
+            if let Some((at, ms, file, size)) = conn
+                .query_row(
+                    "SELECT finished_at, duration_ms, file, size FROM backup_runs WHERE state = 'done' ORDER BY finished_at DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(db_err)?
+            {
+                (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) = (at, ms, file, size);
+            }
+            status.failures_total = conn.query_row("SELECT COALESCE(SUM(failures), 0) FROM backup_runs", [], |r| r.get(0)).map_err(db_err)?;
+            if let Some((at, error)) = conn
+                .query_row(
+                    "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?
+            {
+                (status.last_failure_at, status.last_error) = (at, error);
+            }
+            Ok(status)
+        })
+        .await
+    }
+}
+
+fn has_backup_runs(conn: &Connection) -> DomainResult<bool> {
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    Ok(n > 0)
 }

@@ -38,6 +38,11 @@ pub async fn metrics(ctx: web::Data<AppContext>) -> HttpResponse {
             ));
         }
         gauges.push(("docmerge_database_up".to_string(), String::new(), 1.0));
+        if let Ok(status) = ctx.store.archive().backup_status().await {
+            for (name, value) in crate::archive::backup::metric_values(&ctx.settings, &status, crate::domain::now_millis()) {
+                gauges.push((name.to_string(), String::new(), value));
+            }
+        }
     } else {
         gauges.push(("docmerge_database_up".to_string(), String::new(), 0.0));
     }
