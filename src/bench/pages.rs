@@ -39,6 +39,11 @@ pub fn text_pdf<S: AsRef<str>>(pages: &[S], font_size: u32) -> Vec<u8> {
         ));
         objects.push(format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()));
     }
+    pdf_from_objects(&objects)
+}
+
+/// Serialises numbered PDF objects (1-based, object 1 the catalog) with their xref table.
+pub(crate) fn pdf_from_objects(objects: &[String]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::with_capacity(objects.len());
     for (i, o) in objects.iter().enumerate() {
