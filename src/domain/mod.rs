@@ -281,6 +281,89 @@ impl PageReq {
     }
 }
 
+/// Which rows of an ordered list to read for one page: a page past the middle of a list is read
+/// from its far end (the same index walked backwards; the caller sorts the few rows read back
+/// into list order), so no page costs more than skipping half the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Read in the opposite order (then reverse the rows read).
+    pub reversed: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Window {
+    /// The window for rows `offset .. offset + limit` of a list of `total` rows.
+    pub fn of(total: i64, offset: i64, limit: i64) -> Window {
+        if offset <= total / 2 || offset >= total {
+            return Window { reversed: false, offset, limit };
+        }
+        let end = (offset + limit).min(total);
+        Window { reversed: true, offset: total - end, limit: end - offset }
+    }
+
+    /// An `ORDER BY` list in the opposite direction (`ASC` ↔ `DESC` on every key).
+    pub fn reverse_order(order: &str) -> String {
+        order
+            .split(", ")
+            .map(|k| {
+                if let Some(col) = k.strip_suffix(" DESC") {
+                    format!("{col} ASC")
+                } else if let Some(col) = k.strip_suffix(" ASC") {
+                    format!("{col} DESC")
+                } else {
+                    format!("{k} DESC")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `order` as this window reads it.
+    pub fn order(&self, order: &str) -> String {
+        if self.reversed { Window::reverse_order(order) } else { order.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::Window;
+
+    #[test]
+    fn pages_past_the_middle_are_read_from_the_end() {
+        // 10 rows, pages of 3: rows 0-2, 3-5 forwards; 6-8 and 9 backwards.
+        assert_eq!(Window::of(10, 0, 3), Window { reversed: false, offset: 0, limit: 3 });
+        assert_eq!(Window::of(10, 3, 3), Window { reversed: false, offset: 3, limit: 3 });
+        assert_eq!(Window::of(10, 6, 3), Window { reversed: true, offset: 1, limit: 3 });
+        assert_eq!(Window::of(10, 9, 3), Window { reversed: true, offset: 0, limit: 1 });
+        assert_eq!(Window::of(10, 12, 3), Window { reversed: false, offset: 12, limit: 3 }, "past the end: empty");
+        assert_eq!(Window::of(0, 0, 50), Window { reversed: false, offset: 0, limit: 50 });
+        // Every row of a 101-row list is read exactly once, in order.
+        let rows: Vec<i64> = (0..101).collect();
+        let mut seen = Vec::new();
+        for offset in (0..101).step_by(7) {
+            let w = Window::of(101, offset, 7);
+            let mut page: Vec<i64> = if w.reversed {
+                rows.iter().rev().skip(w.offset as usize).take(w.limit as usize).copied().collect()
+            } else {
+                rows.iter().skip(w.offset as usize).take(w.limit as usize).copied().collect()
+            };
+            if w.reversed {
+                page.reverse();
+            }
+            seen.extend(page);
+        }
+        assert_eq!(seen, rows);
+    }
+
+    #[test]
+    fn reverses_every_key() {
+        assert_eq!(Window::reverse_order("lower(d.title) ASC, d.id ASC"), "lower(d.title) DESC, d.id DESC");
+        assert_eq!(Window::reverse_order("d.created_at DESC, d.id DESC"), "d.created_at ASC, d.id ASC");
+        assert_eq!(Window::reverse_order("d.title COLLATE NOCASE ASC, d.id ASC"), "d.title COLLATE NOCASE DESC, d.id DESC");
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Paged<T> {
     /// Search only: the words are so common that only the newest matches were ranked
@@ -316,6 +399,33 @@ pub struct DocumentFilter {
     pub duplicate: Option<bool>,
     pub trashed: bool,
     pub sort: DocSort,
+}
+
+/// Which kept count (see the `*_document_counts` tables) answers a list's total, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeptCount {
+    /// All of the owner's live documents.
+    Owner,
+    /// The live documents of one folder (of this owner).
+    Folder(Id),
+}
+
+impl DocumentFilter {
+    /// The kept count equal to this filter's total, when it filters by nothing but owner and
+    /// (optionally) folder among live documents; otherwise the total must be counted.
+    pub fn kept_count(&self) -> Option<KeptCount> {
+        let only_scope = self.tag_id.is_none()
+            && self.state.is_none()
+            && self.created_after.is_none()
+            && self.created_before.is_none()
+            && self.duplicate.is_none()
+            && !self.trashed;
+        match (only_scope, self.folder_id) {
+            (false, _) => None,
+            (true, None) => Some(KeptCount::Owner),
+            (true, Some(f)) => Some(KeptCount::Folder(f)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

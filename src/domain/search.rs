@@ -198,3 +198,122 @@ pub fn best_per_document(mut rows: Vec<Candidate>) -> Vec<Candidate> {
     rows.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.cmp(&a.1)));
     rows
 }
+
+/// Words shown in a search result's snippet.
+pub const SNIPPET_WORDS: usize = 24;
+
+/// A search result's snippet, cut from the matched page's (or title's) stored text in the same way
+/// on both backends: the window of `SNIPPET_WORDS` words holding the most different searched
+/// words (then the most matches), searched words wrapped in `\u{1}` … `\u{2}` (see
+/// `snippet_html`), "…" where text was cut off. Matching is by whole lower-cased word, or by
+/// prefix for `word*` terms, as the search indexes tokenise.
+pub fn snippet(text: &str, q: &SearchQuery) -> String {
+    // Byte ranges of the text's words.
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
+    // For each word, which include term (index) it matches, if any.
+    let term_of = |w: &str| -> Option<usize> {
+        let w = w.to_lowercase();
+        q.include.iter().position(|t| {
+            if t.prefix { t.words.first().is_some_and(|p| w.starts_with(p.as_str())) } else { t.words.iter().any(|tw| *tw == w) }
+        })
+    };
+    let hits: Vec<Option<usize>> = words.iter().map(|&(s, e)| term_of(&text[s..e])).collect();
+    let n = words.len();
+    let span = SNIPPET_WORDS.min(n);
+    // Best window start: most distinct terms, then most hits, then earliest; the first hit is
+    // placed a few words in so it has some context before it.
+    let mut best = (0usize, 0usize, 0usize);
+    if span > 0 {
+        for (i, h) in hits.iter().enumerate() {
+            if h.is_none() {
+                continue;
+            }
+            let s = i.saturating_sub(3).min(n - span);
+            let mut seen = 0u64;
+            let mut count = 0;
+            for t in hits[s..s + span].iter().flatten() {
+                seen |= 1u64 << (t % 64);
+                count += 1;
+            }
+            let key = (seen.count_ones() as usize, count);
+            if key > (best.0, best.1) {
+                best = (key.0, key.1, s);
+            }
+        }
+    }
+    let first = best.2;
+    let last = (first + span).min(n);
+    let mut out = String::new();
+    if first > 0 {
+        out.push('…');
+    }
+    let mut pos = words.get(first).map_or(0, |w| w.0);
+    for (&(s, e), hit) in words[first..last].iter().zip(&hits[first..last]) {
+        out.push_str(&text[pos..s]);
+        if hit.is_some() {
+            out.push('\u{1}');
+            out.push_str(&text[s..e]);
+            out.push('\u{2}');
+        } else {
+            out.push_str(&text[s..e]);
+        }
+        pos = e;
+    }
+    if last < n {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod snippet_tests {
+    use super::*;
+
+    fn show(s: &str) -> String {
+        s.replace('\u{1}', "[").replace('\u{2}', "]")
+    }
+
+    #[test]
+    fn marks_words_phrases_and_prefixes_in_the_best_window() {
+        let text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen \
+                    seventeen eighteen nineteen twenty twentyone twentytwo twentythree twentyfour Invoice from ACME corp, \
+                    total due: 12 EUR. Payment reminder.";
+        let q = parse_query(r#"invoice "acme corp" pay*"#).unwrap();
+        let s = show(&snippet(text, &q));
+        assert!(s.starts_with('…'), "{s}");
+        assert!(s.contains("[Invoice] from [ACME] [corp], total due: 12 EUR. [Payment] reminder"), "{s}");
+        assert!(!s.ends_with('…'), "{s}");
+        assert!(!s.contains("[twenty"), "{s}");
+    }
+
+    #[test]
+    fn short_text_and_no_match_are_whole_and_unmarked() {
+        let q = parse_query("missing").unwrap();
+        assert_eq!(snippet("Invoice 2024 — ACME", &q), "Invoice 2024 — ACME");
+        assert_eq!(snippet("", &q), "");
+        let long: String = (0..100).map(|i| format!("w{i} ")).collect();
+        let s = snippet(&long, &q);
+        assert!(s.starts_with("w0 ") && s.ends_with('…'), "{s}");
+        assert_eq!(s.split_whitespace().count(), SNIPPET_WORDS);
+    }
+
+    #[test]
+    fn case_and_non_ascii_words() {
+        let q = parse_query("ÉTÉ").unwrap();
+        assert_eq!(show(&snippet("Un été chaud", &q)), "Un [été] chaud");
+    }
+}

@@ -310,6 +310,58 @@ async fn list_documents_filters_and_sorting(store: Arc<dyn Store>) {
     assert_eq!((paged.total, paged.items.len(), paged.items[0].title.as_str()), (2, 1, "banana"));
 }
 
+conformance!(kept_counts_follow_every_change);
+/// List totals of a whole library and of a folder come from counts the database keeps; after
+/// every kind of change they equal what the lists hold, and another user's folder counts 0.
+async fn kept_counts_follow_every_change(store: Arc<dyn Store>) {
+    let u = user(&store, "alice").await;
+    let other = user(&store, "bob").await;
+    let (home, inbox) = store.root_folders(u.id).await.unwrap();
+    let f = store.create_folder(u.id, home.id, "F").await.unwrap();
+    let check = |step: &'static str| {
+        let store = store.clone();
+        async move {
+            for scope in [None, Some(home.id), Some(inbox.id), Some(f.id)] {
+                let filter = DocumentFilter { folder_id: scope, ..Default::default() };
+                let all = store.list_documents(u.id, &filter, page_req(1, 1000)).await.unwrap();
+                assert_eq!(all.total, all.items.len() as i64, "{step}: documents total, folder {scope:?}");
+                let one = store.list_documents(u.id, &filter, page_req(1, 1)).await.unwrap();
+                assert_eq!(one.total, all.total, "{step}: same total on a short page, folder {scope:?}");
+                if let Some(folder) = scope {
+                    let kids = store.children(u.id, folder, ChildSort::NameAsc, page_req(1, 1000)).await.unwrap();
+                    assert_eq!(kids.total, kids.items.len() as i64, "{step}: children total of {folder}");
+                    let theirs = store.list_documents(other.id, &filter, page_req(1, 10)).await.unwrap();
+                    assert_eq!((theirs.total, theirs.items.len()), (0, 0), "{step}: another user's folder");
+                }
+            }
+        }
+    };
+    check("empty").await;
+    let a = upload(&store, u.id, home.id, "a", "sha-a").await;
+    let b = upload(&store, u.id, f.id, "b", "sha-b").await;
+    let c = upload(&store, u.id, f.id, "c", "sha-c").await;
+    upload(&store, other.id, home_of(&store, other.id).await, "theirs", "sha-x").await;
+    check("uploads").await;
+    assert_eq!(store.list_documents(u.id, &DocumentFilter::default(), page_req(1, 1)).await.unwrap().total, 3);
+    store.update_document(u.id, a.document.id, None, Some(f.id), None).await.unwrap();
+    check("move").await;
+    store.trash_document(u.id, b.document.id).await.unwrap();
+    check("trash").await;
+    store.restore_document(u.id, b.document.id).await.unwrap();
+    check("restore").await;
+    store.trash_folder(u.id, f.id).await.unwrap();
+    check("trash folder").await;
+    assert_eq!(store.list_documents(u.id, &DocumentFilter::default(), page_req(1, 1)).await.unwrap().total, 0, "all three were in F");
+    store.restore_folder(u.id, f.id).await.unwrap();
+    check("restore folder").await;
+    store.trash_document(u.id, c.document.id).await.unwrap();
+    store.purge_document(u.id, c.document.id).await.unwrap();
+    check("purge").await;
+    store.trash_document(u.id, a.document.id).await.unwrap();
+    store.empty_trash(u.id).await.unwrap();
+    check("empty trash").await;
+}
+
 conformance!(update_move_and_retag_document);
 async fn update_move_and_retag_document(store: Arc<dyn Store>) {
     let u = user(&store, "alice").await;

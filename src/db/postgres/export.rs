@@ -150,7 +150,7 @@ fn insert_sql(t: &TableSpec, mode: ImportMode) -> String {
     format!("INSERT INTO {} ({}) VALUES ({params}) {on_conflict}", t.name, t.column_list())
 }
 
-/// Search index entries of one imported row: a document's title; a page of its document's
+/// Search entries of one imported row: a document's title (`documents.title_tsv`); a page of its document's
 /// current, ready version. `current` caches version → document for the chunk.
 async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, current: &mut HashMap<Id, Option<Id>>) -> DomainResult<()> {
     let id = row.get("id").and_then(Value::as_i64).unwrap_or_default();
@@ -160,12 +160,8 @@ async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, curr
                 exec(tx, "DELETE FROM search_index WHERE document_id = $1", &[&id]).await?;
             }
             let title = row.get("title").and_then(Value::as_str).unwrap_or_default();
-            exec(
-                tx,
-                "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) VALUES ($1, $2, 0, $3, to_tsvector('simple', $4))",
-                &[&-id, &id, &title, &words_of(title).join(" ")],
-            )
-            .await?;
+            exec(tx, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&id, &words_of(title).join(" ")])
+                .await?;
         }
         "pages" => {
             let text = row.get("text").and_then(Value::as_str).unwrap_or_default();
@@ -194,8 +190,8 @@ async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, curr
             if let Some(doc) = doc {
                 exec(
                     tx,
-                    "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) VALUES ($1, $2, $3, $4, to_tsvector('simple', $5))",
-                    &[&id, &doc, &number, &text, &words_of(text).join(" ")],
+                    "INSERT INTO search_index (rowid, document_id, page_number, tsv) VALUES ($1, $2, $3, to_tsvector('simple', $4))",
+                    &[&id, &doc, &number, &words_of(text).join(" ")],
                 )
                 .await?;
             }

@@ -29,6 +29,7 @@ use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (3, "listing_indexes", include_str!("../../../migrations/postgres/0003_listing_indexes.sql")),
+    (4, "lists_and_search", include_str!("../../../migrations/postgres/0004_lists_and_search.sql")),
 ];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";
@@ -116,6 +117,17 @@ impl PgStore {
         if cfg.get_application_name().is_none() {
             cfg.application_name("docmerge");
         }
+        // Plan every execution with its parameters: a cached generic plan cannot tell a rare
+        // search word (GIN index) from one on most pages (walk the newest rows), nor a first
+        // page from a deep OFFSET. And no JIT: compiling a plan costs tens of milliseconds,
+        // more than any of our short queries runs. An operator's own `options` in the URL win.
+        let mut options = cfg.get_options().unwrap_or_default().to_string();
+        for (name, value) in [("plan_cache_mode", "force_custom_plan"), ("jit", "off")] {
+            if !options.contains(name) {
+                options = format!("{options} -c {name}={value}").trim_start().to_string();
+            }
+        }
+        cfg.options(&options);
         let mgr = Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(mgr)
             .max_size(pool_size.max(2))

@@ -212,14 +212,9 @@ async fn subtree<C: GenericClient>(c: &C, id: Id) -> DomainResult<Vec<Id>> {
     ids(rows)
 }
 
-async fn title_index_update(tx: &Tx<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
-    exec(
-        tx,
-        "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) VALUES ($1, $2, 0, $3, to_tsvector('simple', $4)) \
-         ON CONFLICT (rowid) DO UPDATE SET body = EXCLUDED.body, tsv = EXCLUDED.tsv",
-        &[&-doc_id, &doc_id, &title, &index_words(title)],
-    )
-    .await?;
+/// A document's title, as search finds it (`documents.title_tsv`, the same words as page text).
+pub(super) async fn title_index_update<C: GenericClient>(c: &C, doc_id: Id, title: &str) -> DomainResult<()> {
+    exec(c, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&doc_id, &index_words(title)]).await?;
     Ok(())
 }
 
@@ -742,7 +737,7 @@ impl Store for PgStore {
         let c = self.client().await?;
         load_folder(&c, owner, id).await?;
         let nf = count(&c, "SELECT COUNT(*) FROM folders WHERE parent_id = $1 AND trashed_at IS NULL", &[&id]).await?;
-        let nd = count(&c, "SELECT COUNT(*) FROM documents WHERE folder_id = $1 AND trashed_at IS NULL", &[&id]).await?;
+        let nd = count(&c, "SELECT COALESCE((SELECT live FROM folder_document_counts WHERE folder_id = $1), 0)", &[&id]).await?;
         let (offset, limit) = (page.offset(), page.limit());
         let mut items = Vec::new();
         if offset < nf {
@@ -755,15 +750,16 @@ impl Store for PgStore {
         }
         let remaining = limit - items.len() as i64;
         if remaining > 0 {
-            let doc_offset = (offset - nf).max(0);
-            // The page's ids from the index alone, then only those rows.
+            let w = Window::of(nd, (offset - nf).max(0), remaining);
+            // The page's ids from the index alone (backwards past the middle), then only those rows.
             let order = child_order(sort, true);
             let sql = format!(
                 "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE d.folder_id = $1 AND d.trashed_at IS NULL \
-                 ORDER BY {order} LIMIT $2 OFFSET $3) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
-                 ORDER BY {order}"
+                 ORDER BY {} LIMIT $2 OFFSET $3) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
+                 ORDER BY {order}",
+                w.order(order)
             );
-            let docs = load_docs(&c, &sql, &[&id, &remaining, &doc_offset]).await?;
+            let docs = load_docs(&c, &sql, &[&id, &w.limit, &w.offset]).await?;
             items.extend(docs.into_iter().map(ChildItem::Document));
         }
         Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
@@ -889,14 +885,31 @@ impl Store for PgStore {
         };
         let wher = conds.join(" AND ");
         let c = self.client().await?;
-        let total = count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?;
+        let total = match f.kept_count() {
+            Some(KeptCount::Owner) => {
+                count(&c, "SELECT COALESCE((SELECT live FROM owner_document_counts WHERE owner_id = $1), 0)", &[&owner]).await?
+            }
+            Some(KeptCount::Folder(folder)) => {
+                count(
+                    &c,
+                    "SELECT COALESCE((SELECT k.live FROM folder_document_counts k JOIN folders f ON f.id = k.folder_id \
+                     WHERE k.folder_id = $1 AND f.owner_id = $2), 0)",
+                    &[&folder, &owner],
+                )
+                .await?
+            }
+            None => count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?,
+        };
         let n = args.len();
-        args.push(Box::new(page.limit()));
-        args.push(Box::new(page.offset()));
-        // The page's ids from an index in list order, then only those rows.
+        let w = Window::of(total, page.offset(), page.limit());
+        args.push(Box::new(w.limit));
+        args.push(Box::new(w.offset));
+        // The page's ids from an index in list order (or backwards, past the middle), then only
+        // those rows.
         let sql = format!(
-            "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {order} LIMIT ${} OFFSET ${}) p \
+            "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}) p \
              JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
+            w.order(order),
             n + 1,
             n + 2
         );
@@ -1213,8 +1226,8 @@ impl Store for PgStore {
         let (mut folder_ids, mut titles, mut filenames, mut shas, mut sizes, mut created, mut page_counts) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut p_version, mut p_number, mut p_text) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut s_rowid, mut s_doc, mut s_pno, mut s_body, mut s_words) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut t_doc, mut t_tag) = (Vec::new(), Vec::new());
+        let (mut s_rowid, mut s_doc, mut s_pno, mut s_words) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut t_doc, mut t_tag, mut title_words) = (Vec::new(), Vec::new(), Vec::new());
         let mut next_page = page_ids.iter();
         for ((d, &doc_id), &version_id) in docs.iter().zip(&doc_ids).zip(&version_ids) {
             folder_ids.push(d.folder_id);
@@ -1224,11 +1237,7 @@ impl Store for PgStore {
             sizes.push(d.size);
             created.push(d.created_at);
             page_counts.push(d.pages.len() as i32);
-            s_rowid.push(-doc_id);
-            s_doc.push(doc_id);
-            s_pno.push(0i32);
-            s_body.push(d.title.clone());
-            s_words.push(index_words(&d.title));
+            title_words.push(index_words(&d.title));
             for (i, text) in d.pages.iter().enumerate() {
                 let page_id = *next_page.next().ok_or_else(|| DomainError::Database("page id sequence ran short".into()))?;
                 p_version.push(version_id);
@@ -1238,7 +1247,6 @@ impl Store for PgStore {
                     s_rowid.push(page_id);
                     s_doc.push(doc_id);
                     s_pno.push(i as i32 + 1);
-                    s_body.push(text.clone());
                     s_words.push(index_words(text));
                 }
             }
@@ -1249,10 +1257,11 @@ impl Store for PgStore {
         }
         exec(
             &tx,
-            "INSERT INTO documents (id, owner_id, folder_id, title, state, sha256, current_version_id, created_at, updated_at) \
-             SELECT u.id, $1, u.folder, u.title, 'ready', u.sha, u.vid, u.created, u.created \
-             FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS u(id, folder, title, sha, vid, created)",
-            &[&owner, &doc_ids, &folder_ids, &titles, &shas, &version_ids, &created],
+            "INSERT INTO documents (id, owner_id, folder_id, title, state, sha256, current_version_id, created_at, updated_at, title_tsv) \
+             SELECT u.id, $1, u.folder, u.title, 'ready', u.sha, u.vid, u.created, u.created, to_tsvector('simple', u.words) \
+             FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[]) \
+               AS u(id, folder, title, sha, vid, created, words)",
+            &[&owner, &doc_ids, &folder_ids, &titles, &shas, &version_ids, &created, &title_words],
         )
         .await?;
         exec(
@@ -1274,10 +1283,10 @@ impl Store for PgStore {
         .await?;
         exec(
             &tx,
-            "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) \
-             SELECT u.rid, u.doc, u.pno, u.body, to_tsvector('simple', u.words) \
-             FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::text[]) AS u(rid, doc, pno, body, words)",
-            &[&s_rowid, &s_doc, &s_pno, &s_body, &s_words],
+            "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
+             SELECT u.rid, u.doc, u.pno, to_tsvector('simple', u.words) \
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::int[], $4::text[]) AS u(rid, doc, pno, words)",
+            &[&s_rowid, &s_doc, &s_pno, &s_words],
         )
         .await?;
         exec(
@@ -1338,59 +1347,51 @@ impl Store for PgStore {
             return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
         }
         let expr = ts_expression(q);
-        args.push(Box::new(expr.clone()));
+        args.push(Box::new(expr));
         let q_arg = args.len();
         args.push(Box::new(RANKED_MATCHES + 1));
         let limit_arg = args.len();
         let wher = conds.join(" AND ");
-        // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
-        // newest = lowest) of this user's visible documents, newest first, at most
-        // RANKED_MATCHES + 1 of each (for a word on most pages the planner walks
-        // (owner_id, rowid) and stops there). Ranking (ts_rank) reads every candidate's vector,
-        // so it is done only when the matches are few; a word on more pages than that lists the
-        // newest first.
+        // This user's matching pages newest first (rowid = page id), and the documents whose title
+        // matches (rowid = -document id), newest first: at most RANKED_MATCHES + 1 of each. For a
+        // word on most pages the planner walks search_index(owner_id, rowid) and stops there; for
+        // a rarer one it asks the GIN index. ts_rank reads only the rows returned; when there are
+        // more matches than that, the newest are listed newest first instead of ranked.
+        let tsq = format!("to_tsquery('simple', ${q_arg})");
         let mut candidates = Vec::new();
         let mut truncated = false;
-        for rank in [false, true] {
-            if rank && truncated {
-                break;
+        for sql in [
+            format!(
+                "SELECT s.rowid, s.document_id, s.page_number, ts_rank(s.tsv, {tsq}) FROM search_index s JOIN documents d ON d.id = s.document_id \
+                 WHERE s.owner_id = $1 AND s.tsv @@ {tsq} AND {wher} ORDER BY s.rowid DESC LIMIT ${limit_arg}"
+            ),
+            format!(
+                "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
+                 WHERE d.title_tsv @@ {tsq} AND {wher} ORDER BY d.id DESC LIMIT ${limit_arg}"
+            ),
+        ] {
+            let rows = query(&c, &sql, &refs(&args)).await?;
+            truncated |= rows.len() as i64 > RANKED_MATCHES;
+            for r in rows.iter().take(RANKED_MATCHES as usize) {
+                candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
             }
-            let score = if rank { format!("ts_rank(s.tsv, to_tsquery('simple', ${q_arg}))") } else { "0::real".to_string() };
-            candidates.clear();
-            for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
-                let rows = query(
-                    &c,
-                    &format!(
-                        "SELECT s.rowid, s.document_id, s.page_number, {score} FROM search_index s JOIN documents d ON d.id = s.document_id \
-                         WHERE s.owner_id = $1 AND {range} AND s.tsv @@ to_tsquery('simple', ${q_arg}) AND {wher} \
-                         ORDER BY {newest_first} LIMIT ${limit_arg}"
-                    ),
-                    &refs(&args),
-                )
-                .await?;
-                truncated |= rows.len() as i64 > RANKED_MATCHES;
-                for r in rows.iter().take(RANKED_MATCHES as usize) {
-                    candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
-                }
+        }
+        if truncated {
+            for c in &mut candidates {
+                c.3 = 0.0;
             }
         }
         let ranked = best_per_document(candidates);
         let total = ranked.len() as i64;
         let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
-        let rids: Vec<Id> = hits.iter().map(|r| r.0).collect();
-        // Headlines only for the page of results shown.
+        let rids: Vec<Id> = hits.iter().map(|r| r.0).filter(|r| *r > 0).collect();
+        // Snippets only for the page of results shown, cut in Rust from the stored text (the same
+        // code on both backends; ts_headline would re-parse every page's whole text).
         let mut snippets: HashMap<Id, String> = HashMap::new();
         if !rids.is_empty() {
-            let rows = query(
-                &c,
-                "SELECT rowid, ts_headline('simple', body, to_tsquery('simple', $1), \
-                   'StartSel=' || chr(1) || ', StopSel=' || chr(2) || ', MaxWords=35, MinWords=15, ShortWord=2, MaxFragments=1') \
-                 FROM search_index WHERE rowid = ANY($2)",
-                &[&expr, &rids],
-            )
-            .await?;
-            for r in &rows {
-                snippets.insert(col(r, 0)?, col(r, 1)?);
+            for r in &query(&c, "SELECT id, text FROM pages WHERE id = ANY($1)", &[&rids]).await? {
+                let body: String = col(r, 1)?;
+                snippets.insert(col(r, 0)?, crate::domain::search::snippet(&body, q));
             }
         }
         // The documents of the page shown, in one query.
@@ -1400,10 +1401,15 @@ impl Store for PgStore {
         let mut items = Vec::with_capacity(hits.len());
         for (rid, doc_id, pno, rank) in hits {
             let Some(document) = docs.remove(&doc_id) else { continue };
+            let snippet = match snippets.remove(&rid) {
+                Some(s) => s,
+                None if rid < 0 => crate::domain::search::snippet(&document.title, q),
+                None => String::new(),
+            };
             items.push(SearchHit {
                 document,
                 page_number: if pno > 0 { Some(pno) } else { None },
-                snippet: crate::domain::snippet_html(snippets.get(&rid).map(String::as_str).unwrap_or("")),
+                snippet: crate::domain::snippet_html(&snippet),
                 rank,
             });
         }
@@ -1752,20 +1758,18 @@ impl Store for PgStore {
             // Index this version's pages (and drop any older version's entries).
             exec(&tx, "DELETE FROM search_index WHERE document_id = $1 AND page_number > 0", &[&doc]).await?;
             let pages = query(&tx, "SELECT id, number, text FROM pages WHERE version_id = $1 AND text <> ''", &[&version_id]).await?;
-            let (mut pids, mut nums, mut bodies, mut words) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let (mut pids, mut nums, mut words) = (Vec::new(), Vec::new(), Vec::new());
             for p in &pages {
-                let text: String = col(p, 2)?;
                 pids.push(col::<Id>(p, 0)?);
                 nums.push(col::<i32>(p, 1)?);
-                words.push(index_words(&text));
-                bodies.push(text);
+                words.push(index_words(&col::<String>(p, 2)?));
             }
             exec(
                 &tx,
-                "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) \
-                 SELECT u.pid, $1, u.pno, u.body, to_tsvector('simple', u.words) \
-                 FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[]) AS u(pid, pno, body, words)",
-                &[&doc, &pids, &nums, &bodies, &words],
+                "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
+                 SELECT u.pid, $1, u.pno, to_tsvector('simple', u.words) \
+                 FROM UNNEST($2::bigint[], $3::int[], $4::text[]) AS u(pid, pno, words)",
+                &[&doc, &pids, &nums, &words],
             )
             .await?;
             exec(&tx, "UPDATE documents SET state = 'ready', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;

@@ -17,6 +17,7 @@ use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (3, "listing_indexes", include_str!("../../../migrations/sqlite/0003_listing_indexes.sql")),
+    (4, "lists_and_search", include_str!("../../../migrations/sqlite/0004_lists_and_search.sql")),
 ];
 
 pub struct SqliteStore {

@@ -858,7 +858,7 @@ impl Store for SqliteStore {
                 .and_then(|mut st| st.query_row(params![id], |r| r.get(0)))
                 .map_err(db_err)?;
             let nd: i64 = c
-                .prepare_cached("SELECT COUNT(*) FROM documents WHERE folder_id = ?1 AND trashed_at IS NULL")
+                .prepare_cached("SELECT COALESCE((SELECT live FROM folder_document_counts WHERE folder_id = ?1), 0)")
                 .and_then(|mut st| st.query_row(params![id], |r| r.get(0)))
                 .map_err(db_err)?;
             let (offset, limit) = (page.offset(), page.limit());
@@ -878,17 +878,18 @@ impl Store for SqliteStore {
             }
             let remaining = limit - items.len() as i64;
             if remaining > 0 {
-                let doc_offset = (offset - nf).max(0);
-                // The page's ids from the index alone, then only those rows.
+                let w = Window::of(nd, (offset - nf).max(0), remaining);
+                // The page's ids from the index alone (backwards past the middle), then only those rows.
                 let order = child_order(sort, true);
                 let sql = format!(
                     "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE d.folder_id = ?1 AND d.trashed_at IS NULL \
-                     ORDER BY {order} LIMIT ?2 OFFSET ?3) p CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
-                     ORDER BY {order}"
+                     ORDER BY {} LIMIT ?2 OFFSET ?3) p CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
+                     ORDER BY {order}",
+                    w.order(order)
                 );
                 let mut st = c.prepare_cached(&sql).map_err(db_err)?;
                 let mut docs = st
-                    .query_map(params![id, remaining, doc_offset], document_from)
+                    .query_map(params![id, w.limit, w.offset], document_from)
                     .map_err(db_err)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(db_err)?;
@@ -1020,17 +1021,31 @@ impl Store for SqliteStore {
                 DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id DESC",
             };
             let wher = conds.join(" AND ");
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
-                .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
-                .map_err(db_err)?;
+            let total: i64 = match f.kept_count() {
+                Some(KeptCount::Owner) => c
+                    .prepare_cached("SELECT COALESCE((SELECT live FROM owner_document_counts WHERE owner_id = ?1), 0)")
+                    .and_then(|mut st| st.query_row(params![owner], |r| r.get(0))),
+                Some(KeptCount::Folder(folder)) => c
+                    .prepare_cached(
+                        "SELECT COALESCE((SELECT k.live FROM folder_document_counts k JOIN folders f ON f.id = k.folder_id \
+                         WHERE k.folder_id = ?1 AND f.owner_id = ?2), 0)",
+                    )
+                    .and_then(|mut st| st.query_row(params![folder, owner], |r| r.get(0))),
+                None => c
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
+                    .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0))),
+            }
+            .map_err(db_err)?;
             let n = args.len();
-            args.push(page.limit().into());
-            args.push(page.offset().into());
-            // The page's ids from an index in list order, then only those rows.
+            let w = Window::of(total, page.offset(), page.limit());
+            args.push(w.limit.into());
+            args.push(w.offset.into());
+            // The page's ids from an index in list order (or backwards, past the middle), then
+            // only those rows.
             let sql = format!(
-                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {order} LIMIT ?{} OFFSET ?{}) p \
+                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ?{} OFFSET ?{}) p \
                  CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
+                w.order(order),
                 n + 1,
                 n + 2
             );
@@ -1572,19 +1587,34 @@ impl Store for SqliteStore {
             let ranked = best_per_document(candidates);
             let total = ranked.len() as i64;
             let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+            // Snippets are cut in Rust from the stored text (the same code on both backends), and
+            // the documents of the page shown come from one query.
+            let mut body = c.prepare_cached("SELECT body FROM search_index WHERE rowid = ?1").map_err(db_err)?;
+            let doc_ids: Vec<rusqlite::types::Value> = hits.iter().map(|h| h.1.into()).collect();
+            let mut docs: HashMap<Id, Document> = if doc_ids.is_empty() {
+                HashMap::new()
+            } else {
+                let sql = format!(
+                    "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.id IN ({})",
+                    placeholders(doc_ids.len(), 2)
+                );
+                let mut st = c.prepare(&sql).map_err(db_err)?;
+                let mut list = st
+                    .query_map(params_from_iter(std::iter::once(rusqlite::types::Value::from(owner)).chain(doc_ids)), document_from)
+                    .map_err(db_err)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                attach_tags(c, &mut list)?;
+                list.into_iter().map(|d| (d.id, d)).collect()
+            };
             let mut items = Vec::with_capacity(hits.len());
-            let mut snip = c
-                .prepare_cached(
-                    "SELECT snippet(search_index, 0, char(1), char(2), '…', 16) FROM search_index WHERE search_index MATCH ?1 AND rowid = ?2",
-                )
-                .map_err(db_err)?;
             for (rid, doc_id, pno, rank) in hits {
-                let snippet: String = snip.query_row(params![expr, rid], |r| r.get(0)).optional().map_err(db_err)?.unwrap_or_default();
-                let document = load_document(c, owner, doc_id)?;
+                let Some(document) = docs.remove(&doc_id) else { continue };
+                let text: String = body.query_row(params![rid], |r| r.get(0)).optional().map_err(db_err)?.unwrap_or_default();
                 items.push(SearchHit {
                     document,
                     page_number: if pno > 0 { Some(pno) } else { None },
-                    snippet: crate::domain::snippet_html(&snippet),
+                    snippet: crate::domain::snippet_html(&crate::domain::search::snippet(&text, &q)),
                     rank,
                 });
             }

@@ -74,8 +74,8 @@ async fn insert_pages(tx: &Tx<'_>, doc: Id, version_id: Id, pages: &[NewPage]) -
     // COALESCE evaluates to_tsvector only where the source page has no index row to copy.
     exec(
         tx,
-        "INSERT INTO search_index (rowid, document_id, page_number, body, tsv) \
-         SELECT u.pid, $1, u.pno, u.body, COALESCE(s.tsv, to_tsvector('simple', u.words)) \
+        "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
+         SELECT u.pid, $1, u.pno, COALESCE(s.tsv, to_tsvector('simple', u.words)) \
          FROM UNNEST($2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::int[]) AS u(pid, pno, body, words, fv, fno) \
          LEFT JOIN pages op ON op.version_id = u.fv AND op.number = u.fno \
          LEFT JOIN search_index s ON s.rowid = op.id \
