@@ -209,9 +209,10 @@ pub struct LibraryArgs {
     /// Seconds of load per measured request kind.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Concurrent HTTP connections (wrk -c).
-    #[arg(long, default_value_t = 16)]
-    pub connections: u32,
+    /// Concurrent HTTP connections (wrk -c); repeat to measure every request kind at each
+    /// concurrency on the same library (e.g. `--connections 4 --connections 16`).
+    #[arg(long, default_values_t = [4, 16])]
+    pub connections: Vec<u32>,
     /// Seed of the synthetic text.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

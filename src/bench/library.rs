@@ -129,7 +129,7 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
     let vocab = Vocabulary::new(VOCABULARY);
     println!(
         "REST API at scale: {} documents (~{} pages, 150–400 words each), {} folders, 30 tags; `docmerge serve` as a child process \
-         (server.workers = 2); wrk -t2 -c{} for {} s per row from a second process",
+         (server.workers = 2); wrk -t2 -c{:?} for {} s per row from a second process",
         args.docs, args.pages, args.folders, args.connections, args.seconds
     );
     let mut rows: Vec<(String, String, LoadResult)> = Vec::new();
@@ -158,7 +158,7 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
 
         let base = format!("http://{addr}");
         let work = scratch.dir.path();
-        let (secs, conns) = (args.seconds, args.connections);
+        let secs = args.seconds;
         let children_pages = lib.big_folder_items.div_ceil(PAGE_SIZE).max(1);
         let doc_pages = (args.docs as u64).div_ceil(PAGE_SIZE).max(1);
         let common: Vec<String> = (25..35).map(|r| vocab.word(r).to_string()).collect();
@@ -178,19 +178,21 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
             (format!("search rare word ({}…)", rare[0]), Requests::Pick(search_paths(&rare))),
             (format!("search phrase ({}…)", phrases[0]), Requests::Pick(search_paths(&phrases))),
         ];
-        for (name, requests) in runs {
-            let r = tokio::task::block_in_place(|| wrk(&base, &token, &requests, secs, conns, work))?;
-            eprintln!("  {backend} {name}: {r:?}");
-            rows.push((backend.clone(), name, r));
+        for &conns in &args.connections {
+            for (name, requests) in &runs {
+                let r = tokio::task::block_in_place(|| wrk(&base, &token, requests, secs, conns, work))?;
+                eprintln!("  {backend} c{conns} {name}: {r:?}");
+                rows.push((backend.clone(), format!("c{conns:<3} {name}"), r));
+            }
         }
         let upload = Requests::Post {
             path: "/api/v1/documents".into(),
             content_type: format!("multipart/form-data; boundary={boundary}"),
             body: multipart(boundary, &small_pdf()),
         };
-        let upload_conns = conns.min(8);
+        let upload_conns = args.connections.iter().copied().max().unwrap_or(4).min(8);
         let r = tokio::task::block_in_place(|| wrk(&base, &token, &upload, secs, upload_conns, work))?;
-        rows.push((backend.clone(), format!("upload 1-page PDF, {upload_conns} concurrent (docs/s = req/s)"), r));
+        rows.push((backend.clone(), format!("c{upload_conns:<3} upload 1-page PDF (docs/s = req/s)"), r));
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss_after = serve.rss_kib()?;
         notes.push(format!(
@@ -210,9 +212,9 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         }
     }
     println!();
-    println!("{:<10} {:<58} {:>9} {:>9} {:>9} {:>8}", "backend", "request", "req/s", "p50 ms", "p99 ms", "errors");
+    println!("{:<10} {:<62} {:>9} {:>9} {:>9} {:>8}", "backend", "connections, request", "req/s", "p50 ms", "p99 ms", "errors");
     for (backend, name, r) in &rows {
-        println!("{:<10} {:<58} {:>9.0} {:>9.2} {:>9.2} {:>8}", backend, name, r.per_sec, r.p50_ms, r.p99_ms, r.errors);
+        println!("{:<10} {:<62} {:>9.0} {:>9.2} {:>9.2} {:>8}", backend, name, r.per_sec, r.p50_ms, r.p99_ms, r.errors);
     }
     println!();
     for n in notes {

@@ -1043,3 +1043,36 @@ async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn St
     assert_eq!((bobs.total, bobs.truncated), (1, false));
     assert_eq!(bobs.items[0].document.id, old.document.id);
 }
+
+conformance!(search_skips_trashed_matches_among_the_newest);
+/// The newest matches are in the trash: search reads past them (more than one batch of index
+/// rows) and finds every visible match, ranked, and none of the trashed ones.
+async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn Store>) {
+    use docmerge::domain::search::RANKED_MATCHES;
+    let alice = user(&store, "alice").await;
+    let home = home(&store, alice.id).await;
+    let n = RANKED_MATCHES as usize + 200;
+    let docs: Vec<SyntheticDoc> = (0..n)
+        .map(|i| SyntheticDoc {
+            folder_id: home,
+            title: format!("Letter {i}"),
+            filename: format!("l{i}.pdf"),
+            sha256: format!("{i:064x}"),
+            size: 100,
+            created_at: 1_700_000_000_000 + i as i64,
+            tag_ids: vec![],
+            pages: vec![format!("invoice number {i}")],
+        })
+        .collect();
+    let ids = store.bulk_load_for_bench(alice.id, docs).await.unwrap();
+    let trashed = 300;
+    for id in &ids[n - trashed..] {
+        store.trash_document(alice.id, *id).await.unwrap();
+    }
+    let r = store.search(alice.id, &search_q("invoice"), page_req(1, 50)).await.unwrap();
+    assert!(!r.truncated, "{} visible matches are not more than {RANKED_MATCHES}", n - trashed);
+    assert_eq!(r.total as usize, n - trashed);
+    assert_eq!(r.items.len(), 50);
+    let first_trashed = ids[n - trashed];
+    assert!(r.items.iter().all(|h| h.document.id < first_trashed && h.document.trashed_at.is_none()));
+}

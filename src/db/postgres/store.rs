@@ -3,7 +3,7 @@
 //! FTS5 → `tsvector` + GIN. A statement that fails aborts a PostgreSQL transaction, so the
 //! expected unique violations are avoided with `ON CONFLICT` or end the transaction with a Conflict.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, Tx, col, conflict_or_db, db_err, exec, query, query_one, query_opt, try_exec, try_query_one};
 use crate::db::like_escape;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobState, JobView, Lease, NewJob, backoff_millis};
-use crate::domain::search::{RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
+use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::*;
 
@@ -35,7 +35,7 @@ const PAGE_COLS: &str = "version_id, number, width, height, text, lines_json, so
 
 type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
-fn refs(args: &Params) -> Vec<&(dyn ToSql + Sync)> {
+fn refs(args: &[Box<dyn ToSql + Send + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
@@ -1347,7 +1347,7 @@ impl Store for PgStore {
             return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
         }
         let expr = ts_expression(q);
-        args.push(Box::new(expr));
+        args.push(Box::new(expr.clone()));
         let q_arg = args.len();
         args.push(Box::new(RANKED_MATCHES + 1));
         let limit_arg = args.len();
@@ -1355,26 +1355,71 @@ impl Store for PgStore {
         // This user's matching pages newest first (rowid = page id), and the documents whose title
         // matches (rowid = -document id), newest first: at most RANKED_MATCHES + 1 of each. For a
         // word on most pages the planner walks search_index(owner_id, rowid) and stops there; for
-        // a rarer one it asks the GIN index. ts_rank reads only the rows returned; when there are
-        // more matches than that, the newest are listed newest first instead of ranked.
+        // a rarer one it asks the GIN index. When there are more matches than that, the newest are
+        // listed newest first instead of ranked; otherwise ts_rank ranks them.
         let tsq = format!("to_tsquery('simple', ${q_arg})");
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<Candidate> = Vec::new();
         let mut truncated = false;
-        for sql in [
-            format!(
-                "SELECT s.rowid, s.document_id, s.page_number, ts_rank(s.tsv, {tsq}) FROM search_index s JOIN documents d ON d.id = s.document_id \
-                 WHERE s.owner_id = $1 AND s.tsv @@ {tsq} AND {wher} ORDER BY s.rowid DESC LIMIT ${limit_arg}"
-            ),
-            format!(
+        // Pages: read from search_index alone (its owner_id column), newest first, in batches;
+        // each batch's documents are then checked against the filters in one query. Joining
+        // documents inside the index scan would look up the document of every match before
+        // sorting, not only of the newest ones kept.
+        let filter_args = &args[..q_arg - 1];
+        let page_sql = "SELECT s.rowid, s.document_id, s.page_number FROM search_index s \
+                        WHERE s.owner_id = $1 AND s.tsv @@ to_tsquery('simple', $2) AND s.rowid < $3 ORDER BY s.rowid DESC LIMIT $4";
+        let docs_sql = format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", q_arg);
+        let batch = RANKED_MATCHES + 1;
+        let mut before = Id::MAX;
+        let mut pages: Vec<Candidate> = Vec::new();
+        loop {
+            let rows = query(&c, page_sql, &[&owner, &expr, &before, &batch]).await?;
+            let Some(last) = rows.last() else { break };
+            before = col(last, 0)?;
+            let found: Vec<(Id, Id, i32)> =
+                rows.iter().map(|r| Ok((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?))).collect::<DomainResult<_>>()?;
+            let mut ids: Vec<Id> = found.iter().map(|f| f.1).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut p = refs(filter_args);
+            p.push(&ids);
+            let visible: HashSet<Id> = query(&c, &docs_sql, &p).await?.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
+            pages.extend(found.into_iter().filter(|f| visible.contains(&f.1)).map(|(rid, doc, pno)| (rid, doc, pno, 0.0)));
+            if pages.len() as i64 > RANKED_MATCHES || (rows.len() as i64) < batch {
+                break;
+            }
+        }
+        truncated |= pages.len() as i64 > RANKED_MATCHES;
+        pages.truncate(RANKED_MATCHES as usize);
+        if !truncated && !pages.is_empty() {
+            // Few enough to rank: ts_rank of just these rows.
+            let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
+            let rank: HashMap<Id, f64> = query(
+                &c,
+                "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)",
+                &[&rids, &expr],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
+            .collect::<DomainResult<_>>()?;
+            for p in &mut pages {
+                p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
+            }
+        }
+        candidates.extend(pages);
+        // Titles: documents.title_tsv (GIN), small rows, filtered in the same query.
+        let rows = query(
+            &c,
+            &format!(
                 "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
                  WHERE d.title_tsv @@ {tsq} AND {wher} ORDER BY d.id DESC LIMIT ${limit_arg}"
             ),
-        ] {
-            let rows = query(&c, &sql, &refs(&args)).await?;
-            truncated |= rows.len() as i64 > RANKED_MATCHES;
-            for r in rows.iter().take(RANKED_MATCHES as usize) {
-                candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
-            }
+            &refs(&args),
+        )
+        .await?;
+        truncated |= rows.len() as i64 > RANKED_MATCHES;
+        for r in rows.iter().take(RANKED_MATCHES as usize) {
+            candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
         }
         if truncated {
             for c in &mut candidates {
