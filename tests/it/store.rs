@@ -994,25 +994,16 @@ async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn St
     let alice = user(&store, "alice").await;
     let home = home(&store, alice.id).await;
     let n = RANKED_MATCHES as usize + 200;
-    let docs: Vec<SyntheticDoc> = (0..n)
-        .map(|i| SyntheticDoc {
-            folder_id: home,
-            title: format!("Letter {i}"),
-            filename: format!("l{i}.pdf"),
-            sha256: format!("{i:064x}"),
-            size: 100,
-            created_at: 1_700_000_000_000 + i as i64,
-            tag_ids: vec![],
-            // Every page has "invoice"; one in fifty also "overdue"; the newest has "overdue" twice.
-            pages: vec![if i == n - 1 {
-                "overdue overdue invoice".to_string()
-            } else if i % 50 == 0 {
-                format!("invoice {i} overdue")
-            } else {
-                format!("invoice number {i}")
-            }],
-        })
-        .collect();
+    // Every page has "invoice"; one in fifty also "overdue"; the newest has "overdue" twice.
+    let docs = letters(home, n, |i| {
+        if i == n - 1 {
+            "overdue overdue invoice".to_string()
+        } else if i % 50 == 0 {
+            format!("invoice {i} overdue")
+        } else {
+            format!("invoice number {i}")
+        }
+    });
     let ids = store.bulk_load_for_bench(alice.id, docs).await.unwrap();
 
     let common = store.search(alice.id, &search_q("invoice"), page_req(1, 50)).await.unwrap();
@@ -1052,19 +1043,7 @@ async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn Store>) {
     let alice = user(&store, "alice").await;
     let home = home(&store, alice.id).await;
     let n = RANKED_MATCHES as usize + 200;
-    let docs: Vec<SyntheticDoc> = (0..n)
-        .map(|i| SyntheticDoc {
-            folder_id: home,
-            title: format!("Letter {i}"),
-            filename: format!("l{i}.pdf"),
-            sha256: format!("{i:064x}"),
-            size: 100,
-            created_at: 1_700_000_000_000 + i as i64,
-            tag_ids: vec![],
-            pages: vec![format!("invoice number {i}")],
-        })
-        .collect();
-    let ids = store.bulk_load_for_bench(alice.id, docs).await.unwrap();
+    let ids = store.bulk_load_for_bench(alice.id, letters(home, n, |i| format!("invoice number {i}"))).await.unwrap();
     let trashed = 300;
     for id in &ids[n - trashed..] {
         store.trash_document(alice.id, *id).await.unwrap();
@@ -1075,4 +1054,20 @@ async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn Store>) {
     assert_eq!(r.items.len(), 50);
     let first_trashed = ids[n - trashed];
     assert!(r.items.iter().all(|h| h.document.id < first_trashed && h.document.trashed_at.is_none()));
+}
+
+/// `n` one-page documents "Letter i" in `folder`, oldest first, page i's text from `text`.
+fn letters(folder: Id, n: usize, text: impl Fn(usize) -> String) -> Vec<SyntheticDoc> {
+    (0..n)
+        .map(|i| SyntheticDoc {
+            folder_id: folder,
+            title: format!("Letter {i}"),
+            filename: format!("l{i}.pdf"),
+            sha256: format!("{i:064x}"),
+            size: 100,
+            created_at: 1_700_000_000_000 + i as i64,
+            tag_ids: vec![],
+            pages: vec![text(i)],
+        })
+        .collect()
 }
