@@ -119,10 +119,12 @@ impl PgStore {
         }
         // Plan every execution with its parameters: a cached generic plan cannot tell a rare
         // search word (GIN index) from one on most pages (walk the newest rows), nor a first
-        // page from a deep OFFSET. And no JIT: compiling a plan costs tens of milliseconds,
-        // more than any of our short queries runs. An operator's own `options` in the URL win.
+        // page from a deep OFFSET. No JIT: compiling a plan costs tens of milliseconds, more
+        // than any of our short queries runs; no parallel workers either, whose start-up costs
+        // more than they save on queries this short, and which take cores from other requests.
+        // An operator's own `options` in the URL win.
         let mut options = cfg.get_options().unwrap_or_default().to_string();
-        for (name, value) in [("plan_cache_mode", "force_custom_plan"), ("jit", "off")] {
+        for (name, value) in [("plan_cache_mode", "force_custom_plan"), ("jit", "off"), ("max_parallel_workers_per_gather", "0")] {
             if !options.contains(name) {
                 options = format!("{options} -c {name}={value}").trim_start().to_string();
             }
