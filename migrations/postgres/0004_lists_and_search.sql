@@ -2,13 +2,17 @@
 -- list's total is one row read instead of counting up to every document of a library.
 -- Every folder and every user has a row from the start; triggers only ever update rows (a move
 -- updates both folders' rows in one statement, in key order, so concurrent moves cannot deadlock).
+-- `changes` counts every change to an owner's lists (a document added, removed, moved, renamed,
+-- trashed or restored): servers keep seek points into long lists (db::postgres::anchors) and
+-- know from it, on every request, whether theirs are still exact.
 CREATE TABLE folder_document_counts (
     folder_id BIGINT PRIMARY KEY REFERENCES folders(id) ON DELETE CASCADE,
     live      BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE owner_document_counts (
     owner_id BIGINT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
-    live     BIGINT NOT NULL DEFAULT 0
+    live     BIGINT NOT NULL DEFAULT 0,
+    changes  BIGINT NOT NULL DEFAULT 0
 );
 INSERT INTO folder_document_counts (folder_id, live)
     SELECT f.id, (SELECT COUNT(*) FROM documents d WHERE d.folder_id = f.id AND d.trashed_at IS NULL) FROM folders f;
@@ -37,29 +41,28 @@ DECLARE
     new_live BOOLEAN := TG_OP <> 'DELETE' AND NEW.trashed_at IS NULL;
     old_folder BIGINT := CASE WHEN old_live THEN OLD.folder_id END;
     new_folder BIGINT := CASE WHEN new_live THEN NEW.folder_id END;
-    old_owner BIGINT := CASE WHEN old_live THEN OLD.owner_id END;
-    new_owner BIGINT := CASE WHEN new_live THEN NEW.owner_id END;
+    old_owner BIGINT := CASE WHEN TG_OP <> 'INSERT' THEN OLD.owner_id END;
+    new_owner BIGINT := CASE WHEN TG_OP <> 'DELETE' THEN NEW.owner_id END;
 BEGIN
     IF old_folder IS DISTINCT FROM new_folder THEN
         UPDATE folder_document_counts
            SET live = live + CASE WHEN folder_id = new_folder THEN 1 ELSE 0 END - CASE WHEN folder_id = old_folder THEN 1 ELSE 0 END
          WHERE folder_id IN (old_folder, new_folder);
     END IF;
-    IF old_owner IS DISTINCT FROM new_owner THEN
-        UPDATE owner_document_counts
-           SET live = live + CASE WHEN owner_id = new_owner THEN 1 ELSE 0 END - CASE WHEN owner_id = old_owner THEN 1 ELSE 0 END
-         WHERE owner_id IN (old_owner, new_owner);
-    END IF;
+    UPDATE owner_document_counts
+       SET live = live + CASE WHEN new_live AND owner_id = new_owner THEN 1 ELSE 0 END
+                       - CASE WHEN old_live AND owner_id = old_owner THEN 1 ELSE 0 END,
+           changes = changes + 1
+     WHERE owner_id IN (old_owner, new_owner);
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER documents_count_insert AFTER INSERT ON documents
-    FOR EACH ROW WHEN (NEW.trashed_at IS NULL) EXECUTE FUNCTION documents_count();
-CREATE TRIGGER documents_count_delete AFTER DELETE ON documents
-    FOR EACH ROW WHEN (OLD.trashed_at IS NULL) EXECUTE FUNCTION documents_count();
-CREATE TRIGGER documents_count_update AFTER UPDATE OF folder_id, owner_id, trashed_at ON documents
+CREATE TRIGGER documents_count_insert AFTER INSERT ON documents FOR EACH ROW EXECUTE FUNCTION documents_count();
+CREATE TRIGGER documents_count_delete AFTER DELETE ON documents FOR EACH ROW EXECUTE FUNCTION documents_count();
+CREATE TRIGGER documents_count_update AFTER UPDATE OF folder_id, owner_id, trashed_at, title, created_at ON documents
     FOR EACH ROW WHEN (OLD.folder_id IS DISTINCT FROM NEW.folder_id OR OLD.owner_id IS DISTINCT FROM NEW.owner_id
-                       OR (OLD.trashed_at IS NULL) IS DISTINCT FROM (NEW.trashed_at IS NULL))
+                       OR (OLD.trashed_at IS NULL) IS DISTINCT FROM (NEW.trashed_at IS NULL)
+                       OR OLD.title IS DISTINCT FROM NEW.title OR OLD.created_at IS DISTINCT FROM NEW.created_at)
     EXECUTE FUNCTION documents_count();
 
 -- Title orders: the expression indexes also carry the title itself, so that a page of a list is

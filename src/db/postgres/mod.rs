@@ -11,6 +11,7 @@
 //! only for a few inserts, no other row lock is taken after it (no lock-order deadlocks), and ids
 //! become visible in increasing order.
 
+mod anchors;
 mod export;
 mod store;
 
@@ -47,6 +48,7 @@ pub struct PgStore {
     events_wake: Arc<Notify>,
     listening: Arc<AtomicBool>,
     listener: tokio::task::JoinHandle<()>,
+    anchors: anchors::Anchors,
 }
 
 impl Drop for PgStore {
@@ -149,7 +151,7 @@ impl PgStore {
         let events_wake = Arc::new(Notify::new());
         let listening = Arc::new(AtomicBool::new(false));
         let listener = tokio::spawn(listen_loop(cfg, jobs_wake.clone(), events_wake.clone(), listening.clone()));
-        Ok(PgStore { pool, jobs_wake, events_wake, listening, listener })
+        Ok(PgStore { pool, jobs_wake, events_wake, listening, listener, anchors: anchors::Anchors::default() })
     }
 
     pub(crate) async fn client(&self) -> DomainResult<deadpool_postgres::Client> {

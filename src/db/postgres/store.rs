@@ -361,7 +361,73 @@ async fn count<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) ->
     col(&query_one(c, sql, p).await?, 0)
 }
 
+/// The kept count of an owner's live documents (or of one of their folders, 0 for a folder that
+/// is not theirs), and the owner's list-change counter.
+async fn kept_count<C: GenericClient>(c: &C, owner: Id, folder: Option<Id>) -> DomainResult<(i64, i64)> {
+    let row = match folder {
+        None => query_opt(c, "SELECT live, changes FROM owner_document_counts WHERE owner_id = $1", &[&owner]).await?,
+        Some(folder) => {
+            query_opt(
+                c,
+                "SELECT k.live, o.changes FROM folder_document_counts k JOIN folders f ON f.id = k.folder_id \
+                 JOIN owner_document_counts o ON o.owner_id = f.owner_id WHERE k.folder_id = $1 AND f.owner_id = $2",
+                &[&folder, &owner],
+            )
+            .await?
+        }
+    };
+    match row {
+        Some(r) => Ok((col(&r, 0)?, col(&r, 1)?)),
+        None => Ok((0, 0)),
+    }
+}
+
 impl PgStore {
+    /// The query of one page's ids of the list `documents d WHERE {wher} ORDER BY {order}`
+    /// (adding its parameters to `args`): from a seek point when the page is deep and the
+    /// list's change counter is known (`anchors`), else an OFFSET read from the nearer end
+    /// (`Window`).
+    #[allow(clippy::too_many_arguments)]
+    async fn page_ids<C: GenericClient>(
+        &self,
+        c: &C,
+        owner: Id,
+        folder: Option<Id>,
+        order: &'static str,
+        wher: &str,
+        args: &mut Params,
+        total: i64,
+        changes: Option<i64>,
+        offset: i64,
+        limit: i64,
+    ) -> DomainResult<String> {
+        let seek = match changes {
+            Some(changes) if offset < total => {
+                self.anchors.seek(c, owner, folder, order, wher, &refs(args), changes, offset, args.len() + 1).await?
+            }
+            _ => None,
+        };
+        Ok(match seek {
+            Some(seek) => {
+                args.extend(seek.params);
+                args.push(Box::new(limit));
+                args.push(Box::new(seek.skip));
+                format!(
+                    "SELECT d.id FROM documents d WHERE {wher} AND {} ORDER BY {order} LIMIT ${} OFFSET ${}",
+                    seek.condition,
+                    args.len() - 1,
+                    args.len()
+                )
+            }
+            None => {
+                let w = Window::of(total, offset, limit);
+                args.push(Box::new(w.limit));
+                args.push(Box::new(w.offset));
+                format!("SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}", w.order(order), args.len() - 1, args.len())
+            }
+        })
+    }
+
     async fn begin<'a>(client: &'a mut deadpool_postgres::Client) -> DomainResult<Tx<'a>> {
         client.transaction().await.map_err(db_err)
     }
@@ -737,7 +803,7 @@ impl Store for PgStore {
         let c = self.client().await?;
         load_folder(&c, owner, id).await?;
         let nf = count(&c, "SELECT COUNT(*) FROM folders WHERE parent_id = $1 AND trashed_at IS NULL", &[&id]).await?;
-        let nd = count(&c, "SELECT COALESCE((SELECT live FROM folder_document_counts WHERE folder_id = $1), 0)", &[&id]).await?;
+        let (nd, changes) = kept_count(&c, owner, Some(id)).await?;
         let (offset, limit) = (page.offset(), page.limit());
         let mut items = Vec::new();
         if offset < nf {
@@ -750,16 +816,15 @@ impl Store for PgStore {
         }
         let remaining = limit - items.len() as i64;
         if remaining > 0 {
-            let w = Window::of(nd, (offset - nf).max(0), remaining);
-            // The page's ids from the index alone (backwards past the middle), then only those rows.
             let order = child_order(sort, true);
+            let mut args: Params = vec![Box::new(id)];
+            let wher = "d.folder_id = $1 AND d.trashed_at IS NULL";
+            let ids =
+                self.page_ids(&c, owner, Some(id), order, wher, &mut args, nd, Some(changes), (offset - nf).max(0), remaining).await?;
             let sql = format!(
-                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE d.folder_id = $1 AND d.trashed_at IS NULL \
-                 ORDER BY {} LIMIT $2 OFFSET $3) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id \
-                 ORDER BY {order}",
-                w.order(order)
+                "SELECT {DOC_COLS} FROM ({ids}) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}"
             );
-            let docs = load_docs(&c, &sql, &[&id, &w.limit, &w.offset]).await?;
+            let docs = load_docs(&c, &sql, &refs(&args)).await?;
             items.extend(docs.into_iter().map(ChildItem::Document));
         }
         Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
@@ -885,33 +950,20 @@ impl Store for PgStore {
         };
         let wher = conds.join(" AND ");
         let c = self.client().await?;
-        let total = match f.kept_count() {
+        let (total, changes, folder) = match f.kept_count() {
             Some(KeptCount::Owner) => {
-                count(&c, "SELECT COALESCE((SELECT live FROM owner_document_counts WHERE owner_id = $1), 0)", &[&owner]).await?
+                let (live, changes) = kept_count(&c, owner, None).await?;
+                (live, Some(changes), None)
             }
             Some(KeptCount::Folder(folder)) => {
-                count(
-                    &c,
-                    "SELECT COALESCE((SELECT k.live FROM folder_document_counts k JOIN folders f ON f.id = k.folder_id \
-                     WHERE k.folder_id = $1 AND f.owner_id = $2), 0)",
-                    &[&folder, &owner],
-                )
-                .await?
+                let (live, changes) = kept_count(&c, owner, Some(folder)).await?;
+                (live, Some(changes), Some(folder))
             }
-            None => count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?,
+            None => (count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?, None, None),
         };
-        let n = args.len();
-        let w = Window::of(total, page.offset(), page.limit());
-        args.push(Box::new(w.limit));
-        args.push(Box::new(w.offset));
-        // The page's ids from an index in list order (or backwards, past the middle), then only
-        // those rows.
+        let ids = self.page_ids(&c, owner, folder, order, &wher, &mut args, total, changes, page.offset(), page.limit()).await?;
         let sql = format!(
-            "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}) p \
-             JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
-            w.order(order),
-            n + 1,
-            n + 2
+            "SELECT {DOC_COLS} FROM ({ids}) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}"
         );
         let docs = load_docs(&c, &sql, &refs(&args)).await?;
         Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
