@@ -828,3 +828,75 @@ fn words_of(crop: &LineCrop, rec: &Recognised) -> Vec<OcrWord> {
     words
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A height-48 crop of "words": 6-column letters 3 apart, words 14 apart.
+    fn synthetic_line(words: usize, letters: usize) -> LineCrop {
+        let mut cols: Vec<bool> = vec![false; 10];
+        for w in 0..words {
+            for l in 0..letters {
+                cols.extend([true; 6]);
+                if l + 1 < letters {
+                    cols.extend([false; 3]);
+                }
+            }
+            if w + 1 < words {
+                cols.extend([false; 14]);
+            }
+        }
+        cols.extend([false; 10]);
+        let width = cols.len();
+        let mut pixels = vec![250u8; width * REC_HEIGHT];
+        for y in 12..36 {
+            for (x, ink) in cols.iter().enumerate() {
+                if *ink {
+                    pixels[y * width + x] = 20;
+                }
+            }
+        }
+        let v = Vec2::from_xy(1.0, 0.0);
+        LineCrop { pixels, width, origin: v, dir: v, normal: Vec2::from_xy(0.0, 1.0), length: width as f32, thickness: 48.0 }
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_word_gaps_into_bounded_pieces() {
+        let crop = synthetic_line(40, 5);
+        let cuts = cut_points(&crop, 320, 800);
+        assert!(!cuts.cuts.is_empty());
+        assert_eq!(cuts.paper, 250);
+        let mut prev = 0;
+        for &(x, at_word_gap) in &cuts.cuts {
+            assert!(at_word_gap, "cut at {x} is not between words");
+            // Blank on both sides of the cut: it is inside a gap.
+            assert!((x - 3..x + 3).all(|c| crop.pixels[24 * crop.width + c] == 250), "cut at {x} touches ink");
+            assert!(x - prev <= 800 && x - prev >= 320 - 14, "piece {prev}..{x}");
+            prev = x;
+        }
+        assert!(crop.width - prev <= 800);
+        // Short lines stay whole.
+        assert!(cut_points(&synthetic_line(10, 5), 320, 800).cuts.is_empty());
+    }
+
+    #[test]
+    fn pieces_join_with_a_space_only_at_word_gaps() {
+        let rec = |text: &str, x: f32| Recognised {
+            text: text.to_string(),
+            confidence: 0.9,
+            chars: text.chars().enumerate().map(|(i, c)| (c.to_string(), x + 8.0 * i as f32)).collect(),
+            step: 8.0,
+        };
+        let mut line = Recognised::empty();
+        line.append(rec("total ", 0.0), 0.0, false);
+        line.append(rec(" due", 4.0), 400.0, true);
+        line.append(rec("ing", 0.0), 700.0, false);
+        assert_eq!(line.text, "total dueing");
+        assert_eq!(line.chars.iter().map(|c| c.0.as_str()).collect::<String>(), "total dueing");
+        // Character positions are in the whole crop's columns.
+        let d = line.chars.iter().find(|c| c.0 == "d").unwrap();
+        assert_eq!(d.1, 412.0);
+        assert!((line.confidence - 0.9).abs() < 1e-6);
+    }
+}
