@@ -27,6 +27,15 @@ pub struct OcrParams {
     pub unclip_ratio: f32,
     /// Maximum summed padded width of one recognition batch, in pixels at height 48.
     pub rec_batch_width: usize,
+    /// Crops wider than this (at height 48) are cut at blank gaps into pieces of
+    /// `piece_min..=piece_max` columns where the line allows: the recogniser's cost grows
+    /// with width and it was trained on short crops.
+    pub piece_max: usize,
+    pub piece_min: usize,
+    /// Horizontal scale of line crops relative to their height-48 aspect ratio. The
+    /// recogniser was trained on lines squeezed to fit 320 columns and reads them as well
+    /// (0.7 measured best on the corpus) at proportionally less cost; 0.4 fails.
+    pub rec_x_scale: f32,
 }
 
 impl Default for OcrParams {
@@ -37,6 +46,9 @@ impl Default for OcrParams {
             box_threshold: 0.5,
             unclip_ratio: 1.6,
             rec_batch_width: 6000,
+            piece_max: 800,
+            piece_min: 320,
+            rec_x_scale: 0.7,
         }
     }
 }
@@ -114,6 +126,13 @@ const REC_HEIGHT: usize = 48;
 const MAX_REC_WIDTH: usize = 3200;
 const ORIENTATION_SAMPLE_LINES: usize = 6;
 const ORIENTATION_SAMPLE_WIDTH: usize = 400;
+/// Mean character confidence above which a page's first reading is taken as upright
+/// without comparing it with the page turned by 180°.
+const CONFIDENT_UPRIGHT: f32 = 0.9;
+/// Narrowest blank gap (columns at height 48) to cut a line crop in.
+const MIN_CUT_GAP: usize = 3;
+/// Paper-coloured columns added on each cut side of a piece.
+const PIECE_MARGIN: usize = 8;
 
 impl OcrModels {
     pub fn load(det: &Path, rec: &Path, dict: &Path) -> Result<Self, String> {
@@ -136,6 +155,7 @@ impl OcrModels {
 
     /// Full page OCR: orientation, detection, recognition, reading order.
     pub fn ocr_page(&self, img: &GrayImage, deadline: &Deadline) -> Result<OcrPage, OcrError> {
+        let started = Instant::now();
         let mut rotation: u16 = 0;
         let mut upright = std::borrow::Cow::Borrowed(img);
         let mut rects = self.detect(&upright, deadline)?;
@@ -151,33 +171,44 @@ impl OcrModels {
             }
         }
         deadline.check()?;
+        let detected = started.elapsed();
 
-        // 0 vs 180: compare recognition confidence on a sample of the longest lines.
-        if self.looks_upside_down(&upright, &rects)? {
-            let (w, h) = upright.dimensions();
-            rects = rects.iter().map(|r| rotate_rect_180(r, w as f32, h as f32)).collect();
-            upright = std::borrow::Cow::Owned(image::imageops::rotate180(upright.as_ref()));
-            rotation = (rotation + 180) % 360;
+        let mut read = self.read_lines(&upright, &rects, deadline)?;
+        let mut flip_checked = false;
+        // 0 vs 180: upright text reads with high confidence, so the comparison with the
+        // page turned over (a second recognition of a sample of lines) is needed only
+        // when the first reading is doubtful.
+        if read.mean_confidence() < CONFIDENT_UPRIGHT {
+            flip_checked = true;
+            if self.looks_upside_down(&upright, &rects)? {
+                let (w, h) = upright.dimensions();
+                rects = rects.iter().map(|r| rotate_rect_180(r, w as f32, h as f32)).collect();
+                upright = std::borrow::Cow::Owned(image::imageops::rotate180(upright.as_ref()));
+                rotation = (rotation + 180) % 360;
+                deadline.check()?;
+                read = self.read_lines(&upright, &rects, deadline)?;
+            }
         }
-        deadline.check()?;
-
-        // Reading order: columns, then lines (boxes on one row joined).
-        let ordered = self.reading_order(&rects);
-        let flat: Vec<RotatedRect> = ordered.iter().flatten().copied().collect();
-        let crops: Vec<LineCrop> = flat.iter().map(|r| crop_line(&upright, r)).collect();
-        let recognised = self.recognize(&crops, deadline)?;
+        tracing::debug!(
+            boxes = rects.len(),
+            pieces = read.pieces,
+            detect_ms = detected.as_millis() as u64,
+            read_ms = (started.elapsed() - detected).as_millis() as u64,
+            flip_checked,
+            "OCR page"
+        );
 
         let (uw, uh) = upright.dimensions();
         let to_input = |p: [f32; 2]| -> [f32; 2] { unrotate_point(p, rotation, uw as f32, uh as f32) };
 
         let mut lines = Vec::new();
         let mut k = 0;
-        for group in &ordered {
+        for group in &read.ordered {
             let mut line = OcrLine { text: String::new(), words: Vec::new(), confidence: 0.0 };
             let mut conf_sum = 0.0;
             let mut n = 0;
             for _ in group {
-                let (crop, rec) = (&crops[k], &recognised[k]);
+                let (crop, rec) = (&read.crops[k], &read.recognised[k]);
                 k += 1;
                 if rec.text.trim().is_empty() || rec.confidence < 0.5 {
                     continue;
@@ -198,6 +229,15 @@ impl OcrModels {
             }
         }
         Ok(OcrPage { rotation, lines })
+    }
+
+    /// Reading order, crops and recognition of the detected boxes of an upright page.
+    fn read_lines(&self, upright: &GrayImage, rects: &[RotatedRect], deadline: &Deadline) -> Result<PageReading, OcrError> {
+        // Reading order: columns, then lines (boxes on one row joined).
+        let ordered = self.reading_order(rects);
+        let crops: Vec<LineCrop> = ordered.iter().flatten().map(|r| crop_line(upright, r, self.params.rec_x_scale)).collect();
+        let (recognised, pieces) = self.recognize(&crops, deadline)?;
+        Ok(PageReading { ordered, crops, recognised, pieces })
     }
 
     /// Lines (groups of boxes) in reading order, computed in the deskewed frame.
@@ -240,13 +280,11 @@ impl OcrModels {
         const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
         const STD: [f32; 3] = [0.229, 0.224, 0.225];
         let (dwu, dhu) = (dw as usize, dh as usize);
-        let mut input = NdTensor::<f32, 4>::zeros([1, 3, dhu, dwu]);
+        let mut data = Vec::with_capacity(3 * dhu * dwu);
         for c in 0..3 {
-            let mut plane = input.slice_mut([0, c]);
-            for (i, px) in small.as_raw().iter().enumerate() {
-                plane[[i / dwu, i % dwu]] = (*px as f32 / 255.0 - MEAN[c]) / STD[c];
-            }
+            data.extend(small.as_raw().iter().map(|px| (*px as f32 / 255.0 - MEAN[c]) / STD[c]));
         }
+        let input = NdTensor::from_data([1, 3, dhu, dwu], data);
         deadline.check()?;
         let out = self
             .det
@@ -303,62 +341,201 @@ impl OcrModels {
         }
         let no_deadline = Deadline { at: Instant::now() + std::time::Duration::from_secs(3600) };
         // A few hundred pixels of a few lines are enough to tell upright from upside down.
-        let upright: Vec<LineCrop> = longest.iter().map(|r| truncate_crop(crop_line(img, r), ORIENTATION_SAMPLE_WIDTH)).collect();
+        let upright: Vec<LineCrop> = longest.iter().map(|r| truncate_crop(crop_line(img, r, self.params.rec_x_scale), ORIENTATION_SAMPLE_WIDTH)).collect();
         let flipped: Vec<LineCrop> = upright.iter().map(flip_crop).collect();
-        let a = self.recognize(&upright, &no_deadline)?;
-        let b = self.recognize(&flipped, &no_deadline)?;
+        let (a, _) = self.recognize(&upright, &no_deadline)?;
+        let (b, _) = self.recognize(&flipped, &no_deadline)?;
         let mean = |v: &[Recognised]| v.iter().map(|r| r.confidence * r.chars.len().max(1) as f32).sum::<f32>()
             / v.iter().map(|r| r.chars.len().max(1) as f32).sum::<f32>();
         Ok(mean(&b) > mean(&a) + 0.05)
     }
 
-    /// Recognise crops in width-sorted batches; results in input order.
-    fn recognize(&self, crops: &[LineCrop], deadline: &Deadline) -> Result<Vec<Recognised>, OcrError> {
-        let mut order: Vec<usize> = (0..crops.len()).collect();
-        order.sort_by_key(|&i| crops[i].width);
-        let mut results: Vec<Option<Recognised>> = (0..crops.len()).map(|_| None).collect();
+    /// Recognise crops; long ones are cut into pieces at blank gaps (see `cut_points`),
+    /// recognised separately and joined again. Results in input order, plus the number
+    /// of pieces recognised.
+    fn recognize(&self, crops: &[LineCrop], deadline: &Deadline) -> Result<(Vec<Recognised>, usize), OcrError> {
+        let mut pieces = Vec::new();
+        for (ci, crop) in crops.iter().enumerate() {
+            let cuts = cut_points(crop, self.params.piece_min, self.params.piece_max);
+            let mut x0 = 0;
+            let mut space_before = false;
+            for &(cut, at_word_gap) in cuts.cuts.iter().chain(std::iter::once(&(crop.width, false))) {
+                pieces.push(Piece { crop: ci, x0, x1: cut, space_before, paper: cuts.paper });
+                (x0, space_before) = (cut, at_word_gap);
+            }
+        }
+        let recognised = self.recognize_pieces(crops, &pieces, deadline)?;
+        let mut results: Vec<Recognised> = crops.iter().map(|_| Recognised::empty()).collect();
+        for (piece, rec) in pieces.iter().zip(recognised) {
+            results[piece.crop].append(rec, piece.x0 as f32, piece.space_before);
+        }
+        Ok((results, pieces.len()))
+    }
+
+    /// Recognise pieces of crops in width-sorted batches; results in input order, with
+    /// character positions relative to the piece.
+    fn recognize_pieces(&self, crops: &[LineCrop], pieces: &[Piece], deadline: &Deadline) -> Result<Vec<Recognised>, OcrError> {
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&i| pieces[i].width(crops));
+        let mut batches: Vec<&[usize]> = Vec::new();
         let mut start = 0;
         while start < order.len() {
-            deadline.check()?;
             // Grow the batch while the padded area stays within budget.
             let mut end = start + 1;
             while end < order.len() {
-                let w = crops[order[end]].width;
+                let w = pieces[order[end]].width(crops);
                 if w * (end + 1 - start) > self.params.rec_batch_width || end - start >= 16 {
                     break;
                 }
                 end += 1;
             }
-            let batch = &order[start..end];
-            let bw = crops[batch[batch.len() - 1]].width.max(16);
-            let mut input = NdTensor::<f32, 4>::zeros([batch.len(), 3, REC_HEIGHT, bw]);
-            for (bi, &ci) in batch.iter().enumerate() {
-                let crop = &crops[ci];
-                for c in 0..3 {
-                    let mut plane = input.slice_mut([bi, c]);
-                    for y in 0..REC_HEIGHT {
-                        for x in 0..crop.width {
-                            plane[[y, x]] = (crop.pixels[y * crop.width + x] as f32 / 255.0 - 0.5) / 0.5;
-                        }
-                    }
-                }
-            }
-            let out = self
-                .rec
-                .run_one(input.view().into(), None)
-                .map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
-            let probs: NdTensor<f32, 3> = out.try_into().map_err(|e| OcrError::Model(format!("text recognition output: {e:?}")))?;
-            let steps = probs.size(1);
-            let step = bw as f32 / steps.max(1) as f32;
-            for (bi, &ci) in batch.iter().enumerate() {
-                let mut r = ctc_greedy(probs.slice([bi]), &self.classes, step);
-                // Timesteps past the crop's own width are padding.
-                r.chars.retain(|(_, x)| *x <= crops[ci].width as f32 + step);
-                results[ci] = Some(r);
-            }
+            batches.push(&order[start..end]);
             start = end;
         }
-        Ok(results.into_iter().map(|r| r.unwrap_or(Recognised { text: String::new(), confidence: 0.0, chars: vec![], step: 1.0 })).collect())
+        let mut results: Vec<Option<Recognised>> = (0..pieces.len()).map(|_| None).collect();
+        for batch in &batches {
+            deadline.check()?;
+            for (pi, r) in self.recognize_batch(crops, pieces, batch)? {
+                results[pi] = Some(r);
+            }
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or_else(Recognised::empty)).collect())
+    }
+
+    /// One recognition run over the pieces `batch` (indices into `pieces`), padded to the widest.
+    fn recognize_batch(
+        &self,
+        crops: &[LineCrop],
+        pieces: &[Piece],
+        batch: &[usize],
+    ) -> Result<Vec<(usize, Recognised)>, OcrError> {
+        let bw = batch.iter().map(|&pi| pieces[pi].width(crops)).max().unwrap_or(0).max(16);
+        // Padding is 0 after normalisation (mid grey), as in PaddleOCR.
+        let plane_len = REC_HEIGHT * bw;
+        let mut data = vec![0f32; batch.len() * 3 * plane_len];
+        for (bi, &pi) in batch.iter().enumerate() {
+            let piece = &pieces[pi];
+            let crop = &crops[piece.crop];
+            let item = &mut data[bi * 3 * plane_len..(bi + 1) * 3 * plane_len];
+            let (first, rest) = item.split_at_mut(plane_len);
+            let (left, right) = piece.margins(crop.width);
+            let paper = piece.paper as f32 / 127.5 - 1.0;
+            for (y, row) in first.chunks_exact_mut(bw).enumerate() {
+                let src = &crop.pixels[y * crop.width + piece.x0..y * crop.width + piece.x1];
+                row[..left].fill(paper);
+                for (d, &px) in row[left..].iter_mut().zip(src) {
+                    *d = px as f32 / 127.5 - 1.0;
+                }
+                row[left + src.len()..left + src.len() + right].fill(paper);
+            }
+            // Grey input: the three (BGR) channels are the same.
+            rest[..plane_len].copy_from_slice(first);
+            rest[plane_len..].copy_from_slice(first);
+        }
+        let input = NdTensor::from_data([batch.len(), 3, REC_HEIGHT, bw], data);
+        let out = self
+            .rec
+            .run_one(input.view().into(), None)
+            .map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
+        let probs: NdTensor<f32, 3> = out.try_into().map_err(|e| OcrError::Model(format!("text recognition output: {e:?}")))?;
+        let steps = probs.size(1);
+        let step = bw as f32 / steps.max(1) as f32;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(bi, &pi)| {
+                let mut r = ctc_greedy(probs.slice([bi]), &self.classes, step);
+                // Timesteps past the piece's own width are padding; positions relative to
+                // the piece's first column.
+                let left = pieces[pi].margins(crops[pieces[pi].crop].width).0 as f32;
+                r.chars.retain(|(_, x)| *x <= pieces[pi].width(crops) as f32 + step);
+                for c in &mut r.chars {
+                    c.1 = (c.1 - left).max(0.0);
+                }
+                (pi, r)
+            })
+            .collect())
+    }
+}
+
+/// Detected boxes of a page read in order: `ordered` flattened matches `crops` and `recognised`.
+struct PageReading {
+    ordered: Vec<Vec<RotatedRect>>,
+    crops: Vec<LineCrop>,
+    recognised: Vec<Recognised>,
+    pieces: usize,
+}
+
+impl PageReading {
+    /// Character-weighted mean recognition confidence (1 for a page without text).
+    fn mean_confidence(&self) -> f32 {
+        let chars: usize = self.recognised.iter().map(|r| r.chars.len()).sum();
+        if chars == 0 {
+            return 1.0;
+        }
+        self.recognised.iter().map(|r| r.confidence * r.chars.len() as f32).sum::<f32>() / chars as f32
+    }
+}
+
+/// Columns `x0..x1` of line crop `crop`, recognised on their own.
+struct Piece {
+    crop: usize,
+    x0: usize,
+    x1: usize,
+    /// Cut at a word gap: a space separates this piece from the one before.
+    space_before: bool,
+    /// Grey level of the paper, for the margin added at cut sides.
+    paper: u8,
+}
+
+impl Piece {
+    /// Blank margin before and after the piece's columns: a cut leaves only half a gap
+    /// on each side, where a whole line has the detector's margin.
+    fn margins(&self, crop_width: usize) -> (usize, usize) {
+        let m = |cut: bool| if cut { PIECE_MARGIN } else { 0 };
+        (m(self.x0 > 0), m(self.x1 < crop_width))
+    }
+
+    /// Columns fed to the recogniser, margins included.
+    fn width(&self, crops: &[LineCrop]) -> usize {
+        let (l, r) = self.margins(crops[self.crop].width);
+        l + self.x1 - self.x0 + r
+    }
+}
+
+impl Recognised {
+    fn empty() -> Self {
+        Recognised { text: String::new(), confidence: 0.0, chars: vec![], step: 1.0 }
+    }
+
+    /// Append the reading of the next piece of the same crop, which starts at crop column `x0`.
+    fn append(&mut self, mut next: Recognised, x0: f32, space_before: bool) {
+        // Spaces at the cut are decided by the gap, not by the recogniser.
+        while next.chars.first().is_some_and(|c| c.0.trim().is_empty()) {
+            next.chars.remove(0);
+        }
+        while next.chars.last().is_some_and(|c| c.0.trim().is_empty()) {
+            next.chars.pop();
+        }
+        let next_text = next.text.trim();
+        if next.chars.is_empty() || next_text.is_empty() {
+            return;
+        }
+        let (n0, n1) = (self.chars.len() as f32, next.chars.len() as f32);
+        if !self.chars.is_empty() {
+            while self.chars.last().is_some_and(|c| c.0.trim().is_empty()) {
+                self.chars.pop();
+            }
+            self.text.truncate(self.text.trim_end().len());
+            if space_before {
+                self.text.push(' ');
+                self.chars.push((" ".to_string(), x0));
+            }
+        }
+        self.confidence = (self.confidence * n0 + next.confidence * n1) / (n0 + n1);
+        self.text.push_str(next_text);
+        self.chars.extend(next.chars.into_iter().map(|(c, x)| (c, x + x0)));
+        self.step = next.step;
     }
 }
 
@@ -435,12 +612,12 @@ fn text_direction(r: &RotatedRect) -> Vec2 {
 }
 
 /// Sample a text line along its (possibly tilted) rectangle into a 48-pixel-high strip.
-fn crop_line(img: &GrayImage, r: &RotatedRect) -> LineCrop {
+fn crop_line(img: &GrayImage, r: &RotatedRect, x_scale: f32) -> LineCrop {
     let up = r.up_axis(); // points "up" (negative y) after orient_towards
     let dir = text_direction(r);
     let normal = Vec2::from_xy(-up.x, -up.y); // pointing down the page
     let (length, thickness) = (r.width().max(1.0), r.height().max(1.0));
-    let width = ((REC_HEIGHT as f32 * length / thickness).round() as usize).clamp(8, MAX_REC_WIDTH);
+    let width = ((x_scale * REC_HEIGHT as f32 * length / thickness).round() as usize).clamp(8, MAX_REC_WIDTH);
     let c = r.center();
     let origin = Vec2::from_xy(
         c.x - dir.x * length / 2.0 - normal.x * thickness / 2.0,
@@ -477,6 +654,91 @@ fn crop_line(img: &GrayImage, r: &RotatedRect) -> LineCrop {
         }
     }
     LineCrop { pixels, width, origin, dir, normal, length, thickness }
+}
+
+/// Where to cut a long crop: `(column, at a word gap)` pairs, left to right. Each cut is
+/// in the middle of the widest run of blank columns within `piece_min..=piece_max` of the
+/// previous cut (or, failing that, the next usable gap further on); none when the crop
+/// is short or has no contrast.
+fn cut_points(crop: &LineCrop, piece_min: usize, piece_max: usize) -> Cuts {
+    let w = crop.width;
+    let none = Cuts { cuts: Vec::new(), paper: 255 };
+    if w <= piece_max {
+        return none;
+    }
+    // Ink is what is clearly darker than the paper: halfway between the darkest few
+    // percent and the typical light pixel.
+    let mut hist = [0usize; 256];
+    for &p in &crop.pixels {
+        hist[p as usize] += 1;
+    }
+    let percentile = |q: f32| -> i32 {
+        let target = (q * crop.pixels.len() as f32) as usize;
+        let mut seen = 0;
+        for (v, &n) in hist.iter().enumerate() {
+            seen += n;
+            if seen > target {
+                return v as i32;
+            }
+        }
+        255
+    };
+    let (dark, light) = (percentile(0.02), percentile(0.8));
+    if light - dark < 48 {
+        return none;
+    }
+    let ink = ((dark + light) / 2) as u8;
+    // Rows near the crop's edges belong to the unclip margin, where neighbouring lines reach in.
+    let (r0, r1) = (REC_HEIGHT / 8, REC_HEIGHT - REC_HEIGHT / 8);
+    let mut blank = vec![true; w];
+    for row in crop.pixels.chunks_exact(w).take(r1).skip(r0) {
+        for (b, &p) in blank.iter_mut().zip(row) {
+            *b &= p > ink;
+        }
+    }
+    // Runs of blank columns inside the text, as (start, end).
+    let mut runs = Vec::new();
+    let mut x = 0;
+    while x < w {
+        if blank[x] {
+            let s = x;
+            while x < w && blank[x] {
+                x += 1;
+            }
+            if s > 0 && x < w {
+                runs.push((s, x));
+            }
+        } else {
+            x += 1;
+        }
+    }
+    // Most gaps are between letters: a gap well over the typical one is between words.
+    let mut widths: Vec<usize> = runs.iter().map(|r| r.1 - r.0).collect();
+    widths.sort_unstable();
+    let letter_gap = widths.get(widths.len() / 2).copied().unwrap_or(1);
+    let word_gap = (2 * letter_gap + 1).max(MIN_CUT_GAP + 1);
+    runs.retain(|r| r.1 - r.0 >= MIN_CUT_GAP);
+
+    let mut cuts = Vec::new();
+    let mut pos = 0;
+    while w - pos > piece_max {
+        let (lo, hi) = (pos + piece_min, pos + piece_max);
+        // The widest gap reaching into the window: in a window of several words it is a
+        // word gap.
+        let best = runs.iter().filter(|r| r.1 > lo && r.0 < hi).max_by_key(|r| (r.1 - r.0, r.0));
+        let Some(&(s, e)) = best.or_else(|| runs.iter().find(|r| r.0 >= hi)) else { break };
+        let cut = (s.max(pos + 1) + e) / 2;
+        cuts.push((cut, e - s >= word_gap));
+        pos = cut;
+    }
+    Cuts { cuts, paper: light.clamp(0, 255) as u8 }
+}
+
+/// Where to cut a line crop, and the paper's grey level.
+struct Cuts {
+    /// `(column, at a word gap)`, left to right.
+    cuts: Vec<(usize, bool)>,
+    paper: u8,
 }
 
 /// Keep the middle `max_width` columns of a crop (geometry no longer matters for these).
@@ -566,3 +828,75 @@ fn words_of(crop: &LineCrop, rec: &Recognised) -> Vec<OcrWord> {
     words
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A height-48 crop of "words": 6-column letters 3 apart, words 14 apart.
+    fn synthetic_line(words: usize, letters: usize) -> LineCrop {
+        let mut cols: Vec<bool> = vec![false; 10];
+        for w in 0..words {
+            for l in 0..letters {
+                cols.extend([true; 6]);
+                if l + 1 < letters {
+                    cols.extend([false; 3]);
+                }
+            }
+            if w + 1 < words {
+                cols.extend([false; 14]);
+            }
+        }
+        cols.extend([false; 10]);
+        let width = cols.len();
+        let mut pixels = vec![250u8; width * REC_HEIGHT];
+        for y in 12..36 {
+            for (x, ink) in cols.iter().enumerate() {
+                if *ink {
+                    pixels[y * width + x] = 20;
+                }
+            }
+        }
+        let v = Vec2::from_xy(1.0, 0.0);
+        LineCrop { pixels, width, origin: v, dir: v, normal: Vec2::from_xy(0.0, 1.0), length: width as f32, thickness: 48.0 }
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_word_gaps_into_bounded_pieces() {
+        let crop = synthetic_line(40, 5);
+        let cuts = cut_points(&crop, 320, 800);
+        assert!(!cuts.cuts.is_empty());
+        assert_eq!(cuts.paper, 250);
+        let mut prev = 0;
+        for &(x, at_word_gap) in &cuts.cuts {
+            assert!(at_word_gap, "cut at {x} is not between words");
+            // Blank on both sides of the cut: it is inside a gap.
+            assert!((x - 3..x + 3).all(|c| crop.pixels[24 * crop.width + c] == 250), "cut at {x} touches ink");
+            assert!(x - prev <= 800 && x - prev >= 320 - 14, "piece {prev}..{x}");
+            prev = x;
+        }
+        assert!(crop.width - prev <= 800);
+        // Short lines stay whole.
+        assert!(cut_points(&synthetic_line(10, 5), 320, 800).cuts.is_empty());
+    }
+
+    #[test]
+    fn pieces_join_with_a_space_only_at_word_gaps() {
+        let rec = |text: &str, x: f32| Recognised {
+            text: text.to_string(),
+            confidence: 0.9,
+            chars: text.chars().enumerate().map(|(i, c)| (c.to_string(), x + 8.0 * i as f32)).collect(),
+            step: 8.0,
+        };
+        let mut line = Recognised::empty();
+        line.append(rec("total ", 0.0), 0.0, false);
+        line.append(rec(" due", 4.0), 400.0, true);
+        line.append(rec("ing", 0.0), 700.0, false);
+        assert_eq!(line.text, "total dueing");
+        assert_eq!(line.chars.iter().map(|c| c.0.as_str()).collect::<String>(), "total dueing");
+        // Character positions are in the whole crop's columns.
+        let d = line.chars.iter().find(|c| c.0 == "d").unwrap();
+        assert_eq!(d.1, 412.0);
+        assert!((line.confidence - 0.9).abs() < 1e-6);
+    }
+}
