@@ -178,6 +178,12 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
             (format!("search rare word ({}…)", rare[0]), Requests::Pick(search_paths(&rare))),
             (format!("search phrase ({}…)", phrases[0]), Requests::Pick(search_paths(&phrases))),
         ];
+        // Unmeasured warm-up (as long as one measurement, at most 5 s) of every request kind:
+        // the rows then show the steady state, not the first reads of a just-filled database
+        // into its cache, nor PostgreSQL seek points being built for the first time.
+        for (_, requests) in &runs {
+            tokio::task::block_in_place(|| wrk(&base, &token, requests, secs.min(5), 4, work))?;
+        }
         for &conns in &args.connections {
             for (name, requests) in &runs {
                 let r = tokio::task::block_in_place(|| wrk(&base, &token, requests, secs, conns, work))?;
