@@ -44,6 +44,7 @@ struct Points {
 #[derive(Default)]
 pub(crate) struct Anchors {
     lists: Mutex<HashMap<ListId, Points>>,
+    /// Builds so far: the age of each list's points, for dropping the oldest.
     builds: std::sync::atomic::AtomicU64,
 }
 
@@ -156,12 +157,6 @@ impl Anchors {
             }
         }
         lists.insert(list, Points { changes, built, keys });
-    }
-
-    /// How many times seek points were built (for tests).
-    #[cfg(test)]
-    pub(crate) fn builds(&self) -> u64 {
-        self.builds.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
