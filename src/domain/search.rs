@@ -190,6 +190,53 @@ pub const RANKED_MATCHES: i64 = 1000;
 /// One ranked index row: (row id, document id, page number (0 = title), score — higher is better).
 pub type Candidate = (i64, i64, i32, f64);
 
+/// Windows of row ids, newest first, for collecting the newest matches of a search without
+/// reading every match: `[from, below)` ranges from the top of `lowest..=highest` down, the first
+/// a sixteenth of the range, each later one as wide as the density of matches seen so far says
+/// the rest needs (with a quarter to spare), eight times what was read when nothing matched yet.
+#[derive(Debug, Clone)]
+pub struct IdWindows {
+    lowest: i64,
+    below: i64,
+    read: i64,
+    first: i64,
+}
+
+impl IdWindows {
+    /// No window is narrower than this many ids.
+    const MIN_SPAN: i64 = 64;
+
+    pub fn new(lowest: i64, highest: i64) -> Self {
+        let first = ((highest - lowest + 1) / 16).max(Self::MIN_SPAN);
+        IdWindows { lowest, below: highest.saturating_add(1), read: 0, first }
+    }
+
+    /// The next window `(from, below)` to read while `found < want`, or `None` when enough were
+    /// found or every id was read.
+    pub fn next(&mut self, found: i64, want: i64) -> Option<(i64, i64)> {
+        if found >= want || self.below <= self.lowest {
+            return None;
+        }
+        let span = if self.read == 0 {
+            self.first
+        } else if found == 0 {
+            self.read.saturating_mul(8)
+        } else {
+            let per_match = self.read as f64 / found as f64;
+            ((want - found) as f64 * per_match * 1.25).ceil().min(i64::MAX as f64) as i64
+        };
+        let from = self.below.saturating_sub(span.max(Self::MIN_SPAN)).max(self.lowest);
+        Some((from, self.below))
+    }
+
+    /// Every id from `id` (inclusive) up to the last window's top has been read.
+    pub fn read_down_to(&mut self, id: i64) {
+        let id = id.clamp(self.lowest, self.below);
+        self.read += self.below - id;
+        self.below = id;
+    }
+}
+
 /// Keeps each document's best row (highest score, then the lowest page number) and orders the
 /// documents by score, newest document first among equal scores.
 pub fn best_per_document(mut rows: Vec<Candidate>) -> Vec<Candidate> {
@@ -277,6 +324,63 @@ pub fn snippet(text: &str, q: &SearchQuery) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::IdWindows;
+
+    /// Reads `matches` (ascending ids) through the windows as the search does, `limit` rows per
+    /// read; returns what was kept and how many ids the windows covered.
+    fn collect(lowest: i64, highest: i64, matches: &[i64], want: i64) -> (Vec<i64>, i64, usize) {
+        let mut w = IdWindows::new(lowest, highest);
+        let mut kept: Vec<i64> = Vec::new();
+        let mut reads = 0;
+        let mut covered = 0;
+        while let Some((from, below)) = w.next(kept.len() as i64, want) {
+            assert!(from < below, "empty window {from}..{below}");
+            reads += 1;
+            let limit = (want - kept.len() as i64) as usize;
+            let rows: Vec<i64> = matches.iter().rev().copied().filter(|m| *m >= from && *m < below).take(limit).collect();
+            let stop = if rows.len() == limit { *rows.last().unwrap() } else { from };
+            covered += below - stop;
+            kept.extend(rows);
+            w.read_down_to(stop);
+        }
+        (kept, covered, reads)
+    }
+
+    fn newest(matches: &[i64], n: usize) -> Vec<i64> {
+        matches.iter().rev().take(n).copied().collect()
+    }
+
+    #[test]
+    fn keeps_exactly_the_newest_matches_whatever_their_density() {
+        for (every, count) in [(1, 300_000), (3, 300_000), (100, 300_000), (5_000, 300_000), (1, 50), (7, 900)] {
+            let matches: Vec<i64> = (1..=count).filter(|i| i % every == 0).collect();
+            let (kept, _, reads) = collect(1, count, &matches, 1001);
+            assert_eq!(kept, newest(&matches, 1001), "one in {every} of {count}");
+            assert!(reads <= 6, "one in {every}: {reads} reads");
+        }
+    }
+
+    #[test]
+    fn a_phrase_on_one_page_in_a_hundred_reads_about_the_newest_thousand() {
+        let matches: Vec<i64> = (1..=300_000).filter(|i| i % 100 == 0).collect();
+        let (kept, covered, _) = collect(1, 300_000, &matches, 1001);
+        assert_eq!(kept.len(), 1001);
+        // The newest 1,001 matches span 100,100 ids; all 300,000 would be read without windows.
+        assert!(covered < 140_000, "covered {covered} ids");
+    }
+
+    #[test]
+    fn clustered_and_missing_matches_end() {
+        // All matches among the oldest ids, then none at all.
+        let old: Vec<i64> = (10..40).collect();
+        assert_eq!(collect(1, 1_000_000, &old, 1001).0, newest(&old, 1001));
+        assert!(collect(1, 1_000_000, &[], 1001).0.is_empty());
+        assert!(collect(5, 5, &[5], 1001).0 == vec![5]);
+    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,15 @@ async fn children_folders_first_and_paginated(store: Arc<dyn Store>) {
     assert_eq!(seen, vec!["F:A", "F:b", "F:c", "D:Alpha", "D:zeta"]);
     let desc = store.children(u.id, f.id, ChildSort::NameDesc, page_req(1, 10)).await.unwrap();
     assert_eq!(desc.items.iter().map(label).collect::<Vec<_>>(), vec!["F:c", "F:b", "F:A", "D:zeta", "D:Alpha"]);
+    let tags_by_folder: Vec<(String, usize)> = desc
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            ChildItem::Folder(f, tags) => Some((f.name.clone(), tags.len())),
+            ChildItem::Document(_) => None,
+        })
+        .collect();
+    assert_eq!(tags_by_folder, vec![("c".to_string(), 0), ("b".to_string(), 0), ("A".to_string(), 1)]);
     let first_page = store.children(u.id, f.id, ChildSort::NameAsc, page_req(1, 1)).await.unwrap();
     let ChildItem::Folder(_, tags) = &first_page.items[0] else { panic!("a folder") };
     assert_eq!(tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["red"]);
@@ -1054,6 +1063,48 @@ async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn Store>) {
     assert_eq!(r.items.len(), 50);
     let first_trashed = ids[n - trashed];
     assert!(r.items.iter().all(|h| h.document.id < first_trashed && h.document.trashed_at.is_none()));
+}
+
+conformance!(search_keeps_the_newest_title_matches);
+/// A title word on more documents than are ranked, the owner's documents interleaved with
+/// another user's that match too (PostgreSQL reads titles in windows of document ids): the
+/// result holds exactly the newest of the owner's matches, none of the other user's; a title
+/// word on a handful of old documents is still found among many newer ones.
+async fn search_keeps_the_newest_title_matches(store: Arc<dyn Store>) {
+    use docmerge::domain::search::RANKED_MATCHES;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let (a_home, b_home) = (home(&store, alice.id).await, home(&store, bob.id).await);
+    let titled = |folder: Id, n: usize, title: &dyn Fn(usize) -> String| {
+        let mut docs = letters(folder, n, |i| format!("body text {i}"));
+        for (i, d) in docs.iter_mut().enumerate() {
+            d.title = title(i);
+        }
+        docs
+    };
+    let mut alice_memos = Vec::new();
+    for round in 0..6 {
+        let docs = titled(a_home, 250, &|i| if i % 5 == 0 { format!("Note {round} {i}") } else { format!("Memo {round} {i}") });
+        let ids = store.bulk_load_for_bench(alice.id, docs).await.unwrap();
+        alice_memos.extend(ids.iter().enumerate().filter(|(i, _)| i % 5 != 0).map(|(_, id)| *id));
+        store.bulk_load_for_bench(bob.id, titled(b_home, 100, &|i| format!("Memo of bob {round} {i}"))).await.unwrap();
+    }
+    store.analyze_after_bulk_load().await.unwrap();
+    assert!(alice_memos.len() as i64 > RANKED_MATCHES);
+    let newest: Vec<Id> = alice_memos.iter().rev().copied().collect();
+    let r = store.search(alice.id, &search_q("memo"), page_req(1, 50)).await.unwrap();
+    assert!(r.truncated, "{} title matches are more than {RANKED_MATCHES}", alice_memos.len());
+    assert_eq!(r.total, RANKED_MATCHES);
+    assert_eq!(r.items.iter().map(|h| h.document.id).collect::<Vec<_>>(), newest[..50]);
+    let last = store.search(alice.id, &search_q("memo"), page_req(20, 50)).await.unwrap();
+    assert_eq!(last.items.iter().map(|h| h.document.id).collect::<Vec<_>>(), newest[950..1000]);
+
+    let rare = store.search(alice.id, &search_q("note"), page_req(1, 50)).await.unwrap();
+    assert!(!rare.truncated);
+    assert_eq!(rare.total, 300);
+    let bob_sees = store.search(bob.id, &search_q("memo"), page_req(1, 50)).await.unwrap();
+    assert_eq!(bob_sees.total, 600);
+    assert!(bob_sees.items.iter().all(|h| h.document.owner_id == bob.id));
 }
 
 /// `n` one-page documents "Letter i" in `folder`, oldest first, page i's text from `text`.

@@ -347,13 +347,30 @@ async fn folder_tags_of<C: GenericClient>(c: &C, folder_id: Id) -> DomainResult<
     all(rows, tag_from)
 }
 
+/// The folders with their tags, read for all of them in one query.
 async fn folders_with_tags<C: GenericClient>(c: &C, folders: Vec<Folder>) -> DomainResult<Vec<ChildItem>> {
-    let mut out = Vec::with_capacity(folders.len());
-    for f in folders {
-        let tags = folder_tags_of(c, f.id).await?;
-        out.push(ChildItem::Folder(f, tags));
+    let ids: Vec<Id> = folders.iter().map(|f| f.id).collect();
+    let mut tags: HashMap<Id, Vec<Tag>> = HashMap::new();
+    if !ids.is_empty() {
+        let rows = query(
+            c,
+            "SELECT ft.folder_id, t.id, t.owner_id, t.name, t.color FROM folder_tags ft JOIN tags t ON t.id = ft.tag_id \
+             WHERE ft.folder_id = ANY($1) ORDER BY t.name",
+            &[&ids],
+        )
+        .await?;
+        for r in &rows {
+            let tag = Tag { id: col(r, 1)?, owner_id: col(r, 2)?, name: col(r, 3)?, color: col(r, 4)?, document_count: 0 };
+            tags.entry(col(r, 0)?).or_default().push(tag);
+        }
     }
-    Ok(out)
+    Ok(folders
+        .into_iter()
+        .map(|f| {
+            let t = tags.remove(&f.id).unwrap_or_default();
+            ChildItem::Folder(f, t)
+        })
+        .collect())
 }
 
 
@@ -801,9 +818,19 @@ impl Store for PgStore {
 
     async fn children(&self, owner: Id, id: Id, sort: ChildSort, page: PageReq) -> DomainResult<Paged<ChildItem>> {
         let c = self.client().await?;
-        load_folder(&c, owner, id).await?;
-        let nf = count(&c, "SELECT COUNT(*) FROM folders WHERE parent_id = $1 AND trashed_at IS NULL", &[&id]).await?;
-        let (nd, changes) = kept_count(&c, owner, Some(id)).await?;
+        // The folder (ours?), its live subfolder count, its kept document count and the owner's
+        // list-change counter: one round trip.
+        let row = query_opt(
+            &c,
+            "SELECT (SELECT COUNT(*) FROM folders s WHERE s.parent_id = f.id AND s.trashed_at IS NULL), \
+                    COALESCE(k.live, 0), COALESCE(o.changes, 0) \
+             FROM folders f LEFT JOIN folder_document_counts k ON k.folder_id = f.id \
+             LEFT JOIN owner_document_counts o ON o.owner_id = f.owner_id WHERE f.id = $1 AND f.owner_id = $2",
+            &[&id, &owner],
+        )
+        .await?
+        .ok_or_else(|| DomainError::not_found(format!("folder {id}")))?;
+        let (nf, nd, changes): (i64, i64, i64) = (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
         let (offset, limit) = (page.offset(), page.limit());
         let mut items = Vec::new();
         if offset < nf {
@@ -1459,20 +1486,35 @@ impl Store for PgStore {
             }
         }
         candidates.extend(pages);
-        // Titles: documents.title_tsv (GIN), small rows, filtered in the same query.
-        let rows = query(
-            &c,
-            &format!(
-                "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
-                 WHERE d.title_tsv @@ {tsq} AND {wher} ORDER BY d.id DESC LIMIT ${limit_arg}"
-            ),
-            &refs(&args),
-        )
-        .await?;
-        truncated |= rows.len() as i64 > RANKED_MATCHES;
-        for r in rows.iter().take(RANKED_MATCHES as usize) {
-            candidates.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+        // Titles: documents.title_tsv (GIN), small rows, filtered in the same query; read in
+        // windows of document ids, newest first, so that a title word on thousands of documents
+        // costs about the RANKED_MATCHES + 1 newest of them (BitmapAnd of the GIN and the primary
+        // key), not a heap read and a ts_rank of every one.
+        let title_sql = format!(
+            "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
+             WHERE d.title_tsv @@ {tsq} AND {wher} AND d.id < ${} AND d.id >= ${} ORDER BY d.id DESC LIMIT ${limit_arg}",
+            args.len() + 1,
+            args.len() + 2
+        );
+        let bounds = query_one(&c, "SELECT min(id), max(id) FROM documents", &[]).await?;
+        let mut titles: Vec<Candidate> = Vec::new();
+        if let (Some(lowest), Some(highest)) = (col::<Option<Id>>(&bounds, 0)?, col::<Option<Id>>(&bounds, 1)?) {
+            let want = RANKED_MATCHES + 1;
+            let mut windows = crate::domain::search::IdWindows::new(lowest, highest);
+            while let Some((from, below)) = windows.next(titles.len() as i64, want) {
+                let mut p = refs(&args);
+                p.push(&below);
+                p.push(&from);
+                let rows = query(&c, &title_sql, &p).await?;
+                for r in &rows {
+                    titles.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+                }
+                windows.read_down_to(from);
+            }
         }
+        truncated |= titles.len() as i64 > RANKED_MATCHES;
+        titles.truncate(RANKED_MATCHES as usize);
+        candidates.extend(titles);
         if truncated {
             for c in &mut candidates {
                 c.3 = 0.0;
