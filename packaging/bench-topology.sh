@@ -6,7 +6,10 @@
 # corpus' img-*, io-* and scan-* files, cycled) are uploaded through nginx while no worker runs;
 # then N workers start and the clock runs until every document is `ready`. Prints a table.
 #
-# usage: packaging/bench-topology.sh [--binary PATH] [--docs N] [--workers "1 2 4"] [--concurrency C]
+# With --file PATH the DOCS uploads are that one file (e.g. a 40-page image-only PDF: per-page
+# fan-out spreads its pages over the workers).
+#
+# usage: packaging/bench-topology.sh [--binary PATH] [--docs N] [--file PATH] [--workers "1 2 4"] [--concurrency C]
 # env:   DOCMERGE_TEST_CORPUS (the corpus folder), DOCMERGE_RUNTIME_DIR (lib/ + models/),
 #        DOCMERGE_TEST_PG (admin URL, default postgres://root@127.0.0.1:5432/postgres)
 set -euo pipefail
@@ -16,11 +19,13 @@ binary="$repo/target/release/docmerge"
 docs=30
 workers_list="1 2 4"
 concurrency=1
+one_file=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --docs) docs="$2"; shift 2 ;;
     --workers) workers_list="$2"; shift 2 ;;
+    --file) one_file="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     *) echo "bench-topology: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -36,8 +41,13 @@ pg_admin="${DOCMERGE_TEST_PG:-postgres://root@127.0.0.1:5432/postgres}"
 pg_base="${pg_admin%/*}"
 command -v jq >/dev/null || die "jq is needed"
 
-mapfile -t files < <(ls "$corpus"/img-*.png "$corpus"/io-*.pdf "$corpus"/scan-*.{png,jpg,pdf} 2>/dev/null | sort)
-[[ ${#files[@]} -gt 0 ]] || die "no img-/io-/scan- files in $corpus"
+if [[ -n "$one_file" ]]; then
+  [[ -f "$one_file" ]] || die "no file $one_file"
+  files=("$one_file")
+else
+  mapfile -t files < <(ls "$corpus"/img-*.png "$corpus"/io-*.pdf "$corpus"/scan-*.{png,jpg,pdf} 2>/dev/null | sort)
+  [[ ${#files[@]} -gt 0 ]] || die "no img-/io-/scan- files in $corpus"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
