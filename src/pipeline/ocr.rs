@@ -253,9 +253,12 @@ impl OcrModels {
         angles.sort_by(|a, b| a.total_cmp(b));
         let skew = angles.get(angles.len() / 2).copied().unwrap_or(0.0);
         let (s, c) = (-skew).sin_cos();
-        let boxes: Vec<layout::LayoutBox> = rects
+        let standing = standing_boxes(rects);
+        let flat: Vec<usize> = (0..rects.len()).filter(|&i| !standing[i]).collect();
+        let boxes: Vec<layout::LayoutBox> = flat
             .iter()
-            .map(|r| {
+            .map(|&i| {
+                let r = &rects[i];
                 let p = r.center();
                 let (x, y) = (c * p.x - s * p.y, s * p.x + c * p.y);
                 // Detector boxes are grown (unclip) until neighbouring lines touch; lay out
@@ -264,7 +267,10 @@ impl OcrModels {
                 layout::LayoutBox { x0: x - hw, y0: y - hh, x1: x + hw, y1: y + hh }
             })
             .collect();
-        layout::reading_order(&boxes).into_iter().map(|line| line.into_iter().map(|i| rects[i]).collect()).collect()
+        let mut lines: Vec<Vec<RotatedRect>> =
+            layout::reading_order(&boxes).into_iter().map(|line| line.into_iter().map(|j| rects[flat[j]]).collect()).collect();
+        lines.extend((0..rects.len()).filter(|&i| standing[i]).map(|i| vec![rects[i]]));
+        lines
     }
 
     /// DB detector: probability map -> connected components -> rotated boxes (image coordinates).
@@ -567,6 +573,20 @@ fn box_score<I: Iterator<Item = (i32, i32)>>(prob: NdTensorView<f32, 2>, rect: &
     if n == 0 { 0.0 } else { sum / n as f32 }
 }
 
+/// Boxes of text set on end — a page number printed up the margin, a label along a table's
+/// edge: more than twice as tall as wide and taller than two ordinary (wider than tall) boxes.
+/// One of them beside a table would join every row it stands next to into one band of the
+/// layout (no horizontal gap between them), so they are left out of the layout and read last.
+fn standing_boxes(rects: &[RotatedRect]) -> Vec<bool> {
+    let mut heights: Vec<f32> = rects.iter().filter(|r| r.width() >= r.height()).map(|r| r.height()).collect();
+    if heights.is_empty() {
+        return vec![false; rects.len()];
+    }
+    heights.sort_by(|a, b| a.total_cmp(b));
+    let line_h = heights[heights.len() / 2];
+    rects.iter().map(|r| r.height() > 2.0 * r.width() && r.height() > 2.0 * line_h).collect()
+}
+
 fn is_mostly_vertical(rects: &[RotatedRect]) -> bool {
     // Count only boxes long enough to have a clear direction (a few characters).
     let (mut vertical, mut horizontal) = (0usize, 0usize);
@@ -859,6 +879,22 @@ mod tests {
         }
         let v = Vec2::from_xy(1.0, 0.0);
         LineCrop { pixels, width, origin: v, dir: v, normal: Vec2::from_xy(0.0, 1.0), length: width as f32, thickness: 48.0 }
+    }
+
+    #[test]
+    fn text_set_on_end_beside_a_table_is_left_out_of_the_layout() {
+        let rect = |cx: f32, cy: f32, w: f32, h: f32| {
+            RotatedRect::new(rten_imageproc::PointF::from_yx(cy, cx), Vec2::from_xy(0.0, -1.0), w, h).orient_towards(Vec2::from_xy(0.0, -1.0))
+        };
+        // Table rows 30 px tall, one page number standing 120 px tall at the right.
+        let mut rects: Vec<RotatedRect> = (0..8).flat_map(|row| [rect(200.0, 50.0 + 40.0 * row as f32, 300.0, 30.0), rect(700.0, 50.0 + 40.0 * row as f32, 80.0, 30.0)]).collect();
+        rects.push(rect(900.0, 150.0, 30.0, 120.0));
+        // A single letter (as tall as wide) and a short word stay in the layout.
+        rects.push(rect(100.0, 400.0, 30.0, 32.0));
+        let standing = standing_boxes(&rects);
+        assert_eq!(standing.iter().filter(|s| **s).count(), 1);
+        assert!(standing[16]);
+        assert!(standing_boxes(&[]).is_empty());
     }
 
     #[test]
