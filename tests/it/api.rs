@@ -404,6 +404,14 @@ async fn operations_endpoints(db: Db) {
     let srv = TestServer::start(db, |_| {}).await;
     let c = reqwest::Client::new();
     assert_eq!(c.get(format!("{}/healthz", srv.base)).send().await.unwrap().status(), 200);
+    // A wrong method on an operations route or a UI page is 405 in JSON, not the web UI.
+    for path in ["/healthz", "/readyz", "/metrics", "/", "/folders/1"] {
+        let r = c.post(format!("{}{path}", srv.base)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "POST {path}");
+        assert_eq!(r.headers().get("allow").unwrap(), "GET, HEAD");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed", "POST {path}: {body}");
+    }
     let r = c.get(format!("{}/readyz", srv.base)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let api = srv.admin().await;

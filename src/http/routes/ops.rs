@@ -109,6 +109,14 @@ fn serve_asset(req: &HttpRequest, path: &str) -> Option<HttpResponse> {
 
 /// `/` and every path that is not the API: the UI's files, or index.html (hash routing).
 pub async fn ui(req: HttpRequest) -> HttpResponse {
+    // Everything outside /api/v1 that is not a GET route is the web UI's files: read-only. A
+    // POST to /healthz or to a page of the UI is a wrong method, not a page.
+    if !matches!(req.method().as_str(), "GET" | "HEAD") {
+        return HttpResponse::MethodNotAllowed().insert_header(("Allow", "GET, HEAD")).json(json!({
+            "code": "method_not_allowed",
+            "message": format!("{} is not allowed on {}: use GET", req.method(), req.path()),
+        }));
+    }
     let path = req.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     if let Some(r) = serve_asset(&req, path) {
