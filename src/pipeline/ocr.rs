@@ -889,7 +889,7 @@ mod tests {
         // Table rows 30 px tall, one page number standing 120 px tall at the right.
         let mut rects: Vec<RotatedRect> = (0..8).flat_map(|row| [rect(200.0, 50.0 + 40.0 * row as f32, 300.0, 30.0), rect(700.0, 50.0 + 40.0 * row as f32, 80.0, 30.0)]).collect();
         rects.push(rect(900.0, 150.0, 30.0, 120.0));
-        // A single letter (as tall as wide) and a short word stay in the layout.
+        // A single letter (about as tall as wide) stays in the layout.
         rects.push(rect(100.0, 400.0, 30.0, 32.0));
         let standing = standing_boxes(&rects);
         assert_eq!(standing.iter().filter(|s| **s).count(), 1);

@@ -338,32 +338,32 @@ fn child_order(sort: ChildSort, doc: bool) -> &'static str {
 }
 
 async fn folder_tags_of<C: GenericClient>(c: &C, folder_id: Id) -> DomainResult<Vec<Tag>> {
-    let rows = query(
-        c,
-        "SELECT t.id, t.owner_id, t.name, t.color, 0::bigint FROM folder_tags ft JOIN tags t ON t.id = ft.tag_id WHERE ft.folder_id = $1 ORDER BY t.name",
-        &[&folder_id],
-    )
-    .await?;
-    all(rows, tag_from)
+    Ok(tags_of_folders(c, &[folder_id]).await?.remove(&folder_id).unwrap_or_default())
 }
 
-/// The folders with their tags, read for all of them in one query.
+/// The tags of each of `folder_ids` (by name), in one query.
+async fn tags_of_folders<C: GenericClient>(c: &C, folder_ids: &[Id]) -> DomainResult<HashMap<Id, Vec<Tag>>> {
+    let mut tags: HashMap<Id, Vec<Tag>> = HashMap::new();
+    if folder_ids.is_empty() {
+        return Ok(tags);
+    }
+    let rows = query(
+        c,
+        "SELECT ft.folder_id, t.id, t.owner_id, t.name, t.color FROM folder_tags ft JOIN tags t ON t.id = ft.tag_id \
+         WHERE ft.folder_id = ANY($1) ORDER BY t.name",
+        &[&folder_ids],
+    )
+    .await?;
+    for r in &rows {
+        let tag = Tag { id: col(r, 1)?, owner_id: col(r, 2)?, name: col(r, 3)?, color: col(r, 4)?, document_count: 0 };
+        tags.entry(col(r, 0)?).or_default().push(tag);
+    }
+    Ok(tags)
+}
+
 async fn folders_with_tags<C: GenericClient>(c: &C, folders: Vec<Folder>) -> DomainResult<Vec<ChildItem>> {
     let ids: Vec<Id> = folders.iter().map(|f| f.id).collect();
-    let mut tags: HashMap<Id, Vec<Tag>> = HashMap::new();
-    if !ids.is_empty() {
-        let rows = query(
-            c,
-            "SELECT ft.folder_id, t.id, t.owner_id, t.name, t.color FROM folder_tags ft JOIN tags t ON t.id = ft.tag_id \
-             WHERE ft.folder_id = ANY($1) ORDER BY t.name",
-            &[&ids],
-        )
-        .await?;
-        for r in &rows {
-            let tag = Tag { id: col(r, 1)?, owner_id: col(r, 2)?, name: col(r, 3)?, color: col(r, 4)?, document_count: 0 };
-            tags.entry(col(r, 0)?).or_default().push(tag);
-        }
-    }
+    let mut tags = tags_of_folders(c, &ids).await?;
     Ok(folders
         .into_iter()
         .map(|f| {
