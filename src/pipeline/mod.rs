@@ -215,8 +215,7 @@ impl Engine {
         let timeout = || PipelineError::PageTimeout { page: index + 1, limit: limits.page_timeout };
 
         let (page_image, text_layer) = match info.kind {
-            SourceKind::Pdf => {
-                let doc = pdf::open(self.pdfium, path)?;
+            SourceKind::Pdf => pdf::with_document(self.pdfium, path, |doc| {
                 let page = doc
                     .pages()
                     .get(index as i32)
@@ -226,13 +225,13 @@ impl Engine {
                     // Rendering twice is cheaper than shrinking the preview.
                     let preview = pdf::render(&page, preview_width(page_info, PREVIEW_WIDTH))?;
                     let thumb = pdf::render(&page, preview_width(page_info, THUMBNAIL_WIDTH))?;
-                    (preview, Some((text, lines, thumb)))
+                    Ok((preview, Some((text, lines, thumb))))
                 } else {
                     let max_pixels = limits.max_page_pixels.min(MAX_RENDER_PIXELS);
                     let (w, _) = render_size(page_info.width, page_info.height, max_pixels);
-                    (pdf::render(&page, w)?, None)
+                    Ok((pdf::render(&page, w)?, None))
                 }
-            }
+            })?,
             kind => (source::decode_image_page(path, kind, index, limits)?, None),
         };
         if Instant::now() > deadline.at {
@@ -309,6 +308,11 @@ fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, PipelineError
     let (w, h) = (img.width() as u16, img.height() as u16);
     let mut out = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut out, quality);
+    if let DynamicImage::ImageLuma8(luma) = img {
+        enc.encode(luma.as_raw(), w, h, jpeg_encoder::ColorType::Luma)
+            .map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
+        return Ok(out);
+    }
     let rgb = img.to_rgb8();
     let is_grey = rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]);
     let result = if is_grey {

@@ -1,9 +1,11 @@
 //! pdfium: binding (once per process), inspection, text layers, rendering.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage, RgbImage};
 use pdfium_render::prelude::*;
 
 use super::layout::{LayoutBox, reading_order};
@@ -48,6 +50,57 @@ pub(crate) fn map_load_error(e: PdfiumError) -> PipelineError {
 
 pub(crate) fn open<'a>(pdfium: &'a Pdfium, path: &Path) -> Result<PdfDocument<'a>, PipelineError> {
     pdfium.load_pdf_from_file(path, None).map_err(map_load_error)
+}
+
+/// Which file an open document was read from: the path and the file's size and mtime, so a
+/// file replaced under the same name is opened again.
+#[derive(PartialEq)]
+struct FileKey {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileKey {
+    fn of(path: &Path) -> Result<FileKey, PipelineError> {
+        let meta = std::fs::metadata(path).map_err(|e| PipelineError::Damaged(format!("the PDF cannot be read ({e})")))?;
+        Ok(FileKey { path: path.to_path_buf(), len: meta.len(), modified: meta.modified().ok() })
+    }
+}
+
+thread_local! {
+    /// The document this thread read last. Page jobs of one version run one after another on
+    /// the same few threads; opening the file again for every page parsed it again and walked
+    /// the page tree from the start (pdfium's page lookup is linear in the page index), which
+    /// made a 2,000-page document quadratic. One document per thread bounds the memory.
+    static LAST_DOCUMENT: RefCell<Option<(FileKey, PdfDocument<'static>)>> = const { RefCell::new(None) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Documents `with_document` opened on this thread (tests check the reuse).
+    pub(crate) static OPENED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Run `f` on the document at `path`, reusing this thread's open copy when it is the same file.
+pub(crate) fn with_document<R>(
+    pdfium: &'static Pdfium,
+    path: &Path,
+    f: impl FnOnce(&PdfDocument<'static>) -> Result<R, PipelineError>,
+) -> Result<R, PipelineError> {
+    let key = FileKey::of(path)?;
+    LAST_DOCUMENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
+            // Close the previous document before opening the next: one at a time per thread.
+            *slot = None;
+            *slot = Some((key, open(pdfium, path)?));
+            #[cfg(test)]
+            OPENED.with(|n| n.set(n.get() + 1));
+        }
+        let (_, doc) = slot.as_ref().expect("document was just opened");
+        f(doc)
+    })
 }
 
 /// Minimum non-blank characters for a page's text layer to count as usable.
@@ -228,5 +281,41 @@ pub(crate) fn render(page: &PdfPage, width_px: u32) -> Result<DynamicImage, Pipe
     let bitmap = page
         .render_with_config(&cfg)
         .map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
-    bitmap.as_image().map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))
+    let format = bitmap.format().map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
+    let (w, h) = (bitmap.width() as u32, bitmap.height() as u32);
+    let raw = bitmap.as_raw_bytes();
+    drop(bitmap);
+    match format {
+        PdfBitmapFormat::BGRA | PdfBitmapFormat::BGRx => image_from_bgrx(&raw, w, h),
+        _ => Err(PipelineError::Internal(format!("rendering produced an unexpected pixel format {format:?}"))),
+    }
+}
+
+/// Pixels of a BGRx/BGRA bitmap (rows `stride` bytes apart) as a grey image when every pixel is
+/// grey — text pages nearly always are, and grey is a third of the work for the previews,
+/// their JPEGs and OCR — else as RGB.
+pub(crate) fn image_from_bgrx(raw: &[u8], w: u32, h: u32) -> Result<DynamicImage, PipelineError> {
+    let (wu, hu) = (w as usize, h as usize);
+    let stride = if hu == 0 { 0 } else { raw.len() / hu };
+    if wu == 0 || hu == 0 || stride < wu * 4 {
+        return Err(PipelineError::Internal(format!("rendering produced a {w}x{h} bitmap of {} bytes", raw.len())));
+    }
+    let rows = || raw.chunks_exact(stride).take(hu).map(|r| &r[..wu * 4]);
+    let grey = rows().all(|r| r.chunks_exact(4).all(|p| p[0] == p[1] && p[1] == p[2]));
+    let bad = || PipelineError::Internal("rendering produced a bitmap of the wrong size".into());
+    if grey {
+        let mut luma = Vec::with_capacity(wu * hu);
+        for r in rows() {
+            luma.extend(r.chunks_exact(4).map(|p| p[0]));
+        }
+        GrayImage::from_raw(w, h, luma).map(DynamicImage::ImageLuma8).ok_or_else(bad)
+    } else {
+        let mut rgb = Vec::with_capacity(wu * hu * 3);
+        for r in rows() {
+            for p in r.chunks_exact(4) {
+                rgb.extend_from_slice(&[p[2], p[1], p[0]]);
+            }
+        }
+        RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8).ok_or_else(bad)
+    }
 }

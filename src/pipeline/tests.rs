@@ -249,6 +249,62 @@ fn born_digital_pdf_takes_the_text_layer() {
 }
 
 #[test]
+fn pages_of_one_pdf_share_an_open_document_until_the_file_changes() {
+    let dir = tmpdir("doc-cache");
+    let (path, other) = (dir.join("a.pdf"), dir.join("b.pdf"));
+    write_text_pdf(&path, 3);
+    write_text_pdf(&other, 1);
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    let opened = || pdf::OPENED.with(|n| n.get());
+    let before = opened();
+    for i in 0..3 {
+        let r = engine().process_page(&path, &info, i, &limits).unwrap();
+        assert_reads_sample(&r.text.text);
+    }
+    assert_eq!(opened() - before, 1, "three pages of one file, one open");
+    // Another file closes the first; coming back opens it again.
+    let pages = |p: &Path| pdf::with_document(engine().pdfium, p, |d| Ok(d.pages().len())).unwrap();
+    assert_eq!(pages(&other), 1);
+    assert_eq!(pages(&path), 3);
+    assert_eq!(opened() - before, 3);
+    // The same path with other contents is read again, not served from the open copy.
+    write_text_pdf(&path, 5);
+    assert_eq!(pages(&path), 5);
+    assert_eq!(opened() - before, 4);
+    // A file that is gone is an error, not the stale copy.
+    std::fs::remove_file(&path).unwrap();
+    assert!(pdf::with_document(engine().pdfium, &path, |d| Ok(d.pages().len())).is_err());
+}
+
+#[test]
+fn rendered_bitmaps_become_grey_images_unless_they_have_colour() {
+    // Two rows of two BGRx pixels, each row padded to 12 bytes.
+    let grey_px = [[10, 10, 10, 255], [200, 200, 200, 255]];
+    let mut raw = Vec::new();
+    for _ in 0..2 {
+        for p in grey_px {
+            raw.extend_from_slice(&p);
+        }
+        raw.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    let img = pdf::image_from_bgrx(&raw, 2, 2).unwrap();
+    let DynamicImage::ImageLuma8(g) = &img else { panic!("a grey bitmap should give a grey image, got {:?}", img.color()) };
+    assert_eq!(g.as_raw(), &vec![10, 200, 10, 200]);
+    // One coloured pixel (blue in BGR order) makes the whole image RGB, channels swapped.
+    raw[4..8].copy_from_slice(&[255, 0, 0, 255]);
+    let img = pdf::image_from_bgrx(&raw, 2, 2).unwrap();
+    let DynamicImage::ImageRgb8(c) = &img else { panic!("a colour bitmap should give an RGB image, got {:?}", img.color()) };
+    assert_eq!(c.get_pixel(1, 0).0, [0, 0, 255]);
+    assert_eq!(c.get_pixel(0, 1).0, [10, 10, 10]);
+    // A buffer too short for its size is an error, not a panic.
+    assert!(pdf::image_from_bgrx(&raw[..10], 2, 2).is_err());
+    // The JPEG of a grey image is a one-channel JPEG.
+    let jpeg = encode_jpeg(&DynamicImage::ImageLuma8(g.clone()), 80).unwrap();
+    assert_eq!(image::load_from_memory(&jpeg).unwrap().color(), image::ColorType::L8);
+}
+
+#[test]
 fn png_upload_is_ocrd_with_line_boxes() {
     let dir = tmpdir("png");
     let img = sample_image();
