@@ -164,9 +164,16 @@ pub enum BenchCommand {
         /// The corpus folder (img-*/scan-* pages with *.gt.txt, tools/cer.py beside it).
         #[arg(long, env = "DOCMERGE_TEST_CORPUS")]
         corpus: PathBuf,
-        /// Engines to run: docmerge, tesseract, ocrmypdf.
+        /// Engines to run: docmerge, tesseract, ocrmypdf; also ocrs-layout (the ocrs crate's line
+        /// grouping and reading order over this pipeline's boxes) and ocrs-detector (the ocrs
+        /// detection model and line grouping; DOCMERGE_OCRS_DETECTION_MODEL), both read by this
+        /// pipeline's recogniser.
         #[arg(long, value_delimiter = ',', default_values_t = vec!["docmerge".to_string(), "tesseract".to_string(), "ocrmypdf".to_string()])]
         engines: Vec<String>,
+        /// Also write each engine's text of each page to DIR/<page>.<engine>.txt (to see where
+        /// the errors are).
+        #[arg(long, value_name = "DIR")]
+        dump: Option<PathBuf>,
     },
     /// REST API speed at scale: fill a library, start `docmerge serve`, load it with wrk.
     Library(LibraryArgs),

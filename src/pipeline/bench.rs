@@ -39,6 +39,22 @@ fn score(cer_py: &Path, hyp: &str, gt: &Path, scratch: &Path) -> Result<Score, A
     })
 }
 
+/// CPU seconds (user + system) used so far by this process and by its children that have been
+/// waited for: the engines use different numbers of cores (rten spreads one page over all of
+/// them, Tesseract runs on one thread), so wall time alone does not compare their cost.
+fn cpu_seconds() -> f64 {
+    let usage = |who| {
+        // SAFETY: getrusage only writes into the struct it is given.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+            return 0.0;
+        }
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(ru.ru_utime) + t(ru.ru_stime)
+    };
+    usage(libc::RUSAGE_SELF) + usage(libc::RUSAGE_CHILDREN)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -77,7 +93,37 @@ fn pages(corpus: &Path) -> Vec<(PathBuf, PathBuf)> {
     out
 }
 
-pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String]) -> Result<(), AppError> {
+/// An ocrs engine for the comparison: no recognition model (this pipeline's recogniser reads
+/// the lines), and a detection model only for `ocrs-detector`.
+fn ocrs_engine(detection_model: Option<&Path>) -> Result<ocrs::OcrEngine, AppError> {
+    let detection_model = detection_model
+        .map(|p| {
+            rten::Model::load_file(p).map_err(|e| AppError::Config(format!("the ocrs detection model {} cannot be loaded: {e}", p.display())))
+        })
+        .transpose()?;
+    ocrs::OcrEngine::new(ocrs::OcrEngineParams { detection_model, ..Default::default() })
+        .map_err(|e| AppError::Runtime(format!("the ocrs engine cannot be made: {e}")))
+}
+
+/// The ocrs project's text detection model: `DOCMERGE_OCRS_DETECTION_MODEL`, else
+/// `models/text-detection.rten` beside the corpus folder (it is not one of docmerge's runtime
+/// files: CC-BY-SA, and not on PyPI).
+fn ocrs_detection_model(corpus: &Path) -> Result<PathBuf, AppError> {
+    let path = std::env::var_os("DOCMERGE_OCRS_DETECTION_MODEL")
+        .map(PathBuf::from)
+        .or_else(|| corpus.parent().map(|p| p.join("models/text-detection.rten")))
+        .filter(|p| p.is_file());
+    path.ok_or_else(|| {
+        AppError::Config(
+            "engine ocrs-detector needs the ocrs text detection model: set DOCMERGE_OCRS_DETECTION_MODEL to text-detection.rten".into(),
+        )
+    })
+}
+
+pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String], dump: Option<&Path>) -> Result<(), AppError> {
+    if let Some(dir) = dump {
+        std::fs::create_dir_all(dir).map_err(|e| AppError::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let cer_py = corpus.parent().map(|p| p.join("tools/cer.py")).filter(|p| p.is_file()).ok_or_else(|| {
         AppError::Config(format!("no tools/cer.py beside {}: point --corpus at the shared corpus folder", corpus.display()))
     })?;
@@ -89,14 +135,25 @@ pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String]) -
     let settings = settings.clone();
     println!("{} pages: {}", pages.len(), pages.iter().map(|p| p.0.file_name().unwrap().to_string_lossy()).collect::<Vec<_>>().join(", "));
     println!(
-        "{:<10} {:>10} {:>10} {:>11} {:>10} {:>11} {:>9} {:>9}",
-        "engine", "pages/min", "s/page", "pooled CER", "median CER", "pooled WER", "med. WER", "recall"
+        "{:<10} {:>10} {:>10} {:>10} {:>11} {:>10} {:>11} {:>9} {:>9}",
+        "engine", "pages/min", "s/page", "CPU s/page", "pooled CER", "median CER", "pooled WER", "med. WER", "recall"
     );
     for engine in engines {
+        // The ocrs crate's line grouping, over this pipeline's boxes or its own detector's words.
+        let ocrs_engine = match engine.as_str() {
+            "ocrs-layout" => Some(std::sync::Arc::new(ocrs_engine(None)?)),
+            "ocrs-detector" => {
+                let model = ocrs_detection_model(corpus)?;
+                Some(std::sync::Arc::new(ocrs_engine(Some(&model))?))
+            }
+            _ => None,
+        };
         let mut per_page = Vec::new();
         let mut total = 0.0;
+        let mut cpu = 0.0;
         for (img, gt) in &pages {
             let started = Instant::now();
+            let cpu_before = cpu_seconds();
             let text = match engine.as_str() {
                 "docmerge" => {
                     let (s, img) = (settings.clone(), img.clone());
@@ -105,6 +162,16 @@ pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String]) -
                         let limits = super::limits(&s);
                         let info = e.inspect(&img, &limits).map_err(|e| e.to_string())?;
                         Ok(e.process_page(&img, &info, 0, &limits).map_err(|e| e.to_string())?.text.text)
+                    })
+                    .await
+                    .map_err(|e| AppError::Runtime(e.to_string()))?
+                }
+                "ocrs-layout" | "ocrs-detector" => {
+                    let (s, img) = (settings.clone(), img.clone());
+                    let (ocrs, own_detector) = (ocrs_engine.clone().expect("made above"), engine == "ocrs-detector");
+                    tokio::task::spawn_blocking(move || -> Result<String, String> {
+                        let e = super::engine(&s)?;
+                        e.ocr_image_with_ocrs_layout(&img, &ocrs, own_detector, &super::limits(&s)).map_err(|e| e.to_string())
                     })
                     .await
                     .map_err(|e| AppError::Runtime(e.to_string()))?
@@ -122,11 +189,21 @@ pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String]) -
                     )
                     .and_then(|_| run_tool(Command::new("pdftotext").arg("-layout").arg(&out).arg("-")))
                 }
-                other => return Err(AppError::Config(format!("unknown engine {other:?}: use docmerge, tesseract, ocrmypdf"))),
+                other => {
+                    return Err(AppError::Config(format!(
+                        "unknown engine {other:?}: use docmerge, tesseract, ocrmypdf, ocrs-layout, ocrs-detector"
+                    )));
+                }
             };
             let secs = started.elapsed().as_secs_f64();
+            cpu += cpu_seconds() - cpu_before;
             let text = text.map_err(|e| AppError::Runtime(format!("{engine} on {}: {e}", img.display())))?;
             total += secs;
+            if let Some(dir) = dump {
+                let stem = img.file_stem().unwrap_or_default().to_string_lossy();
+                let out = dir.join(format!("{stem}.{engine}.txt"));
+                std::fs::write(&out, &text).map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", out.display())))?;
+            }
             per_page.push(score(&cer_py, &text, gt, scratch.path())?);
         }
         let chars: usize = per_page.iter().map(|s| s.gt_chars).sum();
@@ -135,10 +212,11 @@ pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String]) -
         let pooled_wer = per_page.iter().map(|s| s.wer * s.gt_words as f64).sum::<f64>() / words.max(1) as f64;
         let recall = per_page.iter().map(|s| s.recall * s.gt_words as f64).sum::<f64>() / words.max(1) as f64;
         println!(
-            "{:<10} {:>10.1} {:>10.2} {:>10.2}% {:>9.2}% {:>10.2}% {:>8.2}% {:>9.3}",
+            "{:<10} {:>10.1} {:>10.2} {:>10.2} {:>10.2}% {:>9.2}% {:>10.2}% {:>8.2}% {:>9.3}",
             engine,
             60.0 * pages.len() as f64 / total,
             total / pages.len() as f64,
+            cpu / pages.len() as f64,
             100.0 * pooled_cer,
             100.0 * median(per_page.iter().map(|s| s.cer).collect()),
             100.0 * pooled_wer,

@@ -181,6 +181,25 @@ impl Engine {
         runtime::check(paths)
     }
 
+    /// The text of an image file (first page, upright) with its lines found by the `ocrs` crate
+    /// instead of this pipeline's layout (see `OcrModels::read_with_ocrs_layout`): the
+    /// comparison in `docmerge bench ocr`.
+    pub(crate) fn ocr_image_with_ocrs_layout(
+        &self,
+        path: &Path,
+        ocrs: &ocrs::OcrEngine,
+        ocrs_detector: bool,
+        limits: &Limits,
+    ) -> Result<String, PipelineError> {
+        let info = self.inspect(path, limits)?;
+        let img = source::decode_image_page(path, info.kind, 0, limits)?.to_luma8();
+        let deadline = ocr::Deadline { at: Instant::now() + limits.page_timeout };
+        self.ocr.read_with_ocrs_layout(&img, ocrs, ocrs_detector, &deadline).map_err(|e| match e {
+            ocr::OcrError::Timeout => PipelineError::PageTimeout { page: 1, limit: limits.page_timeout },
+            ocr::OcrError::Model(m) => PipelineError::Internal(m),
+        })
+    }
+
     /// Tune OCR (benchmarks, experiments). Not needed in normal use.
     pub fn ocr_params_mut(&mut self) -> &mut OcrParams {
         &mut self.ocr.params

@@ -10,7 +10,7 @@ use image::GrayImage;
 use rten::Model;
 
 use super::layout;
-use rten_imageproc::{RetrievalMode, RotatedRect, Vec2, find_contours, min_area_rect, simplify_polygon};
+use rten_imageproc::{PointF, RetrievalMode, RotatedRect, Vec2, find_contours, min_area_rect, simplify_polygon};
 use rten_tensor::prelude::*;
 use rten_tensor::{NdTensor, NdTensorView};
 
@@ -229,6 +229,47 @@ impl OcrModels {
             }
         }
         Ok(OcrPage { rotation, lines })
+    }
+
+    /// The text of an upright page whose lines are found by the `ocrs` crate: its line grouping
+    /// and reading order over this pipeline's detected boxes, or (`ocrs_detector`) over the words
+    /// found by the ocrs engine's own detection model; the lines are read by this pipeline's
+    /// recogniser. For the comparison in `docmerge bench ocr` only.
+    pub(crate) fn read_with_ocrs_layout(
+        &self,
+        img: &GrayImage,
+        ocrs: &ocrs::OcrEngine,
+        ocrs_detector: bool,
+        deadline: &Deadline,
+    ) -> Result<String, OcrError> {
+        let model_error = |e: String| OcrError::Model(format!("ocrs: {e}"));
+        let input = ocrs
+            .prepare_input(ocrs::ImageSource::from_bytes(img.as_raw(), img.dimensions()).map_err(|e| model_error(e.to_string()))?)
+            .map_err(|e| model_error(e.to_string()))?;
+        let boxes = if ocrs_detector { ocrs.detect_words(&input).map_err(|e| model_error(e.to_string()))? } else { self.detect(img, deadline)? };
+        let lines = ocrs.find_text_lines(&input, &boxes);
+        let rects: Vec<RotatedRect> = lines
+            .iter()
+            .filter_map(|words| {
+                let corners: Vec<PointF> = words.iter().flat_map(|r| r.corners()).collect();
+                let r = min_area_rect(&corners)?.orient_towards(Vec2::from_xy(0.0, -1.0));
+                if !ocrs_detector {
+                    return Some(r);
+                }
+                // ocrs's word boxes are tight; this recogniser was trained on crops with a margin
+                // like the one the DB detector's unclip leaves.
+                let h = r.height();
+                Some(RotatedRect::new(r.center(), r.up_axis(), r.width() + 0.6 * h, h * 1.0))
+            })
+            .collect();
+        let crops: Vec<LineCrop> = rects.iter().map(|r| crop_line(img, r, self.params.rec_x_scale)).collect();
+        let (read, _) = self.recognize(&crops, deadline)?;
+        Ok(read
+            .iter()
+            .filter(|r| !r.text.trim().is_empty() && r.confidence >= 0.5)
+            .map(|r| r.text.trim())
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     /// Reading order, crops and recognition of the detected boxes of an upright page.

@@ -305,6 +305,23 @@ fn rendered_bitmaps_become_grey_images_unless_they_have_colour() {
 }
 
 #[test]
+fn ocrs_line_grouping_reads_a_simple_page_for_the_bench_comparison() {
+    // `docmerge bench ocr --engines ocrs-layout`: the ocrs crate groups this pipeline's boxes
+    // into lines; three well-separated lines come out whole and in order.
+    let dir = tmpdir("ocrs-layout");
+    let path = dir.join("scan.png");
+    sample_image().save(&path).unwrap();
+    let ocrs = ocrs::OcrEngine::new(ocrs::OcrEngineParams::default()).unwrap();
+    let text = engine().ocr_image_with_ocrs_layout(&path, &ocrs, false, &Limits::default()).unwrap();
+    assert_reads_sample(&text);
+    let lines: Vec<String> = text.lines().map(normalise).collect();
+    assert_eq!(lines, SAMPLE_LINES.iter().map(|l| normalise(l)).collect::<Vec<_>>());
+    // Asking for the ocrs detector without its model is an error in words, not a panic.
+    let err = engine().ocr_image_with_ocrs_layout(&path, &ocrs, true, &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("ocrs"), "{err}");
+}
+
+#[test]
 fn png_upload_is_ocrd_with_line_boxes() {
     let dir = tmpdir("png");
     let img = sample_image();
