@@ -194,10 +194,7 @@ impl Engine {
         let info = self.inspect(path, limits)?;
         let img = source::decode_image_page(path, info.kind, 0, limits)?.to_luma8();
         let deadline = ocr::Deadline { at: Instant::now() + limits.page_timeout };
-        self.ocr.read_with_ocrs_layout(&img, ocrs, ocrs_detector, &deadline).map_err(|e| match e {
-            ocr::OcrError::Timeout => PipelineError::PageTimeout { page: 1, limit: limits.page_timeout },
-            ocr::OcrError::Model(m) => PipelineError::Internal(m),
-        })
+        self.ocr.read_with_ocrs_layout(&img, ocrs, ocrs_detector, &deadline).map_err(|e| ocr_failure(e, 1, limits))
     }
 
     /// Tune OCR (benchmarks, experiments). Not needed in normal use.
@@ -273,10 +270,7 @@ impl Engine {
             None => {
                 let grey = page_image.to_luma8();
                 drop(page_image);
-                let page = self.ocr.ocr_page(&grey, &deadline).map_err(|e| match e {
-                    ocr::OcrError::Timeout => timeout(),
-                    ocr::OcrError::Model(m) => PipelineError::Internal(m),
-                })?;
+                let page = self.ocr.ocr_page(&grey, &deadline).map_err(|e| ocr_failure(e, index + 1, limits))?;
                 ocr_page_text(&page, grey.width() as f32, grey.height() as f32, page_info)
             }
         };
@@ -322,23 +316,29 @@ fn previews(img: &DynamicImage) -> Result<(Vec<u8>, Vec<u8>), PipelineError> {
     Ok((encode_jpeg(&thumb, 80)?, encode_jpeg(&preview, 80)?))
 }
 
+/// An OCR failure on page `page` (1-based) as the pipeline reports it.
+fn ocr_failure(e: ocr::OcrError, page: u32, limits: &Limits) -> PipelineError {
+    match e {
+        ocr::OcrError::Timeout => PipelineError::PageTimeout { page, limit: limits.page_timeout },
+        ocr::OcrError::Model(m) => PipelineError::Internal(m),
+    }
+}
+
 /// JPEG bytes; grey when the picture has no colour (smaller and faster).
 fn encode_jpeg(img: &DynamicImage, quality: u8) -> Result<Vec<u8>, PipelineError> {
     let (w, h) = (img.width() as u16, img.height() as u16);
     let mut out = Vec::new();
     let enc = jpeg_encoder::Encoder::new(&mut out, quality);
-    if let DynamicImage::ImageLuma8(luma) = img {
+    let result = if let DynamicImage::ImageLuma8(luma) = img {
         enc.encode(luma.as_raw(), w, h, jpeg_encoder::ColorType::Luma)
-            .map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
-        return Ok(out);
-    }
-    let rgb = img.to_rgb8();
-    let is_grey = rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]);
-    let result = if is_grey {
-        let luma: Vec<u8> = rgb.pixels().map(|p| p[0]).collect();
-        enc.encode(&luma, w, h, jpeg_encoder::ColorType::Luma)
     } else {
-        enc.encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        let rgb = img.to_rgb8();
+        if rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]) {
+            let luma: Vec<u8> = rgb.pixels().map(|p| p[0]).collect();
+            enc.encode(&luma, w, h, jpeg_encoder::ColorType::Luma)
+        } else {
+            enc.encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        }
     };
     result.map_err(|e| PipelineError::Internal(format!("thumbnail encoding failed: {e}")))?;
     Ok(out)

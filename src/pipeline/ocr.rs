@@ -259,7 +259,7 @@ impl OcrModels {
                 // ocrs's word boxes are tight; this recogniser was trained on crops with a margin
                 // like the one the DB detector's unclip leaves.
                 let h = r.height();
-                Some(RotatedRect::new(r.center(), r.up_axis(), r.width() + 0.6 * h, h * 1.0))
+                Some(RotatedRect::new(r.center(), r.up_axis(), r.width() + 0.6 * h, h))
             })
             .collect();
         let crops: Vec<LineCrop> = rects.iter().map(|r| crop_line(img, r, self.params.rec_x_scale)).collect();
