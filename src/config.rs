@@ -201,6 +201,9 @@ pub enum LogFormat {
 pub struct PdfSettings {
     /// Path of libpdfium.so. Empty: /usr/lib/docmerge, then next to the binary, then ./.runtime/lib.
     pub library_path: String,
+    /// TrueType font for searchable-PDF words beyond Latin-1 (Polish, Czech, Greek, Cyrillic…).
+    /// Empty: DejaVu Sans, Noto Sans or Liberation Sans from the system fonts.
+    pub text_font: String,
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Debug, Default)]

@@ -255,6 +255,7 @@ maintainer="${DEB_MAINTAINER:-docmerge maintainers <maintainers@docmerge.invalid
   echo "Maintainer: $maintainer"
   echo "Installed-Size: $installed_size"
   echo "Depends: $libc_dep, libgcc-s1, adduser | systemd-sysusers"
+  echo "Recommends: fonts-dejavu-core"
   echo "Suggests: nginx, postgresql"
   echo "Section: web"
   echo "Priority: optional"

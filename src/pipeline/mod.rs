@@ -148,6 +148,8 @@ fn preview_width(page: PageInfo, width: u32) -> u32 {
 pub struct Engine {
     pdfium: &'static pdfium_render::prelude::Pdfium,
     ocr: ocr::OcrModels,
+    /// Font for searchable-PDF words Helvetica cannot carry (`runtime::find_text_font`).
+    text_font: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -168,12 +170,13 @@ impl Engine {
         let det = model(runtime::DET_MODEL_FILE, &mut missing);
         let rec = model(runtime::REC_MODEL_FILE, &mut missing);
         let dict = model(runtime::DICT_FILE, &mut missing);
+        let text_font = runtime::find_text_font(paths).map_err(|m| missing.push(m)).unwrap_or(None);
         let (Some(pdfium_path), Some(det), Some(rec), Some(dict)) = (pdfium_path, det, rec, dict) else {
             return Err(PipelineError::RuntimeMissing(missing.join("; ")));
         };
         let pdfium = pdf::bind(&pdfium_path).map_err(PipelineError::RuntimeMissing)?;
         let ocr = ocr::OcrModels::load(&det, &rec, &dict).map_err(PipelineError::RuntimeMissing)?;
-        Ok(Engine { pdfium, ocr })
+        Ok(Engine { pdfium, ocr, text_font })
     }
 
     /// Which runtime files were found where; cheap (nothing is loaded).
@@ -280,7 +283,7 @@ impl Engine {
     /// Searchable PDF: original PDF pages kept, invisible text added on OCR'd pages;
     /// images become one page each with the image and the invisible text.
     pub fn build_searchable_pdf(&self, path: &Path, info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
-        searchable::build(self.pdfium, path, info, pages, out)
+        searchable::build(self.pdfium, self.text_font.as_deref(), path, info, pages, out)
     }
 
     /// A new PDF of pages copied from `sources` (not re-rendered), see `assemble`.
@@ -375,7 +378,7 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
     let dir = std::env::var_os("DOCMERGE_RUNTIME_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".runtime"));
-    RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) }
+    RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")), text_font: None }
 }
 
 pub mod bench;

@@ -16,6 +16,29 @@ pub struct RuntimePaths {
     pub pdfium_library: Option<PathBuf>,
     /// Directory holding the OCR model files.
     pub models_dir: Option<PathBuf>,
+    /// TrueType font for searchable-PDF words beyond Latin-1 (Polish, Czech, Greek, Cyrillic…).
+    pub text_font: Option<PathBuf>,
+}
+
+/// Fonts with wide coverage (Latin, Greek, Cyrillic) where common systems keep them, in the
+/// order tried when `pdf.text_font` is not set. Debian: `fonts-dejavu-core`.
+pub const TEXT_FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+/// The font for text-layer words that Helvetica (WinAnsi) cannot carry. `Ok(None)`: none on
+/// this system (those characters become '?' in the searchable PDF; the stored, searchable
+/// text keeps them). An explicit path that does not exist is an error, not a silent fallback.
+pub(crate) fn find_text_font(paths: &RuntimePaths) -> Result<Option<PathBuf>, String> {
+    match &paths.text_font {
+        Some(p) if p.is_file() => Ok(Some(p.clone())),
+        Some(p) => Err(format!("the text-layer font {} (pdf.text_font) does not exist", p.display())),
+        None => Ok(TEXT_FONT_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file())),
+    }
 }
 
 /// Candidate directories, in lookup order, for one kind of runtime file.
@@ -99,5 +122,12 @@ pub fn check(paths: &RuntimePaths) -> Vec<(String, Result<String, String>)> {
     ] {
         out.push((item.to_string(), find_model(paths, file).map(|p| p.display().to_string())));
     }
+    let font = find_text_font(paths).map(|found| match found {
+        Some(p) => p.display().to_string(),
+        None => "none found (optional): searchable PDFs write characters beyond Latin-1 as '?'; \
+                 install fonts-dejavu-core or set pdf.text_font"
+            .to_string(),
+    });
+    out.push(("Text-layer font (beyond Latin-1)".to_string(), font));
     out
 }

@@ -17,7 +17,45 @@ fn internal(what: &str) -> impl Fn(PdfiumError) -> PipelineError + '_ {
     move |e| PipelineError::Internal(format!("{what}: {e}"))
 }
 
-pub(crate) fn build(pdfium: &Pdfium, path: &Path, info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
+/// The fonts words are written with: Helvetica for what WinAnsi can carry, a TrueType font
+/// (loaded only when a page needs it) for the rest.
+#[derive(Clone, Copy)]
+struct Fonts {
+    latin: PdfFontToken,
+    wide: Option<PdfFontToken>,
+}
+
+impl Fonts {
+    fn load(doc: &mut PdfDocument, text_font: Option<&Path>, pages: &[PageText]) -> Fonts {
+        let latin = doc.fonts_mut().helvetica();
+        let needs_wide = pages.iter().any(|p| p.source == TextSource::Ocr && !p.text.chars().all(|c| c.is_whitespace() || is_winansi(c)));
+        let wide = match text_font {
+            Some(font) if needs_wide => match doc.fonts_mut().load_true_type_from_file(font, true) {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    tracing::warn!(font = %font.display(), error = %e, "could not load the text-layer font; characters beyond Latin-1 are written as '?'");
+                    None
+                }
+            },
+            _ => None,
+        };
+        Fonts { latin, wide }
+    }
+
+    /// The word as it will be written and the font to write it with.
+    fn pick(&self, word: &str) -> (String, PdfFontToken) {
+        match self.wide {
+            Some(wide) if !word.chars().all(is_winansi) => (word.to_string(), wide),
+            _ => (winansi(word), self.latin),
+        }
+    }
+}
+
+pub(crate) fn build(
+    pdfium: &Pdfium,
+    text_font: Option<&Path>,
+    path: &Path,
+    info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
     if pages.len() != info.pages.len() {
         return Err(PipelineError::Internal(format!(
             "{} page texts given for a document of {} pages",
@@ -29,19 +67,19 @@ pub(crate) fn build(pdfium: &Pdfium, path: &Path, info: &SourceInfo, pages: &[Pa
     match info.kind {
         SourceKind::Pdf => {
             let mut doc = pdf::open(pdfium, path)?;
-            let font = doc.fonts_mut().helvetica();
+            let fonts = Fonts::load(&mut doc, text_font, pages);
             for (i, text) in pages.iter().enumerate() {
                 if text.source != TextSource::Ocr || text.lines.is_empty() {
                     continue; // pages with their own text layer stay untouched
                 }
                 let mut page = doc.pages().get(i as i32).map_err(internal("opening a page"))?;
-                add_invisible_text(&doc, &mut page, font, text)?;
+                add_invisible_text(&doc, &mut page, fonts, text)?;
             }
             doc.save_to_file(&tmp).map_err(internal("writing the searchable PDF"))?;
         }
         kind => {
             let mut doc = pdfium.create_new_pdf().map_err(internal("creating a PDF"))?;
-            let font = doc.fonts_mut().helvetica();
+            let fonts = Fonts::load(&mut doc, text_font, pages);
             let limits = super::Limits { max_page_pixels: u64::MAX, ..Default::default() };
             for (i, text) in pages.iter().enumerate() {
                 let (wpx, hpx) = (info.pages[i].width, info.pages[i].height);
@@ -62,7 +100,7 @@ pub(crate) fn build(pdfium: &Pdfium, path: &Path, info: &SourceInfo, pages: &[Pa
                         .map_err(internal("embedding the image"))?
                 };
                 page.objects_mut().add_image_object(object).map_err(internal("placing the image"))?;
-                add_invisible_text(&doc, &mut page, font, text)?;
+                add_invisible_text(&doc, &mut page, fonts, text)?;
                 page.regenerate_content().map_err(internal("writing the page"))?;
             }
             doc.save_to_file(&tmp).map_err(internal("writing the searchable PDF"))?;
@@ -79,20 +117,18 @@ fn jpeg_is_upright(path: &Path) -> bool {
     matches!(dec.orientation(), Ok(image::metadata::Orientation::NoTransforms))
 }
 
-/// Keep only characters the standard Helvetica (WinAnsi) encoding can carry;
-/// others would be dropped or garbled by pdfium.
-fn winansi(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            let ok = (' '..='~').contains(&c)
-                || ('\u{A0}'..='\u{FF}').contains(&c)
-                || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c);
-            if ok { c } else { '?' }
-        })
-        .collect()
+/// Whether the standard Helvetica (WinAnsi) encoding can carry this character; pdfium
+/// drops or garbles the others.
+fn is_winansi(c: char) -> bool {
+    (' '..='~').contains(&c) || ('\u{A0}'..='\u{FF}').contains(&c) || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
 }
 
-fn add_invisible_text<'a>(doc: &PdfDocument<'a>, page: &mut PdfPage<'a>, font: PdfFontToken, text: &PageText) -> Result<(), PipelineError> {
+/// The text with every character WinAnsi cannot carry replaced by '?'.
+fn winansi(text: &str) -> String {
+    text.chars().map(|c| if is_winansi(c) { c } else { '?' }).collect()
+}
+
+fn add_invisible_text<'a>(doc: &PdfDocument<'a>, page: &mut PdfPage<'a>, fonts: Fonts, text: &PageText) -> Result<(), PipelineError> {
     page.set_content_regeneration_strategy(PdfPageContentRegenerationStrategy::Manual);
     let frame = PageFrame::of(page)?;
     // Displayed page size in points, to work in isotropic units.
@@ -111,7 +147,7 @@ fn add_invisible_text<'a>(doc: &PdfDocument<'a>, page: &mut PdfPage<'a>, font: P
             line.words.iter().map(|w| (w.text.clone(), w.bbox)).collect()
         };
         for (word, b) in words {
-            let word = winansi(word.trim());
+            let (word, font) = fonts.pick(word.trim());
             if word.is_empty() {
                 continue;
             }

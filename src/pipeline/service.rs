@@ -22,7 +22,11 @@ use crate::storage::BlobStore;
 
 pub fn runtime_paths(settings: &Settings) -> RuntimePaths {
     let opt = |s: &str| if s.is_empty() { None } else { Some(PathBuf::from(s)) };
-    RuntimePaths { pdfium_library: opt(&settings.pdf.library_path), models_dir: opt(&settings.ocr.models_dir) }
+    RuntimePaths {
+        pdfium_library: opt(&settings.pdf.library_path),
+        models_dir: opt(&settings.ocr.models_dir),
+        text_font: opt(&settings.pdf.text_font),
+    }
 }
 
 /// The runtime files this process uses. Explicit settings win; a binary built with
@@ -39,7 +43,11 @@ fn resolved_runtime_paths(settings: &Settings) -> Result<RuntimePaths, String> {
                 super::embedded::ensure_unpacked(&dir).map(|()| dir)
             })
             .clone()?;
-        return Ok(RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")) });
+        return Ok(RuntimePaths {
+            pdfium_library: Some(dir.join("lib")),
+            models_dir: Some(dir.join("models")),
+            text_font: paths.text_font,
+        });
     }
     Ok(paths)
 }

@@ -150,7 +150,7 @@ fn render_size_respects_pixel_limit() {
 #[test]
 fn missing_runtime_says_what_to_run() {
     let nowhere = tmpdir("nowhere");
-    let paths = RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")) };
+    let paths = RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")), text_font: None };
     let report = Engine::check(&paths);
     assert_eq!(report.len(), 4);
     for (item, status) in &report {
@@ -387,13 +387,19 @@ fn image_only_pdf_is_ocrd_and_searchable_pdf_keeps_the_page() {
     assert_words_land_on_their_boxes(&out, &r.text);
 }
 
-#[test]
-fn image_upload_becomes_a_searchable_pdf() {
-    let dir = tmpdir("img2pdf");
+/// The sample page saved as a PNG upload in a fresh directory, inspected.
+fn sample_png_upload(name: &str) -> (PathBuf, PathBuf, SourceInfo) {
+    let dir = tmpdir(name);
     let path = dir.join("scan.png");
     sample_image().save(&path).unwrap();
+    let info = engine().inspect(&path, &Limits::default()).unwrap();
+    (dir, path, info)
+}
+
+#[test]
+fn image_upload_becomes_a_searchable_pdf() {
+    let (dir, path, info) = sample_png_upload("img2pdf");
     let limits = Limits::default();
-    let info = engine().inspect(&path, &limits).unwrap();
     let r = engine().process_page(&path, &info, 0, &limits).unwrap();
     let out = dir.join("scan.pdf");
     engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
@@ -407,28 +413,13 @@ fn image_upload_becomes_a_searchable_pdf() {
 /// Every OCR word must be found, via pdfium's text extraction of the written PDF,
 /// at (approximately) the place OCR saw it.
 fn assert_words_land_on_their_boxes(pdf_path: &Path, text: &PageText) {
-    let doc = engine().pdfium.load_pdf_from_file(pdf_path, None).unwrap();
-    let page = doc.pages().get(0).unwrap();
-    let layer = page.text().unwrap();
-    let extracted = pdf::all_text(&layer);
+    let (extracted, centres) = text_at_boxes(pdf_path, text);
     assert_reads_sample(&extracted);
-    let frame = pdf::PageFrame::of(&page).unwrap();
-    let mut checked = 0;
-    for word in text.lines.iter().flat_map(|l| &l.words) {
-        // Centre of the OCR box, in user space: the char there must belong to this word.
-        let cx = (word.bbox[0] + word.bbox[2]) / 2.0;
-        let cy = (word.bbox[1] + word.bbox[3]) / 2.0;
-        let (ux, uy) = frame.to_user(cx, cy);
-        let chars = layer.chars();
-        let hit = chars.iter().find(|c| {
-            c.loose_bounds().map(|b| b.contains(PdfPoints::new(ux), PdfPoints::new(uy))).unwrap_or(false)
-        });
-        let hit = hit.unwrap_or_else(|| panic!("no text at the centre of {word:?}"));
-        let ch = hit.unicode_char().unwrap_or(' ');
-        assert!(word.text.contains(ch), "char {ch:?} at the centre of {word:?}");
-        checked += 1;
+    // Centre of each OCR box, in user space: the char there must belong to that word.
+    for (word, ch) in text.lines.iter().flat_map(|l| &l.words).zip(&centres) {
+        assert!(word.text.contains(*ch), "char {ch:?} at the centre of {word:?}");
     }
-    assert!(checked >= 12, "only {checked} words checked");
+    assert!(centres.len() >= 12, "only {} words checked", centres.len());
 }
 
 // ---------------------------------------------------------------- corpus
@@ -574,4 +565,78 @@ fn rotated_pdf_page_gets_its_text_layer_the_right_way_round() {
     let out = dir.join("rotated-searchable.pdf");
     engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
     assert_words_land_on_their_boxes(&out, &r.text);
+}
+
+/// A page text with one line per word, each word on its own band of the page.
+fn page_text_of_words(words: &[&str], width: f32, height: f32) -> PageText {
+    let lines: Vec<Line> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let y0 = 0.1 + i as f32 * 0.08;
+            let bbox = [0.1, y0, 0.1 + 0.03 * w.chars().count() as f32, y0 + 0.04];
+            Line { text: w.to_string(), bbox, words: vec![Word { text: w.to_string(), bbox }] }
+        })
+        .collect();
+    PageText { text: words.join("\n"), lines, source: TextSource::Ocr, width, height, rotation: 0 }
+}
+
+/// The text pdfium extracts from page 1, and the character found at the centre of each box.
+fn text_at_boxes(pdf_path: &Path, text: &PageText) -> (String, Vec<char>) {
+    let doc = engine().pdfium.load_pdf_from_file(pdf_path, None).unwrap();
+    let page = doc.pages().get(0).unwrap();
+    let layer = page.text().unwrap();
+    let frame = pdf::PageFrame::of(&page).unwrap();
+    let chars = layer.chars();
+    let centre_chars = text
+        .lines
+        .iter()
+        .flat_map(|l| &l.words)
+        .map(|w| {
+            let (ux, uy) = frame.to_user((w.bbox[0] + w.bbox[2]) / 2.0, (w.bbox[1] + w.bbox[3]) / 2.0);
+            chars
+                .iter()
+                .find(|c| c.loose_bounds().map(|b| b.contains(PdfPoints::new(ux), PdfPoints::new(uy))).unwrap_or(false))
+                .and_then(|c| c.unicode_char())
+                .unwrap_or_else(|| panic!("no text at the centre of {w:?}"))
+        })
+        .collect();
+    (pdf::all_text(&layer), centre_chars)
+}
+
+#[test]
+fn searchable_pdf_carries_words_beyond_latin1_with_the_text_font() {
+    let (dir, path, info) = sample_png_upload("wide-font");
+    let words = ["Zażółć", "gęślą", "Καλημέρα", "Привет", "Straße", "Invoice"];
+    let text = page_text_of_words(&words, info.pages[0].width, info.pages[0].height);
+    let font = engine()
+        .text_font
+        .clone()
+        .expect("a TrueType text-layer font is needed for this test: install fonts-dejavu-core (.ci/run does)");
+
+    let out = dir.join("wide.pdf");
+    searchable::build(engine().pdfium, Some(&font), &path, &info, std::slice::from_ref(&text), &out).unwrap();
+    let (extracted, centres) = text_at_boxes(&out, &text);
+    for w in words {
+        assert!(extracted.contains(w), "{w:?} missing from the text layer: {extracted:?}");
+    }
+    for (w, c) in words.iter().zip(&centres) {
+        assert!(w.contains(*c), "char {c:?} at the centre of {w:?}");
+    }
+
+    // Without a font the PDF still gets written: the Latin-1 words whole, the rest with '?'.
+    let out = dir.join("latin.pdf");
+    searchable::build(engine().pdfium, None, &path, &info, std::slice::from_ref(&text), &out).unwrap();
+    let (extracted, _) = text_at_boxes(&out, &text);
+    assert!(extracted.contains("Straße") && extracted.contains("Invoice"), "{extracted:?}");
+    assert!(extracted.contains("Za?ó??") && extracted.contains("??????"), "{extracted:?}");
+    let without = std::fs::metadata(&out).unwrap().len();
+
+    // A page that needs no other font does not carry one (the font file is hundreds of KB).
+    let latin = page_text_of_words(&["Straße", "Invoice"], info.pages[0].width, info.pages[0].height);
+    let out = dir.join("latin-only.pdf");
+    searchable::build(engine().pdfium, Some(&font), &path, &info, std::slice::from_ref(&latin), &out).unwrap();
+    let font_size = std::fs::metadata(&font).unwrap().len();
+    let latin_only = std::fs::metadata(&out).unwrap().len();
+    assert!(latin_only < without + font_size / 4, "latin-only PDF {latin_only} B, font {font_size} B");
 }
