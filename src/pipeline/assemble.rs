@@ -98,7 +98,15 @@ pub fn rotate_page_text(text: &PageText, degrees: u16) -> PageText {
         .map(|l| Line {
             text: l.text.clone(),
             bbox: rotate_box(l.bbox, d),
-            words: l.words.iter().map(|w| Word { text: w.text.clone(), bbox: rotate_box(w.bbox, d) }).collect(),
+            words: l
+                .words
+                .iter()
+                .map(|w| Word {
+                    text: w.text.clone(),
+                    bbox: rotate_box(w.bbox, d),
+                    turn: w.turn.map(|turn| (turn + 360 - d) % 360),
+                })
+                .collect(),
         })
         .collect();
     if d == 90 || d == 270 {

@@ -87,6 +87,23 @@ pub struct Word {
     pub text: String,
     /// x0, y0, x1, y1 normalised 0..1 of the displayed page, origin top-left.
     pub bbox: [f32; 4],
+    /// Clockwise degrees (0/90/180/270) this word must be turned to read upright, when it
+    /// differs from its page's `rotation` (text running up or down a margin). Absent: the page's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u16>,
+}
+
+/// Clockwise degrees (0/90/180/270) that make text running from `from` to `to` (image
+/// coordinates, y down) read left to right.
+fn turn_of(from: [f32; 2], to: [f32; 2]) -> u16 {
+    let (dx, dy) = (to[0] - from[0], to[1] - from[1]);
+    if dx.abs() >= dy.abs() {
+        if dx >= 0.0 { 0 } else { 180 }
+    } else if dy < 0.0 {
+        90
+    } else {
+        270
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,7 +376,14 @@ fn ocr_page_text(page: &ocr::OcrPage, img_w: f32, img_h: f32, info: PageInfo) ->
     };
     let mut lines = Vec::new();
     for l in &page.lines {
-        let words: Vec<Word> = l.words.iter().map(|w| Word { text: w.text.clone(), bbox: norm(&w.quad) }).collect();
+        let words: Vec<Word> = l
+            .words
+            .iter()
+            .map(|w| {
+                let turn = turn_of(w.quad[0], w.quad[1]);
+                Word { text: w.text.clone(), bbox: norm(&w.quad), turn: (turn != page.rotation).then_some(turn) }
+            })
+            .collect();
         let bbox = words.iter().fold([1.0f32, 1.0, 0.0, 0.0], |a, w| {
             [a[0].min(w.bbox[0]), a[1].min(w.bbox[1]), a[2].max(w.bbox[2]), a[3].max(w.bbox[3])]
         });

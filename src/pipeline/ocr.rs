@@ -275,14 +275,42 @@ impl OcrModels {
     /// Reading order, crops and recognition of the detected boxes of an upright page.
     fn read_lines(&self, upright: &GrayImage, rects: &[RotatedRect], deadline: &Deadline) -> Result<PageReading, OcrError> {
         // Reading order: columns, then lines (boxes on one row joined).
-        let ordered = self.reading_order(rects);
-        let crops: Vec<LineCrop> = ordered.iter().flatten().map(|r| crop_line(upright, r, self.params.rec_x_scale)).collect();
+        let (ordered, standing) = self.reading_order(rects);
+        let x_scale = self.params.rec_x_scale;
+        let mut crops = Vec::new();
+        for (group, &stands) in ordered.iter().zip(&standing) {
+            for r in group {
+                if stands {
+                    crops.extend(standing_crops(upright, r, x_scale));
+                } else {
+                    crops.push(crop_line(upright, r, x_scale));
+                }
+            }
+        }
         let (recognised, pieces) = self.recognize(&crops, deadline)?;
-        Ok(PageReading { ordered, crops, recognised, pieces })
+        // One reading per box: of a standing box's two, the more confident one.
+        let mut readings = crops.into_iter().zip(recognised);
+        let (mut kept_crops, mut kept) = (Vec::new(), Vec::new());
+        for (group, &stands) in ordered.iter().zip(&standing) {
+            for _ in group {
+                let (Some(first), second) = (readings.next(), if stands { readings.next() } else { None }) else {
+                    unreachable!("one reading per crop, two per standing box")
+                };
+                let (crop, rec) = match second {
+                    Some(other) if other.1.confidence > first.1.confidence => other,
+                    _ => first,
+                };
+                kept_crops.push(crop);
+                kept.push(rec);
+            }
+        }
+        Ok(PageReading { ordered, crops: kept_crops, recognised: kept, pieces })
     }
 
-    /// Lines (groups of boxes) in reading order, computed in the deskewed frame.
-    fn reading_order(&self, rects: &[RotatedRect]) -> Vec<Vec<RotatedRect>> {
+    /// Lines (groups of boxes) in reading order, computed in the deskewed frame, and for each
+    /// whether it is a standing box (text running up or down the page; read on its own and
+    /// placed before the first line whose middle is below its own).
+    fn reading_order(&self, rects: &[RotatedRect]) -> (Vec<Vec<RotatedRect>>, Vec<bool>) {
         let mut angles: Vec<f32> = rects
             .iter()
             .filter(|r| r.width() > 3.0 * r.height())
@@ -308,10 +336,29 @@ impl OcrModels {
                 layout::LayoutBox { x0: x - hw, y0: y - hh, x1: x + hw, y1: y + hh }
             })
             .collect();
-        let mut lines: Vec<Vec<RotatedRect>> =
-            layout::reading_order(&boxes).into_iter().map(|line| line.into_iter().map(|j| rects[flat[j]]).collect()).collect();
-        lines.extend((0..rects.len()).filter(|&i| standing[i]).map(|i| vec![rects[i]]));
-        lines
+        let layout_lines = layout::reading_order(&boxes);
+        let line_middles: Vec<f32> =
+            layout_lines.iter().map(|line| line.iter().map(|&j| (boxes[j].y0 + boxes[j].y1) / 2.0).sum::<f32>() / line.len() as f32).collect();
+        // Each standing box goes before the first line whose middle is below its own.
+        let mut standing_at: Vec<(usize, f32, RotatedRect)> = (0..rects.len())
+            .filter(|&i| standing[i])
+            .map(|i| {
+                let p = rects[i].center();
+                let middle = s * p.x + c * p.y;
+                (line_middles.iter().position(|&y| y > middle).unwrap_or(line_middles.len()), middle, rects[i])
+            })
+            .collect();
+        standing_at.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let mut standing_at = standing_at.into_iter().peekable();
+        let mut lines: Vec<(Vec<RotatedRect>, bool)> = Vec::with_capacity(rects.len());
+        for (k, line) in layout_lines.into_iter().enumerate() {
+            while let Some((_, _, r)) = standing_at.next_if(|st| st.0 <= k) {
+                lines.push((vec![r], true));
+            }
+            lines.push((line.into_iter().map(|j| rects[flat[j]]).collect(), false));
+        }
+        lines.extend(standing_at.map(|(_, _, r)| (vec![r], true)));
+        lines.into_iter().unzip()
     }
 
     /// DB detector: probability map -> connected components -> rotated boxes (image coordinates).
@@ -675,11 +722,25 @@ fn text_direction(r: &RotatedRect) -> Vec2 {
 /// Sample a text line along its (possibly tilted) rectangle into a 48-pixel-high strip.
 fn crop_line(img: &GrayImage, r: &RotatedRect, x_scale: f32) -> LineCrop {
     let up = r.up_axis(); // points "up" (negative y) after orient_towards
-    let dir = text_direction(r);
     let normal = Vec2::from_xy(-up.x, -up.y); // pointing down the page
-    let (length, thickness) = (r.width().max(1.0), r.height().max(1.0));
+    crop_along(img, r.center(), text_direction(r), normal, r.width().max(1.0), r.height().max(1.0), x_scale)
+}
+
+/// The two readings of a standing box (text running up or down the page, e.g. a page number
+/// printed up the margin): along its long side upwards, glyph tops to the left, and downwards,
+/// glyph tops to the right. Which one is text is for the recogniser to say.
+fn standing_crops(img: &GrayImage, r: &RotatedRect, x_scale: f32) -> [LineCrop; 2] {
+    let up = r.up_axis(); // along the long side for a standing box
+    let (length, thickness) = (r.height().max(1.0), r.width().max(1.0));
+    // Glyph "down" is the text direction turned a quarter clockwise (image y points down).
+    let crop = |dir: Vec2| crop_along(img, r.center(), dir, Vec2::from_xy(-dir.y, dir.x), length, thickness, x_scale);
+    [crop(up), crop(Vec2::from_xy(-up.x, -up.y))]
+}
+
+/// Sample the strip of `length` × `thickness` image pixels centred on `c`, running along
+/// `dir` with glyph bottoms towards `normal`, into a 48-pixel-high crop.
+fn crop_along(img: &GrayImage, c: PointF, dir: Vec2, normal: Vec2, length: f32, thickness: f32, x_scale: f32) -> LineCrop {
     let width = ((x_scale * REC_HEIGHT as f32 * length / thickness).round() as usize).clamp(8, MAX_REC_WIDTH);
-    let c = r.center();
     let origin = Vec2::from_xy(
         c.x - dir.x * length / 2.0 - normal.x * thickness / 2.0,
         c.y - dir.y * length / 2.0 - normal.y * thickness / 2.0,

@@ -134,19 +134,22 @@ fn add_invisible_text<'a>(doc: &PdfDocument<'a>, page: &mut PdfPage<'a>, fonts: 
     // Displayed page size in points, to work in isotropic units.
     let (dw, dh) = (page.width().value, page.height().value);
     // Direction words run in, and "up" for the glyphs, in displayed coordinates (y down).
-    let (dir, up): ((f32, f32), (f32, f32)) = match text.rotation {
-        90 => ((0.0, -1.0), (-1.0, 0.0)),
-        180 => ((-1.0, 0.0), (0.0, 1.0)),
-        270 => ((0.0, 1.0), (1.0, 0.0)),
-        _ => ((1.0, 0.0), (0.0, -1.0)),
+    let direction = |turn: u16| -> ((f32, f32), (f32, f32)) {
+        match turn {
+            90 => ((0.0, -1.0), (-1.0, 0.0)),
+            180 => ((-1.0, 0.0), (0.0, 1.0)),
+            270 => ((0.0, 1.0), (1.0, 0.0)),
+            _ => ((1.0, 0.0), (0.0, -1.0)),
+        }
     };
     for line in &text.lines {
-        let words: Vec<(String, [f32; 4])> = if line.words.is_empty() {
-            vec![(line.text.clone(), line.bbox)]
+        let words: Vec<(String, [f32; 4], u16)> = if line.words.is_empty() {
+            vec![(line.text.clone(), line.bbox, text.rotation)]
         } else {
-            line.words.iter().map(|w| (w.text.clone(), w.bbox)).collect()
+            line.words.iter().map(|w| (w.text.clone(), w.bbox, w.turn.unwrap_or(text.rotation))).collect()
         };
-        for (word, b) in words {
+        for (word, b, turn) in words {
+            let (dir, up) = direction(turn);
             let (word, font) = fonts.pick(word.trim());
             if word.is_empty() {
                 continue;

@@ -362,6 +362,61 @@ fn rotated_and_skewed_scans_still_read() {
 }
 
 #[test]
+fn text_running_up_or_down_the_margin_is_read() {
+    let mut page = sample_image();
+    // The first sample line as a label: its ink rows and columns, with a little paper around.
+    let ink_rows: Vec<u32> = (0..page.height()).filter(|&y| (0..page.width()).any(|x| page.get_pixel(x, y).0[0] < 128)).collect();
+    let (top, mut bottom) = (ink_rows[0], ink_rows[0]);
+    for &y in &ink_rows {
+        if y > bottom + 10 {
+            break; // the gap before the second line
+        }
+        bottom = y;
+    }
+    let ink_cols: Vec<u32> = (0..page.width()).filter(|&x| (top..=bottom).any(|y| page.get_pixel(x, y).0[0] < 128)).collect();
+    let (left, right) = (ink_cols[0] - 15, ink_cols[ink_cols.len() - 1] + 15);
+    let label = image::imageops::crop_imm(&page, left, top - 15, right - left, bottom - top + 30).to_image();
+    // Up the right margin (turned a quarter anticlockwise) and down the left one (clockwise).
+    let up = image::imageops::rotate270(&label);
+    let down = image::imageops::rotate90(&label);
+    let (w, h) = page.dimensions();
+    image::imageops::replace(&mut page, &up, (w - up.width() - 60) as i64, (h - up.height() - 300) as i64);
+    image::imageops::replace(&mut page, &down, 60, (h - down.height() - 300) as i64);
+
+    let dir = tmpdir("standing");
+    let path = dir.join("margins.png");
+    page.save(&path).unwrap();
+    let limits = Limits::default();
+    let info = engine().inspect(&path, &limits).unwrap();
+    let r = engine().process_page(&path, &info, 0, &limits).unwrap();
+    assert_eq!(r.text.rotation, 0);
+    assert_reads_sample(&r.text.text);
+    let got = normalise(&r.text.text);
+    let label_text = normalise(SAMPLE_LINES[0]);
+    assert_eq!(got.matches(&label_text).count(), 3, "the line and both margin labels in {got:?}");
+    // Each margin reading is its own line, after the body text (its middle is lower on the page).
+    let labels: Vec<&Line> = r.text.lines.iter().filter(|l| normalise(&l.text) == label_text).collect();
+    assert_eq!(labels.len(), 3);
+    let tall: Vec<&&Line> = labels.iter().filter(|l| l.bbox[3] - l.bbox[1] > 2.0 * (l.bbox[2] - l.bbox[0])).collect();
+    assert_eq!(tall.len(), 2, "two standing line boxes: {labels:?}");
+    let last_body = r.text.lines.iter().position(|l| normalise(&l.text) == normalise(SAMPLE_LINES[2])).unwrap();
+    let first_label = r.text.lines.iter().position(|l| std::ptr::eq(l, *tall[0])).unwrap();
+    assert!(first_label > last_body, "{:?}", r.text.lines);
+
+    // In the searchable PDF the margin words run the way they are printed: each one is found
+    // at its box, and text extraction gives them whole.
+    let out = dir.join("margins.pdf");
+    engine().build_searchable_pdf(&path, &info, std::slice::from_ref(&r.text), &out).unwrap();
+    let (extracted, centres) = text_at_boxes(&out, &r.text);
+    for (word, ch) in r.text.lines.iter().flat_map(|l| &l.words).zip(&centres) {
+        assert!(word.text.contains(*ch), "char {ch:?} at the centre of {word:?}");
+    }
+    let turns: Vec<Option<u16>> = tall.iter().map(|l| l.words[0].turn).collect();
+    assert_eq!(turns, [Some(90), Some(270)], "up the right margin, then down the left one");
+    assert_eq!(normalise(&extracted).matches(&label_text).count(), 3, "{extracted:?}");
+}
+
+#[test]
 fn image_only_pdf_is_ocrd_and_searchable_pdf_keeps_the_page() {
     let dir = tmpdir("io");
     let img = DynamicImage::ImageLuma8(sample_image());
@@ -575,7 +630,7 @@ fn page_text_of_words(words: &[&str], width: f32, height: f32) -> PageText {
         .map(|(i, w)| {
             let y0 = 0.1 + i as f32 * 0.08;
             let bbox = [0.1, y0, 0.1 + 0.03 * w.chars().count() as f32, y0 + 0.04];
-            Line { text: w.to_string(), bbox, words: vec![Word { text: w.to_string(), bbox }] }
+            Line { text: w.to_string(), bbox, words: vec![Word { text: w.to_string(), bbox, turn: None }] }
         })
         .collect();
     PageText { text: words.join("\n"), lines, source: TextSource::Ocr, width, height, rotation: 0 }
@@ -639,4 +694,19 @@ fn searchable_pdf_carries_words_beyond_latin1_with_the_text_font() {
     let font_size = std::fs::metadata(&font).unwrap().len();
     let latin_only = std::fs::metadata(&out).unwrap().len();
     assert!(latin_only < without + font_size / 4, "latin-only PDF {latin_only} B, font {font_size} B");
+}
+
+#[test]
+fn turning_a_page_turns_the_words_running_up_its_margin_too() {
+    let mut text = page_text_of_words(&["Body", "Margin"], 1000.0, 1400.0);
+    text.lines[1].words[0].turn = Some(90); // runs up the page
+    let turned = rotate_page_text(&text, 90);
+    assert_eq!(turned.rotation, 270);
+    assert_eq!(turned.lines[0].words[0].turn, None, "ordinary words follow the page");
+    assert_eq!(turned.lines[1].words[0].turn, Some(0), "a quarter turn clockwise sets it level");
+    assert_eq!(rotate_page_text(&text, 270).lines[1].words[0].turn, Some(180));
+    // Stored page texts from before the field read as they were.
+    let old: Word = serde_json::from_str(r#"{"text":"Body","bbox":[0.1,0.1,0.2,0.2]}"#).unwrap();
+    assert_eq!(old.turn, None);
+    assert!(!serde_json::to_string(&turned.lines[0].words[0]).unwrap().contains("turn"));
 }
