@@ -152,11 +152,17 @@ fn missing_runtime_says_what_to_run() {
     let nowhere = tmpdir("nowhere");
     let paths = RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")), text_font: None };
     let report = Engine::check(&paths);
-    assert_eq!(report.len(), 4);
-    for (item, status) in &report {
+    assert_eq!(report.len(), 5);
+    // The four required files fail and say what to run; the optional text-layer font comes last.
+    for (item, status) in &report[..4] {
         let msg = status.as_ref().expect_err(item);
         assert!(msg.contains("scripts/fetch-runtime.sh"), "{item}: {msg}");
     }
+    assert!(report[4].0.contains("font"), "{:?}", report[4]);
+    // An explicit font that does not exist is an error, not a silent fallback.
+    let wrong = RuntimePaths { text_font: Some(nowhere.join("no.ttf")), ..paths };
+    let font = Engine::check(&wrong).pop().unwrap();
+    assert!(font.1.as_ref().is_err_and(|m| m.contains("pdf.text_font")), "{font:?}");
 }
 
 // ---------------------------------------------------------------- runtime needed
