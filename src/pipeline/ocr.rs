@@ -293,9 +293,8 @@ impl OcrModels {
         let (mut kept_crops, mut kept) = (Vec::new(), Vec::new());
         for (group, &stands) in ordered.iter().zip(&standing) {
             for _ in group {
-                let (Some(first), second) = (readings.next(), if stands { readings.next() } else { None }) else {
-                    unreachable!("one reading per crop, two per standing box")
-                };
+                let first = readings.next().expect("one reading per crop");
+                let second = if stands { readings.next() } else { None };
                 let (crop, rec) = match second {
                     Some(other) if other.1.confidence > first.1.confidence => other,
                     _ => first,

@@ -55,7 +55,10 @@ pub(crate) fn build(
     pdfium: &Pdfium,
     text_font: Option<&Path>,
     path: &Path,
-    info: &SourceInfo, pages: &[PageText], out: &Path) -> Result<(), PipelineError> {
+    info: &SourceInfo,
+    pages: &[PageText],
+    out: &Path,
+) -> Result<(), PipelineError> {
     if pages.len() != info.pages.len() {
         return Err(PipelineError::Internal(format!(
             "{} page texts given for a document of {} pages",
