@@ -328,6 +328,41 @@ fn ocrs_line_grouping_reads_a_simple_page_for_the_bench_comparison() {
 }
 
 #[test]
+fn detecting_only_the_inked_part_finds_the_same_lines_as_the_whole_page() {
+    // The sample page has wide blank margins (three lines near the top of an A4 page): the
+    // detector is given the inked part only. The boxes come out where the whole page puts them
+    // (the detector sees a little less context, so within a few pixels) and read the same.
+    let img = sample_image();
+    let paths = runtime_paths_from_env();
+    let model = |f: &str| runtime::find_model(&paths, f).expect("OCR models (run scripts/fetch-runtime.sh)");
+    let (det, rec, dict) = (model(runtime::DET_MODEL_FILE), model(runtime::REC_MODEL_FILE), model(runtime::DICT_FILE));
+    let mut whole = ocr::OcrModels::load(&det, &rec, &dict).unwrap();
+    whole.params.det_crop_to_ink = false;
+    let cropped = &engine().ocr;
+    assert!(cropped.params.det_crop_to_ink, "cropping to the ink is the default");
+    let deadline = ocr::Deadline { at: std::time::Instant::now() + std::time::Duration::from_secs(120) };
+    let key = |r: &rten_imageproc::RotatedRect| {
+        let c = r.center();
+        (c.y, c.x, r.width(), r.height())
+    };
+    let mut a: Vec<_> = whole.detect(&img, &deadline).unwrap().iter().map(key).collect();
+    let mut b: Vec<_> = cropped.detect(&img, &deadline).unwrap().iter().map(key).collect();
+    a.sort_by(|p, q| p.partial_cmp(q).unwrap());
+    b.sort_by(|p, q| p.partial_cmp(q).unwrap());
+    assert_eq!(a.len(), SAMPLE_LINES.len(), "{a:?}");
+    assert_eq!(a.len(), b.len(), "whole page {a:?}\ninked part {b:?}");
+    for (p, q) in a.iter().zip(&b) {
+        let line_h = p.3;
+        assert!((p.0 - q.0).abs() < 0.15 * line_h && (p.1 - q.1).abs() < 0.15 * line_h, "centres: whole page {p:?} vs inked part {q:?}");
+        assert!((p.2 - q.2).abs() < 0.03 * p.2 && (p.3 - q.3).abs() < 0.15 * line_h, "sizes: whole page {p:?} vs inked part {q:?}");
+    }
+    let text = |m: &ocr::OcrModels| m.ocr_page(&img, &deadline).unwrap().lines.into_iter().map(|l| l.text).collect::<Vec<_>>();
+    let (read_whole, read_cropped) = (text(&whole), text(cropped));
+    assert_eq!(read_whole, read_cropped);
+    assert_reads_sample(&read_cropped.join("\n"));
+}
+
+#[test]
 fn png_upload_is_ocrd_with_line_boxes() {
     let dir = tmpdir("png");
     let img = sample_image();
