@@ -9,7 +9,13 @@
 # With --file PATH the DOCS uploads are that one file (e.g. a 40-page image-only PDF: per-page
 # fan-out spreads its pages over the workers).
 #
+# With --cpus-per-worker X (root; a cgroup cpu controller) every worker process runs in its own
+# cgroup limited to X cores, as if each were a host of its own with X cores: on a machine with
+# fewer cores than workers this shows how the work spreads when workers bring their own CPU
+# (e.g. X = 0.5 for 4 workers on 2 cores). serve, ws, nginx and PostgreSQL stay unlimited.
+#
 # usage: packaging/bench-topology.sh [--binary PATH] [--docs N] [--file PATH] [--workers "1 2 4"] [--concurrency C]
+#                                    [--cpus-per-worker X]
 # env:   DOCMERGE_TEST_CORPUS (the corpus folder), DOCMERGE_RUNTIME_DIR (lib/ + models/),
 #        DOCMERGE_TEST_PG (admin URL, default postgres://root@127.0.0.1:5432/postgres)
 set -euo pipefail
@@ -20,6 +26,7 @@ docs=30
 workers_list="1 2 4"
 concurrency=1
 one_file=""
+cpus_per_worker=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
@@ -27,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --workers) workers_list="$2"; shift 2 ;;
     --file) one_file="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
+    --cpus-per-worker) cpus_per_worker="$2"; shift 2 ;;
     *) echo "bench-topology: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +57,34 @@ else
   [[ ${#files[@]} -gt 0 ]] || die "no img-/io-/scan- files in $corpus"
 fi
 
+# Per-worker CPU limits: cgroup v1 (cpu.cfs_quota_us) or v2 (cpu.max).
+cg_dirs=()
+if [[ -n "$cpus_per_worker" ]]; then
+  quota=$(echo "$cpus_per_worker * 100000 / 1" | bc)
+  [[ "$quota" -ge 1000 ]] || die "--cpus-per-worker $cpus_per_worker is too small"
+  if [[ -w /sys/fs/cgroup/cpu/cpu.cfs_quota_us || -w /sys/fs/cgroup/cpu ]]; then
+    cg_root=/sys/fs/cgroup/cpu
+    cg_limit() { echo 100000 > "$1/cpu.cfs_period_us"; echo "$quota" > "$1/cpu.cfs_quota_us"; }
+  elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+    cg_root=/sys/fs/cgroup
+    cg_limit() { echo "$quota 100000" > "$1/cpu.max"; }
+  else
+    die "--cpus-per-worker needs a writable cgroup cpu controller (run as root)"
+  fi
+fi
+start_worker() { # worker number, log file
+  if [[ -n "$cpus_per_worker" ]]; then
+    local cg="$cg_root/docmerge-bench-$$-$1"
+    mkdir -p "$cg" && cg_limit "$cg"
+    cg_dirs+=("$cg")
+    # The subshell joins the cgroup before it becomes the worker: every thread is limited.
+    (echo "$BASHPID" > "$cg/cgroup.procs"; DOCMERGE_WORKER_ID="bench-worker-$1" exec "$binary" worker) >"$2" 2>&1 &
+  else
+    DOCMERGE_WORKER_ID="bench-worker-$1" "$binary" worker >"$2" 2>&1 &
+  fi
+  pids+=($!)
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
@@ -56,6 +92,8 @@ cleanup_run() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
+  for cg in "${cg_dirs[@]}"; do rmdir "$cg" 2>/dev/null || true; done
+  cg_dirs=()
   [[ -n "${db:-}" ]] && psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup_run EXIT
@@ -128,7 +166,7 @@ EOF
   local t0 t1
   t0=$(date +%s.%N)
   for w in $(seq 1 "$n"); do
-    DOCMERGE_WORKER_ID="bench-worker-$w" "$binary" worker >"$work/worker-$w.log" 2>&1 & pids+=($!)
+    start_worker "$w" "$work/worker-$w.log"
   done
   while :; do
     local ready
@@ -149,7 +187,7 @@ EOF
   rm -rf "$work"
 }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(nproc)${cpus_per_worker:+, each worker limited to $cpus_per_worker cores}"
 echo "| workers | jobs/worker | docs | pages | seconds | docs/min |"
 echo "|--------:|------------:|-----:|------:|--------:|---------:|"
 for n in $workers_list; do
