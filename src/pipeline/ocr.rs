@@ -372,9 +372,12 @@ impl OcrModels {
         let round32 = |v: f32| ((v / 32.0).round() as u32).max(1) * 32;
         let (dw, dh) = (round32(w as f32 * scale), round32(h as f32 * scale));
         let small = image::imageops::resize(img, dw, dh, image::imageops::FilterType::Triangle);
-        // Only the inked part of the page goes to the detector, at the same scale.
+        // Detector pixels -> full resolution: the scale of the whole resized page.
+        let (sx, sy) = (w as f32 / dw as f32, h as f32 / dh as f32);
+        // Only the inked part of the page goes to the detector, at the same scale; (ox, oy) is
+        // where that part starts in the resized page.
         let region = if p.det_crop_to_ink { ink_region(&small) } else { None };
-        let (ox, oy) = region.map_or((0, 0), |r| (r.0, r.1));
+        let (ox, oy) = region.map_or((0.0, 0.0), |r| (r.0 as f32, r.1 as f32));
         let small = match region {
             Some((x, y, cw, ch)) => image::imageops::crop_imm(&small, x, y, cw, ch).to_image(),
             None => small,
@@ -398,10 +401,6 @@ impl OcrModels {
         let prob: NdTensor<f32, 4> = out.try_into().map_err(|e| OcrError::Model(format!("text detection output: {e:?}")))?;
         let prob = prob.slice([0, 0]);
         let mask = prob.map(|v| *v > p.det_threshold);
-        // Detector pixels -> full resolution (the scale of the whole resized page, not of the crop).
-        let sx = w as f32 / round32(w as f32 * scale) as f32;
-        let sy = h as f32 / round32(h as f32 * scale) as f32;
-        let (ox, oy) = (ox as f32, oy as f32);
 
         let mut rects = Vec::new();
         for poly in find_contours(mask.view(), RetrievalMode::External).iter() {
@@ -664,9 +663,9 @@ fn ink_region(img: &GrayImage) -> Option<(u32, u32, u32, u32)> {
         hist[*px as usize] += 1;
     }
     let paper = (0..256).max_by_key(|v| hist[*v]).unwrap_or(255) as u8;
+    let is_ink = |px: &u8| px.abs_diff(paper) > INK_CONTRAST;
     let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
     for (y, row) in img.as_raw().chunks_exact(w as usize).enumerate() {
-        let is_ink = |px: &u8| px.abs_diff(paper) > INK_CONTRAST;
         let Some(first) = row.iter().position(is_ink) else { continue };
         let last = row.iter().rposition(is_ink).unwrap_or(first);
         x0 = x0.min(first as u32);
