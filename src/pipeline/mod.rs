@@ -11,6 +11,7 @@ mod error;
 mod layout;
 mod ocr;
 mod pdf;
+mod quotes;
 mod runtime;
 mod searchable;
 mod source;

@@ -137,6 +137,9 @@ const CONFIDENT_UPRIGHT: f32 = 0.9;
 const MIN_CUT_GAP: usize = 3;
 /// Paper-coloured columns added on each cut side of a piece.
 const PIECE_MARGIN: usize = 8;
+/// A crop row holds the line's own glyphs (not a neighbour's ascenders or descenders) when it
+/// has at least 1/`DENSE_ROW_SHARE` of the inkiest row's ink.
+const DENSE_ROW_SHARE: usize = 6;
 
 impl OcrModels {
     pub fn load(det: &Path, rec: &Path, dict: &Path) -> Result<Self, String> {
@@ -232,6 +235,7 @@ impl OcrModels {
                 lines.push(line);
             }
         }
+        super::quotes::curl_quotes(&mut lines);
         Ok(OcrPage { rotation, lines })
     }
 
@@ -870,8 +874,15 @@ fn cut_points(crop: &LineCrop, piece_min: usize, piece_max: usize) -> Cuts {
         return none;
     }
     let ink = ((dark + light) / 2) as u8;
-    // Rows near the crop's edges belong to the unclip margin, where neighbouring lines reach in.
-    let (r0, r1) = (REC_HEIGHT / 8, REC_HEIGHT - REC_HEIGHT / 8);
+    // Rows near the crop's edges belong to the unclip margin, where neighbouring lines reach in,
+    // unless the line's own glyphs fill them (a box drawn tight, the feet of an L): the rows
+    // where the line's ink is dense are always looked at.
+    let mut row_ink: Vec<usize> = crop.pixels.chunks_exact(w).map(|row| row.iter().filter(|&&p| p <= ink).count()).collect();
+    row_ink.truncate(REC_HEIGHT);
+    let dense = row_ink.iter().max().copied().unwrap_or(0).div_ceil(DENSE_ROW_SHARE).max(1);
+    let band_top = row_ink.iter().position(|&n| n >= dense).unwrap_or(REC_HEIGHT);
+    let band_end = row_ink.iter().rposition(|&n| n >= dense).map_or(0, |r| r + 1);
+    let (r0, r1) = ((REC_HEIGHT / 8).min(band_top), (REC_HEIGHT - REC_HEIGHT / 8).max(band_end));
     let mut blank = vec![true; w];
     for row in crop.pixels.chunks_exact(w).take(r1).skip(r0) {
         for (b, &p) in blank.iter_mut().zip(row) {
@@ -1076,6 +1087,49 @@ mod tests {
         assert!(crop.width - prev <= 800);
         // Short lines stay whole.
         assert!(cut_points(&synthetic_line(10, 5), 320, 800).cuts.is_empty());
+    }
+
+    #[test]
+    fn a_tight_box_is_not_cut_through_the_foot_of_a_letter() {
+        // A box drawn tight: glyphs fill rows 2..46. The third letter of every word is an L
+        // whose foot (rows 43..46) runs 12 columns on, nearly up to the next letter: between
+        // the rows of a normal crop's middle the gap after its stem looks wider than the
+        // 14 columns between words.
+        let mut cols: Vec<(bool, bool)> = vec![(false, false); 10]; // (stem row ink, foot row ink)
+        for w in 0..40 {
+            for l in 0..5 {
+                if l == 2 {
+                    cols.extend([(true, true); 3]);
+                    cols.extend([(false, true); 12]);
+                } else {
+                    cols.extend([(true, true); 6]);
+                }
+                if l < 4 {
+                    cols.extend([(false, false); 3]);
+                }
+            }
+            if w < 39 {
+                cols.extend([(false, false); 14]);
+            }
+        }
+        cols.extend([(false, false); 10]);
+        let width = cols.len();
+        let mut pixels = vec![250u8; width * REC_HEIGHT];
+        for y in 2..46 {
+            for (x, &(stem, foot)) in cols.iter().enumerate() {
+                if (y < 43 && stem) || (y >= 43 && foot) {
+                    pixels[y * width + x] = 20;
+                }
+            }
+        }
+        let v = Vec2::from_xy(1.0, 0.0);
+        let crop = LineCrop { pixels, width, origin: v, dir: v, normal: Vec2::from_xy(0.0, 1.0), length: width as f32, thickness: 48.0 };
+        let cuts = cut_points(&crop, 320, 800);
+        assert!(!cuts.cuts.is_empty());
+        for &(x, at_word_gap) in &cuts.cuts {
+            assert!((0..REC_HEIGHT).all(|y| crop.pixels[y * width + x] == 250), "cut at {x} goes through a letter");
+            assert!(at_word_gap && !cols[x - 5].0 && !cols[x + 5].0, "cut at {x} is not between words");
+        }
     }
 
     #[test]
