@@ -17,12 +17,12 @@ pub enum Backend {
 
 const DEFAULT_PG: &str = "postgres://root@127.0.0.1:5432/postgres";
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("DOCMERGE_TEST_PG").unwrap_or_else(|_| DEFAULT_PG.to_string())
 }
 
 /// The admin URL with its database name replaced.
-fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (url, String::new()),

@@ -19,3 +19,4 @@ mod browser;
 mod events;
 mod topology;
 mod packaging;
+mod pg_tls;

@@ -14,6 +14,7 @@
 mod anchors;
 mod export;
 mod store;
+mod tls;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ use std::time::Duration;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::Notify;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
 
@@ -63,6 +65,21 @@ pub(crate) fn db_err(e: tokio_postgres::Error) -> DomainError {
         Some(db) => DomainError::Database(format!("{} ({})", db.message(), db.code().code())),
         None => DomainError::Database(e.to_string()),
     }
+}
+
+/// An error and every cause under it ("error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer"): a connection failure's reason is often only in its source.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -110,9 +127,7 @@ impl PgStore {
     /// outages are survived: the pool replaces broken connections on demand and the listener
     /// reconnects with backoff.
     pub async fn connect(url: &str, pool_size: usize) -> DomainResult<PgStore> {
-        let mut cfg = tokio_postgres::Config::from_str(url).map_err(|e| {
-            DomainError::Invalid(format!("database.url is not a valid PostgreSQL URL ({}): {e}", crate::config::redact_url(url)))
-        })?;
+        let (mut cfg, tls) = config_and_tls(url)?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(10));
         }
@@ -132,7 +147,7 @@ impl PgStore {
             }
         }
         cfg.options(&options);
-        let mgr = Manager::from_config(cfg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let mgr = Manager::from_config(cfg.clone(), tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(mgr)
             .max_size(pool_size.max(2))
             .runtime(Runtime::Tokio1)
@@ -143,14 +158,14 @@ impl PgStore {
             .map_err(|e| DomainError::Database(format!("cannot build the connection pool: {e}")))?;
         {
             let c = pool.get().await.map_err(|e| {
-                DomainError::Database(format!("cannot connect to PostgreSQL at {}: {e}", crate::config::redact_url(url)))
+                DomainError::Database(format!("cannot connect to PostgreSQL at {}: {}", crate::config::redact_url(url), with_causes(&e)))
             })?;
             query_one(&c, "SELECT 1", &[]).await?;
         }
         let jobs_wake = Arc::new(Notify::new());
         let events_wake = Arc::new(Notify::new());
         let listening = Arc::new(AtomicBool::new(false));
-        let listener = tokio::spawn(listen_loop(cfg, jobs_wake.clone(), events_wake.clone(), listening.clone()));
+        let listener = tokio::spawn(listen_loop(cfg, tls, jobs_wake.clone(), events_wake.clone(), listening.clone()));
         Ok(PgStore { pool, jobs_wake, events_wake, listening, listener, anchors: anchors::Anchors::default() })
     }
 
@@ -224,12 +239,24 @@ impl PgStore {
     }
 }
 
+/// The connection settings of a `database.url` and the TLS connector its `sslmode` asks for
+/// (see `tls`).
+fn config_and_tls(url: &str) -> DomainResult<(tokio_postgres::Config, MakeRustlsConnect)> {
+    let invalid = |e: String| DomainError::Invalid(format!("database.url ({}): {e}", crate::config::redact_url(url)));
+    let target = tls::split(url).map_err(invalid)?;
+    let mut cfg = tokio_postgres::Config::from_str(&target.url)
+        .map_err(|e| invalid(format!("not a valid PostgreSQL URL: {e}")))?;
+    let (connector, ssl_mode) = tls::connector(&target).map_err(invalid)?;
+    cfg.ssl_mode(ssl_mode);
+    Ok((cfg, connector))
+}
+
 /// Keeps one LISTEN connection up for the life of the store. While it is down (server restart)
 /// nobody is woken and `wait_for_change` callers simply time out and poll.
-async fn listen_loop(cfg: tokio_postgres::Config, jobs: Arc<Notify>, events: Arc<Notify>, up: Arc<AtomicBool>) {
+async fn listen_loop(cfg: tokio_postgres::Config, tls: MakeRustlsConnect, jobs: Arc<Notify>, events: Arc<Notify>, up: Arc<AtomicBool>) {
     let mut backoff = Duration::from_millis(250);
     loop {
-        match cfg.connect(NoTls).await {
+        match cfg.connect(tls.clone()).await {
             Ok((client, mut conn)) => {
                 let (jobs2, events2) = (jobs.clone(), events.clone());
                 // Drives the connection and forwards notifications until it ends.
@@ -269,7 +296,7 @@ async fn listen_loop(cfg: tokio_postgres::Config, jobs: Arc<Notify>, events: Arc
                 drop(client);
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot open the PostgreSQL LISTEN connection");
+                tracing::warn!(error = %with_causes(&e), retry_in = ?backoff, "cannot open the PostgreSQL LISTEN connection");
             }
         }
         tokio::time::sleep(backoff).await;
@@ -283,9 +310,11 @@ async fn database_statement(base_url: &str, name: &str, sql: &str, what: &str) -
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
     }
-    let (client, conn) = tokio_postgres::connect(base_url, tokio_postgres::NoTls)
+    let (cfg, tls) = config_and_tls(base_url)?;
+    let (client, conn) = cfg
+        .connect(tls)
         .await
-        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {e}")))?;
+        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {}", with_causes(&e))))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
