@@ -960,20 +960,16 @@ fn ctc_greedy(probs: NdTensorView<f32, 2>, classes: &[String], step: f32) -> Rec
     let mut chars = Vec::new();
     let mut conf_sum = 0.0;
     let mut prev = 0usize;
-    for t in 0..steps {
-        let row = probs.slice([t]);
-        let (mut best, mut best_p) = (0usize, f32::MIN);
-        let mut max_logit = f32::MIN;
-        for c in 0..n_classes {
-            let v = row[[c]];
-            if v > best_p {
-                best_p = v;
-                best = c;
-            }
-            max_logit = max_logit.max(v);
-        }
+    // Rows are read as plain slices: ~19,000 classes per timestep, on one thread while the
+    // inference pool waits, so indexing the view element by element was a visible cost.
+    let contiguous = probs.to_contiguous();
+    let rows = contiguous.data().chunks_exact(n_classes.max(1));
+    for (t, row) in rows.take(steps).enumerate() {
+        // The largest value (a loop the compiler vectorises), then its first position.
+        let best_p = row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
+        let best = row.iter().position(|&v| v == best_p).unwrap_or(0);
         let p = if best_p > 1.0 || best_p < 0.0 {
-            let denom: f32 = (0..n_classes).map(|c| (row[[c]] - max_logit).exp()).sum();
+            let denom: f32 = row.iter().map(|&v| (v - best_p).exp()).sum();
             1.0 / denom
         } else {
             best_p
