@@ -285,16 +285,29 @@ impl OcrModels {
         // Reading order: columns, then lines (boxes on one row joined).
         let (ordered, standing) = self.reading_order(rects);
         let x_scale = self.params.rec_x_scale;
-        let mut crops = Vec::new();
-        for (group, &stands) in ordered.iter().zip(&standing) {
-            for r in group {
+        let boxes: Vec<(&RotatedRect, bool)> = ordered.iter().zip(&standing).flat_map(|(group, &stands)| group.iter().map(move |r| (r, stands))).collect();
+        // Sampling the crops is the longest stretch of a page on one thread: the cores share it.
+        let crops_of = |part: &[(&RotatedRect, bool)]| -> Vec<LineCrop> {
+            let mut crops = Vec::with_capacity(part.len());
+            for &(r, stands) in part {
                 if stands {
                     crops.extend(standing_crops(upright, r, x_scale));
                 } else {
                     crops.push(crop_line(upright, r, x_scale));
                 }
             }
-        }
+            crops
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let crops: Vec<LineCrop> = if threads > 1 && boxes.len() >= 8 {
+            let per = boxes.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let parts: Vec<_> = boxes.chunks(per).map(|part| scope.spawn(move || crops_of(part))).collect();
+                parts.into_iter().flat_map(|h| h.join().expect("sampling line crops panicked")).collect()
+            })
+        } else {
+            crops_of(&boxes)
+        };
         let (recognised, pieces) = self.recognize(&crops, deadline)?;
         // One reading per box: of a standing box's two, the more confident one.
         let mut readings = crops.into_iter().zip(recognised);
@@ -965,8 +978,7 @@ fn ctc_greedy(probs: NdTensorView<f32, 2>, classes: &[String], step: f32) -> Rec
     let contiguous = probs.to_contiguous();
     let rows = contiguous.data().chunks_exact(n_classes.max(1));
     for (t, row) in rows.take(steps).enumerate() {
-        // The largest value (a loop the compiler vectorises), then its first position.
-        let best_p = row.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
+        let best_p = row_max(row);
         let best = row.iter().position(|&v| v == best_p).unwrap_or(0);
         let p = if best_p > 1.0 || best_p < 0.0 {
             let denom: f32 = row.iter().map(|&v| (v - best_p).exp()).sum();
@@ -983,6 +995,20 @@ fn ctc_greedy(probs: NdTensorView<f32, 2>, classes: &[String], step: f32) -> Rec
     }
     let confidence = if chars.is_empty() { 0.0 } else { conf_sum / chars.len() as f32 };
     Recognised { text, confidence, chars, step }
+}
+
+/// The largest value of a row, over 16 running maxima at once (a loop the compiler turns into
+/// vector instructions; one running maximum is a chain it cannot).
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::MIN; 16];
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    lanes.iter().chain(rest).fold(f32::MIN, |m, &v| if v > m { v } else { m })
 }
 
 /// Split a recognised line into words with boxes estimated from CTC timestep positions.
@@ -1125,6 +1151,19 @@ mod tests {
         for &(x, at_word_gap) in &cuts.cuts {
             assert!((0..REC_HEIGHT).all(|y| crop.pixels[y * width + x] == 250), "cut at {x} goes through a letter");
             assert!(at_word_gap && !cols[x - 5].0 && !cols[x + 5].0, "cut at {x} is not between words");
+        }
+    }
+
+    #[test]
+    fn row_max_is_the_largest_score_whatever_the_row_length() {
+        for len in [1usize, 15, 16, 17, 100, 18_710] {
+            let row: Vec<f32> = (0..len).map(|i| ((i * 7919) % 1013) as f32 / -97.0).collect();
+            let expected = row.iter().copied().fold(f32::MIN, f32::max);
+            assert_eq!(row_max(&row), expected, "length {len}");
+            // The highest score in the last, partial chunk is found too.
+            let mut tail = row.clone();
+            *tail.last_mut().unwrap() = 5.0;
+            assert_eq!(row_max(&tail), 5.0, "length {len}");
         }
     }
 
