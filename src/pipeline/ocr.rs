@@ -890,8 +890,7 @@ fn cut_points(crop: &LineCrop, piece_min: usize, piece_max: usize) -> Cuts {
     // Rows near the crop's edges belong to the unclip margin, where neighbouring lines reach in,
     // unless the line's own glyphs fill them (a box drawn tight, the feet of an L): the rows
     // where the line's ink is dense are always looked at.
-    let mut row_ink: Vec<usize> = crop.pixels.chunks_exact(w).map(|row| row.iter().filter(|&&p| p <= ink).count()).collect();
-    row_ink.truncate(REC_HEIGHT);
+    let row_ink: Vec<usize> = crop.pixels.chunks_exact(w).map(|row| row.iter().filter(|&&p| p <= ink).count()).collect();
     let dense = row_ink.iter().max().copied().unwrap_or(0).div_ceil(DENSE_ROW_SHARE).max(1);
     let band_top = row_ink.iter().position(|&n| n >= dense).unwrap_or(REC_HEIGHT);
     let band_end = row_ink.iter().rposition(|&n| n >= dense).map_or(0, |r| r + 1);

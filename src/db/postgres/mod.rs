@@ -69,7 +69,7 @@ pub(crate) fn db_err(e: tokio_postgres::Error) -> DomainError {
 
 /// An error and every cause under it ("error performing TLS handshake: invalid peer
 /// certificate: UnknownIssuer"): a connection failure's reason is often only in its source.
-pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
