@@ -43,7 +43,7 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
                 println!("{:<6} {:<24} {:<6} {:<9} {}", u.id, u.username, u.is_admin, u.disabled, created);
             }
         }
-        UserCommand::Passwd { name, password } => {
+        UserCommand::Passwd { name, password, keep_tokens } => {
             let user = store
                 .user_by_name(&name)
                 .await?
@@ -51,15 +51,19 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
             let password = read_password(password)?;
             crate::auth::validate_password(&password).map_err(|e| AppError::Config(e.to_string()))?;
             let hash = crate::auth::hash_password(&password)?;
-            store.update_user(user.user.id, Some(&hash), None, None).await?;
-            println!("password of {name} changed; their browser sessions were ended");
+            store.update_user(user.user.id, Some(&hash), None, None, keep_tokens).await?;
+            if keep_tokens {
+                println!("password of {name} changed; their browser sessions were ended, their API tokens kept");
+            } else {
+                println!("password of {name} changed; their browser sessions and API tokens were ended");
+            }
         }
         UserCommand::Disable { name, enable } => {
             let user = store
                 .user_by_name(&name)
                 .await?
                 .ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
-            store.update_user(user.user.id, None, None, Some(!enable)).await?;
+            store.update_user(user.user.id, None, None, Some(!enable), false).await?;
             println!("{name} is {}", if enable { "enabled" } else { "disabled; their sessions and tokens no longer work" });
         }
     }

@@ -20,6 +20,9 @@ pub struct AppContext {
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
     pub metrics: Arc<Metrics>,
+    /// Searches running at once in this process (`limits.max_concurrent_searches`): the rest of
+    /// the API keeps its database connections and cores however many searches arrive.
+    pub search_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A failure that ends the process.
@@ -61,7 +64,8 @@ impl AppContext {
             }
         }
         let blobs = BlobStore::open(&settings.storage.root).map_err(|e| AppError::Config(e.to_string()))?;
-        Ok(AppContext { settings: Arc::new(settings), store, blobs, metrics: Arc::new(Metrics::default()) })
+        let search_slots = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_concurrent_searches.max(1) as usize));
+        Ok(AppContext { settings: Arc::new(settings), store, blobs, metrics: Arc::new(Metrics::default()), search_slots })
     }
 }
 

@@ -82,6 +82,9 @@ pub enum UserCommand {
         name: String,
         #[arg(long)]
         password: Option<String>,
+        /// Keep the user's API tokens working (browser sessions end either way).
+        #[arg(long)]
+        keep_tokens: bool,
     },
     /// Disable a user (their sessions and tokens stop working). --enable turns them back on.
     Disable {

@@ -57,11 +57,14 @@ impl fmt::Debug for DatabaseSettings {
 pub struct StorageSettings {
     /// Originals, derived files and (by default) the SQLite database live here.
     pub root: PathBuf,
+    /// Uploads are refused (507) while the storage root's file system has less free space than
+    /// this, in MiB: what is left keeps the database and processing working.
+    pub min_free_mb: u64,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { root: PathBuf::from("docmerge-data") }
+        Self { root: PathBuf::from("docmerge-data"), min_free_mb: 256 }
     }
 }
 
@@ -82,6 +85,10 @@ pub struct ServerSettings {
     pub cookie_secure: bool,
     /// Worker threads of the HTTP server (0: one per core).
     pub workers: usize,
+    /// An upload slower than this (bytes per second, averaged over `upload_rate_window_secs`)
+    /// is stopped with a 408, so trickling uploads cannot hold connections open. 0: no minimum.
+    pub upload_min_bytes_per_sec: u64,
+    pub upload_rate_window_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -94,6 +101,8 @@ impl Default for ServerSettings {
             ws_public_url: String::new(),
             cookie_secure: false,
             workers: 0,
+            upload_min_bytes_per_sec: 4096,
+            upload_rate_window_secs: 30,
         }
     }
 }
@@ -111,11 +120,14 @@ pub struct WsSettings {
     pub bind: String,
     /// Events older than this are pruned (clients resuming from further back get a full refresh hint).
     pub retention_hours: u64,
+    /// Origins (`https://docs.example.org`) of pages that may open the websocket besides pages
+    /// of the websocket's own host name.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WsSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8001".into(), retention_hours: 72 }
+        Self { bind: "127.0.0.1:8001".into(), retention_hours: 72, allowed_origins: Vec::new() }
     }
 }
 
@@ -222,11 +234,17 @@ pub struct LimitSettings {
     pub max_page_pixels: u64,
     /// Seconds one page may take.
     pub page_timeout_secs: u64,
+    /// Seconds the database may work on one search before it is stopped (a 400 saying so).
+    pub search_timeout_secs: u64,
+    /// Searches one `serve` process runs at once; more wait for a turn (up to
+    /// `search_timeout_secs`, then a 503), so searches cannot take every database connection
+    /// and core from the rest of the API.
+    pub max_concurrent_searches: u32,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
-        Self { max_pages: 1000, max_page_pixels: 100_000_000, page_timeout_secs: 120 }
+        Self { max_pages: 1000, max_page_pixels: 100_000_000, page_timeout_secs: 120, search_timeout_secs: 10, max_concurrent_searches: 2 }
     }
 }
 

@@ -3,7 +3,7 @@ import { h, icon, clear, debounce, tagChip } from './dom.js';
 import { get, post, on, session, setCsrf, loadTags, ApiError } from './api.js';
 import { startWs, stopWs } from './ws.js';
 import { route, fallback, guard, start, navigate, parseHash, href } from './router.js';
-import { toastError, emptyState, setTitle } from './ui.js';
+import { toast, toastError, emptyState, setTitle } from './ui.js';
 import { resetUploads } from './uploads.js';
 import { dropTarget } from './common.js';
 import { uploadFiles } from './uploads.js';
@@ -45,9 +45,10 @@ function dropSession() {
   clear($('sidebar')); clear($('user-menu'));
 }
 
-on('unauthorized', () => {
+on('unauthorized', (err) => {
   if (!session.user) return;
   dropSession();
+  toast((err && err.message) || 'Your session has ended. Please sign in again.', { kind: 'error' });
   const { path } = parseHash();
   navigate('/login', { next: path === '/login' ? undefined : location.hash.slice(1) });
 });

@@ -8,6 +8,8 @@ let attempt = 0;
 let timer = null;
 let baseUrl = null;
 let state = 'off'; // off | connecting | open | retrying
+/** Close code of a socket whose session or token was revoked or expired (see src/ws). */
+export const SESSION_ENDED = 4401;
 
 function setState(s) {
   if (state === s) return;
@@ -67,9 +69,17 @@ function connect() {
     }
     emit('event', ev);
   };
-  s.onclose = () => {
+  s.onclose = (e) => {
     if (sock !== s) return;
     sock = null;
+    // 4401: the session or token this socket was opened with ended (logout elsewhere, revoked,
+    // password changed, account disabled). Reconnecting cannot help: sign in again.
+    if (e && e.code === SESSION_ENDED) {
+      wanted = false;
+      setState('off');
+      emit('unauthorized', { message: e.reason || 'Your session has ended. Please sign in again.' });
+      return;
+    }
     scheduleRetry();
   };
   s.onerror = () => { /* onclose follows */ };

@@ -62,9 +62,19 @@ pub fn sniff(head: &[u8]) -> Option<FileType> {
 pub fn clean_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').trim();
-    let cleaned: String = cleaned.chars().take(255).collect();
-    if cleaned.is_empty() { "upload".to_string() } else { cleaned }
+    let cleaned = cleaned.trim();
+    // A name of dots before its extension ("....pdf") keeps the extension: "upload.pdf".
+    let (stem, ext) = match cleaned.rsplit_once('.') {
+        Some((stem, ext)) if !ext.is_empty() && !ext.contains(' ') => (stem, Some(ext)),
+        _ => (cleaned, None),
+    };
+    let stem = stem.trim_start_matches('.').trim();
+    let stem = if stem.is_empty() { "upload" } else { stem };
+    let name = match ext {
+        Some(ext) => format!("{stem}.{ext}"),
+        None => stem.to_string(),
+    };
+    name.chars().take(255).collect()
 }
 
 #[cfg(test)]
@@ -80,6 +90,10 @@ mod tests {
         assert_eq!(sniff(b"hello"), None);
         assert_eq!(clean_filename("../../etc/passwd"), "passwd");
         assert_eq!(clean_filename("C:\\x\\..\\scan.pdf"), "scan.pdf");
+        assert_eq!(clean_filename("....pdf"), "upload.pdf");
+        assert_eq!(clean_filename(".hidden.pdf"), "hidden.pdf");
+        assert_eq!(clean_filename("a.b.pdf"), "a.b.pdf");
+        assert_eq!(clean_filename("..."), "upload");
         assert_eq!(clean_filename("..."), "upload");
         assert_eq!(clean_filename("a\u{0}b.pdf"), "ab.pdf");
     }

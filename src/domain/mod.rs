@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod filetype;
 pub mod jobs;
+pub mod login;
 pub mod pages;
 pub mod search;
 pub mod store;
@@ -41,6 +42,13 @@ pub enum DomainError {
     UnsupportedType(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// A request that would cost more than its limit (a search past its time limit).
+    #[error("{0}")]
+    TooExpensive(String),
+    /// The storage (or the database's disk) is full or read-only: nothing can be written until
+    /// an operator frees space.
+    #[error("{0}")]
+    StorageFull(String),
     /// The database could not be reached or answered with an error we did not expect.
     #[error("database error: {0}")]
     Database(String),
@@ -263,6 +271,24 @@ impl NewEvent {
     pub fn folder(owner_id: Id, kind: &'static str, folder_id: Id, data: serde_json::Value) -> Self {
         NewEvent { owner_id, kind, document_id: None, folder_id: Some(folder_id), data }
     }
+    /// Tokens (sessions or API tokens) of `user_id` that no longer authenticate: live
+    /// websockets opened with them are closed. Not sent to clients (see [`is_internal_event`]).
+    pub fn tokens_revoked(user_id: Id, token_ids: &[Id]) -> Self {
+        NewEvent { owner_id: user_id, kind: TOKENS_REVOKED, document_id: None, folder_id: None, data: serde_json::json!({"token_ids": token_ids}) }
+    }
+}
+
+/// The kind of [`NewEvent::tokens_revoked`].
+pub const TOKENS_REVOKED: &str = "auth.revoked";
+
+/// Events that steer the servers and are never sent to a client.
+pub fn is_internal_event(kind: &str) -> bool {
+    kind == TOKENS_REVOKED
+}
+
+/// The token ids an `auth.revoked` event names.
+pub fn revoked_token_ids(data: &serde_json::Value) -> Vec<Id> {
+    data.get("token_ids").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|v| v.as_i64()).collect()).unwrap_or_default()
 }
 
 /// A page in a list: `(page, page_size)` with 1-based pages.
@@ -533,5 +559,6 @@ pub fn validate_folder_name(name: &str) -> DomainResult<String> {
     if name.contains('/') || name.chars().any(char::is_control) {
         return Err(DomainError::Invalid("a folder name cannot contain '/' or control characters".into()));
     }
+    users::validate_visible_name("folder name", name, 255)?;
     Ok(name.to_string())
 }

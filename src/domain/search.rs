@@ -21,6 +21,8 @@ pub struct SearchQuery {
     pub folders: Vec<String>,
     pub before: Option<Millis>,
     pub after: Option<Millis>,
+    /// How long the database may work on this search before it is stopped (both backends).
+    pub time_limit: std::time::Duration,
 }
 
 impl SearchQuery {
@@ -30,13 +32,19 @@ impl SearchQuery {
 }
 
 const MAX_QUERY_CHARS: usize = 1000;
-const MAX_TERMS: usize = 32;
+/// Words, phrases, exclusions and `tag:` / `folder:` filters together: every one of them is work
+/// for the database, so all of them count.
+pub const MAX_TERMS: usize = 32;
+/// Words across all terms (a phrase of many words is as much work as many words).
+pub const MAX_WORDS: usize = 64;
+/// The default for `limits.search_timeout_secs`.
+pub const DEFAULT_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(DomainError::Invalid(format!("the search query is longer than {MAX_QUERY_CHARS} characters")));
     }
-    let mut out = SearchQuery::default();
+    let mut out = SearchQuery { time_limit: DEFAULT_TIME_LIMIT, ..SearchQuery::default() };
     let chars: Vec<char> = q.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -93,8 +101,9 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
                 return Err(DomainError::Invalid(format!("{key}: needs a value, e.g. {key}:invoices")));
             }
             match key.to_ascii_lowercase().as_str() {
-                "tag" => out.tags.push(value.to_string()),
-                "folder" => out.folders.push(value.to_string()),
+                // The same filter twice narrows nothing: kept once (names compare case-insensitively).
+                "tag" => push_filter(&mut out.tags, value),
+                "folder" => push_filter(&mut out.folders, value),
                 "before" => out.before = Some(parse_date(value, key)?),
                 "after" => out.after = Some(parse_date(value, key)?),
                 _ => unreachable!("matched above"),
@@ -109,13 +118,42 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
         // "foo-bar" or "e.mail" split into several words: treat them as a phrase.
         push(&mut out, negate, Term { prefix: prefix && words.len() == 1, words });
     }
-    if out.include.len() + out.exclude.len() > MAX_TERMS {
-        return Err(DomainError::Invalid(format!("the search query has more than {MAX_TERMS} terms")));
+    let terms = out.include.len() + out.exclude.len() + out.tags.len() + out.folders.len();
+    if terms > MAX_TERMS {
+        return Err(DomainError::Invalid(format!(
+            "the search query has {terms} terms (words, phrases, exclusions, tag: and folder: filters); at most {MAX_TERMS} are allowed"
+        )));
+    }
+    let words: usize = out.include.iter().chain(&out.exclude).map(|t| t.words.len()).sum();
+    if words > MAX_WORDS {
+        return Err(DomainError::Invalid(format!("the search query has {words} words; at most {MAX_WORDS} are allowed")));
     }
     if out.include.is_empty() && !out.exclude.is_empty() {
         return Err(DomainError::Invalid("a search needs at least one word to look for, not only exclusions".into()));
     }
+    let filters = !out.tags.is_empty() || !out.folders.is_empty() || out.before.is_some() || out.after.is_some();
+    if out.include.is_empty() && !filters {
+        // `*`, `-`, `""`, `%` or an emoji: nothing the indexes could look up. Listing every
+        // document instead would answer a question nobody asked.
+        return Err(DomainError::Invalid(
+            "the search query has no word to look for (letters or digits), nor a tag:, folder:, before: or after: filter".into(),
+        ));
+    }
     Ok(out)
+}
+
+/// The error of a search stopped at its time limit (either backend).
+pub fn too_slow(limit: std::time::Duration) -> DomainError {
+    DomainError::TooExpensive(format!(
+        "the search took longer than {} s and was stopped: make it more specific (fewer or rarer words, or a filter)",
+        limit.as_secs_f64()
+    ))
+}
+
+fn push_filter(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|v| v.to_lowercase() == value.to_lowercase()) {
+        list.push(value.to_string());
+    }
 }
 
 fn push(out: &mut SearchQuery, negate: bool, term: Term) {
@@ -177,6 +215,36 @@ mod tests {
         assert!(parse_query("\"unclosed").is_err());
         assert!(parse_query("before:yesterday").is_err());
         assert!(parse_query("-only").is_err());
+    }
+
+    #[test]
+    fn filters_count_towards_the_term_limit() {
+        // 166 tag filters once made PostgreSQL plan for 50 s: every filter counts as a term.
+        let many_tags: String = (0..MAX_TERMS + 1).map(|i| format!("tag:t{i} ")).collect();
+        let err = parse_query(&many_tags).unwrap_err().to_string();
+        assert!(err.contains("at most 32"), "{err}");
+        let many_folders: String = (0..MAX_TERMS + 1).map(|i| format!("folder:f{i} ")).collect();
+        assert!(parse_query(&many_folders).is_err());
+        let mixed: String = (0..20).map(|i| format!("w{i} tag:t{i} ")).collect();
+        assert!(parse_query(&mixed).is_err());
+        // The same tag repeated is one filter, whatever its case.
+        let same = "tag:x ".repeat(166);
+        let q = parse_query(&same[..same.len().min(999)]).unwrap();
+        assert_eq!(q.tags, vec!["x"]);
+        assert_eq!(parse_query("tag:Tax tag:tax folder:A folder:a").unwrap().folders, vec!["A"]);
+        let long_phrase = format!("\"{}\"", (0..MAX_WORDS + 1).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" "));
+        assert!(parse_query(&long_phrase).unwrap_err().to_string().contains("words"));
+    }
+
+    #[test]
+    fn a_query_with_nothing_to_look_for_is_refused() {
+        for q in ["*", "-", "\"\"", "%", "😀", "* - %", "\u{200d}"] {
+            let err = parse_query(q).expect_err(q).to_string();
+            assert!(err.contains("no word to look for"), "{q}: {err}");
+        }
+        assert!(parse_query("tag:x").is_ok());
+        assert!(parse_query("after:2024-01-01").is_ok());
+        assert!(parse_query("a*").is_ok());
     }
 }
 

@@ -31,12 +31,16 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: Id) -> DomainResult<Option<User>>;
     async fn list_users(&self) -> DomainResult<Vec<User>>;
     async fn count_users(&self) -> DomainResult<i64>;
+    /// Changes a user. A new password or disabling revokes tokens as
+    /// [`users::revocation_for`](super::users::revocation_for) says, with an `auth.revoked`
+    /// event in the same transaction (live websockets of those tokens close).
     async fn update_user(
         &self,
         id: Id,
         password_hash: Option<&str>,
         is_admin: Option<bool>,
         disabled: Option<bool>,
+        keep_api_tokens: bool,
     ) -> DomainResult<User>;
     /// Stores only the token's hash (and the CSRF secret's hash for browser sessions).
     async fn create_token(
@@ -51,12 +55,21 @@ pub trait Store: Send + Sync + 'static {
     /// The caller behind a token hash, if the token is valid, unexpired and its user enabled.
     async fn principal_by_token(&self, token_hash: &str) -> DomainResult<Option<Principal>>;
     async fn list_tokens(&self, user_id: Id, kind: TokenKind) -> DomainResult<Vec<ApiToken>>;
+    /// Deletes the token, with an `auth.revoked` event (its live websockets close).
     async fn delete_token(&self, user_id: Id, token_id: Id) -> DomainResult<()>;
-    /// Records a failed login for each key (user name, client address) and returns the largest
-    /// count of failures for any of the keys within the window.
-    async fn record_login_failure(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64>;
-    async fn login_failures(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64>;
-    async fn clear_login_failures(&self, keys: &[String]) -> DomainResult<()>;
+    /// In one serialised transaction: counts the failures of `account` (lower-cased user name)
+    /// and `source` (client address) within the policy's window, asks `policy.decide`, and on
+    /// `Proceed` records the attempt (as a failure until [`finish_login`](Store::finish_login)
+    /// says it succeeded). Old attempts are pruned on the way.
+    async fn begin_login(
+        &self,
+        account: &str,
+        source: &str,
+        policy: super::login::LoginPolicy,
+    ) -> DomainResult<Result<super::login::LoginAttempt, super::login::LoginDecision>>;
+    /// A successful attempt is deleted (it was no failure) and its source remembered as known
+    /// for the user; a failed one stays counted.
+    async fn finish_login(&self, attempt: super::login::LoginAttempt, succeeded_as: Option<Id>, source: &str) -> DomainResult<()>;
 
     // ---- folders ----------------------------------------------------------------------------
     async fn root_folders(&self, owner: Id) -> DomainResult<(Folder, Folder)>;

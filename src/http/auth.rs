@@ -49,18 +49,22 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the token or session is not valid or has expired; log in again"))?;
     let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     if from_cookie && !safe {
-        let ok = principal.token_kind == TokenKind::Session
-            && principal.csrf_hash.as_deref().is_some_and(|expected| {
-                req.headers()
-                    .get(CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|got| crate::auth::same(&crate::auth::token_hash(got), expected))
-            });
-        if !ok {
+        if !csrf_matches(req, &principal) {
             return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header (send the csrf_token you got at login)"));
         }
     }
     Ok(principal)
+}
+
+/// Whether the request carries the CSRF token bound to this browser session.
+pub fn csrf_matches(req: &HttpRequest, principal: &Principal) -> bool {
+    principal.token_kind == TokenKind::Session
+        && principal.csrf_hash.as_deref().is_some_and(|expected| {
+            req.headers()
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|got| crate::auth::same(&crate::auth::token_hash(got), expected))
+        })
 }
 
 impl FromRequest for Auth {
@@ -94,6 +98,18 @@ impl FromRequest for Admin {
 pub fn from_trusted_proxy(req: &HttpRequest, trusted: &[String]) -> bool {
     let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     trusted.iter().any(|t| t == &peer)
+}
+
+/// The client reached a trusted reverse proxy over HTTPS (`X-Forwarded-Proto: https`): cookies
+/// are then marked `Secure` even without `server.cookie_secure`.
+pub fn forwarded_https(req: &HttpRequest, trusted: &[String]) -> bool {
+    from_trusted_proxy(req, trusted)
+        && req
+            .headers()
+            .get("X-Forwarded-Proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
 /// The client's address: the peer, or the first untrusted hop of X-Forwarded-For when the peer

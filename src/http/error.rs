@@ -12,6 +12,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -22,7 +24,11 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -52,7 +58,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body { code: self.code, message: &self.message })
+        let mut res = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after {
+            res.insert_header(("Retry-After", secs.to_string()));
+        }
+        res.json(Body { code: self.code, message: &self.message })
     }
 }
 
@@ -67,13 +77,28 @@ impl From<DomainError> for ApiError {
             DomainError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
             DomainError::UnsupportedType(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m),
             DomainError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
+            DomainError::TooExpensive(m) => ApiError::new(StatusCode::BAD_REQUEST, "query_too_expensive", m),
+            DomainError::StorageFull(m) => {
+                tracing::error!(error = %m, "storage full or read-only");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the server's storage is full or read-only; nothing new can be saved until the administrator frees space (deleting documents from the trash still works)",
+                )
+            }
             DomainError::Database(m) => {
                 tracing::error!(error = %m, "database error");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not available right now; try again shortly")
+                    .retry_after(5)
             }
             DomainError::Storage(m) => {
                 tracing::error!(error = %m, "storage error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the file store failed; the administrator can find details in the server log")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the file store could not be read or written; try again shortly (the administrator finds the cause in the server log)",
+                )
+                .retry_after(30)
             }
         }
     }

@@ -2,6 +2,7 @@
 //! actix itself rejects (malformed JSON, wrong types, unknown routes).
 
 pub mod auth;
+pub mod disconnect;
 pub mod dto;
 pub mod error;
 pub mod routes;
@@ -195,6 +196,14 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
             tracing::debug!(parent: &span, status, ms = elapsed * 1000.0, route = %route, "request");
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+            }
+            // No page of docmerge may be framed by another site (clickjacking), and no response
+            // is sniffed into another type, whichever handler (or actix itself) answered.
+            let headers = res.headers_mut();
+            headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+            headers.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
+            if !headers.contains_key("content-security-policy") {
+                headers.insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static("frame-ancestors 'none'"));
             }
             Ok(res)
         }

@@ -159,7 +159,23 @@ impl Pipeline {
 }
 
 fn pipeline_error(e: PipelineError) -> JobError {
+    if let PipelineError::Io { source, .. } = &e
+        && crate::storage::is_out_of_space(source)
+    {
+        return JobError::Abort(format!("{e}; free space in the storage, then reprocess the document"));
+    }
     if e.is_permanent() { JobError::Abort(e.to_string()) } else { JobError::Retry(e.to_string()) }
+}
+
+/// Storing a derived file failed: a full or read-only storage fails the document with that
+/// reason at once (retrying cannot help until an operator acts); anything else is retried.
+fn storage_error(e: crate::domain::DomainError) -> JobError {
+    match e {
+        crate::domain::DomainError::StorageFull(m) => {
+            JobError::Abort(format!("the storage is full or read-only ({m}); free space, then reprocess the document"))
+        }
+        other => JobError::Retry(other.to_string()),
+    }
 }
 
 fn version_of(job: &ClaimedJob) -> Result<Id, JobError> {
@@ -229,7 +245,7 @@ impl JobHandler for ProcessPage {
         })
         .await
         .map_err(|e| JobError::Retry(e.to_string()))?
-        .map_err(|e| JobError::Retry(e.to_string()))?;
+        .map_err(storage_error)?;
         let text = result.text;
         let record = PageRecord {
             number: index as i32 + 1,
@@ -293,7 +309,7 @@ impl JobHandler for FinishVersion {
             .map_err(|e| JobError::Retry(e.to_string()))?
             .map_err(|e| {
                 let _ = std::fs::remove_file(&out);
-                JobError::Retry(e.to_string())
+                storage_error(e)
             })?;
         let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha)))
             .await

@@ -14,7 +14,7 @@ pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), App
     let http = crate::roles::serve::bind(&ctx.settings.server.bind)?;
     let ws = crate::roles::ws::bind(&ctx.settings.ws.bind).await?;
     let poll = crate::ws::HUB_POLL;
-    crate::ws::serve_ws(ctx.store.clone(), ws, poll, shutdown.clone()).await;
+    crate::ws::serve_ws(ctx.store.clone(), ws, poll, ctx.settings.ws.allowed_origins.clone(), shutdown.clone()).await;
 
     let worker = {
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());

@@ -53,6 +53,7 @@ pub async fn serve_on(ctx: AppContext, listener: TcpListener, shutdown: Cancella
     };
     let data = web::Data::new(ctx.clone());
     let server = HttpServer::new(move || App::new().app_data(data.clone()).wrap(from_fn(http::observe)).configure(http::configure))
+        .on_connect(http::disconnect::remember_socket)
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(10)

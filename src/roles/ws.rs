@@ -16,7 +16,7 @@ pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), App
     let listener = bind(&ctx.settings.ws.bind).await?;
     tracing::info!(addr = %ctx.settings.ws.bind, "websocket server listening at /ws");
     let poll = crate::ws::HUB_POLL;
-    crate::ws::serve_ws(ctx.store.clone(), listener, poll, shutdown.clone()).await;
+    crate::ws::serve_ws(ctx.store.clone(), listener, poll, ctx.settings.ws.allowed_origins.clone(), shutdown.clone()).await;
     crate::roles::notify_ready();
     shutdown.cancelled().await;
     // Give connections a moment to send their "going away" close frames.

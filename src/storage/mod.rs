@@ -41,7 +41,7 @@ impl Incoming {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
-        self.file.write_all(chunk).map_err(|e| DomainError::Storage(format!("cannot write the upload: {e}")))
+        self.file.write_all(chunk).map_err(|e| io_error("cannot write the upload", e))
     }
 
     pub fn size(&self) -> u64 {
@@ -55,7 +55,7 @@ impl Incoming {
 
     /// fsyncs and moves the file into the blob store; returns its sha256.
     pub fn commit(mut self, store: &BlobStore) -> Result<String, DomainError> {
-        self.file.sync_all().map_err(|e| DomainError::Storage(format!("cannot sync the upload: {e}")))?;
+        self.file.sync_all().map_err(|e| io_error("cannot sync the upload", e))?;
         let sha = hex::encode(std::mem::take(&mut self.hasher).finalize());
         store.move_into_place(&self.path, &sha)?;
         self.done = true;
@@ -105,7 +105,7 @@ impl BlobStore {
     pub fn incoming(&self, limit: u64) -> Result<Incoming, DomainError> {
         let path = self.temp_path(".upload");
         let file = std::fs::File::create(&path)
-            .map_err(|e| DomainError::Storage(format!("cannot create a temporary file in {}: {e}", self.root.display())))?;
+            .map_err(|e| io_error(format!("cannot create a temporary file in {}", self.root.display()), e))?;
         Ok(Incoming { file, path, hasher: Sha256::new(), size: 0, limit, head: Vec::new(), done: false })
     }
 
@@ -129,9 +129,9 @@ impl BlobStore {
             return Ok(());
         }
         if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| DomainError::Storage(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
         }
-        std::fs::rename(tmp, &dest).map_err(|e| DomainError::Storage(format!("cannot move the file into place: {e}")))
+        std::fs::rename(tmp, &dest).map_err(|e| io_error("cannot move the file into place", e))
     }
 
     /// Makes everything written under the storage root durable — file contents, new names and
@@ -139,10 +139,10 @@ impl BlobStore {
     /// costs one flush instead of two fsyncs each.
     pub fn sync_all_written(&self) -> Result<(), DomainError> {
         use std::os::fd::AsRawFd;
-        let dir = std::fs::File::open(self.root.join("blobs")).map_err(|e| DomainError::Storage(format!("cannot open the storage root: {e}")))?;
+        let dir = std::fs::File::open(self.root.join("blobs")).map_err(|e| io_error("cannot open the storage root", e))?;
         // SAFETY: syncfs only reads the descriptor, which `dir` keeps open for the call.
         if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-            return Err(DomainError::Storage(format!("cannot sync the storage root: {}", std::io::Error::last_os_error())));
+            return Err(io_error("cannot sync the storage root", std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -154,10 +154,10 @@ impl BlobStore {
             return Ok(sha);
         }
         let tmp = self.temp_path(".blob");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| DomainError::Storage(format!("cannot write a file: {e}")))?;
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("cannot write a file", e))?;
         f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            DomainError::Storage(format!("cannot write a file: {e}"))
+            io_error("cannot write a file", e)
         })?;
         self.move_into_place(&tmp, &sha)?;
         Ok(sha)
@@ -165,11 +165,11 @@ impl BlobStore {
 
     /// Moves a finished file (e.g. a searchable PDF written to a temp path) into the store.
     pub fn put_file(&self, tmp: &Path) -> Result<String, DomainError> {
-        let mut f = std::fs::File::open(tmp).map_err(|e| DomainError::Storage(format!("cannot read {}: {e}", tmp.display())))?;
+        let mut f = std::fs::File::open(tmp).map_err(|e| io_error(format!("cannot read {}", tmp.display()), e))?;
         let mut hasher = Sha256::new();
-        std::io::copy(&mut f, &mut hasher).map_err(|e| DomainError::Storage(e.to_string()))?;
+        std::io::copy(&mut f, &mut hasher).map_err(|e| io_error("cannot store a file", e))?;
         let sha = hex::encode(hasher.finalize());
-        std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| DomainError::Storage(e.to_string()))?;
+        std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| io_error("cannot store a file", e))?;
         self.move_into_place(tmp, &sha)?;
         Ok(sha)
     }
@@ -195,10 +195,38 @@ impl BlobStore {
     /// Checks that the root is writable (for `docmerge check` and `/readyz`).
     pub fn check_writable(&self) -> Result<(), DomainError> {
         let p = self.temp_path(".check");
-        std::fs::write(&p, b"ok").map_err(|e| DomainError::Storage(format!("the storage root {} is not writable: {e}", self.root.display())))?;
+        std::fs::write(&p, b"ok").map_err(|e| io_error(format!("the storage root {} is not writable", self.root.display()), e))?;
         let _ = std::fs::remove_file(p);
         Ok(())
     }
+}
+
+/// A file-system error as a domain error: a full disk, a quota or a read-only file system is
+/// `StorageFull` (507: the operator must act), anything else `Storage`.
+pub fn io_error(what: impl Into<String>, e: std::io::Error) -> DomainError {
+    let what = what.into();
+    if is_out_of_space(&e) {
+        DomainError::StorageFull(format!("{what}: {e}"))
+    } else {
+        DomainError::Storage(format!("{what}: {e}"))
+    }
+}
+
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EROFS))
+}
+
+/// Free bytes for an unprivileged writer on the file system holding `path`.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs writes one struct we own; the path is NUL-terminated.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

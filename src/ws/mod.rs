@@ -29,16 +29,51 @@ const BACKLOG_BATCH: i64 = 500;
 /// notifications). One indexed `id > ?` query per poll is cheap, and this bounds delivery delay.
 pub const HUB_POLL: Duration = Duration::from_millis(50);
 
+/// Close code for a socket whose session or token ended (logout, revocation, a new password, a
+/// disabled account, expiry): the web UI goes to its sign-in page instead of reconnecting.
+pub const CLOSE_SESSION_ENDED: u16 = 4401;
+/// How often a connection checks that its session or token is still valid (expiry; revocations
+/// arrive at once as `auth.revoked` events).
+const REVALIDATE_EVERY: Duration = Duration::from_secs(25);
+
 /// An event ready to send: owner for filtering, the JSON text once for everybody.
 #[derive(Debug)]
 pub struct Outgoing {
     pub id: Id,
     pub owner_id: Id,
     pub json: String,
+    /// Tokens this (internal, never sent) event revokes.
+    pub revokes: Option<Vec<Id>>,
 }
 
 fn outgoing(e: &Event) -> Arc<Outgoing> {
-    Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: crate::http::dto::event(e).to_string() })
+    if crate::domain::is_internal_event(&e.kind) {
+        let revokes = Some(crate::domain::revoked_token_ids(&e.data));
+        return Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: String::new(), revokes });
+    }
+    Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: crate::http::dto::event(e).to_string(), revokes: None })
+}
+
+/// Who may open a websocket from a browser page: a page of the same host (any port: the UI on
+/// :8000 talks to the websocket on :8001), or one of `ws.allowed_origins`. Clients that send no
+/// `Origin` (not a browser) are not limited by it. A page elsewhere must not ride on a user's
+/// session cookie (cross-site websocket hijacking).
+fn origin_allowed(req: &Request, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|v| v.to_str().ok()) else { return true };
+    let origin = origin.trim_end_matches('/');
+    if allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host_of = |authority: &str| -> String {
+        let a = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        if let Some(rest) = a.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or("").to_ascii_lowercase();
+        }
+        a.split(':').next().unwrap_or("").to_ascii_lowercase()
+    };
+    let Some((_, origin_authority)) = origin.split_once("://") else { return false };
+    let Some(host) = req.headers().get("host").and_then(|v| v.to_str().ok()) else { return false };
+    !origin_authority.is_empty() && host_of(origin_authority) == host_of(host)
 }
 
 #[derive(Clone)]
@@ -115,7 +150,15 @@ fn token_of(req: &Request) -> Option<(String, Option<String>)> {
 }
 
 fn reject(status: StatusCode, msg: &str) -> ErrorResponse {
-    let mut r = ErrorResponse::new(Some(format!("{{\"code\":\"{}\",\"message\":\"{msg}\"}}", if status == StatusCode::NOT_FOUND { "not_found" } else { "unauthorized" })));
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "unauthorized",
+    };
+    let body = serde_json::json!({"code": code, "message": msg}).to_string();
+    let mut r = ErrorResponse::new(Some(body));
     *r.status_mut() = status;
     r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
     r
@@ -140,14 +183,26 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(64 * 1024))
 }
 
-async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, shutdown: CancellationToken) {
+/// Who a connection serves: the user, the token it authenticated with (and that token's hash, to
+/// check it again later), and where it resumes.
+struct Caller {
+    owner: Id,
+    token_id: Id,
+    token_hash: String,
+    after: Option<Id>,
+}
+
+async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, origins: Arc<Vec<String>>, shutdown: CancellationToken) {
     let peer = stream.peer_addr().ok();
-    let mut who: Option<(Id, Option<Id>)> = None;
+    let mut who: Option<Caller> = None;
     let who_ref = &mut who;
     let store2 = store.clone();
     let callback = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != "/ws" {
             return Err(reject(StatusCode::NOT_FOUND, "the websocket is at /ws"));
+        }
+        if !origin_allowed(req, &origins) {
+            return Err(reject(StatusCode::FORBIDDEN, "this page's origin may not open the websocket (see ws.allowed_origins)"));
         }
         let after = parse_after(req.uri().query()).map_err(|_| reject(StatusCode::BAD_REQUEST, "after must be an event id"))?;
         let Some((token, proto)) = token_of(req) else {
@@ -165,9 +220,12 @@ async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, shutdown: Ca
         {
             resp.headers_mut().insert("sec-websocket-protocol", v);
         }
-        *who_ref = Some((principal.user.id, after));
+        *who_ref = Some(Caller { owner: principal.user.id, token_id: principal.token_id, token_hash: hash, after });
         Ok(resp)
     };
+    // Subscribed before the handshake checks the token: a revocation committed after that check
+    // reaches this connection, however soon after the handshake it comes.
+    let rx = hub.tx.subscribe();
     let ws = match tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ws_config())),
@@ -181,23 +239,25 @@ async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, shutdown: Ca
         }
         Err(_) => return,
     };
-    let Some((owner, after)) = who else { return };
+    let Some(caller) = who else { return };
     hub.connections.fetch_add(1, Ordering::Relaxed);
-    run_connection(ws, owner, after, store, hub.clone(), shutdown).await;
+    run_connection(ws, caller, rx, store, shutdown).await;
     hub.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn run_connection(
     ws: tokio_tungstenite::WebSocketStream<TcpStream>,
-    owner: Id,
-    after: Option<Id>,
+    caller: Caller,
+    mut rx: broadcast::Receiver<Arc<Outgoing>>,
     store: Arc<dyn Store>,
-    hub: Hub,
     shutdown: CancellationToken,
 ) {
+    let (owner, after) = (caller.owner, caller.after);
     let (mut sink, mut source) = ws.split();
-    // Subscribe before reading the backlog: nothing falls between the two.
-    let mut rx = hub.tx.subscribe();
+    let session_ended = |reason: &'static str| {
+        Message::Close(Some(CloseFrame { code: CloseCode::from(CLOSE_SESSION_ENDED), reason: reason.into() }))
+    };
+    // Subscribed (in `handle`) before reading the backlog: nothing falls between the two.
     let mut last_sent: Id = after.unwrap_or(Id::MAX);
     let close = |code: CloseCode, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));
 
@@ -210,6 +270,13 @@ async fn run_connection(
                     Ok(events) => {
                         let n = events.len();
                         for e in events {
+                            if crate::domain::is_internal_event(&e.kind) {
+                                // Revocations from before the handshake are moot: the handshake
+                                // checked the token after them (and SQLite may reuse the id of a
+                                // deleted token for a new one).
+                                last_sent = e.id;
+                                continue;
+                            }
                             let text = crate::http::dto::event(&e).to_string();
                             if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await, Ok(Ok(()))) {
                                 ok = false;
@@ -241,6 +308,8 @@ async fn run_connection(
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut revalidate = tokio::time::interval(REVALIDATE_EVERY);
+    revalidate.tick().await;
     let mut last_seen = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -251,6 +320,13 @@ async fn run_connection(
             msg = rx.recv() => match msg {
                 Ok(ev) => {
                     if ev.owner_id != owner || (last_sent != Id::MAX && ev.id <= last_sent) {
+                        continue;
+                    }
+                    if let Some(revoked) = &ev.revokes {
+                        if revoked.contains(&caller.token_id) {
+                            let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(session_ended("your session has ended; sign in again"))).await;
+                            break;
+                        }
                         continue;
                     }
                     match tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(ev.json.clone()))).await {
@@ -287,6 +363,15 @@ async fn run_connection(
                     break;
                 }
             },
+            _ = revalidate.tick() => {
+                // Expired sessions (and anything a missed event would have said) end here.
+                if let Ok(found) = store.principal_by_token(&caller.token_hash).await
+                    && found.is_none_or(|p| p.token_id != caller.token_id)
+                {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(session_ended("your session has expired; sign in again"))).await;
+                    break;
+                }
+            }
             _ = ping.tick() => {
                 if last_seen.elapsed() > DEAD_AFTER {
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CloseCode::Away, "no answer to pings"))).await;
@@ -301,8 +386,15 @@ async fn run_connection(
 }
 
 /// Accepts websocket connections on `listener` until `shutdown`.
-pub async fn serve_ws(store: Arc<dyn Store>, listener: TcpListener, poll: Duration, shutdown: CancellationToken) -> Hub {
+pub async fn serve_ws(
+    store: Arc<dyn Store>,
+    listener: TcpListener,
+    poll: Duration,
+    allowed_origins: Vec<String>,
+    shutdown: CancellationToken,
+) -> Hub {
     let hub = Hub::start(store.clone(), poll, shutdown.clone()).await;
+    let origins = Arc::new(allowed_origins);
     let hub2 = hub.clone();
     tokio::spawn(async move {
         loop {
@@ -311,7 +403,7 @@ pub async fn serve_ws(store: Arc<dyn Store>, listener: TcpListener, poll: Durati
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let _ = stream.set_nodelay(true);
-                        tokio::spawn(handle(stream, store.clone(), hub2.clone(), shutdown.clone()));
+                        tokio::spawn(handle(stream, store.clone(), hub2.clone(), origins.clone(), shutdown.clone()));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "accepting a websocket connection failed");

@@ -331,7 +331,11 @@ fn count_files(dir: &std::path::Path) -> usize {
 }
 
 async fn browser_session_and_tokens(db: Db) {
-    let srv = TestServer::start(db, |s| s.auth.max_failed_logins = 3).await;
+    let srv = TestServer::start(db, |s| {
+        s.auth.max_failed_logins = 3;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
     // Cookie session: GET works with the cookie alone; a POST needs the CSRF header.
     let jar = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let r = jar.post(format!("{}/api/v1/auth/login", srv.base)).json(&json!({"username": "admin", "password": "admin-password-1"})).send().await.unwrap();
@@ -378,25 +382,33 @@ async fn browser_session_and_tokens(db: Db) {
     let u = srv.ctx.store.user_by_name("admin").await.unwrap().unwrap();
     assert!(u.password_hash.starts_with("$argon2id$"));
 
-    // Brute force: after 3 failures the account is locked for a while, even with the right password.
-    for _ in 0..3 {
-        let r = reqwest::Client::new()
+    // Brute force from strangers (three addresses, through the trusted proxy): after 3 failures
+    // the account refuses further strangers (429 with Retry-After), even with the right
+    // password — but its owner, from the address they logged in from before, still gets in.
+    let from = |ip: &str, password: &str| {
+        reqwest::Client::new()
             .post(format!("{}/api/v1/auth/login", srv.base))
-            .json(&json!({"username": "admin", "password": "wrong-password"}))
+            .header("X-Forwarded-For", ip)
+            .json(&json!({"username": "admin", "password": password}))
             .send()
-            .await
-            .unwrap();
+    };
+    for i in 0..3 {
+        let r = from(&format!("203.0.113.{i}"), "wrong-password").await.unwrap();
         assert_eq!(r.status(), 401);
         let b: Value = r.json().await.unwrap();
         assert_eq!(b["message"], "wrong username or password");
     }
+    let r = from("203.0.113.99", "admin-password-1").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    assert!(wait > 0 && wait <= 15 * 60, "{wait}");
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/auth/login", srv.base))
         .json(&json!({"username": "admin", "password": "admin-password-1"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 429);
+    assert_eq!(r.status(), 200, "the owner's known address is not locked out");
 }
 db_tests!(browser_session_and_tokens);
 

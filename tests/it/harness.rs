@@ -83,6 +83,8 @@ pub fn settings_for(db: &TestDb) -> Settings {
 /// The server (and optionally worker + ws) running in this test process.
 pub struct TestServer {
     pub base: String,
+    /// The websocket's URL (`ws://127.0.0.1:PORT/ws`).
+    pub ws: String,
     pub ctx: AppContext,
     pub shutdown: CancellationToken,
     pub db: TestDb,
@@ -107,7 +109,8 @@ impl TestServer {
         let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", http.local_addr().unwrap());
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        docmerge::ws::serve_ws(ctx.store.clone(), ws_listener, Duration::from_millis(50), shutdown.clone()).await;
+        let ws = format!("ws://{}/ws", ws_listener.local_addr().unwrap());
+        docmerge::ws::serve_ws(ctx.store.clone(), ws_listener, Duration::from_millis(50), ctx.settings.ws.allowed_origins.clone(), shutdown.clone()).await;
         {
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
             tokio::spawn(async move { docmerge::roles::serve::serve_on(ctx, http, shutdown).await });
@@ -116,7 +119,7 @@ impl TestServer {
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
             tokio::spawn(async move { docmerge::roles::worker::run_embedded(ctx, shutdown).await });
         }
-        let server = TestServer { base, ctx, shutdown, db: tdb };
+        let server = TestServer { base, ws, ctx, shutdown, db: tdb };
         server.wait_healthy().await;
         server
     }

@@ -20,3 +20,4 @@ mod events;
 mod topology;
 mod packaging;
 mod pg_tls;
+mod hardening;

@@ -57,10 +57,10 @@ async fn users_get_home_and_inbox(store: Arc<dyn Store>) {
     assert_eq!(store.count_users().await.unwrap(), 2);
     let names: Vec<String> = store.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(names, vec!["alice", "bob"]);
-    let bob2 = store.update_user(bob.id, Some("new"), Some(true), None).await.unwrap();
+    let bob2 = store.update_user(bob.id, Some("new"), Some(true), None, false).await.unwrap();
     assert!(bob2.is_admin);
     assert_eq!(store.user_by_name("bob").await.unwrap().unwrap().password_hash, "new");
-    assert!(is_not_found(store.update_user(bob.id + 1000, None, None, Some(true)).await));
+    assert!(is_not_found(store.update_user(bob.id + 1000, None, None, Some(true), false).await));
 }
 
 conformance!(tokens_by_hash_expiry_and_disabled_user);
@@ -87,23 +87,48 @@ async fn tokens_by_hash_expiry_and_disabled_user(store: Arc<dyn Store>) {
     assert!(store.principal_by_token("hash-1").await.unwrap().is_none());
 
     // A disabled user's tokens stop working (and a token created afterwards does not work either).
-    store.update_user(alice.id, None, None, Some(true)).await.unwrap();
+    store.update_user(alice.id, None, None, Some(true), false).await.unwrap();
     assert!(store.principal_by_token("hash-2").await.unwrap().is_none());
     store.create_token(alice.id, "late", TokenKind::Api, "hash-4", None, None).await.unwrap();
     assert!(store.principal_by_token("hash-4").await.unwrap().is_none());
-    store.update_user(alice.id, None, None, Some(false)).await.unwrap();
+    store.update_user(alice.id, None, None, Some(false), false).await.unwrap();
     assert!(store.principal_by_token("hash-4").await.unwrap().is_some());
 }
 
-conformance!(login_failures_are_counted_per_key);
-async fn login_failures_are_counted_per_key(store: Arc<dyn Store>) {
-    let keys = vec!["user:alice".to_string(), "ip:1.2.3.4".to_string()];
-    assert_eq!(store.record_login_failure(&keys, 60_000).await.unwrap(), 1);
-    assert_eq!(store.record_login_failure(&keys[1..], 60_000).await.unwrap(), 2);
-    assert_eq!(store.login_failures(&keys, 60_000).await.unwrap(), 2);
-    assert_eq!(store.login_failures(&keys[..1], 60_000).await.unwrap(), 1);
-    store.clear_login_failures(&keys).await.unwrap();
-    assert_eq!(store.login_failures(&keys, 60_000).await.unwrap(), 0);
+conformance!(login_attempts_are_limited_per_source_and_per_account);
+async fn login_attempts_are_limited_per_source_and_per_account(store: Arc<dyn Store>) {
+    use docmerge::domain::login::{Limited, LoginDecision, LoginPolicy};
+    let alice = store.create_user("Alice", "h", false).await.unwrap();
+    let policy = LoginPolicy::new(10);
+    // One source: five free failures, then it must wait (exponential back-off).
+    for _ in 0..5 {
+        let a = store.begin_login("alice", "10.0.0.1", policy).await.unwrap().expect("free attempt");
+        store.finish_login(a, None, "10.0.0.1").await.unwrap();
+    }
+    match store.begin_login("alice", "10.0.0.1", policy).await.unwrap() {
+        Err(LoginDecision::Wait { retry_after_ms, per: Limited::Source }) => assert!(retry_after_ms > 0 && retry_after_ms <= 1000),
+        other => panic!("{other:?}"),
+    }
+    // Other sources: the account takes five more failures (ten in all), then strangers wait.
+    for i in 0..5 {
+        let src = format!("10.0.1.{i}");
+        let a = store.begin_login("alice", &src, policy).await.unwrap().expect("another source");
+        store.finish_login(a, None, &src).await.unwrap();
+    }
+    match store.begin_login("alice", "10.0.2.1", policy).await.unwrap() {
+        Err(LoginDecision::Wait { per: Limited::Account, retry_after_ms }) => assert!(retry_after_ms > 14 * 60 * 1000),
+        other => panic!("{other:?}"),
+    }
+    // Another account from a fresh source is not affected.
+    assert!(store.begin_login("bob", "10.0.3.1", policy).await.unwrap().is_ok());
+    // An address the owner logged in from before passes the account limit. (The first login
+    // from it is let through by a policy with a higher account limit.)
+    let known = "192.0.2.7";
+    let first = store.begin_login("alice", known, LoginPolicy { account_limit: 1000, ..policy }).await.unwrap().unwrap();
+    store.finish_login(first, Some(alice.id), known).await.unwrap();
+    assert!(matches!(store.begin_login("alice", "192.0.2.8", policy).await.unwrap(), Err(LoginDecision::Wait { per: Limited::Account, .. })));
+    let a = store.begin_login("alice", known, policy).await.unwrap().expect("a known address passes the account limit");
+    store.finish_login(a, Some(alice.id), known).await.unwrap();
 }
 
 // ---- folders -----------------------------------------------------------------------------------

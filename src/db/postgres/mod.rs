@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (3, "listing_indexes", include_str!("../../../migrations/postgres/0003_listing_indexes.sql")),
     (4, "lists_and_search", include_str!("../../../migrations/postgres/0004_lists_and_search.sql")),
+    (5, "login_attempts", include_str!("../../../migrations/postgres/0005_login_attempts.sql")),
 ];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";
@@ -40,6 +41,8 @@ pub(crate) const EVENTS_CHANNEL: &str = "docmerge_events";
 /// Advisory lock keys (arbitrary constants, "dmEV" / "dmMG").
 const EVENTS_LOCK: i64 = 0x646d_4556;
 const MIGRATE_LOCK: i64 = 0x646d_4d47;
+/// Serialises login attempts ("dmLG"), see `begin_login`.
+pub(crate) const LOGIN_LOCK: i64 = 0x646d_4c47;
 
 pub(crate) type Tx<'a> = deadpool_postgres::Transaction<'a>;
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -51,6 +54,50 @@ pub struct PgStore {
     listening: Arc<AtomicBool>,
     listener: tokio::task::JoinHandle<()>,
     anchors: anchors::Anchors,
+    /// For cancel requests, which open a connection of their own.
+    tls: MakeRustlsConnect,
+}
+
+/// Cancels the query running on a pooled connection when dropped before [`disarm`]: a request
+/// whose client went away (its future dropped) must not leave its query running on the server.
+///
+/// [`disarm`]: CancelOnDrop::disarm
+pub(crate) struct CancelOnDrop {
+    token: Option<tokio_postgres::CancelToken>,
+    tls: MakeRustlsConnect,
+}
+
+impl CancelOnDrop {
+    pub(crate) fn new(token: tokio_postgres::CancelToken, tls: MakeRustlsConnect) -> Self {
+        CancelOnDrop { token: Some(token), tls }
+    }
+    pub(crate) fn disarm(mut self) {
+        self.token = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let tls = self.tls.clone();
+            rt.spawn(async move {
+                match token.cancel_query(tls).await {
+                    Ok(()) => tracing::debug!("cancelled the query of a request whose client went away"),
+                    Err(e) => tracing::warn!(error = %e, "cancelling a query failed; the statement timeout ends it"),
+                }
+            });
+        }
+    }
+}
+
+/// A statement stopped by `statement_timeout` (SQLSTATE 57014) is the search's own cost limit.
+pub(crate) fn timeout_as_too_expensive(e: DomainError, limit: Duration) -> DomainError {
+    match e {
+        DomainError::Database(m) if m.contains("(57014)") => crate::domain::search::too_slow(limit),
+        other => other,
+    }
 }
 
 impl Drop for PgStore {
@@ -165,8 +212,8 @@ impl PgStore {
         let jobs_wake = Arc::new(Notify::new());
         let events_wake = Arc::new(Notify::new());
         let listening = Arc::new(AtomicBool::new(false));
-        let listener = tokio::spawn(listen_loop(cfg, tls, jobs_wake.clone(), events_wake.clone(), listening.clone()));
-        Ok(PgStore { pool, jobs_wake, events_wake, listening, listener, anchors: anchors::Anchors::default() })
+        let listener = tokio::spawn(listen_loop(cfg, tls.clone(), jobs_wake.clone(), events_wake.clone(), listening.clone()));
+        Ok(PgStore { pool, jobs_wake, events_wake, listening, listener, anchors: anchors::Anchors::default(), tls: tls.clone() })
     }
 
     pub(crate) async fn client(&self) -> DomainResult<deadpool_postgres::Client> {

@@ -540,7 +540,14 @@ impl Store for PgStore {
         count(&c, "SELECT COUNT(*) FROM users", &[]).await
     }
 
-    async fn update_user(&self, id: Id, password_hash: Option<&str>, is_admin: Option<bool>, disabled: Option<bool>) -> DomainResult<User> {
+    async fn update_user(
+        &self,
+        id: Id,
+        password_hash: Option<&str>,
+        is_admin: Option<bool>,
+        disabled: Option<bool>,
+        keep_api_tokens: bool,
+    ) -> DomainResult<User> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let row = query_opt(
@@ -553,15 +560,25 @@ impl Store for PgStore {
         )
         .await?
         .ok_or_else(|| DomainError::not_found(format!("user {id}")))?;
-        if disabled == Some(true) || password_hash.is_some() {
-            // A disabled user or a changed password ends every browser session.
-            exec(&tx, "DELETE FROM api_tokens WHERE user_id = $1 AND kind = 'session'", &[&id]).await?;
-        }
-        if disabled == Some(true) {
-            exec(&tx, "DELETE FROM api_tokens WHERE user_id = $1", &[&id]).await?;
+        let kinds: &[&str] = match crate::domain::users::revocation_for(password_hash.is_some(), disabled, keep_api_tokens) {
+            crate::domain::users::Revocation::Nothing => &[],
+            crate::domain::users::Revocation::Sessions => &["session"],
+            crate::domain::users::Revocation::All => &["session", "api"],
+        };
+        let mut events = Vec::new();
+        if !kinds.is_empty() {
+            let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+            let ids: Vec<Id> = query(&tx, "DELETE FROM api_tokens WHERE user_id = $1 AND kind = ANY($2) RETURNING id", &[&id, &kinds])
+                .await?
+                .iter()
+                .map(|r| col(r, 0))
+                .collect::<DomainResult<_>>()?;
+            if !ids.is_empty() {
+                events.push(NewEvent::tokens_revoked(id, &ids));
+            }
         }
         let user = user_from(&row)?;
-        Self::commit(tx, &[], false).await?;
+        Self::commit(tx, &events, false).await?;
         Ok(user)
     }
 
@@ -633,43 +650,69 @@ impl Store for PgStore {
     }
 
     async fn delete_token(&self, user_id: Id, token_id: Id) -> DomainResult<()> {
-        let c = self.client().await?;
-        let n = exec(&c, "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2", &[&token_id, &user_id]).await?;
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let n = exec(&tx, "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2", &[&token_id, &user_id]).await?;
         if n == 0 {
             return Err(DomainError::not_found(format!("token {token_id}")));
         }
-        Ok(())
+        Self::commit(tx, &[NewEvent::tokens_revoked(user_id, &[token_id])], false).await
     }
 
-    async fn record_login_failure(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64> {
+    async fn begin_login(
+        &self,
+        account: &str,
+        source: &str,
+        policy: crate::domain::login::LoginPolicy,
+    ) -> DomainResult<Result<crate::domain::login::LoginAttempt, crate::domain::login::LoginDecision>> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
+        // Attempts are decided one at a time (short transactions), so parallel guesses count
+        // each other.
+        exec(&tx, "SELECT pg_advisory_xact_lock($1)", &[&super::LOGIN_LOCK]).await?;
         let now = now_millis();
-        let since = now - window_ms;
-        exec(&tx, "DELETE FROM login_failures WHERE at < $1", &[&since]).await?;
-        let mut max = 0;
-        for k in keys {
-            exec(&tx, "INSERT INTO login_failures (key, at) VALUES ($1, $2)", &[k, &now]).await?;
-            max = max.max(count(&tx, "SELECT COUNT(*) FROM login_failures WHERE key = $1 AND at >= $2", &[k, &since]).await?);
-        }
-        Self::commit(tx, &[], false).await?;
-        Ok(max)
+        let since = now - policy.window_ms;
+        exec(&tx, "DELETE FROM login_attempts WHERE at < $1", &[&since]).await?;
+        let a = query_one(&tx, "SELECT COUNT(*), MIN(at) FROM login_attempts WHERE account = $1 AND at >= $2", &[&account, &since]).await?;
+        let s = query_one(&tx, "SELECT COUNT(*), MAX(at) FROM login_attempts WHERE source = $1 AND at >= $2", &[&source, &since]).await?;
+        let known_source = query_opt(
+            &tx,
+            "SELECT 1 FROM login_sources s JOIN users u ON u.id = s.user_id WHERE lower(u.username) = $1 AND s.source = $2",
+            &[&account, &source],
+        )
+        .await?
+        .is_some();
+        let history = crate::domain::login::LoginHistory {
+            account_failures: col(&a, 0)?,
+            oldest_account_failure: col(&a, 1)?,
+            source_failures: col(&s, 0)?,
+            last_source_failure: col(&s, 1)?,
+            known_source,
+        };
+        let out = match policy.decide(&history, now) {
+            crate::domain::login::LoginDecision::Proceed => {
+                let row =
+                    query_one(&tx, "INSERT INTO login_attempts (account, source, at) VALUES ($1, $2, $3) RETURNING id", &[&account, &source, &now]).await?;
+                Ok(crate::domain::login::LoginAttempt { id: col(&row, 0)? })
+            }
+            wait => Err(wait),
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
     }
 
-    async fn login_failures(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64> {
-        let c = self.client().await?;
-        let since = now_millis() - window_ms;
-        let mut max = 0;
-        for k in keys {
-            max = max.max(count(&c, "SELECT COUNT(*) FROM login_failures WHERE key = $1 AND at >= $2", &[k, &since]).await?);
-        }
-        Ok(max)
-    }
-
-    async fn clear_login_failures(&self, keys: &[String]) -> DomainResult<()> {
-        let c = self.client().await?;
-        exec(&c, "DELETE FROM login_failures WHERE key = ANY($1)", &[&keys]).await?;
-        Ok(())
+    async fn finish_login(&self, attempt: crate::domain::login::LoginAttempt, succeeded_as: Option<Id>, source: &str) -> DomainResult<()> {
+        let Some(user_id) = succeeded_as else { return Ok(()) };
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        exec(&tx, "DELETE FROM login_attempts WHERE id = $1", &[&attempt.id]).await?;
+        exec(
+            &tx,
+            "INSERT INTO login_sources (user_id, source, last_at) VALUES ($1, $2, $3) ON CONFLICT (user_id, source) DO UPDATE SET last_at = EXCLUDED.last_at",
+            &[&user_id, &source, &now_millis()],
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)
     }
 
     // ---- folders -------------------------------------------------------------------------------
@@ -1384,177 +1427,19 @@ impl Store for PgStore {
     }
 
     async fn search(&self, owner: Id, q: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>> {
-        let mut conds = vec!["d.owner_id = $1".to_string(), "d.trashed_at IS NULL".to_string()];
-        let mut args: Params = vec![Box::new(owner)];
-        for t in &q.tags {
-            args.push(Box::new(t.clone()));
-            conds.push(format!(
-                "EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.id = dt.tag_id WHERE dt.document_id = d.id AND lower(t.name) = lower(${}))",
-                args.len()
-            ));
-        }
-        for f in &q.folders {
-            args.push(Box::new(like_escape(f)));
-            conds.push(format!(
-                "d.folder_id IN (SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NULL AND name ILIKE ${} ESCAPE '\\')",
-                args.len()
-            ));
-        }
-        if let Some(a) = q.after {
-            args.push(Box::new(a));
-            conds.push(format!("d.created_at >= ${}", args.len()));
-        }
-        if let Some(b) = q.before {
-            args.push(Box::new(b));
-            conds.push(format!("d.created_at < ${}", args.len()));
-        }
-        let c = self.client().await?;
-        if !q.has_text() {
-            // Filters only: newest documents first.
-            let wher = conds.join(" AND ");
-            let total = count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?;
-            let n = args.len();
-            args.push(Box::new(page.limit()));
-            args.push(Box::new(page.offset()));
-            let sql = format!(
-                "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            );
-            let docs = load_docs(&c, &sql, &refs(&args)).await?;
-            let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-            return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
-        }
-        let expr = ts_expression(q);
-        args.push(Box::new(expr.clone()));
-        let q_arg = args.len();
-        args.push(Box::new(RANKED_MATCHES + 1));
-        let limit_arg = args.len();
-        let wher = conds.join(" AND ");
-        // This user's matching pages newest first (rowid = page id), and the documents whose title
-        // matches (rowid = -document id), newest first: at most RANKED_MATCHES + 1 of each. For a
-        // word on most pages the planner walks search_index(owner_id, rowid) and stops there; for
-        // a rarer one it asks the GIN index. When there are more matches than that, the newest are
-        // listed newest first instead of ranked; otherwise ts_rank ranks them.
-        let tsq = format!("to_tsquery('simple', ${q_arg})");
-        let mut candidates: Vec<Candidate> = Vec::new();
-        let mut truncated = false;
-        // Pages: read from search_index alone (its owner_id column), newest first, in batches;
-        // each batch's documents are then checked against the filters in one query. Joining
-        // documents inside the index scan would look up the document of every match before
-        // sorting, not only of the newest ones kept.
-        let filter_args = &args[..q_arg - 1];
-        let page_sql = "SELECT s.rowid, s.document_id, s.page_number FROM search_index s \
-                        WHERE s.owner_id = $1 AND s.tsv @@ to_tsquery('simple', $2) AND s.rowid < $3 ORDER BY s.rowid DESC LIMIT $4";
-        let docs_sql = format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", q_arg);
-        let batch = RANKED_MATCHES + 1;
-        let mut before = Id::MAX;
-        let mut pages: Vec<Candidate> = Vec::new();
-        loop {
-            let rows = query(&c, page_sql, &[&owner, &expr, &before, &batch]).await?;
-            let Some(last) = rows.last() else { break };
-            before = col(last, 0)?;
-            let found: Vec<(Id, Id, i32)> =
-                rows.iter().map(|r| Ok((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?))).collect::<DomainResult<_>>()?;
-            let mut ids: Vec<Id> = found.iter().map(|f| f.1).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let mut p = refs(filter_args);
-            p.push(&ids);
-            let visible: HashSet<Id> = query(&c, &docs_sql, &p).await?.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
-            pages.extend(found.into_iter().filter(|f| visible.contains(&f.1)).map(|(rid, doc, pno)| (rid, doc, pno, 0.0)));
-            if pages.len() as i64 > RANKED_MATCHES || (rows.len() as i64) < batch {
-                break;
-            }
-        }
-        truncated |= pages.len() as i64 > RANKED_MATCHES;
-        pages.truncate(RANKED_MATCHES as usize);
-        if !truncated && !pages.is_empty() {
-            // Few enough to rank: ts_rank of just these rows.
-            let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
-            let rank: HashMap<Id, f64> = query(
-                &c,
-                "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)",
-                &[&rids, &expr],
-            )
-            .await?
-            .iter()
-            .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
-            .collect::<DomainResult<_>>()?;
-            for p in &mut pages {
-                p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
-            }
-        }
-        candidates.extend(pages);
-        // Titles: documents.title_tsv (GIN), small rows, filtered in the same query; read in
-        // windows of document ids, newest first, so that a title word on thousands of documents
-        // costs about the RANKED_MATCHES + 1 newest of them (BitmapAnd of the GIN and the primary
-        // key), not a heap read and a ts_rank of every one.
-        let title_sql = format!(
-            "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
-             WHERE d.title_tsv @@ {tsq} AND {wher} AND d.id < ${} AND d.id >= ${} ORDER BY d.id DESC LIMIT ${limit_arg}",
-            args.len() + 1,
-            args.len() + 2
-        );
-        let bounds = query_one(&c, "SELECT min(id), max(id) FROM documents", &[]).await?;
-        let mut titles: Vec<Candidate> = Vec::new();
-        if let (Some(lowest), Some(highest)) = (col::<Option<Id>>(&bounds, 0)?, col::<Option<Id>>(&bounds, 1)?) {
-            let want = RANKED_MATCHES + 1;
-            let mut windows = crate::domain::search::IdWindows::new(lowest, highest);
-            while let Some((from, below)) = windows.next(titles.len() as i64, want) {
-                let mut p = refs(&args);
-                p.push(&below);
-                p.push(&from);
-                let rows = query(&c, &title_sql, &p).await?;
-                for r in &rows {
-                    titles.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
-                }
-                windows.read_down_to(from);
-            }
-        }
-        truncated |= titles.len() as i64 > RANKED_MATCHES;
-        titles.truncate(RANKED_MATCHES as usize);
-        candidates.extend(titles);
-        if truncated {
-            for c in &mut candidates {
-                c.3 = 0.0;
-            }
-        }
-        let ranked = best_per_document(candidates);
-        let total = ranked.len() as i64;
-        let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
-        let rids: Vec<Id> = hits.iter().map(|r| r.0).filter(|r| *r > 0).collect();
-        // Snippets only for the page of results shown, cut in Rust from the stored text (the same
-        // code on both backends; ts_headline would re-parse every page's whole text).
-        let mut snippets: HashMap<Id, String> = HashMap::new();
-        if !rids.is_empty() {
-            for r in &query(&c, "SELECT id, text FROM pages WHERE id = ANY($1)", &[&rids]).await? {
-                let body: String = col(r, 1)?;
-                snippets.insert(col(r, 0)?, crate::domain::search::snippet(&body, q));
-            }
-        }
-        // The documents of the page shown, in one query.
-        let doc_ids: Vec<Id> = hits.iter().map(|r| r.1).collect();
-        let docs = load_docs(&c, &format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ANY($1) AND d.owner_id = $2"), &[&doc_ids, &owner]).await?;
-        let mut docs: HashMap<Id, Document> = docs.into_iter().map(|d| (d.id, d)).collect();
-        let mut items = Vec::with_capacity(hits.len());
-        for (rid, doc_id, pno, rank) in hits {
-            let Some(document) = docs.remove(&doc_id) else { continue };
-            let snippet = match snippets.remove(&rid) {
-                Some(s) => s,
-                None if rid < 0 => crate::domain::search::snippet(&document.title, q),
-                None => String::new(),
-            };
-            items.push(SearchHit {
-                document,
-                page_number: if pno > 0 { Some(pno) } else { None },
-                snippet: crate::domain::snippet_html(&snippet),
-                rank,
-            });
-        }
-        Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
+        // One read-only transaction with a statement timeout, cancelled on the server when this
+        // future is dropped (the client went away): a search costs at most `q.time_limit`.
+        let mut c = self.client().await?;
+        let cancel = super::CancelOnDrop::new(c.cancel_token(), self.tls.clone());
+        let tx = c.build_transaction().read_only(true).start().await.map_err(db_err)?;
+        let ms = q.time_limit.as_millis().clamp(1, i32::MAX as u128);
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")).await.map_err(db_err)?;
+        let out = search_in(&tx, owner, q, page).await.map_err(|e| super::timeout_as_too_expensive(e, q.time_limit));
+        cancel.disarm();
+        let out = out?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
     }
-
     // ---- the job table -------------------------------------------------------------------------
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> DomainResult<Vec<Option<Id>>> {
@@ -2025,4 +1910,232 @@ impl Store for PgStore {
         let events = pages::set_page_images(&tx, version_id, &images).await?;
         Self::commit(tx, &events, false).await
     }
+}
+
+/// A search's `tag:` and `folder:` filters as ids. `None`: some name matches nothing, so nothing
+/// can match the search.
+struct ResolvedFilters {
+    /// Every tag id named, with the number of the filter it answers (a name can match tags that
+    /// differ only in case); a document must carry tags of all `groups` filters.
+    tag_ids: Vec<Id>,
+    tag_groups: Vec<i32>,
+    groups: i64,
+    /// The folders whose name matches every `folder:` filter (None: no folder filter).
+    folder_ids: Option<Vec<Id>>,
+}
+
+async fn resolve_filters<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery) -> DomainResult<Option<ResolvedFilters>> {
+    let mut out = ResolvedFilters { tag_ids: Vec::new(), tag_groups: Vec::new(), groups: q.tags.len() as i64, folder_ids: None };
+    if !q.tags.is_empty() {
+        let names: Vec<String> = q.tags.iter().map(|t| t.to_lowercase()).collect();
+        let rows = query(c, "SELECT id, lower(name) FROM tags WHERE owner_id = $1 AND lower(name) = ANY($2)", &[&owner, &names]).await?;
+        for (g, name) in names.iter().enumerate() {
+            let before = out.tag_ids.len();
+            for r in &rows {
+                if col::<String>(r, 1)? == *name {
+                    out.tag_ids.push(col(r, 0)?);
+                    out.tag_groups.push(g as i32);
+                }
+            }
+            if out.tag_ids.len() == before {
+                return Ok(None);
+            }
+        }
+    }
+    for f in &q.folders {
+        let rows = query(
+            c,
+            "SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NULL AND name ILIKE $2 ESCAPE '\\'",
+            &[&owner, &like_escape(f)],
+        )
+        .await?;
+        let ids: HashSet<Id> = rows.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
+        let kept: Vec<Id> = match out.folder_ids.take() {
+            None => ids.into_iter().collect(),
+            Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
+        };
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        out.folder_ids = Some(kept);
+    }
+    Ok(Some(out))
+}
+
+async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>> {
+    let mut conds = vec!["d.owner_id = $1".to_string(), "d.trashed_at IS NULL".to_string()];
+    let mut args: Params = vec![Box::new(owner)];
+    // Tag and folder names are looked up once, so that each kind of filter is one condition
+    // however many names it has (one EXISTS per name made planning time grow steeply).
+    let Some(filters) = resolve_filters(c, owner, q).await? else {
+        return Ok(Paged { truncated: false, items: Vec::new(), total: 0, page: page.page, page_size: page.page_size });
+    };
+    if !filters.tag_ids.is_empty() {
+        args.push(Box::new(filters.tag_ids));
+        args.push(Box::new(filters.tag_groups));
+        args.push(Box::new(filters.groups));
+        conds.push(format!(
+            "(SELECT COUNT(DISTINCT m.g) FROM document_tags dt JOIN UNNEST(${}::bigint[], ${}::int[]) AS m(t, g) ON m.t = dt.tag_id \
+             WHERE dt.document_id = d.id) = ${}",
+            args.len() - 2,
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    if let Some(folder_ids) = filters.folder_ids {
+        args.push(Box::new(folder_ids));
+        conds.push(format!("d.folder_id = ANY(${})", args.len()));
+    }
+    if let Some(a) = q.after {
+        args.push(Box::new(a));
+        conds.push(format!("d.created_at >= ${}", args.len()));
+    }
+    if let Some(b) = q.before {
+        args.push(Box::new(b));
+        conds.push(format!("d.created_at < ${}", args.len()));
+    }
+    if !q.has_text() {
+        // Filters only: newest documents first.
+        let wher = conds.join(" AND ");
+        let total = count(c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?;
+        let n = args.len();
+        args.push(Box::new(page.limit()));
+        args.push(Box::new(page.offset()));
+        let sql = format!(
+            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let docs = load_docs(c, &sql, &refs(&args)).await?;
+        let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
+        return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
+    }
+    let expr = ts_expression(q);
+    args.push(Box::new(expr.clone()));
+    let q_arg = args.len();
+    args.push(Box::new(RANKED_MATCHES + 1));
+    let limit_arg = args.len();
+    let wher = conds.join(" AND ");
+    // This user's matching pages newest first (rowid = page id), and the documents whose title
+    // matches (rowid = -document id), newest first: at most RANKED_MATCHES + 1 of each. For a
+    // word on most pages the planner walks search_index(owner_id, rowid) and stops there; for
+    // a rarer one it asks the GIN index. When there are more matches than that, the newest are
+    // listed newest first instead of ranked; otherwise ts_rank ranks them.
+    let tsq = format!("to_tsquery('simple', ${q_arg})");
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut truncated = false;
+    // Pages: read from search_index alone (its owner_id column), newest first, in batches;
+    // each batch's documents are then checked against the filters in one query. Joining
+    // documents inside the index scan would look up the document of every match before
+    // sorting, not only of the newest ones kept.
+    let filter_args = &args[..q_arg - 1];
+    let page_sql = "SELECT s.rowid, s.document_id, s.page_number FROM search_index s \
+                    WHERE s.owner_id = $1 AND s.tsv @@ to_tsquery('simple', $2) AND s.rowid < $3 ORDER BY s.rowid DESC LIMIT $4";
+    let docs_sql = format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", q_arg);
+    let batch = RANKED_MATCHES + 1;
+    let mut before = Id::MAX;
+    let mut pages: Vec<Candidate> = Vec::new();
+    loop {
+        let rows = query(c, page_sql, &[&owner, &expr, &before, &batch]).await?;
+        let Some(last) = rows.last() else { break };
+        before = col(last, 0)?;
+        let found: Vec<(Id, Id, i32)> =
+            rows.iter().map(|r| Ok((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?))).collect::<DomainResult<_>>()?;
+        let mut ids: Vec<Id> = found.iter().map(|f| f.1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut p = refs(filter_args);
+        p.push(&ids);
+        let visible: HashSet<Id> = query(c, &docs_sql, &p).await?.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
+        pages.extend(found.into_iter().filter(|f| visible.contains(&f.1)).map(|(rid, doc, pno)| (rid, doc, pno, 0.0)));
+        if pages.len() as i64 > RANKED_MATCHES || (rows.len() as i64) < batch {
+            break;
+        }
+    }
+    truncated |= pages.len() as i64 > RANKED_MATCHES;
+    pages.truncate(RANKED_MATCHES as usize);
+    if !truncated && !pages.is_empty() {
+        // Few enough to rank: ts_rank of just these rows.
+        let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
+        let rank: HashMap<Id, f64> = query(
+            c,
+            "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)",
+            &[&rids, &expr],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
+        .collect::<DomainResult<_>>()?;
+        for p in &mut pages {
+            p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
+        }
+    }
+    candidates.extend(pages);
+    // Titles: documents.title_tsv (GIN), small rows, filtered in the same query; read in
+    // windows of document ids, newest first, so that a title word on thousands of documents
+    // costs about the RANKED_MATCHES + 1 newest of them (BitmapAnd of the GIN and the primary
+    // key), not a heap read and a ts_rank of every one.
+    let title_sql = format!(
+        "SELECT -d.id, d.id, 0, ts_rank(d.title_tsv, {tsq}) FROM documents d \
+         WHERE d.title_tsv @@ {tsq} AND {wher} AND d.id < ${} AND d.id >= ${} ORDER BY d.id DESC LIMIT ${limit_arg}",
+        args.len() + 1,
+        args.len() + 2
+    );
+    let bounds = query_one(c, "SELECT min(id), max(id) FROM documents", &[]).await?;
+    let mut titles: Vec<Candidate> = Vec::new();
+    if let (Some(lowest), Some(highest)) = (col::<Option<Id>>(&bounds, 0)?, col::<Option<Id>>(&bounds, 1)?) {
+        let want = RANKED_MATCHES + 1;
+        let mut windows = crate::domain::search::IdWindows::new(lowest, highest);
+        while let Some((from, below)) = windows.next(titles.len() as i64, want) {
+            let mut p = refs(&args);
+            p.push(&below);
+            p.push(&from);
+            let rows = query(c, &title_sql, &p).await?;
+            for r in &rows {
+                titles.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+            }
+            windows.read_down_to(from);
+        }
+    }
+    truncated |= titles.len() as i64 > RANKED_MATCHES;
+    titles.truncate(RANKED_MATCHES as usize);
+    candidates.extend(titles);
+    if truncated {
+        for c in &mut candidates {
+            c.3 = 0.0;
+        }
+    }
+    let ranked = best_per_document(candidates);
+    let total = ranked.len() as i64;
+    let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+    let rids: Vec<Id> = hits.iter().map(|r| r.0).filter(|r| *r > 0).collect();
+    // Snippets only for the page of results shown, cut in Rust from the stored text (the same
+    // code on both backends; ts_headline would re-parse every page's whole text).
+    let mut snippets: HashMap<Id, String> = HashMap::new();
+    if !rids.is_empty() {
+        for r in &query(c, "SELECT id, text FROM pages WHERE id = ANY($1)", &[&rids]).await? {
+            let body: String = col(r, 1)?;
+            snippets.insert(col(r, 0)?, crate::domain::search::snippet(&body, q));
+        }
+    }
+    // The documents of the page shown, in one query.
+    let doc_ids: Vec<Id> = hits.iter().map(|r| r.1).collect();
+    let docs = load_docs(c, &format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ANY($1) AND d.owner_id = $2"), &[&doc_ids, &owner]).await?;
+    let mut docs: HashMap<Id, Document> = docs.into_iter().map(|d| (d.id, d)).collect();
+    let mut items = Vec::with_capacity(hits.len());
+    for (rid, doc_id, pno, rank) in hits {
+        let Some(document) = docs.remove(&doc_id) else { continue };
+        let snippet = match snippets.remove(&rid) {
+            Some(s) => s,
+            None if rid < 0 => crate::domain::search::snippet(&document.title, q),
+            None => String::new(),
+        };
+        items.push(SearchHit {
+            document,
+            page_number: if pno > 0 { Some(pno) } else { None },
+            snippet: crate::domain::snippet_html(&snippet),
+            rank,
+        });
+    }
+    Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
 }

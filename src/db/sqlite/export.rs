@@ -341,7 +341,7 @@ impl ArchiveStore for SqliteStore {
     async fn finish_backup(&self, slot: &str, outcome: BackupOutcome) -> DomainResult<()> {
         let slot = slot.to_string();
         self.write(move |tx| {
-            match outcome {
+            match &outcome {
                 BackupOutcome::Done { finished_at, duration_ms, file, size } => tx.execute(
                     "UPDATE backup_runs SET state = 'done', finished_at = ?2, duration_ms = ?3, file = ?4, size = ?5 WHERE slot = ?1",
                     params![slot, finished_at, duration_ms, file, size],

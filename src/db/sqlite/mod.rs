@@ -3,6 +3,7 @@
 //! `busy_timeout` serialise writers; nothing holds a write transaction across slow work.
 
 mod export;
+mod reserve;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (3, "listing_indexes", include_str!("../../../migrations/sqlite/0003_listing_indexes.sql")),
     (4, "lists_and_search", include_str!("../../../migrations/sqlite/0004_lists_and_search.sql")),
+    (5, "login_attempts", include_str!("../../../migrations/sqlite/0005_login_attempts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -30,6 +32,7 @@ pub struct SqliteStore {
     read_slots: Arc<tokio::sync::Semaphore>,
     jobs_wake: Arc<Notify>,
     events_wake: Arc<Notify>,
+    reserve: Arc<reserve::SpaceReserve>,
 }
 
 fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -56,12 +59,51 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
 }
 
 pub(crate) fn db_err(e: rusqlite::Error) -> DomainError {
-    if let rusqlite::Error::SqliteFailure(code, msg) = &e
-        && code.code == rusqlite::ErrorCode::DatabaseBusy
-    {
-        return DomainError::Database(format!("the database is busy: {}", msg.clone().unwrap_or_default()));
+    if let rusqlite::Error::SqliteFailure(code, msg) = &e {
+        match code.code {
+            rusqlite::ErrorCode::DatabaseBusy => {
+                return DomainError::Database(format!("the database is busy: {}", msg.clone().unwrap_or_default()));
+            }
+            rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly => {
+                return DomainError::StorageFull(format!("the SQLite database cannot be written: {e}"));
+            }
+            _ => {}
+        }
     }
     DomainError::Database(e.to_string())
+}
+
+/// Set when the request that started a read went away; read by SQLite's progress handler.
+#[derive(Default)]
+pub(crate) struct CancelFlag(Arc<std::sync::atomic::AtomicBool>);
+
+pub(crate) struct SharedCancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl CancelFlag {
+    pub(crate) fn shared(&self) -> SharedCancel {
+        SharedCancel(self.0.clone())
+    }
+}
+
+impl SharedCancel {
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for CancelFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A statement stopped by the progress handler is the search's own cost limit (or its client
+/// left, and then nobody reads the answer).
+pub(crate) fn interrupted_as_too_expensive(e: DomainError, limit: std::time::Duration) -> DomainError {
+    match e {
+        DomainError::Database(m) | DomainError::Invalid(m) if m.contains("interrupted") => crate::domain::search::too_slow(limit),
+        other => other,
+    }
 }
 
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -85,7 +127,11 @@ impl SqliteStore {
             .await
             .map_err(|e| DomainError::Database(e.to_string()))?
             .map_err(|e| DomainError::Database(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+        let reserve = Arc::new(reserve::SpaceReserve::beside(&path));
+        let r = reserve.clone();
+        let _ = tokio::task::spawn_blocking(move || r.replenish()).await;
         Ok(SqliteStore {
+            reserve,
             path,
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
@@ -98,18 +144,30 @@ impl SqliteStore {
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok,
     /// rolls back (on drop) otherwise.
-    pub(crate) async fn write<T, F>(&self, f: F) -> DomainResult<T>
+    pub(crate) async fn write<T, F>(&self, mut f: F) -> DomainResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> DomainResult<T> + Send + 'static,
+        F: FnMut(&Transaction<'_>) -> DomainResult<T> + Send + 'static,
     {
         let writer = self.writer.clone();
+        let reserve = self.reserve.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(db_err)?;
-            Ok(out)
+            let mut attempt = |conn: &mut Connection| -> DomainResult<T> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                let out = f(&tx)?;
+                tx.commit().map_err(db_err)?;
+                Ok(out)
+            };
+            match attempt(&mut conn) {
+                // The disk is full: give the reserve back and try once more (see reserve.rs).
+                Err(DomainError::StorageFull(_)) if reserve.release() => attempt(&mut conn),
+                Ok(out) => {
+                    reserve.replenish();
+                    Ok(out)
+                }
+                other => other,
+            }
         })
         .await
         .map_err(|e| DomainError::Database(format!("database task failed: {e}")))?
@@ -121,6 +179,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> DomainResult<T> + Send + 'static,
     {
+        self.read_mut(move |c| f(c)).await
+    }
+
+    /// Like `read`, with the connection itself (to set a progress handler on it for the read).
+    pub(crate) async fn read_mut<T, F>(&self, f: F) -> DomainResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> DomainResult<T> + Send + 'static,
+    {
         let readers = self.readers.clone();
         let path = self.path.clone();
         let max = self.max_readers;
@@ -131,12 +198,12 @@ impl SqliteStore {
                 let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
                 pool.pop()
             };
-            let conn = match conn {
+            let mut conn = match conn {
                 Some(c) => c,
                 None => open_conn(&path, true).map_err(db_err)?,
             };
             conn.execute_batch("BEGIN").map_err(db_err)?;
-            let out = f(&conn);
+            let out = f(&mut conn);
             let _ = conn.execute_batch("COMMIT");
             let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < max {

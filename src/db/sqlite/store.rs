@@ -1,6 +1,6 @@
 //! `Store` for SQLite.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -511,29 +511,46 @@ impl Store for SqliteStore {
         self.read(|c| c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0)).map_err(db_err)).await
     }
 
-    async fn update_user(&self, id: Id, password_hash: Option<&str>, is_admin: Option<bool>, disabled: Option<bool>) -> DomainResult<User> {
+    async fn update_user(
+        &self,
+        id: Id,
+        password_hash: Option<&str>,
+        is_admin: Option<bool>,
+        disabled: Option<bool>,
+        keep_api_tokens: bool,
+    ) -> DomainResult<User> {
         let hash = password_hash.map(str::to_string);
-        self.write(move |tx| {
-            let n = tx
-                .execute(
-                    "UPDATE users SET password_hash = COALESCE(?2, password_hash), is_admin = COALESCE(?3, is_admin), disabled = COALESCE(?4, disabled) WHERE id = ?1",
-                    params![id, hash, is_admin, disabled],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(DomainError::not_found(format!("user {id}")));
-            }
-            if disabled == Some(true) || hash.is_some() {
-                // A disabled user or a changed password ends every browser session.
-                tx.execute("DELETE FROM api_tokens WHERE user_id = ?1 AND kind = 'session'", params![id]).map_err(db_err)?;
-            }
-            if disabled == Some(true) {
-                tx.execute("DELETE FROM api_tokens WHERE user_id = ?1", params![id]).map_err(db_err)?;
-            }
-            tx.query_row("SELECT id, username, is_admin, disabled, created_at FROM users WHERE id = ?1", params![id], user_from)
-                .map_err(db_err)
-        })
-        .await
+        let user = self
+            .write(move |tx| {
+                let n = tx
+                    .execute(
+                        "UPDATE users SET password_hash = COALESCE(?2, password_hash), is_admin = COALESCE(?3, is_admin), disabled = COALESCE(?4, disabled) WHERE id = ?1",
+                        params![id, hash, is_admin, disabled],
+                    )
+                    .map_err(db_err)?;
+                if n == 0 {
+                    return Err(DomainError::not_found(format!("user {id}")));
+                }
+                let kinds = match crate::domain::users::revocation_for(hash.is_some(), disabled, keep_api_tokens) {
+                    crate::domain::users::Revocation::Nothing => None,
+                    crate::domain::users::Revocation::Sessions => Some("'session'"),
+                    crate::domain::users::Revocation::All => Some("'session', 'api'"),
+                };
+                if let Some(kinds) = kinds {
+                    let mut st = tx
+                        .prepare(&format!("DELETE FROM api_tokens WHERE user_id = ?1 AND kind IN ({kinds}) RETURNING id"))
+                        .map_err(db_err)?;
+                    let ids = st.query_map(params![id], |r| r.get::<_, Id>(0)).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+                    if !ids.is_empty() {
+                        emit(tx, &NewEvent::tokens_revoked(id, &ids))?;
+                    }
+                }
+                tx.query_row("SELECT id, username, is_admin, disabled, created_at FROM users WHERE id = ?1", params![id], user_from)
+                    .map_err(db_err)
+            })
+            .await?;
+        self.notify_events();
+        Ok(user)
     }
 
     async fn create_token(
@@ -553,7 +570,7 @@ impl Store for SqliteStore {
                 params![user_id, name, kind.as_str(), token_hash, csrf_hash, now, expires_at],
             )
             .map_err(db_err)?;
-            Ok(ApiToken { id: tx.last_insert_rowid(), user_id, name, kind, created_at: now, last_used_at: None, expires_at })
+            Ok(ApiToken { id: tx.last_insert_rowid(), user_id, name: name.clone(), kind, created_at: now, last_used_at: None, expires_at })
         })
         .await
     }
@@ -629,51 +646,73 @@ impl Store for SqliteStore {
             if n == 0 {
                 return Err(DomainError::not_found(format!("token {token_id}")));
             }
-            Ok(())
+            emit(tx, &NewEvent::tokens_revoked(user_id, &[token_id]))
         })
-        .await
+        .await?;
+        self.notify_events();
+        Ok(())
     }
 
-    async fn record_login_failure(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64> {
-        let keys = keys.to_vec();
+    async fn begin_login(
+        &self,
+        account: &str,
+        source: &str,
+        policy: crate::domain::login::LoginPolicy,
+    ) -> DomainResult<Result<crate::domain::login::LoginAttempt, crate::domain::login::LoginDecision>> {
+        let (account, source) = (account.to_string(), source.to_string());
         self.write(move |tx| {
             let now = now_millis();
-            tx.execute("DELETE FROM login_failures WHERE at < ?1", params![now - window_ms]).map_err(db_err)?;
-            let mut max = 0;
-            for k in &keys {
-                tx.execute("INSERT INTO login_failures (key, at) VALUES (?1, ?2)", params![k, now]).map_err(db_err)?;
-                let n: i64 = tx
-                    .query_row("SELECT COUNT(*) FROM login_failures WHERE key = ?1 AND at >= ?2", params![k, now - window_ms], |r| r.get(0))
-                    .map_err(db_err)?;
-                max = max.max(n);
+            let since = now - policy.window_ms;
+            tx.execute("DELETE FROM login_attempts WHERE at < ?1", params![since]).map_err(db_err)?;
+            let (account_failures, oldest_account_failure): (i64, Option<Millis>) = tx
+                .query_row("SELECT COUNT(*), MIN(at) FROM login_attempts WHERE account = ?1 AND at >= ?2", params![account, since], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_err)?;
+            let (source_failures, last_source_failure): (i64, Option<Millis>) = tx
+                .query_row("SELECT COUNT(*), MAX(at) FROM login_attempts WHERE source = ?1 AND at >= ?2", params![source, since], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_err)?;
+            let known_source = tx
+                .query_row(
+                    "SELECT 1 FROM login_sources s JOIN users u ON u.id = s.user_id WHERE lower(u.username) = ?1 AND s.source = ?2",
+                    params![account, source],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            let history = crate::domain::login::LoginHistory {
+                account_failures,
+                oldest_account_failure,
+                source_failures,
+                last_source_failure,
+                known_source,
+            };
+            match policy.decide(&history, now) {
+                crate::domain::login::LoginDecision::Proceed => {
+                    tx.execute("INSERT INTO login_attempts (account, source, at) VALUES (?1, ?2, ?3)", params![account, source, now])
+                        .map_err(db_err)?;
+                    Ok(Ok(crate::domain::login::LoginAttempt { id: tx.last_insert_rowid() }))
+                }
+                wait => Ok(Err(wait)),
             }
-            Ok(max)
         })
         .await
     }
 
-    async fn login_failures(&self, keys: &[String], window_ms: Millis) -> DomainResult<i64> {
-        let keys = keys.to_vec();
-        self.read(move |c| {
-            let since = now_millis() - window_ms;
-            let mut max = 0;
-            for k in &keys {
-                let n: i64 = c
-                    .query_row("SELECT COUNT(*) FROM login_failures WHERE key = ?1 AND at >= ?2", params![k, since], |r| r.get(0))
-                    .map_err(db_err)?;
-                max = max.max(n);
-            }
-            Ok(max)
-        })
-        .await
-    }
-
-    async fn clear_login_failures(&self, keys: &[String]) -> DomainResult<()> {
-        let keys = keys.to_vec();
+    async fn finish_login(&self, attempt: crate::domain::login::LoginAttempt, succeeded_as: Option<Id>, source: &str) -> DomainResult<()> {
+        let Some(user_id) = succeeded_as else { return Ok(()) };
+        let source = source.to_string();
         self.write(move |tx| {
-            for k in &keys {
-                tx.execute("DELETE FROM login_failures WHERE key = ?1", params![k]).map_err(db_err)?;
-            }
+            tx.execute("DELETE FROM login_attempts WHERE id = ?1", params![attempt.id]).map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO login_sources (user_id, source, last_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (user_id, source) DO UPDATE SET last_at = excluded.last_at",
+                params![user_id, source, now_millis()],
+            )
+            .map_err(db_err)?;
             Ok(())
         })
         .await
@@ -1384,7 +1423,7 @@ impl Store for SqliteStore {
                 }
                 let id = tx.last_insert_rowid();
                 emit(tx, &NewEvent { owner_id: owner, kind: "tag.created", document_id: None, folder_id: None, data: json!({"tag_id": id}) })?;
-                Ok(Tag { id, owner_id: owner, name, color, document_count: 0 })
+                Ok(Tag { id, owner_id: owner, name: name.clone(), color: color.clone(), document_count: 0 })
             })
             .await?;
         self.notify_events();
@@ -1494,135 +1533,20 @@ impl Store for SqliteStore {
 
     async fn search(&self, owner: Id, q: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>> {
         let q = q.clone();
-        self.read(move |c| {
-            let mut conds = vec!["d.owner_id = ?1".to_string(), "d.trashed_at IS NULL".to_string()];
-            let mut args: Vec<rusqlite::types::Value> = vec![owner.into()];
-            for t in &q.tags {
-                args.push(t.clone().into());
-                conds.push(format!(
-                    "EXISTS (SELECT 1 FROM document_tags dt JOIN tags t ON t.id = dt.tag_id WHERE dt.document_id = d.id AND t.name = ?{} COLLATE NOCASE)",
-                    args.len()
-                ));
-            }
-            for f in &q.folders {
-                args.push(like_escape(f).into());
-                conds.push(format!(
-                    "d.folder_id IN (SELECT id FROM folders WHERE owner_id = ?1 AND trashed_at IS NULL AND name LIKE ?{} ESCAPE '\\')",
-                    args.len()
-                ));
-            }
-            if let Some(a) = q.after {
-                args.push(a.into());
-                conds.push(format!("d.created_at >= ?{}", args.len()));
-            }
-            if let Some(b) = q.before {
-                args.push(b.into());
-                conds.push(format!("d.created_at < ?{}", args.len()));
-            }
-            if !q.has_text() {
-                // Filters only: newest documents first.
-                let wher = conds.join(" AND ");
-                let total: i64 = c
-                    .prepare(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
-                    .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
-                    .map_err(db_err)?;
-                let n = args.len();
-                args.push(page.limit().into());
-                args.push(page.offset().into());
-                let sql = format!(
-                    "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ?{} OFFSET ?{}",
-                    n + 1,
-                    n + 2
-                );
-                let mut st = c.prepare(&sql).map_err(db_err)?;
-                let mut docs = st
-                    .query_map(params_from_iter(args.iter()), document_from)
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                attach_tags(c, &mut docs)?;
-                let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-                return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
-            }
-            let expr = fts_expression(&q);
-            args.push(expr.clone().into());
-            let match_arg = args.len();
-            let wher = conds.join(" AND ");
-            // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
-            // newest = lowest) of this user's visible documents, newest first, at most
-            // RANKED_MATCHES + 1 of each: the index is walked in rowid order and stops there.
-            // Ranking (bm25) reads the whole list of every word searched for, so it is done only
-            // when the matches are few; a word on more pages than that lists the newest first.
-            let candidates_of = |rank: bool| -> DomainResult<(Vec<Candidate>, bool)> {
-                let mut candidates = Vec::new();
-                let mut truncated = false;
-                let score = if rank { "-bm25(search_index)" } else { "0.0" };
-                for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
-                    let mut st = c
-                        .prepare_cached(&format!(
-                            "SELECT s.rowid, s.document_id, s.page_number, {score} FROM search_index s \
-                             JOIN documents d ON d.id = s.document_id \
-                             WHERE search_index MATCH ?{match_arg} AND {range} AND {wher} ORDER BY {newest_first} LIMIT {}",
-                            RANKED_MATCHES + 1
-                        ))
-                        .map_err(db_err)?;
-                    let rows = st
-                        .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, r.get::<_, f64>(3)?)))
-                        .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
-                    let before = candidates.len();
-                    for r in rows {
-                        candidates.push(r.map_err(db_err)?);
-                    }
-                    if candidates.len() - before > RANKED_MATCHES as usize {
-                        truncated = true;
-                        candidates.pop();
-                    }
-                }
-                Ok((candidates, truncated))
-            };
-            let (mut candidates, truncated) = candidates_of(false)?;
-            if !truncated {
-                candidates = candidates_of(true)?.0;
-            }
-            let ranked = best_per_document(candidates);
-            let total = ranked.len() as i64;
-            let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
-            // Snippets are cut in Rust from the stored text (the same code on both backends), and
-            // the documents of the page shown come from one query.
-            let mut body = c.prepare_cached("SELECT body FROM search_index WHERE rowid = ?1").map_err(db_err)?;
-            let doc_ids: Vec<rusqlite::types::Value> = hits.iter().map(|h| h.1.into()).collect();
-            let mut docs: HashMap<Id, Document> = if doc_ids.is_empty() {
-                HashMap::new()
-            } else {
-                let sql = format!(
-                    "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.id IN ({})",
-                    placeholders(doc_ids.len(), 2)
-                );
-                let mut st = c.prepare(&sql).map_err(db_err)?;
-                let mut list = st
-                    .query_map(params_from_iter(std::iter::once(rusqlite::types::Value::from(owner)).chain(doc_ids)), document_from)
-                    .map_err(db_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                attach_tags(c, &mut list)?;
-                list.into_iter().map(|d| (d.id, d)).collect()
-            };
-            let mut items = Vec::with_capacity(hits.len());
-            for (rid, doc_id, pno, rank) in hits {
-                let Some(document) = docs.remove(&doc_id) else { continue };
-                let text: String = body.query_row(params![rid], |r| r.get(0)).optional().map_err(db_err)?.unwrap_or_default();
-                items.push(SearchHit {
-                    document,
-                    page_number: if pno > 0 { Some(pno) } else { None },
-                    snippet: crate::domain::snippet_html(&crate::domain::search::snippet(&text, &q)),
-                    rank,
-                });
-            }
-            Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
+        // The search stops at its time limit, or as soon as this future is dropped (the client
+        // went away): SQLite's progress handler asks every few thousand steps.
+        let cancelled = super::CancelFlag::default();
+        let flag = cancelled.shared();
+        let limit = q.time_limit;
+        self.read_mut(move |c| {
+            let deadline = std::time::Instant::now() + limit;
+            c.progress_handler(4_000, Some(move || flag.is_set() || std::time::Instant::now() > deadline)).map_err(db_err)?;
+            let out = search_in(c, owner, &q, page).map_err(|e| super::interrupted_as_too_expensive(e, limit));
+            c.progress_handler(0, None::<fn() -> bool>).map_err(db_err)?;
+            out
         })
         .await
     }
-
     // ---- the job table -------------------------------------------------------------------------
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> DomainResult<Vec<Option<Id>>> {
@@ -2146,4 +2070,170 @@ impl Store for SqliteStore {
         self.notify_events();
         Ok(())
     }
+}
+
+/// A search's `tag:` and `folder:` filters as conditions on `d`, each kind one condition however
+/// many names it has. `None`: some name matches nothing, so nothing can match.
+fn filter_conditions(c: &Connection, owner: Id, q: &SearchQuery, args: &mut Vec<rusqlite::types::Value>) -> DomainResult<Option<Vec<String>>> {
+    let mut conds = Vec::new();
+    if !q.tags.is_empty() {
+        // [[tag id, filter number], ...]: a name can match tags that differ only in case.
+        let mut pairs: Vec<(Id, usize)> = Vec::new();
+        let mut st = c.prepare_cached("SELECT id FROM tags WHERE owner_id = ?1 AND name = ?2 COLLATE NOCASE").map_err(db_err)?;
+        for (g, name) in q.tags.iter().enumerate() {
+            let ids = st.query_map(params![owner, name], |r| r.get::<_, Id>(0)).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            pairs.extend(ids.into_iter().map(|id| (id, g)));
+        }
+        let json = serde_json::to_string(&pairs).map_err(|e| DomainError::Database(e.to_string()))?;
+        args.push(json.into());
+        args.push((q.tags.len() as i64).into());
+        conds.push(format!(
+            "(SELECT COUNT(DISTINCT json_extract(m.value, '$[1]')) FROM document_tags dt JOIN json_each(?{}) m ON json_extract(m.value, '$[0]') = dt.tag_id \
+             WHERE dt.document_id = d.id) = ?{}",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    let mut folders: Option<Vec<Id>> = None;
+    let mut st = c
+        .prepare_cached("SELECT id FROM folders WHERE owner_id = ?1 AND trashed_at IS NULL AND name LIKE ?2 ESCAPE '\\'")
+        .map_err(db_err)?;
+    for f in &q.folders {
+        let ids: HashSet<Id> =
+            st.query_map(params![owner, like_escape(f)], |r| r.get::<_, Id>(0)).map_err(db_err)?.collect::<Result<_, _>>().map_err(db_err)?;
+        let kept: Vec<Id> = match folders.take() {
+            None => ids.into_iter().collect(),
+            Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
+        };
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        folders = Some(kept);
+    }
+    if let Some(ids) = folders {
+        let json = serde_json::to_string(&ids).map_err(|e| DomainError::Database(e.to_string()))?;
+        args.push(json.into());
+        conds.push(format!("d.folder_id IN (SELECT value FROM json_each(?{}))", args.len()));
+    }
+    Ok(Some(conds))
+}
+
+fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>> {
+    let mut conds = vec!["d.owner_id = ?1".to_string(), "d.trashed_at IS NULL".to_string()];
+    let mut args: Vec<rusqlite::types::Value> = vec![owner.into()];
+    match filter_conditions(c, owner, q, &mut args)? {
+        Some(more) => conds.extend(more),
+        None => return Ok(Paged { truncated: false, items: Vec::new(), total: 0, page: page.page, page_size: page.page_size }),
+    }
+    if let Some(a) = q.after {
+        args.push(a.into());
+        conds.push(format!("d.created_at >= ?{}", args.len()));
+    }
+    if let Some(b) = q.before {
+        args.push(b.into());
+        conds.push(format!("d.created_at < ?{}", args.len()));
+    }
+    if !q.has_text() {
+        // Filters only: newest documents first.
+        let wher = conds.join(" AND ");
+        let total: i64 = c
+            .prepare(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
+            .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+            .map_err(db_err)?;
+        let n = args.len();
+        args.push(page.limit().into());
+        args.push(page.offset().into());
+        let sql = format!(
+            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ?{} OFFSET ?{}",
+            n + 1,
+            n + 2
+        );
+        let mut st = c.prepare(&sql).map_err(db_err)?;
+        let mut docs = st
+            .query_map(params_from_iter(args.iter()), document_from)
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        attach_tags(c, &mut docs)?;
+        let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
+        return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
+    }
+    let expr = fts_expression(q);
+    args.push(expr.clone().into());
+    let match_arg = args.len();
+    let wher = conds.join(" AND ");
+    // Page rows (rowid = page id, newest = highest) and title rows (rowid = -document id,
+    // newest = lowest) of this user's visible documents, newest first, at most
+    // RANKED_MATCHES + 1 of each: the index is walked in rowid order and stops there.
+    // Ranking (bm25) reads the whole list of every word searched for, so it is done only
+    // when the matches are few; a word on more pages than that lists the newest first.
+    let candidates_of = |rank: bool| -> DomainResult<(Vec<Candidate>, bool)> {
+        let mut candidates = Vec::new();
+        let mut truncated = false;
+        let score = if rank { "-bm25(search_index)" } else { "0.0" };
+        for (range, newest_first) in [("s.rowid > 0", "s.rowid DESC"), ("s.rowid < 0", "s.rowid ASC")] {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT s.rowid, s.document_id, s.page_number, {score} FROM search_index s \
+                     JOIN documents d ON d.id = s.document_id \
+                     WHERE search_index MATCH ?{match_arg} AND {range} AND {wher} ORDER BY {newest_first} LIMIT {}",
+                    RANKED_MATCHES + 1
+                ))
+                .map_err(db_err)?;
+            let rows = st
+                .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, r.get::<_, f64>(3)?)))
+                .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
+            let before = candidates.len();
+            for r in rows {
+                candidates.push(r.map_err(db_err)?);
+            }
+            if candidates.len() - before > RANKED_MATCHES as usize {
+                truncated = true;
+                candidates.pop();
+            }
+        }
+        Ok((candidates, truncated))
+    };
+    let (mut candidates, truncated) = candidates_of(false)?;
+    if !truncated {
+        candidates = candidates_of(true)?.0;
+    }
+    let ranked = best_per_document(candidates);
+    let total = ranked.len() as i64;
+    let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+    // Snippets are cut in Rust from the stored text (the same code on both backends), and
+    // the documents of the page shown come from one query.
+    let mut body = c.prepare_cached("SELECT body FROM search_index WHERE rowid = ?1").map_err(db_err)?;
+    let doc_ids: Vec<rusqlite::types::Value> = hits.iter().map(|h| h.1.into()).collect();
+    let mut docs: HashMap<Id, Document> = if doc_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let sql = format!(
+            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.id IN ({})",
+            placeholders(doc_ids.len(), 2)
+        );
+        let mut st = c.prepare(&sql).map_err(db_err)?;
+        let mut list = st
+            .query_map(params_from_iter(std::iter::once(rusqlite::types::Value::from(owner)).chain(doc_ids)), document_from)
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        attach_tags(c, &mut list)?;
+        list.into_iter().map(|d| (d.id, d)).collect()
+    };
+    let mut items = Vec::with_capacity(hits.len());
+    for (rid, doc_id, pno, rank) in hits {
+        let Some(document) = docs.remove(&doc_id) else { continue };
+        let text: String = body.query_row(params![rid], |r| r.get(0)).optional().map_err(db_err)?.unwrap_or_default();
+        items.push(SearchHit {
+            document,
+            page_number: if pno > 0 { Some(pno) } else { None },
+            snippet: crate::domain::snippet_html(&crate::domain::search::snippet(&text, q)),
+            rank,
+        });
+    }
+    Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
 }

@@ -7,12 +7,16 @@ use serde_json::json;
 
 use crate::app::AppContext;
 use crate::auth::{hash_password, new_secret, token_hash, validate_password, verify_password};
-use crate::domain::{Millis, TokenKind, now_millis};
+use crate::domain::login::{Limited, LoginDecision, LoginPolicy};
+use crate::domain::{TokenKind, now_millis};
 use crate::http::auth::{Admin, Auth, CSRF_COOKIE, SESSION_COOKIE, client_ip, request_token};
 use crate::http::dto;
 use crate::http::error::{ApiError, ApiResult};
 
-const LOGIN_WINDOW_MS: Millis = 15 * 60 * 1000;
+/// "42 seconds", "3 minutes".
+fn wait_words(secs: i64) -> String {
+    if secs < 90 { format!("{secs} seconds") } else { format!("{} minutes", (secs + 59) / 60) }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,18 +30,25 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
     if body.username.len() > 200 || body.password.len() > 1024 {
         return Err(ApiError::unauthorized("wrong username or password"));
     }
-    let keys = vec![
-        format!("user:{}", body.username.to_lowercase()),
-        format!("ip:{}", client_ip(&req, &ctx.settings.server.trusted_proxies)),
-    ];
-    let limit = ctx.settings.auth.max_failed_logins as i64;
-    if ctx.store.login_failures(&keys, LOGIN_WINDOW_MS).await? >= limit {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "too many failed logins; wait 15 minutes and try again",
-        ));
-    }
+    let account = body.username.to_lowercase();
+    let source = client_ip(&req, &ctx.settings.server.trusted_proxies);
+    let policy = LoginPolicy::new(ctx.settings.auth.max_failed_logins);
+    let attempt = match ctx.store.begin_login(&account, &source, policy).await? {
+        Ok(attempt) => attempt,
+        Err(LoginDecision::Wait { retry_after_ms, per }) => {
+            let secs = (retry_after_ms + 999) / 1000;
+            tracing::info!(user = %body.username, %source, ?per, retry_after = secs, "login refused by the limiter");
+            let message = match per {
+                Limited::Source => format!("too many failed logins from your address; try again in {}", wait_words(secs)),
+                Limited::Account => format!(
+                    "too many failed logins for this account from unfamiliar addresses; try again in {} or from a device you signed in from before",
+                    wait_words(secs)
+                ),
+            };
+            return Err(ApiError::new(actix_web::http::StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message).retry_after(secs as u64));
+        }
+        Err(LoginDecision::Proceed) => unreachable!("begin_login records every attempt it lets proceed"),
+    };
     let found = ctx.store.user_by_name(&body.username).await?;
     let password = body.password.clone();
     let (ok, user) = match found {
@@ -52,11 +63,11 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
         }
     };
     let Some(user) = user.filter(|_| ok) else {
-        ctx.store.record_login_failure(&keys, LOGIN_WINDOW_MS).await?;
-        tracing::info!(user = %body.username, "failed login");
+        ctx.store.finish_login(attempt, None, &source).await?;
+        tracing::info!(user = %body.username, %source, "failed login");
         return Err(ApiError::unauthorized("wrong username or password"));
     };
-    ctx.store.clear_login_failures(&keys[..1]).await?;
+    ctx.store.finish_login(attempt, Some(user.id), &source).await?;
     let token = new_secret("dms_");
     let csrf = new_secret("");
     let expires = now_millis() + (ctx.settings.auth.session_hours as i64) * 3_600_000;
@@ -64,7 +75,7 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
     ctx.store
         .create_token(user.id, &format!("session {agent}"), TokenKind::Session, &token_hash(&token), Some(&token_hash(&csrf)), Some(expires))
         .await?;
-    let secure = ctx.settings.server.cookie_secure;
+    let secure = ctx.settings.server.cookie_secure || crate::http::auth::forwarded_https(&req, &ctx.settings.server.trusted_proxies);
     let max_age = actix_web::cookie::time::Duration::hours(ctx.settings.auth.session_hours as i64);
     let session = Cookie::build(SESSION_COOKIE, token.clone())
         .path("/")
@@ -84,10 +95,15 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
 /// Ends the session behind the request (if it is still valid) and always clears the cookies,
 /// so a browser with an expired session can log out too.
 pub async fn logout(ctx: web::Data<AppContext>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    if let Some((token, _)) = request_token(&req)
+    if let Some((token, from_cookie)) = request_token(&req)
         && let Some(p) = ctx.store.principal_by_token(&token_hash(&token)).await?
         && p.token_kind == TokenKind::Session
     {
+        // A live cookie session ends only with its CSRF token: another site cannot log the user
+        // out. (An expired or unknown session has nothing to protect: its cookies are cleared.)
+        if from_cookie && !crate::http::auth::csrf_matches(&req, &p) {
+            return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header (send the csrf_token you got at login)"));
+        }
         ctx.store.delete_token(p.user.id, p.token_id).await?;
     }
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
@@ -165,6 +181,9 @@ pub struct PatchUser {
     password: Option<String>,
     is_admin: Option<bool>,
     disabled: Option<bool>,
+    /// With a new password: keep the user's API tokens (sessions end either way). Default false.
+    #[serde(default)]
+    keep_tokens: bool,
 }
 
 pub async fn patch_user(ctx: web::Data<AppContext>, admin: Admin, path: web::Path<i64>, body: web::Json<PatchUser>) -> ApiResult<HttpResponse> {
@@ -180,6 +199,6 @@ pub async fn patch_user(ctx: web::Data<AppContext>, admin: Admin, path: web::Pat
         }
         None => None,
     };
-    let user = ctx.store.update_user(id, hash.as_deref(), body.is_admin, body.disabled).await?;
+    let user = ctx.store.update_user(id, hash.as_deref(), body.is_admin, body.disabled, body.keep_tokens).await?;
     Ok(HttpResponse::Ok().json(dto::user(&user)))
 }

@@ -30,7 +30,65 @@ pub fn validate_title(t: &str) -> Result<String, ApiError> {
     if t.chars().any(|c| c.is_control()) {
         return Err(ApiError::bad_request("a title cannot contain control characters"));
     }
+    crate::domain::users::validate_visible_name("title", t, MAX_TITLE_CHARS)?;
     Ok(t.to_string())
+}
+
+/// Keeps a trickling upload from holding a connection (and a temp file) open for ever: every
+/// `server.upload_rate_window_secs` must bring at least `server.upload_min_bytes_per_sec` times
+/// that many bytes, or the upload is stopped with a 408.
+struct BodyRate {
+    window: std::time::Duration,
+    min_per_window: u64,
+    window_end: tokio::time::Instant,
+    in_window: u64,
+}
+
+impl BodyRate {
+    fn new(s: &crate::config::ServerSettings) -> Self {
+        let window = std::time::Duration::from_secs(s.upload_rate_window_secs.max(1));
+        BodyRate {
+            window,
+            min_per_window: s.upload_min_bytes_per_sec.saturating_mul(window.as_secs()),
+            window_end: tokio::time::Instant::now() + window,
+            in_window: 0,
+        }
+    }
+
+    fn add(&mut self, n: usize) {
+        self.in_window += n as u64;
+    }
+
+    /// The stream's next item, or a 408 when a whole window passes with too few bytes.
+    async fn next<S: futures_util::Stream + Unpin>(&mut self, stream: &mut S) -> Result<Option<S::Item>, ApiError> {
+        loop {
+            if tokio::time::Instant::now() >= self.window_end {
+                self.roll()?;
+            }
+            match tokio::time::timeout_at(self.window_end, stream.next()).await {
+                Ok(item) => return Ok(item),
+                Err(_) => self.roll()?,
+            }
+        }
+    }
+
+    fn roll(&mut self) -> Result<(), ApiError> {
+        if self.in_window < self.min_per_window {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "upload_too_slow",
+                format!(
+                    "the upload was stopped: it sent {} bytes in {} s, less than the minimum of {} bytes per second",
+                    self.in_window,
+                    self.window.as_secs(),
+                    self.min_per_window / self.window.as_secs().max(1)
+                ),
+            ));
+        }
+        self.in_window = 0;
+        self.window_end = tokio::time::Instant::now() + self.window;
+        Ok(())
+    }
 }
 
 fn parse_tag_names(raw: &str) -> Result<Vec<String>, ApiError> {
@@ -39,6 +97,7 @@ fn parse_tag_names(raw: &str) -> Result<Vec<String>, ApiError> {
         if n.chars().count() > 100 || n.chars().any(|c| c.is_control()) {
             return Err(ApiError::bad_request("a tag name has at most 100 characters and no control characters"));
         }
+        crate::domain::users::validate_visible_name("tag name", n, 100)?;
         if !names.iter().any(|x: &String| x.eq_ignore_ascii_case(n)) {
             names.push(n.to_string());
         }
@@ -72,10 +131,25 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
     {
         return Err(DomainError::TooLarge(format!("the file is larger than the upload limit of {} MiB", limit / (1024 * 1024))).into());
     }
+    // A disk that is (nearly) full refuses new files before they are read: the space left keeps
+    // the database, processing and deleting working.
+    let min_free = ctx.settings.storage.min_free_mb.saturating_mul(1024 * 1024);
+    if let Some(free) = crate::storage::free_bytes(ctx.blobs.root())
+        && free < min_free
+    {
+        return Err(DomainError::StorageFull(format!(
+            "{} MiB free in {}, less than storage.min_free_mb = {}",
+            free / (1024 * 1024),
+            ctx.blobs.root().display(),
+            ctx.settings.storage.min_free_mb
+        ))
+        .into());
+    }
     let mut incoming = None;
     let mut filename = String::new();
     let (mut folder_id, mut title, mut tags): (Option<Id>, Option<String>, Vec<String>) = (None, None, Vec::new());
-    while let Some(field) = payload.next().await {
+    let mut rate = BodyRate::new(&ctx.settings.server);
+    while let Some(field) = rate.next(&mut payload).await? {
         let mut field = field.map_err(|e| ApiError::bad_request(format!("the request is not valid multipart/form-data: {e}")))?;
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
@@ -89,8 +163,9 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
                 }
                 filename = clean_filename(raw);
                 let mut inc = ctx.blobs.incoming(limit)?;
-                while let Some(chunk) = field.next().await {
+                while let Some(chunk) = rate.next(&mut field).await? {
                     let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+                    rate.add(chunk.len());
                     inc.write(&chunk)?;
                 }
                 incoming = Some(inc);

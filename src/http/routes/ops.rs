@@ -14,6 +14,15 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(ctx: web::Data<AppContext>) -> HttpResponse {
+    // Storage first: an instance that cannot write files cannot take uploads or process them.
+    let blobs = ctx.blobs.clone();
+    let writable = web::block(move || blobs.check_writable()).await.unwrap_or_else(|e| Err(crate::domain::DomainError::Storage(e.to_string())));
+    if let Err(e) = writable {
+        tracing::warn!(error = %e, "readiness check failed: storage");
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "30"))
+            .json(json!({"status": "not ready", "reason": format!("storage cannot be written: {e}")}));
+    }
     match ctx.store.migration_status().await {
         Ok((a, k)) if a == k => HttpResponse::Ok().json(json!({"status": "ready", "database": ctx.store.backend()})),
         Ok((a, k)) => HttpResponse::ServiceUnavailable()

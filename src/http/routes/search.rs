@@ -1,6 +1,6 @@
 //! Full-text search inside the database.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,14 +19,33 @@ pub struct SearchQuery {
     page_size: Option<u32>,
 }
 
-pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<SearchQuery>) -> ApiResult<HttpResponse> {
+pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<SearchQuery>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let page = page_req(q.page, q.page_size)?;
     let text = q.q.as_deref().unwrap_or("").trim();
     if text.is_empty() {
         return Err(ApiError::bad_request("q is empty: give words to search for"));
     }
-    let parsed = parse_query(text)?;
-    let p = ctx.store.search(auth.0.user.id, &parsed, page).await?;
+    let mut parsed = parse_query(text)?;
+    parsed.time_limit = std::time::Duration::from_secs(ctx.settings.limits.search_timeout_secs.max(1));
+    // A client that gives up does not leave its search running (the query is cancelled), and
+    // searches take turns so that the rest of the API keeps its connections and cores.
+    let run = async {
+        let _slot = match tokio::time::timeout(parsed.time_limit, ctx.search_slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                return Err(ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "busy", "too many searches are running; try again shortly")
+                    .retry_after(2));
+            }
+        };
+        ctx.store.search(auth.0.user.id, &parsed, page).await.map_err(ApiError::from)
+    };
+    let p = tokio::select! {
+        found = run => found?,
+        _ = crate::http::disconnect::client_gone(&req) => {
+            tracing::info!("search abandoned: the client closed the connection");
+            return Err(ApiError::bad_request("the client closed the connection"));
+        }
+    };
     Ok(HttpResponse::Ok().json(dto::paged(&p, |h| {
         json!({"document": dto::document(&h.document), "page_number": h.page_number, "snippet": h.snippet, "rank": h.rank})
     })))

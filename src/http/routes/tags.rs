@@ -15,6 +15,7 @@ fn validate_name(n: &str) -> Result<String, ApiError> {
     if n.is_empty() || n.chars().count() > 100 || n.chars().any(|c| c.is_control()) || n.contains(',') {
         return Err(ApiError::bad_request("a tag name has 1 to 100 characters, without commas or control characters"));
     }
+    crate::domain::users::validate_visible_name("tag name", n, 100)?;
     Ok(n.to_string())
 }
 
