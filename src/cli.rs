@@ -180,6 +180,9 @@ pub enum BenchCommand {
     },
     /// REST API speed at scale: fill a library, start `docmerge serve`, load it with wrk.
     Library(LibraryArgs),
+    /// Can one kind of request starve the rest: a lister's latency alone and beside concurrent
+    /// worst-case searches, on a filled library.
+    Contention(ContentionArgs),
     /// Live events: websocket fan-out latency and memory per idle connection of `docmerge ws`.
     Ws(WsArgs),
     /// Page operations on long documents: rotate one page, move pages between two documents.
@@ -200,6 +203,28 @@ pub struct PagesBenchArgs {
     /// Runs of each operation.
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ContentionArgs {
+    /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
+    #[arg(long)]
+    pub database: Vec<String>,
+    /// Documents in the library.
+    #[arg(long, default_value_t = 100_000)]
+    pub docs: usize,
+    /// Pages in the library (spread over the documents).
+    #[arg(long, default_value_t = 300_000)]
+    pub pages: usize,
+    /// Folders (a two-level tree).
+    #[arg(long, default_value_t = 200)]
+    pub folders: usize,
+    /// Seconds the lister is measured (alone, then beside the searches).
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Connections sending worst-case searches at once.
+    #[arg(long, default_value_t = 20)]
+    pub searchers: u32,
 }
 
 #[derive(Args, Debug, Clone)]

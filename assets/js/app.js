@@ -48,7 +48,8 @@ function dropSession() {
 on('unauthorized', (err) => {
   if (!session.user) return;
   dropSession();
-  toast((err && err.message) || 'Your session has ended. Please sign in again.', { kind: 'error' });
+  const msg = (err && err.message) || 'Your session has ended. Please sign in again.';
+  toast(msg.charAt(0).toUpperCase() + msg.slice(1), { kind: 'error' });
   const { path } = parseHash();
   navigate('/login', { next: path === '/login' ? undefined : location.hash.slice(1) });
 });

@@ -15,20 +15,20 @@ use crate::cli::LibraryArgs;
 use crate::domain::store::Store;
 use crate::domain::{Id, SyntheticDoc};
 
-const VOCABULARY: usize = 20_000;
+pub(super) const VOCABULARY: usize = 20_000;
 const LOAD_BATCH: usize = 1_000;
 const PAGE_SIZE: u64 = 50;
 /// Share of the documents in the one big folder (the rest are spread over all others).
 const BIG_FOLDER_SHARE: f64 = 0.2;
 
-struct Library {
+pub(super) struct Library {
     big_folder: Id,
     big_folder_items: u64,
     pages_written: u64,
     fill_secs: f64,
 }
 
-async fn fill(store: &dyn Store, owner: Id, args: &LibraryArgs, vocab: &Vocabulary) -> Result<Library, AppError> {
+pub(super) async fn fill(store: &dyn Store, owner: Id, args: &LibraryArgs, vocab: &Vocabulary) -> Result<Library, AppError> {
     let started = Instant::now();
     let (home, _inbox) = store.root_folders(owner).await?;
     // A two-level tree: 20 top-level folders with 9 subfolders each (for the default 200).

@@ -81,7 +81,8 @@ fn script(token: &str, requests: &Requests, body_file: &Path) -> String {
     s
 }
 
-/// Runs `wrk` against `base_url` for `seconds` with `connections` connections on 2 threads.
+/// Runs `wrk` against `base_url` for `seconds` with `connections` connections on 2 threads (1 for
+/// one connection).
 pub fn wrk(base_url: &str, token: &str, requests: &Requests, seconds: u64, connections: u32, work_dir: &Path) -> Result<LoadResult, AppError> {
     let body_file = work_dir.join("wrk-body.bin");
     if let Requests::Post { body, .. } = requests {
@@ -90,7 +91,7 @@ pub fn wrk(base_url: &str, token: &str, requests: &Requests, seconds: u64, conne
     let script_file = work_dir.join("wrk-script.lua");
     std::fs::write(&script_file, script(token, requests, &body_file)).map_err(runtime_err)?;
     let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "10s", "-s"])
+        .args([&format!("-t{}", connections.clamp(1, 2)), &format!("-c{connections}"), &format!("-d{seconds}s"), "--timeout", "10s", "-s"])
         .arg(&script_file)
         .arg(base_url)
         .output()

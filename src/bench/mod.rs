@@ -1,5 +1,6 @@
 //! `docmerge bench …`: benchmarks that print a table (results and commands go to BENCHMARKS.md).
 
+mod contention;
 mod corpus;
 mod library;
 mod load;
@@ -26,6 +27,7 @@ pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> 
         BenchCommand::Ocr { corpus, engines, dump } => crate::pipeline::bench::bench_ocr(&settings, &corpus, &engines, dump.as_deref()).await,
         BenchCommand::Queue { database, jobs, workers } => queue::run(database, jobs, workers).await,
         BenchCommand::Library(args) => library::run(args).await,
+        BenchCommand::Contention(args) => contention::run(args).await,
         BenchCommand::Ws(args) => ws::run(args).await,
         BenchCommand::Pages(args) => pages::run(settings, args).await,
     }

@@ -45,6 +45,17 @@ fn bench_library_prints_its_table() {
 }
 
 #[test]
+fn bench_contention_prints_its_table() {
+    let pg = pg_admin_url();
+    let out = bench(&["contention", "--docs", "200", "--pages", "600", "--folders", "20", "--seconds", "1", "--searchers", "4", "--database", "sqlite", "--database", &pg]);
+    assert!(out.contains("p99 ms"), "{out}");
+    // The lister alone, beside the searches, and the searches' own row, per backend; the
+    // command fails if the lister got an error.
+    assert_eq!(table_rows(&out, "sqlite ").len(), 3, "{out}");
+    assert_eq!(table_rows(&out, "postgres ").len(), 3, "{out}");
+}
+
+#[test]
 fn bench_ws_prints_its_table() {
     let pg = pg_admin_url();
     let out = bench(&["ws", "--clients", "20", "--users", "2", "--events", "10", "--rate", "50", "--database", "sqlite", "--database", &pg]);

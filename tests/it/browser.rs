@@ -128,7 +128,7 @@ fn run_browser_tests(base: &str, output: &std::path::Path) {
     assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is needed (.ci/run installs it)");
     let _ = std::fs::remove_dir_all(output);
     let out = std::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs", "pages.test.mjs"])
+        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs", "pages.test.mjs", "session.test.mjs"])
         .current_dir(&root)
         .env("DOCMERGE_URL", base)
         .env("DOCMERGE_USER", "admin")
@@ -143,4 +143,5 @@ fn run_browser_tests(base: &str, output: &std::path::Path) {
     // Screenshots of every step are kept.
     assert!(output.join("13-log-out.png").is_file(), "no screenshots in {}", output.display());
     assert!(output.join("pages-03-move-page-1-into-the-other-document.png").is_file(), "no page-operation screenshots in {}", output.display());
+    assert!(output.join("session-02-signed-out-by-revocation.png").is_file(), "no session screenshots in {}", output.display());
 }

@@ -464,3 +464,99 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+// ---- 1 (continued). a search stops at its time limit and when its client leaves --------------
+
+/// Holds an ACCESS EXCLUSIVE lock on `tags` (a search with a `tag:` filter then waits for it):
+/// a search that is slow for certain, without a large library.
+async fn lock_tags(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client.batch_execute("BEGIN; LOCK TABLE tags IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    client
+}
+
+async fn searches_waiting_on_the_lock(admin: &tokio_postgres::Client, db: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'docmerge' AND wait_event_type = 'Lock'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_search_is_cancelled_when_its_client_leaves() {
+    let srv = TestServer::start(Db::Postgres, |s| s.limits.search_timeout_secs = 60).await;
+    let api = srv.admin().await;
+    assert_eq!(api.upload("t.png", tiny_png(20, 20), &[("tags", "x")]).await.0, 202);
+    let db_name = srv.db.url.rsplit('/').next().unwrap().to_string();
+    let admin_db = crate::common::pg_admin().await;
+    let locker = lock_tags(&srv.db.url).await;
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(700)).build().unwrap();
+    let r = impatient.get(format!("{}/api/v1/search?q=tag:x", srv.base)).bearer_auth(&api.token).send().await;
+    assert!(r.is_err(), "the search waits on the lock: {r:?}");
+    // The client has gone: the server cancels its query at once (before the fix it waited on
+    // the lock until the lock was released, however long).
+    let mut waiting = i64::MAX;
+    for _ in 0..50 {
+        waiting = searches_waiting_on_the_lock(&admin_db, &db_name).await;
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(waiting, 0, "the abandoned search's query still runs");
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    // The pool still serves.
+    assert_eq!(api.get("/api/v1/search?q=tag:x").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_search_stops_at_its_time_limit() {
+    let srv = TestServer::start(Db::Postgres, |s| s.limits.search_timeout_secs = 1).await;
+    let api = srv.admin().await;
+    assert_eq!(api.upload("t.png", tiny_png(20, 20), &[("tags", "x")]).await.0, 202);
+    let locker = lock_tags(&srv.db.url).await;
+    let (s, r) = api.get("/api/v1/search?q=tag:x").await;
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(s, 400, "{r}");
+    assert_eq!(r["code"], "query_too_expensive", "{r}");
+    // Other requests were served meanwhile and still are.
+    assert_eq!(api.get("/api/v1/documents").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_search_stops_at_its_time_limit() {
+    use docmerge::domain::SyntheticDoc;
+    let tdb = TestDb::new(Db::Sqlite);
+    let store = docmerge::db::connect(&tdb.url, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let owner = store.create_user("alice", "h", false).await.unwrap();
+    let (home, _) = store.root_folders(owner.id).await.unwrap();
+    let docs: Vec<SyntheticDoc> = (0..3000)
+        .map(|i| SyntheticDoc {
+            folder_id: home.id,
+            title: format!("document {i}"),
+            filename: format!("d{i}.pdf"),
+            sha256: format!("{i:064x}"),
+            size: 100,
+            created_at: i,
+            tag_ids: Vec::new(),
+            pages: vec![format!("alpha beta gamma apple apricot avocado number {i}")],
+        })
+        .collect();
+    store.bulk_load_for_bench(owner.id, docs).await.unwrap();
+    let mut q = docmerge::domain::search::parse_query("a* b* g*").unwrap();
+    assert!(store.search(owner.id, &q, docmerge::domain::PageReq { page: 1, page_size: 10 }).await.is_ok());
+    q.time_limit = Duration::ZERO;
+    match store.search(owner.id, &q, docmerge::domain::PageReq { page: 1, page_size: 10 }).await {
+        Err(docmerge::domain::DomainError::TooExpensive(m)) => assert!(m.contains("took longer"), "{m}"),
+        other => panic!("expected the time limit, got {:?}", other.map(|p| p.total)),
+    }
+    // The connection is usable afterwards (the handler was removed).
+    q.time_limit = Duration::from_secs(10);
+    assert!(store.search(owner.id, &q, docmerge::domain::PageReq { page: 1, page_size: 10 }).await.is_ok());
+}

@@ -58,37 +58,47 @@ pub struct PgStore {
     tls: MakeRustlsConnect,
 }
 
-/// Cancels the query running on a pooled connection when dropped before [`disarm`]: a request
-/// whose client went away (its future dropped) must not leave its query running on the server.
+/// A pooled connection whose running query is cancelled on the server when this guard is dropped
+/// before [`disarm`]: a request whose client went away (its future dropped) must not leave its
+/// query running. A cancelled connection is taken out of the pool and closed after the cancel
+/// request, so the cancel cannot reach a later query of another request on it.
 ///
 /// [`disarm`]: CancelOnDrop::disarm
 pub(crate) struct CancelOnDrop {
-    token: Option<tokio_postgres::CancelToken>,
+    client: Option<deadpool_postgres::Client>,
+    armed: bool,
     tls: MakeRustlsConnect,
 }
 
 impl CancelOnDrop {
-    pub(crate) fn new(token: tokio_postgres::CancelToken, tls: MakeRustlsConnect) -> Self {
-        CancelOnDrop { token: Some(token), tls }
+    pub(crate) fn new(client: deadpool_postgres::Client, tls: MakeRustlsConnect) -> Self {
+        CancelOnDrop { client: Some(client), armed: true, tls }
     }
-    pub(crate) fn disarm(mut self) {
-        self.token = None;
+    pub(crate) fn client(&mut self) -> &mut deadpool_postgres::Client {
+        self.client.as_mut().expect("the client is only taken on drop")
+    }
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if let Some(token) = self.token.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            let tls = self.tls.clone();
-            rt.spawn(async move {
-                match token.cancel_query(tls).await {
-                    Ok(()) => tracing::debug!("cancelled the query of a request whose client went away"),
-                    Err(e) => tracing::warn!(error = %e, "cancelling a query failed; the statement timeout ends it"),
-                }
-            });
+        let Some(client) = self.client.take() else { return };
+        if !self.armed {
+            return; // back to the pool
         }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let token = client.cancel_token();
+        let detached = deadpool_postgres::Object::take(client);
+        let tls = self.tls.clone();
+        rt.spawn(async move {
+            match token.cancel_query(tls).await {
+                Ok(()) => tracing::debug!("cancelled the query of a request whose client went away"),
+                Err(e) => tracing::warn!(error = %e, "cancelling a query failed; the statement timeout ends it"),
+            }
+            drop(detached);
+        });
     }
 }
 

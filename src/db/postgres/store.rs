@@ -1429,16 +1429,19 @@ impl Store for PgStore {
     async fn search(&self, owner: Id, q: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>> {
         // One read-only transaction with a statement timeout, cancelled on the server when this
         // future is dropped (the client went away): a search costs at most `q.time_limit`.
-        let mut c = self.client().await?;
-        let cancel = super::CancelOnDrop::new(c.cancel_token(), self.tls.clone());
-        let tx = c.build_transaction().read_only(true).start().await.map_err(db_err)?;
-        let ms = q.time_limit.as_millis().clamp(1, i32::MAX as u128);
-        tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")).await.map_err(db_err)?;
-        let out = search_in(&tx, owner, q, page).await.map_err(|e| super::timeout_as_too_expensive(e, q.time_limit));
-        cancel.disarm();
-        let out = out?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(out)
+        let mut guard = super::CancelOnDrop::new(self.client().await?, self.tls.clone());
+        let result = async {
+            let tx = guard.client().build_transaction().read_only(true).start().await.map_err(db_err)?;
+            let ms = q.time_limit.as_millis().clamp(1, i32::MAX as u128);
+            tx.batch_execute(&format!("SET LOCAL statement_timeout = {ms}")).await.map_err(db_err)?;
+            let out = search_in(&tx, owner, q, page).await.map_err(|e| super::timeout_as_too_expensive(e, q.time_limit))?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(out)
+        }
+        .await;
+        // Finished either way: nothing is running on the connection any more.
+        guard.disarm();
+        result
     }
     // ---- the job table -------------------------------------------------------------------------
 
