@@ -15,7 +15,11 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// "42 seconds", "3 minutes".
 fn wait_words(secs: i64) -> String {
-    if secs < 90 { format!("{secs} seconds") } else { format!("{} minutes", (secs + 59) / 60) }
+    match secs {
+        ..=1 => "1 second".to_string(),
+        2..90 => format!("{secs} seconds"),
+        _ => format!("{} minutes", (secs + 59) / 60),
+    }
 }
 
 #[derive(Deserialize)]
