@@ -44,10 +44,7 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
             }
         }
         UserCommand::Passwd { name, password, keep_tokens } => {
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
+            let user = store.user_by_name(&name).await?.ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
             let password = read_password(password)?;
             crate::auth::validate_password(&password).map_err(|e| AppError::Config(e.to_string()))?;
             let hash = crate::auth::hash_password(&password)?;
@@ -59,10 +56,7 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
             }
         }
         UserCommand::Disable { name, enable } => {
-            let user = store
-                .user_by_name(&name)
-                .await?
-                .ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
+            let user = store.user_by_name(&name).await?.ok_or_else(|| AppError::Config(format!("there is no user named {name:?}")))?;
             store.update_user(user.user.id, None, None, Some(!enable), false).await?;
             println!("{name} is {}", if enable { "enabled" } else { "disabled; their sessions and tokens no longer work" });
         }
@@ -79,7 +73,9 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
     let url = settings.database_url();
     match crate::db::connect(&url, 1).await {
         Ok(store) => match store.migration_status().await {
-            Ok((a, k)) if a == k => println!("OK   database {} reachable, schema current ({a} migrations)", crate::config::redact_url(&url)),
+            Ok((a, k)) if a == k => {
+                println!("OK   database {} reachable, schema current ({a} migrations)", crate::config::redact_url(&url))
+            }
             Ok((a, k)) => {
                 println!("FAIL database reachable but the schema is not current ({a} of {k} migrations): run `docmerge migrate`");
                 worst = worst.max(1);
@@ -90,7 +86,10 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
             }
         },
         Err(e) => {
-            println!("FAIL cannot connect to the database {}: {e}. Check database.url (DOCMERGE__DATABASE__URL).", crate::config::redact_url(&url));
+            println!(
+                "FAIL cannot connect to the database {}: {e}. Check database.url (DOCMERGE__DATABASE__URL).",
+                crate::config::redact_url(&url)
+            );
             worst = 2;
         }
     }

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
 use crate::config::{ConfigSources, Settings};
-use crate::domain::store::Store;
 use crate::domain::DomainError;
+use crate::domain::store::Store;
 use crate::storage::BlobStore;
 use crate::telemetry::Metrics;
 

@@ -45,10 +45,7 @@ impl Default for DatabaseSettings {
 
 impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("url", &redact_url(&self.url))
-            .field("pool_size", &self.pool_size)
-            .finish()
+        f.debug_struct("DatabaseSettings").field("url", &redact_url(&self.url)).field("pool_size", &self.pool_size).finish()
     }
 }
 
@@ -167,12 +164,7 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self {
-            admin_username: "admin".into(),
-            admin_password: String::new(),
-            session_hours: 24 * 14,
-            max_failed_logins: 10,
-        }
+        Self { admin_username: "admin".into(), admin_password: String::new(), session_hours: 24 * 14, max_failed_logins: 10 }
     }
 }
 
@@ -287,16 +279,10 @@ impl Settings {
         if !sources.skip_system_file && Path::new(SYSTEM_CONFIG).exists() {
             figment = figment.merge(Toml::file(SYSTEM_CONFIG));
         }
-        let explicit = sources
-            .file
-            .clone()
-            .or_else(|| std::env::var_os("DOCMERGE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+        let explicit = sources.file.clone().or_else(|| std::env::var_os("DOCMERGE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
         if let Some(path) = explicit {
             if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.display().to_string(),
-                    reason: "no such file".into(),
-                });
+                return Err(ConfigError::File { path: path.display().to_string(), reason: "no such file".into() });
             }
             figment = figment.merge(Toml::file(path));
         }
@@ -311,15 +297,8 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.database.url;
-        if !url.is_empty()
-            && !url.starts_with("sqlite://")
-            && !url.starts_with("postgres://")
-            && !url.starts_with("postgresql://")
-        {
-            return Err(ConfigError::Invalid(format!(
-                "database.url must start with sqlite:// or postgres://, not {:?}",
-                redact_url(url)
-            )));
+        if !url.is_empty() && !url.starts_with("sqlite://") && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(ConfigError::Invalid(format!("database.url must start with sqlite:// or postgres://, not {:?}", redact_url(url))));
         }
         if self.worker.concurrency == 0 {
             return Err(ConfigError::Invalid("worker.concurrency must be at least 1".into()));
@@ -330,12 +309,11 @@ impl Settings {
         if self.server.max_upload_mb == 0 {
             return Err(ConfigError::Invalid("server.max_upload_mb must be at least 1".into()));
         }
-        crate::archive::backup::Schedule::parse(&self.backup.schedule).map_err(|e| ConfigError::Invalid(format!("backup.schedule: {e}")))?;
+        crate::archive::backup::Schedule::parse(&self.backup.schedule)
+            .map_err(|e| ConfigError::Invalid(format!("backup.schedule: {e}")))?;
         for (name, bind) in [("server.bind", &self.server.bind), ("ws.bind", &self.ws.bind)] {
             if bind.parse::<std::net::SocketAddr>().is_err() {
-                return Err(ConfigError::Invalid(format!(
-                    "{name} must be an address like 127.0.0.1:8000, not {bind:?}"
-                )));
+                return Err(ConfigError::Invalid(format!("{name} must be an address like 127.0.0.1:8000, not {bind:?}")));
             }
         }
         Ok(())
@@ -401,18 +379,17 @@ pub fn redact_url(url: &str) -> String {
     }
     // key=value style: password=...
     if url.contains("password=") {
-        return url
-            .split(' ')
-            .map(|p| if p.starts_with("password=") { "password=***" } else { p })
-            .collect::<Vec<_>>()
-            .join(" ");
+        return url.split(' ').map(|p| if p.starts_with("password=") { "password=***" } else { p }).collect::<Vec<_>>().join(" ");
     }
     url.to_string()
 }
 
+/// Settings given by environment variables: (dotted key, value).
+type EnvPairs = Vec<(String, figment::value::Value)>;
+
 /// Reads `DOCMERGE__SECTION__KEY` and `DOCMERGE__SECTION__KEY_FILE` variables. Unknown names are
 /// returned as warnings (by name only, never with their value).
-fn env_overrides() -> Result<(Vec<(String, figment::value::Value)>, Vec<String>), ConfigError> {
+fn env_overrides() -> Result<(EnvPairs, Vec<String>), ConfigError> {
     let known = known_keys();
     let mut pairs = Vec::new();
     let mut warnings = Vec::new();
@@ -428,10 +405,8 @@ fn env_overrides() -> Result<(Vec<(String, figment::value::Value)>, Vec<String>)
         let (key, value) = if let Some(base) = key.strip_suffix("_file")
             && known.contains(&format!("{section}.{base}"))
         {
-            let secret = std::fs::read_to_string(&raw).map_err(|e| ConfigError::File {
-                path: raw.clone(),
-                reason: format!("{e} (named by {name})"),
-            })?;
+            let secret = std::fs::read_to_string(&raw)
+                .map_err(|e| ConfigError::File { path: raw.clone(), reason: format!("{e} (named by {name})") })?;
             (base.to_string(), secret.trim_end_matches(['\n', '\r']).to_string())
         } else {
             (key.to_string(), raw)
@@ -491,6 +466,9 @@ fn describe_figment_error(e: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail::expect_with takes closures returning figment::Error, which is large; that API
+// fixes the type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -58,7 +58,8 @@ impl Schedule {
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let t = text.trim().to_ascii_lowercase();
         let words: Vec<&str> = t.split_whitespace().collect();
-        let wrong = || format!("{text:?} is not a schedule: write \"off\", \"daily at 02:30\", \"every 6 hours\" or \"every 30 minutes\" (UTC)");
+        let wrong =
+            || format!("{text:?} is not a schedule: write \"off\", \"daily at 02:30\", \"every 6 hours\" or \"every 30 minutes\" (UTC)");
         match words.as_slice() {
             [] | ["off"] => Ok(Schedule::Off),
             ["daily", "at", hm] => {
@@ -137,7 +138,9 @@ pub fn archive_name(slot: Millis) -> String {
 /// A finished backup's file name (`docmerge-YYYYMMDDTHHMMSSZ.tar.zst`), as opposed to anything
 /// else in the directory.
 fn is_backup_name(name: &str) -> bool {
-    name.strip_prefix(PREFIX).and_then(|r| r.strip_suffix(SUFFIX)).is_some_and(|k| chrono::NaiveDateTime::parse_from_str(k, "%Y%m%dT%H%M%SZ").is_ok())
+    name.strip_prefix(PREFIX)
+        .and_then(|r| r.strip_suffix(SUFFIX))
+        .is_some_and(|k| chrono::NaiveDateTime::parse_from_str(k, "%Y%m%dT%H%M%SZ").is_ok())
 }
 
 /// The finished backups in `dir`, oldest first.
@@ -178,7 +181,9 @@ fn fail(msg: String) -> AppError {
 pub fn verify_archive(path: &Path) -> Result<Manifest, AppError> {
     let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
     let reader: Box<dyn Read> = match super::ArchiveKind::of(path) {
-        super::ArchiveKind::TarZst => Box::new(zstd::Decoder::new(file).map_err(|e| fail(format!("{}: not a zstd file: {e}", path.display())))?),
+        super::ArchiveKind::TarZst => {
+            Box::new(zstd::Decoder::new(file).map_err(|e| fail(format!("{}: not a zstd file: {e}", path.display())))?)
+        }
         super::ArchiveKind::Tar => Box::new(BufReader::with_capacity(1 << 20, file)),
         super::ArchiveKind::Directory => {
             return Err(fail(format!("{} is not a .tar or .tar.zst file", path.display())));

@@ -17,8 +17,29 @@ use crate::app::AppError;
 use crate::domain::archive::*;
 
 const WORDS: &[&str] = &[
-    "invoice", "contract", "receipt", "insurance", "tax", "letter", "bank", "statement", "policy", "rent", "electricity",
-    "water", "health", "salary", "pension", "car", "repair", "school", "phone", "internet", "garden", "ticket", "refund",
+    "invoice",
+    "contract",
+    "receipt",
+    "insurance",
+    "tax",
+    "letter",
+    "bank",
+    "statement",
+    "policy",
+    "rent",
+    "electricity",
+    "water",
+    "health",
+    "salary",
+    "pension",
+    "car",
+    "repair",
+    "school",
+    "phone",
+    "internet",
+    "garden",
+    "ticket",
+    "refund",
 ];
 
 fn synthetic_text(i: usize) -> String {
@@ -188,7 +209,9 @@ pub async fn bench_archive(databases: Vec<String>, documents: usize, dir: Option
     if !synthetic.join(MANIFEST_FILE).is_file() {
         eprintln!("writing a synthetic archive of {documents} documents to {}", synthetic.display());
         let s = synthetic.clone();
-        tokio::task::spawn_blocking(move || write_synthetic_archive(&s, documents)).await.map_err(|e| AppError::Runtime(e.to_string()))??;
+        tokio::task::spawn_blocking(move || write_synthetic_archive(&s, documents))
+            .await
+            .map_err(|e| AppError::Runtime(e.to_string()))??;
     }
     println!("export and import of {documents} synthetic documents (1 page of text, a ~700-byte original each)");
     println!("{:<10} {:<26} {:>10} {:>12} {:>14}", "backend", "step", "seconds", "docs/s", "peak RSS MiB");

@@ -252,7 +252,12 @@ pub async fn export(ctx: &AppContext, opts: ExportOptions) -> Result<ExportSumma
 /// Copies each listed blob (or appends it to the tar) and writes the final `data/blobs.jsonl`
 /// with the sizes of the files that were there. Missing originals are reported, not fatal:
 /// the export holds everything that exists.
-fn copy_blobs(ctx: &AppContext, root: &Path, listed: u64, mut tar: Option<&mut super::TarOut>) -> Result<(ManifestFile, Vec<String>), AppError> {
+fn copy_blobs(
+    ctx: &AppContext,
+    root: &Path,
+    listed: u64,
+    mut tar: Option<&mut super::TarOut>,
+) -> Result<(ManifestFile, Vec<String>), AppError> {
     let pending = root.join("data/blobs.pending");
     let mut out = HashedFile::create(root, BLOB_LIST_FILE)?;
     let mut missing = Vec::new();

@@ -288,9 +288,7 @@ fn copy_blobs_verified(ctx: &AppContext, root: &Path) -> Result<u64, AppError> {
 fn unpack(path: &Path, kind: ArchiveKind, dest: &Path) -> Result<(), AppError> {
     let file = std::fs::File::open(path).map_err(|e| AppError::Config(format!("cannot read {}: {e}", path.display())))?;
     let reader: Box<dyn Read> = match kind {
-        ArchiveKind::TarZst => {
-            Box::new(zstd::Decoder::new(file).map_err(|e| bad(format!("{}: not a zstd file: {e}", path.display())))?)
-        }
+        ArchiveKind::TarZst => Box::new(zstd::Decoder::new(file).map_err(|e| bad(format!("{}: not a zstd file: {e}", path.display())))?),
         _ => Box::new(BufReader::with_capacity(1 << 20, file)),
     };
     let mut archive = tar::Archive::new(reader);

@@ -180,7 +180,9 @@ impl TarOut {
         header.set_mode(0o644);
         header.set_mtime(0);
         header.set_cksum();
-        self.builder.append_data(&mut header, name, bytes).map_err(|e| AppError::Runtime(format!("cannot write {name} to the archive: {e}")))
+        self.builder
+            .append_data(&mut header, name, bytes)
+            .map_err(|e| AppError::Runtime(format!("cannot write {name} to the archive: {e}")))
     }
 
     pub(crate) fn finish(mut self) -> Result<(), AppError> {

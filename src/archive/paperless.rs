@@ -87,7 +87,10 @@ fn parse_time(s: &str) -> Option<Millis> {
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
         return Some(t.and_utc().timestamp_millis());
     }
-    chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis())
+    chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
+        .ok()?
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// The small objects, gathered in the first pass.
@@ -124,7 +127,11 @@ fn gather(manifest: &Path) -> Result<Small, AppError> {
                 if let Some(doc) = f["document"].as_i64()
                     && let Some(note) = text(f, "note")
                 {
-                    s.notes.entry(doc).or_default().push((text(f, "created").unwrap_or("").to_string(), f["user"].as_i64(), note.to_string()));
+                    s.notes.entry(doc).or_default().push((
+                        text(f, "created").unwrap_or("").to_string(),
+                        f["user"].as_i64(),
+                        note.to_string(),
+                    ));
                 }
             }
             "documents.document" => s.documents += 1,
@@ -177,7 +184,10 @@ pub struct Converted {
 pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Converted, AppError> {
     let manifest = dir.join("manifest.json");
     if !manifest.is_file() {
-        return Err(AppError::Config(format!("{} has no manifest.json: give the directory written by paperless-ngx's document_exporter", dir.display())));
+        return Err(AppError::Config(format!(
+            "{} has no manifest.json: give the directory written by paperless-ngx's document_exporter",
+            dir.display()
+        )));
     }
     let user = ctx
         .store
@@ -202,7 +212,11 @@ pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Conver
     if root.join(MANIFEST_FILE).is_file() {
         let m: Manifest = serde_json::from_slice(&std::fs::read(root.join(MANIFEST_FILE)).map_err(|e| bad(e.to_string()))?)
             .map_err(|e| bad(format!("{}: {e}", root.display())))?;
-        return Ok(Converted { root, documents: m.counts.get("documents").copied().unwrap_or(0), new_tags: m.counts.get("tags").copied().unwrap_or(0) });
+        return Ok(Converted {
+            root,
+            documents: m.counts.get("documents").copied().unwrap_or(0),
+            new_tags: m.counts.get("tags").copied().unwrap_or(0),
+        });
     }
     // An earlier conversion that did not finish wrote nothing to the database: start over.
     let _ = std::fs::remove_dir_all(&root);
@@ -294,9 +308,13 @@ fn write_archive(
         }
         if let Some(name) = o["__exported_archive_name__"].as_str().filter(|s| !s.is_empty()) {
             let archive = exported_file(dir, name).ok_or_else(|| bad(format!("{item}: unexpected archive file name {name:?}")))?;
-            let (md5, ..) = copy_hashed(ctx, &archive, false).map_err(|e| bad(format!("{item}: cannot read its archive PDF {}: {e}", archive.display())))?;
+            let (md5, ..) = copy_hashed(ctx, &archive, false)
+                .map_err(|e| bad(format!("{item}: cannot read its archive PDF {}: {e}", archive.display())))?;
             if Some(md5.as_str()) != text(f, "archive_checksum") {
-                return Err(bad(format!("{item}: its archive PDF {} does not match the manifest's archive_checksum (damaged?)", archive.display())));
+                return Err(bad(format!(
+                    "{item}: its archive PDF {} does not match the manifest's archive_checksum (damaged?)",
+                    archive.display()
+                )));
             }
         }
         n += 1;
@@ -323,7 +341,8 @@ fn write_archive(
         versions.line(&json!({"id": version_id, "document_id": doc_id, "number": 1, "filename": filename,
             "mime": text(f, "mime_type").unwrap_or("application/octet-stream"), "size": size, "sha256": sha, "state": "queued", "error": null,
             "page_count": 0, "pages_done": 0, "searchable_sha256": null, "note": note, "created_at": added}))?;
-        let mut doc_tags: Vec<Id> = f["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_i64()).filter_map(|t| by_tag.get(&t).copied()).collect();
+        let mut doc_tags: Vec<Id> =
+            f["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_i64()).filter_map(|t| by_tag.get(&t).copied()).collect();
         doc_tags.extend(f["correspondent"].as_i64().and_then(|c| by_correspondent.get(&c).copied()));
         doc_tags.extend(f["document_type"].as_i64().and_then(|t| by_type.get(&t).copied()));
         doc_tags.sort_unstable();

@@ -28,7 +28,8 @@ fn retry(e: impl std::fmt::Display) -> JobError {
 #[async_trait]
 impl JobHandler for RebuildDerived {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let vid = job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))?;
+        let vid =
+            job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))?;
         let version = self.store.version_by_id(vid).await.map_err(|e| match e {
             crate::domain::DomainError::NotFound(_) => JobError::Abort("the document was deleted".into()),
             other => retry(other),
@@ -52,7 +53,8 @@ impl JobHandler for RebuildDerived {
             let mut page_files = Vec::with_capacity(numbers.len());
             for n in numbers {
                 // Renders the page again for its images; the text it also yields is dropped.
-                let r = engine.process_page(&original, &info, (n - 1).max(0) as u32, &limits).map_err(|e| retry(format!("page {n}: {e}")))?;
+                let r =
+                    engine.process_page(&original, &info, (n - 1).max(0) as u32, &limits).map_err(|e| retry(format!("page {n}: {e}")))?;
                 page_files.push((n, blobs.put_bytes(&r.thumbnail).map_err(retry)?, blobs.put_bytes(&r.preview).map_err(retry)?));
             }
             let built = engine.build_searchable_pdf(&original, &info, &texts, &out);

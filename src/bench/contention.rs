@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::corpus::Vocabulary;
 use super::library::{VOCABULARY, fill};
 use super::load::{LoadResult, Requests, wrk};
-use super::{Role, databases_or_sqlite, fresh_store, free_port, user_with_token, wait_until_up};
+use super::{Role, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
 use crate::app::AppError;
 use crate::cli::ContentionArgs;
 
@@ -72,7 +72,10 @@ pub async fn run(args: ContentionArgs) -> Result<(), AppError> {
         for d in [&lister_dir, &search_dir] {
             std::fs::create_dir_all(d).map_err(super::runtime_err)?;
         }
-        let lister = Requests::Paged { prefix: format!("/api/v1/documents?page_size={PAGE_SIZE}&page="), pages: (args.docs as u64).div_ceil(PAGE_SIZE).max(1) };
+        let lister = Requests::Paged {
+            prefix: format!("/api/v1/documents?page_size={PAGE_SIZE}&page="),
+            pages: (args.docs as u64).div_ceil(PAGE_SIZE).max(1),
+        };
         let searches = Requests::Pick(
             worst_case_queries(&vocab, &tag).iter().map(|q| format!("/api/v1/search?q={}", urlencoding::encode(q))).collect(),
         );

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use super::corpus::{PHRASES, Vocabulary};
 use super::load::{LoadResult, Requests, wrk};
-use super::{Role, databases_or_sqlite, fresh_store, free_port, user_with_token, wait_until_up};
+use super::{Role, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
 use crate::app::AppError;
 use crate::cli::LibraryArgs;
 use crate::domain::store::Store;
@@ -168,7 +168,10 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         let runs = vec![
             (
                 format!("folder children ({} items, random page)", lib.big_folder_items),
-                Requests::Paged { prefix: format!("/api/v1/folders/{}/children?page_size={PAGE_SIZE}&page=", lib.big_folder), pages: children_pages },
+                Requests::Paged {
+                    prefix: format!("/api/v1/folders/{}/children?page_size={PAGE_SIZE}&page=", lib.big_folder),
+                    pages: children_pages,
+                },
             ),
             (
                 format!("documents ?sort=title ({} docs, random page)", args.docs),

@@ -83,7 +83,14 @@ fn script(token: &str, requests: &Requests, body_file: &Path) -> String {
 
 /// Runs `wrk` against `base_url` for `seconds` with `connections` connections on 2 threads (1 for
 /// one connection).
-pub fn wrk(base_url: &str, token: &str, requests: &Requests, seconds: u64, connections: u32, work_dir: &Path) -> Result<LoadResult, AppError> {
+pub fn wrk(
+    base_url: &str,
+    token: &str,
+    requests: &Requests,
+    seconds: u64,
+    connections: u32,
+    work_dir: &Path,
+) -> Result<LoadResult, AppError> {
     let body_file = work_dir.join("wrk-body.bin");
     if let Requests::Post { body, .. } = requests {
         std::fs::write(&body_file, body).map_err(runtime_err)?;

@@ -24,7 +24,9 @@ use crate::domain::{Id, TokenKind};
 pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
     match cmd {
         BenchCommand::Archive { database, documents, dir } => crate::archive::bench::bench_archive(database, documents, dir).await,
-        BenchCommand::Ocr { corpus, engines, dump } => crate::pipeline::bench::bench_ocr(&settings, &corpus, &engines, dump.as_deref()).await,
+        BenchCommand::Ocr { corpus, engines, dump } => {
+            crate::pipeline::bench::bench_ocr(&settings, &corpus, &engines, dump.as_deref()).await
+        }
         BenchCommand::Queue { database, jobs, workers } => queue::run(database, jobs, workers).await,
         BenchCommand::Library(args) => library::run(args).await,
         BenchCommand::Contention(args) => contention::run(args).await,

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use super::{Role, databases_or_sqlite, fresh_store, free_port, percentile, runtime_err, user_with_token, wait_until_up};
+use super::{Role, databases_or_sqlite, free_port, fresh_store, percentile, runtime_err, user_with_token, wait_until_up};
 use crate::app::AppError;
 use crate::cli::WsArgs;
 use crate::domain::Id;
@@ -30,7 +30,13 @@ fn open_files_limit() -> Option<u64> {
 }
 
 /// Opens one client and forwards (tag id, arrival) of every `tag.created` event it reads.
-async fn client(url: String, token: String, ready: Arc<AtomicUsize>, arrivals: mpsc::UnboundedSender<(Id, Instant)>, gate: Arc<Semaphore>) -> Result<(), String> {
+async fn client(
+    url: String,
+    token: String,
+    ready: Arc<AtomicUsize>,
+    arrivals: mpsc::UnboundedSender<(Id, Instant)>,
+    gate: Arc<Semaphore>,
+) -> Result<(), String> {
     let permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
     req.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?);
@@ -133,7 +139,11 @@ pub async fn run(args: WsArgs) -> Result<(), AppError> {
                 return Err(AppError::Runtime(format!("a websocket client failed: {why}")));
             }
             if Instant::now() > deadline {
-                return Err(AppError::Runtime(format!("only {} of {} clients connected in 60 s", ready.load(Ordering::Relaxed), args.clients)));
+                return Err(AppError::Runtime(format!(
+                    "only {} of {} clients connected in 60 s",
+                    ready.load(Ordering::Relaxed),
+                    args.clients
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -17,10 +17,7 @@ pub type Id = i64;
 pub type Millis = i64;
 
 pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Errors a caller can act on. HTTP maps them to status codes in exactly one place.
@@ -274,7 +271,13 @@ impl NewEvent {
     /// Tokens (sessions or API tokens) of `user_id` that no longer authenticate: live
     /// websockets opened with them are closed. Not sent to clients (see [`is_internal_event`]).
     pub fn tokens_revoked(user_id: Id, token_ids: &[Id]) -> Self {
-        NewEvent { owner_id: user_id, kind: TOKENS_REVOKED, document_id: None, folder_id: None, data: serde_json::json!({"token_ids": token_ids}) }
+        NewEvent {
+            owner_id: user_id,
+            kind: TOKENS_REVOKED,
+            document_id: None,
+            folder_id: None,
+            data: serde_json::json!({"token_ids": token_ids}),
+        }
     }
 }
 
@@ -401,6 +404,9 @@ pub struct Paged<T> {
     pub page_size: u32,
 }
 
+// A list holds at most one page (200) of these: boxing the document would cost an allocation
+// per item and save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ChildItem {
     Folder(Folder, Vec<Tag>),

@@ -162,10 +162,7 @@ fn push(out: &mut SearchQuery, negate: bool, term: Term) {
 
 /// Splits into lower-case alphanumeric words (what both full-text indexes tokenize on).
 pub fn words_of(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect()
+    s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect()
 }
 
 /// `after:` means from the start of that day on; `before:` before the start of that day.
@@ -193,8 +190,7 @@ mod tests {
 
     #[test]
     fn parses_all_forms() {
-        let q = parse_query(r#"invoice "acme corp" -draft tag:tax folder:"tax 2024" after:2024-01-01 before:2024-12-31 rep*"#)
-            .unwrap();
+        let q = parse_query(r#"invoice "acme corp" -draft tag:tax folder:"tax 2024" after:2024-01-01 before:2024-12-31 rep*"#).unwrap();
         assert_eq!(q.include.len(), 3);
         assert_eq!(q.include[1].words, vec!["acme", "corp"]);
         assert!(q.include[2].prefix);
@@ -342,9 +338,9 @@ pub fn snippet(text: &str, q: &SearchQuery) -> String {
     // For each word, which include term (index) it matches, if any.
     let term_of = |w: &str| -> Option<usize> {
         let w = w.to_lowercase();
-        q.include.iter().position(|t| {
-            if t.prefix { t.words.first().is_some_and(|p| w.starts_with(p.as_str())) } else { t.words.iter().any(|tw| *tw == w) }
-        })
+        q.include
+            .iter()
+            .position(|t| if t.prefix { t.words.first().is_some_and(|p| w.starts_with(p.as_str())) } else { t.words.contains(&w) })
     };
     let hits: Vec<Option<usize>> = words.iter().map(|&(s, e)| term_of(&text[s..e])).collect();
     let n = words.len();

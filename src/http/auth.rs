@@ -36,9 +36,8 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let ctx = req
         .app_data::<web::Data<AppContext>>()
         .ok_or_else(|| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "server misconfigured"))?;
-    let (token, from_cookie) = request_token(req).ok_or_else(|| {
-        ApiError::unauthorized("log in first: send Authorization: Bearer <token> or the session cookie")
-    })?;
+    let (token, from_cookie) = request_token(req)
+        .ok_or_else(|| ApiError::unauthorized("log in first: send Authorization: Bearer <token> or the session cookie"))?;
     if token.is_empty() || token.len() > 200 {
         return Err(ApiError::unauthorized("the token is not valid"));
     }
@@ -48,10 +47,8 @@ pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         .await?
         .ok_or_else(|| ApiError::unauthorized("the token or session is not valid or has expired; log in again"))?;
     let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    if from_cookie && !safe {
-        if !csrf_matches(req, &principal) {
-            return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header (send the csrf_token you got at login)"));
-        }
+    if from_cookie && !safe && !csrf_matches(req, &principal) {
+        return Err(ApiError::forbidden("missing or wrong X-CSRF-Token header (send the csrf_token you got at login)"));
     }
     Ok(principal)
 }

@@ -83,14 +83,19 @@ fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
 
 /// Registers every route on the given service config (used by `serve`, `all` and the tests).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|e, _| match e {
-        actix_web::error::JsonPayloadError::ContentType => {
-            ApiError::new(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send JSON with Content-Type: application/json").into()
+    cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|e, _| {
+        match e {
+            actix_web::error::JsonPayloadError::ContentType => ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send JSON with Content-Type: application/json",
+            )
+            .into(),
+            actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the JSON body is too large").into()
+            }
+            other => json_error(other, "the JSON body is not valid"),
         }
-        actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the JSON body is too large").into()
-        }
-        other => json_error(other, "the JSON body is not valid"),
     }))
     .app_data(web::PathConfig::default().error_handler(|_, req| ApiError::not_found(format!("no such resource: {}", req.path())).into()))
     .app_data(web::QueryConfig::default().error_handler(|e, _| json_error(e, "the query string is not valid")))

@@ -230,11 +230,13 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
 
 async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, lease: &Lease, result: Result<Outcome, JobError>) {
     match result {
-        Ok(Outcome::Done) => match retry_while_unreachable(job.id, "the completion", || store.complete(std::slice::from_ref(lease))).await {
-            Ok(v) if v.first() == Some(&true) => {}
-            Ok(_) => tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker"),
-            Err(e) => tracing::warn!(job = job.id, error = %e, "could not record completion; the job will run again"),
-        },
+        Ok(Outcome::Done) => {
+            match retry_while_unreachable(job.id, "the completion", || store.complete(std::slice::from_ref(lease))).await {
+                Ok(v) if v.first() == Some(&true) => {}
+                Ok(_) => tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker"),
+                Err(e) => tracing::warn!(job = job.id, error = %e, "could not record completion; the job will run again"),
+            }
+        }
         Ok(Outcome::CompletedInTransaction(accepted)) => {
             if !accepted {
                 tracing::warn!(job = job.id, "completion rejected: the lease was lost to another worker");

@@ -101,11 +101,7 @@ pub fn rotate_page_text(text: &PageText, degrees: u16) -> PageText {
             words: l
                 .words
                 .iter()
-                .map(|w| Word {
-                    text: w.text.clone(),
-                    bbox: rotate_box(w.bbox, d),
-                    turn: w.turn.map(|turn| (turn + 360 - d) % 360),
-                })
+                .map(|w| Word { text: w.text.clone(), bbox: rotate_box(w.bbox, d), turn: w.turn.map(|turn| (turn + 360 - d) % 360) })
                 .collect(),
         })
         .collect();

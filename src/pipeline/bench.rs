@@ -98,7 +98,8 @@ fn pages(corpus: &Path) -> Vec<(PathBuf, PathBuf)> {
 fn ocrs_engine(detection_model: Option<&Path>) -> Result<ocrs::OcrEngine, AppError> {
     let detection_model = detection_model
         .map(|p| {
-            rten::Model::load_file(p).map_err(|e| AppError::Config(format!("the ocrs detection model {} cannot be loaded: {e}", p.display())))
+            rten::Model::load_file(p)
+                .map_err(|e| AppError::Config(format!("the ocrs detection model {} cannot be loaded: {e}", p.display())))
         })
         .transpose()?;
     ocrs::OcrEngine::new(ocrs::OcrEngineParams { detection_model, ..Default::default() })
@@ -179,15 +180,11 @@ pub async fn bench_ocr(settings: &Settings, corpus: &Path, engines: &[String], d
                 // One OpenMP thread, as ocrmypdf and paperless-ngx run it: Debian's OpenMP build
                 // with its default threads is ~8x slower per page on this 2-core machine
                 // (img-latex 19 s wall vs 2.3 s), which would flatter the comparison.
-                "tesseract" => {
-                    run_tool(Command::new("tesseract").env("OMP_THREAD_LIMIT", "1").arg(img).arg("stdout").arg("-l").arg("eng"))
-                }
+                "tesseract" => run_tool(Command::new("tesseract").env("OMP_THREAD_LIMIT", "1").arg(img).arg("stdout").arg("-l").arg("eng")),
                 "ocrmypdf" => {
                     let out = scratch.path().join("out.pdf");
-                    run_tool(
-                        Command::new("ocrmypdf").args(["--force-ocr", "--image-dpi", "300", "-l", "eng", "-q"]).arg(img).arg(&out),
-                    )
-                    .and_then(|_| run_tool(Command::new("pdftotext").arg("-layout").arg(&out).arg("-")))
+                    run_tool(Command::new("ocrmypdf").args(["--force-ocr", "--image-dpi", "300", "-l", "eng", "-q"]).arg(img).arg(&out))
+                        .and_then(|_| run_tool(Command::new("pdftotext").arg("-layout").arg(&out).arg("-")))
                 }
                 other => {
                     return Err(AppError::Config(format!(

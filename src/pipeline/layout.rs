@@ -85,18 +85,19 @@ fn xy_cut(boxes: &[LayoutBox], items: Vec<usize>, out: &mut Vec<usize>, depth: u
     let widest_v = vgaps.iter().copied().max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)));
 
     // 1. Text columns: a vertical gutter with running text on both sides.
-    if let Some((g0, g1)) = widest_v {
-        if g1 - g0 >= 0.5 * line_h && g1 - g0 <= MAX_GUTTER_LINES * line_h {
-            let cut = (g0 + g1) / 2.0;
-            let (left, right): (Vec<usize>, Vec<usize>) = items.iter().partition(|&&i| boxes[i].x1 <= cut);
-            let texty = |side: &[usize]| {
-                side.len() >= 2 && median(side.iter().map(|&i| boxes[i].w() / boxes[i].h().max(1.0)).collect()) >= TEXT_COLUMN_ASPECT
-            };
-            if texty(&left) && texty(&right) {
-                xy_cut(boxes, left, out, depth + 1);
-                xy_cut(boxes, right, out, depth + 1);
-                return;
-            }
+    if let Some((g0, g1)) = widest_v
+        && g1 - g0 >= 0.5 * line_h
+        && g1 - g0 <= MAX_GUTTER_LINES * line_h
+    {
+        let cut = (g0 + g1) / 2.0;
+        let (left, right): (Vec<usize>, Vec<usize>) = items.iter().partition(|&&i| boxes[i].x1 <= cut);
+        let texty = |side: &[usize]| {
+            side.len() >= 2 && median(side.iter().map(|&i| boxes[i].w() / boxes[i].h().max(1.0)).collect()) >= TEXT_COLUMN_ASPECT
+        };
+        if texty(&left) && texty(&right) {
+            xy_cut(boxes, left, out, depth + 1);
+            xy_cut(boxes, right, out, depth + 1);
+            return;
         }
     }
 

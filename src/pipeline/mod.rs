@@ -244,10 +244,8 @@ impl Engine {
     pub fn process_page(&self, path: &Path, info: &SourceInfo, index: u32, limits: &Limits) -> Result<PageResult, PipelineError> {
         let started = Instant::now();
         let deadline = ocr::Deadline { at: started + limits.page_timeout };
-        let page_info = *info
-            .pages
-            .get(index as usize)
-            .ok_or(PipelineError::NoSuchPage { page: index + 1, pages: info.pages.len() as u32 })?;
+        let page_info =
+            *info.pages.get(index as usize).ok_or(PipelineError::NoSuchPage { page: index + 1, pages: info.pages.len() as u32 })?;
 
         let timeout = || PipelineError::PageTimeout { page: index + 1, limit: limits.page_timeout };
 
@@ -280,14 +278,9 @@ impl Engine {
             None => previews(&page_image)?,
         };
         let text = match text_layer {
-            Some((text, lines, _)) => PageText {
-                text,
-                lines,
-                source: TextSource::TextLayer,
-                width: page_info.width,
-                height: page_info.height,
-                rotation: 0,
-            },
+            Some((text, lines, _)) => {
+                PageText { text, lines, source: TextSource::TextLayer, width: page_info.width, height: page_info.height, rotation: 0 }
+            }
             None => {
                 let grey = page_image.to_luma8();
                 drop(page_image);
@@ -385,9 +378,9 @@ fn ocr_page_text(page: &ocr::OcrPage, img_w: f32, img_h: f32, info: PageInfo) ->
                 Word { text: w.text.clone(), bbox: norm(&w.quad), turn: (turn != page.rotation).then_some(turn) }
             })
             .collect();
-        let bbox = words.iter().fold([1.0f32, 1.0, 0.0, 0.0], |a, w| {
-            [a[0].min(w.bbox[0]), a[1].min(w.bbox[1]), a[2].max(w.bbox[2]), a[3].max(w.bbox[3])]
-        });
+        let bbox = words
+            .iter()
+            .fold([1.0f32, 1.0, 0.0, 0.0], |a, w| [a[0].min(w.bbox[0]), a[1].min(w.bbox[1]), a[2].max(w.bbox[2]), a[3].max(w.bbox[3])]);
         if words.is_empty() {
             continue;
         }

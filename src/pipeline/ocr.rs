@@ -146,12 +146,12 @@ impl OcrModels {
         let mut options = rten::ModelOptions::with_all_ops();
         // Pre-packing the weights once at load makes every convolution/matmul cheaper.
         options.prepack_weights(true);
-        let det_model = options
-            .load_file(det)
-            .map_err(|e| format!("the OCR detection model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", det.display()))?;
-        let rec_model = options
-            .load_file(rec)
-            .map_err(|e| format!("the OCR recognition model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", rec.display()))?;
+        let det_model = options.load_file(det).map_err(|e| {
+            format!("the OCR detection model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", det.display())
+        })?;
+        let rec_model = options.load_file(rec).map_err(|e| {
+            format!("the OCR recognition model {} could not be loaded ({e}); run scripts/fetch-runtime.sh again", rec.display())
+        })?;
         let dict_text = std::fs::read_to_string(dict)
             .map_err(|e| format!("the OCR dictionary {} could not be read ({e}); run scripts/fetch-runtime.sh again", dict.display()))?;
         let mut classes = vec![String::new()];
@@ -254,7 +254,8 @@ impl OcrModels {
         let input = ocrs
             .prepare_input(ocrs::ImageSource::from_bytes(img.as_raw(), img.dimensions()).map_err(|e| model_error(e.to_string()))?)
             .map_err(|e| model_error(e.to_string()))?;
-        let boxes = if ocrs_detector { ocrs.detect_words(&input).map_err(|e| model_error(e.to_string()))? } else { self.detect(img, deadline)? };
+        let boxes =
+            if ocrs_detector { ocrs.detect_words(&input).map_err(|e| model_error(e.to_string()))? } else { self.detect(img, deadline)? };
         let lines = ocrs.find_text_lines(&input, &boxes);
         let rects: Vec<RotatedRect> = lines
             .iter()
@@ -272,12 +273,7 @@ impl OcrModels {
             .collect();
         let crops: Vec<LineCrop> = rects.iter().map(|r| crop_line(img, r, self.params.rec_x_scale)).collect();
         let (read, _) = self.recognize(&crops, deadline)?;
-        Ok(read
-            .iter()
-            .filter(|r| !r.text.trim().is_empty() && r.confidence >= 0.5)
-            .map(|r| r.text.trim())
-            .collect::<Vec<_>>()
-            .join("\n"))
+        Ok(read.iter().filter(|r| !r.text.trim().is_empty() && r.confidence >= 0.5).map(|r| r.text.trim()).collect::<Vec<_>>().join("\n"))
     }
 
     /// Reading order, crops and recognition of the detected boxes of an upright page.
@@ -285,7 +281,8 @@ impl OcrModels {
         // Reading order: columns, then lines (boxes on one row joined).
         let (ordered, standing) = self.reading_order(rects);
         let x_scale = self.params.rec_x_scale;
-        let boxes: Vec<(&RotatedRect, bool)> = ordered.iter().zip(&standing).flat_map(|(group, &stands)| group.iter().map(move |r| (r, stands))).collect();
+        let boxes: Vec<(&RotatedRect, bool)> =
+            ordered.iter().zip(&standing).flat_map(|(group, &stands)| group.iter().map(move |r| (r, stands))).collect();
         // Sampling the crops is the longest stretch of a page on one thread: the cores share it.
         let crops_of = |part: &[(&RotatedRect, bool)]| -> Vec<LineCrop> {
             let mut crops = Vec::with_capacity(part.len());
@@ -357,8 +354,10 @@ impl OcrModels {
             })
             .collect();
         let layout_lines = layout::reading_order(&boxes);
-        let line_middles: Vec<f32> =
-            layout_lines.iter().map(|line| line.iter().map(|&j| (boxes[j].y0 + boxes[j].y1) / 2.0).sum::<f32>() / line.len() as f32).collect();
+        let line_middles: Vec<f32> = layout_lines
+            .iter()
+            .map(|line| line.iter().map(|&j| (boxes[j].y0 + boxes[j].y1) / 2.0).sum::<f32>() / line.len() as f32)
+            .collect();
         // Each standing box goes before the first line whose middle is below its own.
         let mut standing_at: Vec<(usize, f32, RotatedRect)> = (0..rects.len())
             .filter(|&i| standing[i])
@@ -411,10 +410,7 @@ impl OcrModels {
         }
         let input = NdTensor::from_data([1, 3, dhu, dwu], data);
         deadline.check()?;
-        let out = self
-            .det
-            .run_one(input.view().into(), None)
-            .map_err(|e| OcrError::Model(format!("text detection failed: {e}")))?;
+        let out = self.det.run_one(input.view().into(), None).map_err(|e| OcrError::Model(format!("text detection failed: {e}")))?;
         let prob: NdTensor<f32, 4> = out.try_into().map_err(|e| OcrError::Model(format!("text detection output: {e:?}")))?;
         let prob = prob.slice([0, 0]);
         let mask = prob.map(|v| *v > p.det_threshold);
@@ -463,12 +459,15 @@ impl OcrModels {
         }
         let no_deadline = Deadline { at: Instant::now() + std::time::Duration::from_secs(3600) };
         // A few hundred pixels of a few lines are enough to tell upright from upside down.
-        let upright: Vec<LineCrop> = longest.iter().map(|r| truncate_crop(crop_line(img, r, self.params.rec_x_scale), ORIENTATION_SAMPLE_WIDTH)).collect();
+        let upright: Vec<LineCrop> =
+            longest.iter().map(|r| truncate_crop(crop_line(img, r, self.params.rec_x_scale), ORIENTATION_SAMPLE_WIDTH)).collect();
         let flipped: Vec<LineCrop> = upright.iter().map(flip_crop).collect();
         let (a, _) = self.recognize(&upright, &no_deadline)?;
         let (b, _) = self.recognize(&flipped, &no_deadline)?;
-        let mean = |v: &[Recognised]| v.iter().map(|r| r.confidence * r.chars.len().max(1) as f32).sum::<f32>()
-            / v.iter().map(|r| r.chars.len().max(1) as f32).sum::<f32>();
+        let mean = |v: &[Recognised]| {
+            v.iter().map(|r| r.confidence * r.chars.len().max(1) as f32).sum::<f32>()
+                / v.iter().map(|r| r.chars.len().max(1) as f32).sum::<f32>()
+        };
         Ok(mean(&b) > mean(&a) + 0.05)
     }
 
@@ -525,12 +524,7 @@ impl OcrModels {
     }
 
     /// One recognition run over the pieces `batch` (indices into `pieces`), padded to the widest.
-    fn recognize_batch(
-        &self,
-        crops: &[LineCrop],
-        pieces: &[Piece],
-        batch: &[usize],
-    ) -> Result<Vec<(usize, Recognised)>, OcrError> {
+    fn recognize_batch(&self, crops: &[LineCrop], pieces: &[Piece], batch: &[usize]) -> Result<Vec<(usize, Recognised)>, OcrError> {
         let bw = batch.iter().map(|&pi| pieces[pi].width(crops)).max().unwrap_or(0).max(16);
         // Padding is 0 after normalisation (mid grey), as in PaddleOCR.
         let plane_len = REC_HEIGHT * bw;
@@ -555,10 +549,7 @@ impl OcrModels {
             rest[plane_len..].copy_from_slice(first);
         }
         let input = NdTensor::from_data([batch.len(), 3, REC_HEIGHT, bw], data);
-        let out = self
-            .rec
-            .run_one(input.view().into(), None)
-            .map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
+        let out = self.rec.run_one(input.view().into(), None).map_err(|e| OcrError::Model(format!("text recognition failed: {e}")))?;
         let probs: NdTensor<f32, 3> = out.try_into().map_err(|e| OcrError::Model(format!("text recognition output: {e:?}")))?;
         let steps = probs.size(1);
         let step = bw as f32 / steps.max(1) as f32;
@@ -818,10 +809,8 @@ fn standing_crops(img: &GrayImage, r: &RotatedRect, x_scale: f32) -> [LineCrop; 
 /// `dir` with glyph bottoms towards `normal`, into a 48-pixel-high crop.
 fn crop_along(img: &GrayImage, c: PointF, dir: Vec2, normal: Vec2, length: f32, thickness: f32, x_scale: f32) -> LineCrop {
     let width = ((x_scale * REC_HEIGHT as f32 * length / thickness).round() as usize).clamp(8, MAX_REC_WIDTH);
-    let origin = Vec2::from_xy(
-        c.x - dir.x * length / 2.0 - normal.x * thickness / 2.0,
-        c.y - dir.y * length / 2.0 - normal.y * thickness / 2.0,
-    );
+    let origin =
+        Vec2::from_xy(c.x - dir.x * length / 2.0 - normal.x * thickness / 2.0, c.y - dir.y * length / 2.0 - normal.y * thickness / 2.0);
     let (iw, ih) = img.dimensions();
     let raw = img.as_raw();
     let sample = |x: f32, y: f32| -> f32 {
@@ -979,7 +968,7 @@ fn ctc_greedy(probs: NdTensorView<f32, 2>, classes: &[String], step: f32) -> Rec
     for (t, row) in rows.take(steps).enumerate() {
         let best_p = row_max(row);
         let best = row.iter().position(|&v| v == best_p).unwrap_or(0);
-        let p = if best_p > 1.0 || best_p < 0.0 {
+        let p = if !(0.0..=1.0).contains(&best_p) {
             let denom: f32 = row.iter().map(|&v| (v - best_p).exp()).sum();
             1.0 / denom
         } else {
@@ -1042,7 +1031,6 @@ fn words_of(crop: &LineCrop, rec: &Recognised) -> Vec<OcrWord> {
     words
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1078,10 +1066,13 @@ mod tests {
     #[test]
     fn text_set_on_end_beside_a_table_is_left_out_of_the_layout() {
         let rect = |cx: f32, cy: f32, w: f32, h: f32| {
-            RotatedRect::new(rten_imageproc::PointF::from_yx(cy, cx), Vec2::from_xy(0.0, -1.0), w, h).orient_towards(Vec2::from_xy(0.0, -1.0))
+            RotatedRect::new(rten_imageproc::PointF::from_yx(cy, cx), Vec2::from_xy(0.0, -1.0), w, h)
+                .orient_towards(Vec2::from_xy(0.0, -1.0))
         };
         // Table rows 30 px tall, one page number standing 120 px tall at the right.
-        let mut rects: Vec<RotatedRect> = (0..8).flat_map(|row| [rect(200.0, 50.0 + 40.0 * row as f32, 300.0, 30.0), rect(700.0, 50.0 + 40.0 * row as f32, 80.0, 30.0)]).collect();
+        let mut rects: Vec<RotatedRect> = (0..8)
+            .flat_map(|row| [rect(200.0, 50.0 + 40.0 * row as f32, 300.0, 30.0), rect(700.0, 50.0 + 40.0 * row as f32, 80.0, 30.0)])
+            .collect();
         rects.push(rect(900.0, 150.0, 30.0, 120.0));
         // A single letter (about as tall as wide) stays in the layout.
         rects.push(rect(100.0, 400.0, 30.0, 32.0));

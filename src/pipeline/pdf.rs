@@ -21,10 +21,7 @@ pub(crate) fn bind(library: &Path) -> Result<&'static Pdfium, String> {
         return Ok(p);
     }
     let bindings = Pdfium::bind_to_library(library).map_err(|e| {
-        format!(
-            "the PDF library {} could not be loaded ({e}); run scripts/fetch-runtime.sh to install a working copy",
-            library.display()
-        )
+        format!("the PDF library {} could not be loaded ({e}); run scripts/fetch-runtime.sh to install a working copy", library.display())
     })?;
     let pdfium: &'static Pdfium = Box::leak(Box::new(Pdfium::new(bindings)));
     *guard = Some(pdfium);
@@ -135,10 +132,7 @@ pub(crate) fn inspect(pdfium: &Pdfium, path: &Path, limits: &Limits) -> Result<V
     }
     let mut pages = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let page = doc
-            .pages()
-            .get(i)
-            .map_err(|e| PipelineError::Damaged(format!("page {} cannot be read ({e})", i + 1)))?;
+        let page = doc.pages().get(i).map_err(|e| PipelineError::Damaged(format!("page {} cannot be read ({e})", i + 1)))?;
         let (w, h) = (page.width().value, page.height().value);
         if !(w > 0.0 && h > 0.0 && w.is_finite() && h.is_finite()) {
             return Err(PipelineError::Damaged(format!("page {} has no size", i + 1)));
@@ -181,12 +175,12 @@ impl PageFrame {
         Ok(PageFrame { m: [(xx - ox) / 1000.0, (xy - oy) / 1000.0, (yx - ox) / 1000.0, (yy - oy) / 1000.0, ox, oy] })
     }
 
-    pub fn to_norm(&self, x: f32, y: f32) -> (f32, f32) {
+    pub fn to_norm(self, x: f32, y: f32) -> (f32, f32) {
         let [a, b, c, d, e, f] = self.m;
         (a * x + c * y + e, b * x + d * y + f)
     }
 
-    pub fn to_user(&self, nx: f32, ny: f32) -> (f32, f32) {
+    pub fn to_user(self, nx: f32, ny: f32) -> (f32, f32) {
         let [a, b, c, d, e, f] = self.m;
         let det = a * d - b * c;
         let (px, py) = (nx - e, ny - f);
@@ -231,14 +225,14 @@ pub(crate) fn text_layer(page: &PdfPage) -> Result<(String, Vec<Line>), Pipeline
             Some('\r' | '\n') => flush(&mut current, &mut bbox, &mut lines),
             Some(c) => {
                 current.push(c);
-                if !c.is_whitespace() {
-                    if let Ok(r) = ch.loose_bounds() {
-                        let b = frame.rect_to_norm(&r);
-                        bbox = Some(match bbox {
-                            None => b,
-                            Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
-                        });
-                    }
+                if !c.is_whitespace()
+                    && let Ok(r) = ch.loose_bounds()
+                {
+                    let b = frame.rect_to_norm(&r);
+                    bbox = Some(match bbox {
+                        None => b,
+                        Some(a) => [a[0].min(b[0]), a[1].min(b[1]), a[2].max(b[2]), a[3].max(b[3])],
+                    });
                 }
             }
             None => {}
@@ -274,13 +268,8 @@ pub(crate) fn text_layer(page: &PdfPage) -> Result<(String, Vec<Line>), Pipeline
 /// Render a page (BGRA; pdfium's grey bitmap format aborts the process) with
 /// `width_px` as the displayed width.
 pub(crate) fn render(page: &PdfPage, width_px: u32) -> Result<DynamicImage, PipelineError> {
-    let cfg = PdfRenderConfig::new()
-        .set_target_width(width_px as i32)
-        .render_form_data(true)
-        .set_clear_color(PdfColor::WHITE);
-    let bitmap = page
-        .render_with_config(&cfg)
-        .map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
+    let cfg = PdfRenderConfig::new().set_target_width(width_px as i32).render_form_data(true).set_clear_color(PdfColor::WHITE);
+    let bitmap = page.render_with_config(&cfg).map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
     let format = bitmap.format().map_err(|e| PipelineError::Internal(format!("rendering failed: {e}")))?;
     let (w, h) = (bitmap.width() as u32, bitmap.height() as u32);
     let raw = bitmap.as_raw_bytes();
@@ -296,7 +285,7 @@ pub(crate) fn render(page: &PdfPage, width_px: u32) -> Result<DynamicImage, Pipe
 /// their JPEGs and OCR — else as RGB.
 pub(crate) fn image_from_bgrx(raw: &[u8], w: u32, h: u32) -> Result<DynamicImage, PipelineError> {
     let (wu, hu) = (w as usize, h as usize);
-    let stride = if hu == 0 { 0 } else { raw.len() / hu };
+    let stride = raw.len().checked_div(hu).unwrap_or(0);
     if wu == 0 || hu == 0 || stride < wu * 4 {
         return Err(PipelineError::Internal(format!("rendering produced a {w}x{h} bitmap of {} bytes", raw.len())));
     }

@@ -61,9 +61,9 @@ fn curl_line(text: &str) -> String {
 
 /// Whether a single quote closes a word further on (`x'` or `x’` not followed by a letter).
 fn closes_later(rest: &[char]) -> bool {
-    rest.windows(2).enumerate().any(|(k, w)| {
-        matches!(w[1], '\'' | '’') && !w[0].is_whitespace() && !rest.get(k + 2).is_some_and(|n| n.is_alphabetic())
-    })
+    rest.windows(2)
+        .enumerate()
+        .any(|(k, w)| matches!(w[1], '\'' | '’') && !w[0].is_whitespace() && !rest.get(k + 2).is_some_and(|n| n.is_alphabetic()))
 }
 
 #[cfg(test)]

@@ -50,15 +50,15 @@ fn candidate_dirs(explicit: Option<&Path>, system_dir: &str, sub: &str) -> Vec<P
         return dirs;
     }
     dirs.push(PathBuf::from(system_dir));
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(exe_dir) = exe.parent() {
-            dirs.push(exe_dir.to_path_buf());
-            dirs.push(exe_dir.join(sub));
-            // `cargo run` / `cargo test`: target/{debug,release}/ -> repo root/.runtime
-            // (tests and examples live one level deeper, in target/debug/deps|examples).
-            for up in [exe_dir.join("../.."), exe_dir.join("../../..")] {
-                dirs.push(up.join(".runtime").join(sub));
-            }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(exe_dir) = exe.parent()
+    {
+        dirs.push(exe_dir.to_path_buf());
+        dirs.push(exe_dir.join(sub));
+        // `cargo run` / `cargo test`: target/{debug,release}/ -> repo root/.runtime
+        // (tests and examples live one level deeper, in target/debug/deps|examples).
+        for up in [exe_dir.join("../.."), exe_dir.join("../../..")] {
+            dirs.push(up.join(".runtime").join(sub));
         }
     }
     dirs.push(PathBuf::from(".runtime").join(sub));
@@ -66,10 +66,10 @@ fn candidate_dirs(explicit: Option<&Path>, system_dir: &str, sub: &str) -> Vec<P
 }
 
 fn find_file(explicit: Option<&Path>, system_dir: &str, sub: &str, file: &str) -> Result<PathBuf, Vec<PathBuf>> {
-    if let Some(p) = explicit {
-        if p.is_file() {
-            return Ok(p.to_path_buf());
-        }
+    if let Some(p) = explicit
+        && p.is_file()
+    {
+        return Ok(p.to_path_buf());
     }
     let dirs = candidate_dirs(explicit, system_dir, sub);
     for d in &dirs {
@@ -86,12 +86,8 @@ fn looked_in(dirs: &[PathBuf]) -> String {
 }
 
 pub(crate) fn find_pdfium(paths: &RuntimePaths) -> Result<PathBuf, String> {
-    find_file(paths.pdfium_library.as_deref(), "/usr/lib/docmerge", "lib", PDFIUM_FILE).map_err(|dirs| {
-        format!(
-            "the PDF library is missing: {PDFIUM_FILE} was not found in {}; {FETCH_HINT}",
-            looked_in(&dirs)
-        )
-    })
+    find_file(paths.pdfium_library.as_deref(), "/usr/lib/docmerge", "lib", PDFIUM_FILE)
+        .map_err(|dirs| format!("the PDF library is missing: {PDFIUM_FILE} was not found in {}; {FETCH_HINT}", looked_in(&dirs)))
 }
 
 pub(crate) fn find_model(paths: &RuntimePaths, file: &str) -> Result<PathBuf, String> {
@@ -103,23 +99,15 @@ pub(crate) fn find_model(paths: &RuntimePaths, file: &str) -> Result<PathBuf, St
             return Ok(candidate.canonicalize().unwrap_or(candidate));
         }
     }
-    Err(format!(
-        "the OCR model file {file} is missing: it was not found in {}; {FETCH_HINT}",
-        looked_in(&dirs)
-    ))
+    Err(format!("the OCR model file {file} is missing: it was not found in {}; {FETCH_HINT}", looked_in(&dirs)))
 }
 
 /// Cheap presence check for `docmerge check`: item, then where it was found or what to do.
 pub fn check(paths: &RuntimePaths) -> Vec<(String, Result<String, String>)> {
-    let mut out = vec![(
-        "PDF library (pdfium)".to_string(),
-        find_pdfium(paths).map(|p| p.display().to_string()),
-    )];
-    for (item, file) in [
-        ("OCR detection model", DET_MODEL_FILE),
-        ("OCR recognition model", REC_MODEL_FILE),
-        ("OCR character dictionary", DICT_FILE),
-    ] {
+    let mut out = vec![("PDF library (pdfium)".to_string(), find_pdfium(paths).map(|p| p.display().to_string()))];
+    for (item, file) in
+        [("OCR detection model", DET_MODEL_FILE), ("OCR recognition model", REC_MODEL_FILE), ("OCR character dictionary", DICT_FILE)]
+    {
         out.push((item.to_string(), find_model(paths, file).map(|p| p.display().to_string())));
     }
     let font = find_text_font(paths).map(|found| match found {

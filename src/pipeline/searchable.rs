@@ -60,11 +60,7 @@ pub(crate) fn build(
     out: &Path,
 ) -> Result<(), PipelineError> {
     if pages.len() != info.pages.len() {
-        return Err(PipelineError::Internal(format!(
-            "{} page texts given for a document of {} pages",
-            pages.len(),
-            info.pages.len()
-        )));
+        return Err(PipelineError::Internal(format!("{} page texts given for a document of {} pages", pages.len(), info.pages.len())));
     }
     let tmp = out.with_extension("pdf.part");
     match info.kind {
@@ -172,13 +168,11 @@ fn add_invisible_text<'a>(doc: &PdfDocument<'a>, page: &mut PdfPage<'a>, fonts: 
             let (u0, u1, u2) = (user(p0), user(p1), user(p2));
 
             // Width of the bare word at BASE_SIZE: the matrix stretches it onto the box.
-            let natural = PdfPageTextObject::new(doc, &word, font, PdfPoints::new(BASE_SIZE))
-                .and_then(|o| o.width())
-                .map(|w| w.value)
-                .unwrap_or(0.0);
+            let natural =
+                PdfPageTextObject::new(doc, &word, font, PdfPoints::new(BASE_SIZE)).and_then(|o| o.width()).map(|w| w.value).unwrap_or(0.0);
             // A trailing space keeps words apart for text extraction (copy/paste, pdftotext).
-            let mut obj = PdfPageTextObject::new(doc, format!("{word} "), font, PdfPoints::new(BASE_SIZE))
-                .map_err(internal("creating text"))?;
+            let mut obj =
+                PdfPageTextObject::new(doc, format!("{word} "), font, PdfPoints::new(BASE_SIZE)).map_err(internal("creating text"))?;
             obj.set_render_mode(PdfPageTextRenderMode::Invisible).map_err(internal("creating text"))?;
             let natural = if natural > 0.01 { natural } else { BASE_SIZE * 0.5 * word.chars().count() as f32 };
             let m = PdfMatrix::new(

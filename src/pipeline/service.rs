@@ -304,10 +304,8 @@ impl JobHandler for FinishVersion {
         }
         let blobs = p.blobs.clone();
         let out2 = out.clone();
-        let sha = tokio::task::spawn_blocking(move || blobs.put_file(&out2))
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?
-            .map_err(|e| {
+        let sha =
+            tokio::task::spawn_blocking(move || blobs.put_file(&out2)).await.map_err(|e| JobError::Retry(e.to_string()))?.map_err(|e| {
                 let _ = std::fs::remove_file(&out);
                 storage_error(e)
             })?;
@@ -363,9 +361,8 @@ pub async fn ocr_file(settings: &Settings, args: &OcrArgs) -> Result<(), AppErro
         let started = std::time::Instant::now();
         let mut texts = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let r = engine
-                .process_page(&args_file, &info, i as u32, &limits)
-                .map_err(|e| AppError::Runtime(format!("page {}: {e}", i + 1)))?;
+            let r =
+                engine.process_page(&args_file, &info, i as u32, &limits).map_err(|e| AppError::Runtime(format!("page {}: {e}", i + 1)))?;
             bar.set_message(source_name(r.text.source));
             bar.inc(1);
             texts.push(r.text);

@@ -153,8 +153,7 @@ fn decode_tiff_page(path: &Path, index: u32, limits: &Limits) -> Result<DynamicI
     let f = File::open(path).map_err(|e| PipelineError::io("open", path, e))?;
     let mut dec = tiff::decoder::Decoder::new(BufReader::new(f))
         .map_err(|e| PipelineError::Damaged(format!("the TIFF header cannot be read ({e})")))?;
-    dec.seek_to_image(index as usize)
-        .map_err(|e| PipelineError::Damaged(format!("TIFF page {} cannot be found ({e})", index + 1)))?;
+    dec.seek_to_image(index as usize).map_err(|e| PipelineError::Damaged(format!("TIFF page {} cannot be found ({e})", index + 1)))?;
     let (w, h) = dec.dimensions().map_err(|e| PipelineError::Damaged(format!("TIFF page {} ({e})", index + 1)))?;
     check_pixels(w as u64, h as u64, limits)?;
     let color = dec.colortype().map_err(|e| PipelineError::Damaged(format!("TIFF page {} ({e})", index + 1)))?;
@@ -162,9 +161,7 @@ fn decode_tiff_page(path: &Path, index: u32, limits: &Limits) -> Result<DynamicI
     let unsupported = || PipelineError::UnsupportedType(format!("TIFF page {} uses colour type {color:?}", index + 1));
     let img = match (color, data) {
         (tiff::ColorType::Gray(8), DecodingResult::U8(v)) => image::GrayImage::from_raw(w, h, v).map(DynamicImage::ImageLuma8),
-        (tiff::ColorType::Gray(16), DecodingResult::U16(v)) => {
-            image::ImageBuffer::from_raw(w, h, v).map(DynamicImage::ImageLuma16)
-        }
+        (tiff::ColorType::Gray(16), DecodingResult::U16(v)) => image::ImageBuffer::from_raw(w, h, v).map(DynamicImage::ImageLuma16),
         (tiff::ColorType::RGB(8), DecodingResult::U8(v)) => image::RgbImage::from_raw(w, h, v).map(DynamicImage::ImageRgb8),
         (tiff::ColorType::RGBA(8), DecodingResult::U8(v)) => image::RgbaImage::from_raw(w, h, v).map(DynamicImage::ImageRgba8),
         (tiff::ColorType::Gray(1), DecodingResult::U8(v)) => {

@@ -35,7 +35,8 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-const SAMPLE_LINES: [&str; 3] = ["Quarterly invoice for garden supplies", "Total amount due 1234 dollars", "Payment within thirty days please"];
+const SAMPLE_LINES: [&str; 3] =
+    ["Quarterly invoice for garden supplies", "Total amount due 1234 dollars", "Payment within thirty days please"];
 
 /// A born-digital one-page PDF (US Letter) with SAMPLE_LINES in 20 pt Helvetica.
 fn write_text_pdf(path: &Path, pages: usize) {
@@ -82,11 +83,7 @@ fn rotate_small_angle(img: &GrayImage, degrees: f32) -> GrayImage {
     GrayImage::from_fn(w, h, |x, y| {
         let (dx, dy) = (x as f32 - cx, y as f32 - cy);
         let (sx, sy) = (c * dx + s * dy + cx, -s * dx + c * dy + cy);
-        if sx >= 0.0 && sy >= 0.0 && (sx as u32) < w && (sy as u32) < h {
-            *img.get_pixel(sx as u32, sy as u32)
-        } else {
-            image::Luma([255])
-        }
+        if sx >= 0.0 && sy >= 0.0 && (sx as u32) < w && (sy as u32) < h { *img.get_pixel(sx as u32, sy as u32) } else { image::Luma([255]) }
     })
 }
 
@@ -705,10 +702,8 @@ fn searchable_pdf_carries_words_beyond_latin1_with_the_text_font() {
     let (dir, path, info) = sample_png_upload("wide-font");
     let words = ["Zażółć", "gęślą", "Καλημέρα", "Привет", "Straße", "Invoice"];
     let text = page_text_of_words(&words, info.pages[0].width, info.pages[0].height);
-    let font = engine()
-        .text_font
-        .clone()
-        .expect("a TrueType text-layer font is needed for this test: install fonts-dejavu-core (.ci/run does)");
+    let font =
+        engine().text_font.clone().expect("a TrueType text-layer font is needed for this test: install fonts-dejavu-core (.ci/run does)");
 
     let out = dir.join("wide.pdf");
     searchable::build(engine().pdfium, Some(&font), &path, &info, std::slice::from_ref(&text), &out).unwrap();

@@ -17,8 +17,7 @@ pub async fn bootstrap_admin(ctx: &AppContext) -> Result<(), AppError> {
         return Ok(());
     }
     let auth = &ctx.settings.auth;
-    crate::domain::users::validate_username(&auth.admin_username)
-        .map_err(|e| AppError::Config(format!("auth.admin_username: {e}")))?;
+    crate::domain::users::validate_username(&auth.admin_username).map_err(|e| AppError::Config(format!("auth.admin_username: {e}")))?;
     let (password, generated) = if auth.admin_password.is_empty() {
         (crate::auth::generate_password(), true)
     } else {

@@ -31,10 +31,7 @@ impl Incoming {
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), DomainError> {
         self.size += chunk.len() as u64;
         if self.size > self.limit {
-            return Err(DomainError::TooLarge(format!(
-                "the file is larger than the upload limit of {} MiB",
-                self.limit / (1024 * 1024)
-            )));
+            return Err(DomainError::TooLarge(format!("the file is larger than the upload limit of {} MiB", self.limit / (1024 * 1024))));
         }
         if self.head.len() < 64 {
             let take = (64 - self.head.len()).min(chunk.len());
@@ -74,9 +71,8 @@ impl Drop for Incoming {
 impl BlobStore {
     pub fn open(root: &Path) -> Result<BlobStore, DomainError> {
         for sub in ["blobs", "tmp"] {
-            std::fs::create_dir_all(root.join(sub)).map_err(|e| {
-                DomainError::Storage(format!("cannot create {}: {e}", root.join(sub).display()))
-            })?;
+            std::fs::create_dir_all(root.join(sub))
+                .map_err(|e| DomainError::Storage(format!("cannot create {}: {e}", root.join(sub).display())))?;
         }
         Ok(BlobStore { root: root.to_path_buf() })
     }
@@ -104,8 +100,8 @@ impl BlobStore {
 
     pub fn incoming(&self, limit: u64) -> Result<Incoming, DomainError> {
         let path = self.temp_path(".upload");
-        let file = std::fs::File::create(&path)
-            .map_err(|e| io_error(format!("cannot create a temporary file in {}", self.root.display()), e))?;
+        let file =
+            std::fs::File::create(&path).map_err(|e| io_error(format!("cannot create a temporary file in {}", self.root.display()), e))?;
         Ok(Incoming { file, path, hasher: Sha256::new(), size: 0, limit, head: Vec::new(), done: false })
     }
 
@@ -205,11 +201,7 @@ impl BlobStore {
 /// `StorageFull` (507: the operator must act), anything else `Storage`.
 pub fn io_error(what: impl Into<String>, e: std::io::Error) -> DomainError {
     let what = what.into();
-    if is_out_of_space(&e) {
-        DomainError::StorageFull(format!("{what}: {e}"))
-    } else {
-        DomainError::Storage(format!("{what}: {e}"))
-    }
+    if is_out_of_space(&e) { DomainError::StorageFull(format!("{what}: {e}")) } else { DomainError::Storage(format!("{what}: {e}")) }
 }
 
 pub fn is_out_of_space(e: &std::io::Error) -> bool {

@@ -10,11 +10,11 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::store::{Store, WakeChannel};
@@ -197,6 +197,8 @@ async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, origins: Arc
     let mut who: Option<Caller> = None;
     let who_ref = &mut who;
     let store2 = store.clone();
+    // tungstenite's handshake callback returns its own (large) ErrorResponse: its API fixes the type.
+    #[allow(clippy::result_large_err)]
     let callback = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != "/ws" {
             return Err(reject(StatusCode::NOT_FOUND, "the websocket is at /ws"));
@@ -254,9 +256,8 @@ async fn run_connection(
 ) {
     let (owner, after) = (caller.owner, caller.after);
     let (mut sink, mut source) = ws.split();
-    let session_ended = |reason: &'static str| {
-        Message::Close(Some(CloseFrame { code: CloseCode::from(CLOSE_SESSION_ENDED), reason: reason.into() }))
-    };
+    let session_ended =
+        |reason: &'static str| Message::Close(Some(CloseFrame { code: CloseCode::from(CLOSE_SESSION_ENDED), reason: reason.into() }));
     // Subscribed (in `handle`) before reading the backlog: nothing falls between the two.
     let mut last_sent: Id = after.unwrap_or(Id::MAX);
     let close = |code: CloseCode, reason: &'static str| Message::Close(Some(CloseFrame { code, reason: reason.into() }));

@@ -120,7 +120,7 @@ async fn full_story(db: Db) {
     let (_, d2) = api.upload("letter.pdf", tiny_pdf("hello letter"), &[("folder_id", &fid.to_string())]).await;
     let d2 = d2["document"]["id"].as_i64().unwrap();
     assert_eq!(api.delete(&format!("/api/v1/folders/{fid}")).await.0, 204);
-    assert_eq!(api.get(&format!("/api/v1/documents/{d2}")).await.1["trashed_at"].is_null(), false);
+    assert!(!api.get(&format!("/api/v1/documents/{d2}")).await.1["trashed_at"].is_null());
     let (_, trash) = api.get("/api/v1/trash").await;
     assert_eq!(trash["total"], 1, "only the folder is at the top of the trash: {trash}");
     assert_eq!(api.post(&format!("/api/v1/folders/{fid}/restore"), &json!({})).await.0, 200);
@@ -338,10 +338,18 @@ async fn browser_session_and_tokens(db: Db) {
     .await;
     // Cookie session: GET works with the cookie alone; a POST needs the CSRF header.
     let jar = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let r = jar.post(format!("{}/api/v1/auth/login", srv.base)).json(&json!({"username": "admin", "password": "admin-password-1"})).send().await.unwrap();
+    let r = jar
+        .post(format!("{}/api/v1/auth/login", srv.base))
+        .json(&json!({"username": "admin", "password": "admin-password-1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cookies: Vec<String> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-    assert!(cookies.iter().any(|c| c.starts_with("docmerge_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.starts_with("docmerge_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")),
+        "{cookies:?}"
+    );
     let body: Value = r.json().await.unwrap();
     let csrf = body["csrf_token"].as_str().unwrap().to_string();
     assert_eq!(jar.get(format!("{}/api/v1/auth/me", srv.base)).send().await.unwrap().status(), 200);

@@ -162,7 +162,8 @@ async fn corpus_library(db: Db) -> TestServer {
     let home = roots["home"]["id"].as_i64().unwrap();
     let (s, folder) = admin.post("/api/v1/folders", &json!({"parent_id": home, "name": "Council"})).await;
     assert_eq!(s, 201, "{folder}");
-    let (s, b) = admin.patch(&format!("/api/v1/documents/{}", ids[1].1), &json!({"folder_id": folder["id"], "title": "Agenda of the city"})).await;
+    let (s, b) =
+        admin.patch(&format!("/api/v1/documents/{}", ids[1].1), &json!({"folder_id": folder["id"], "title": "Agenda of the city"})).await;
     assert_eq!(s, 200, "{b}");
     let (s, b) = admin.delete(&format!("/api/v1/documents/{}", ids[2].1)).await;
     assert!(s == 200 || s == 204, "{b}");
@@ -319,11 +320,7 @@ async fn damaged_archives_are_refused(db: Db) {
 
     type Damage = Box<dyn Fn(&Path)>;
     let cases: Vec<(&str, Damage, &str)> = vec![
-        (
-            "flipped byte in a data file",
-            Box::new(|p: &Path| flip_byte(&p.join("data/pages.jsonl"), 100)),
-            "data/pages.jsonl",
-        ),
+        ("flipped byte in a data file", Box::new(|p: &Path| flip_byte(&p.join("data/pages.jsonl"), 100)), "data/pages.jsonl"),
         (
             "truncated JSON line",
             Box::new(|p: &Path| {
@@ -335,12 +332,16 @@ async fn damaged_archives_are_refused(db: Db) {
         ),
         ("missing data file", Box::new(|p: &Path| std::fs::remove_file(p.join("data/versions.jsonl")).unwrap()), "data/versions.jsonl"),
         ("missing file", Box::new(move |p: &Path| std::fs::remove_file(p.join(&blob_rel)).unwrap()), "is missing"),
-        ("flipped byte in a file", Box::new(|p: &Path| {
-            let list = std::fs::read_to_string(p.join("data/blobs.jsonl")).unwrap();
-            let sha: Value = serde_json::from_str(list.lines().nth(1).unwrap()).unwrap();
-            let sha = sha["sha256"].as_str().unwrap();
-            flip_byte(&p.join(format!("blobs/{}/{}", &sha[..2], sha)), 3);
-        }), "is damaged"),
+        (
+            "flipped byte in a file",
+            Box::new(|p: &Path| {
+                let list = std::fs::read_to_string(p.join("data/blobs.jsonl")).unwrap();
+                let sha: Value = serde_json::from_str(list.lines().nth(1).unwrap()).unwrap();
+                let sha = sha["sha256"].as_str().unwrap();
+                flip_byte(&p.join(format!("blobs/{}/{}", &sha[..2], sha)), 3);
+            }),
+            "is damaged",
+        ),
         ("missing manifest", Box::new(|p: &Path| std::fs::remove_file(p.join("manifest.json")).unwrap()), "manifest.json is missing"),
     ];
     for (what, damage, expected) in cases {
@@ -457,12 +458,7 @@ const DAY_MS: i64 = 86_400_000;
 async fn wait_backup_done(ctx: &AppContext, key: &str) {
     let started = Instant::now();
     loop {
-        let state = ctx
-            .store
-            .archive()
-            .backup_state(key)
-            .await
-            .expect("backup state");
+        let state = ctx.store.archive().backup_state(key).await.expect("backup state");
         if state.as_deref() == Some("done") {
             return;
         }
@@ -480,10 +476,7 @@ async fn metrics_text(server: &TestServer) -> String {
 }
 
 fn slot_of(now: i64) -> i64 {
-    docmerge::archive::backup::Schedule::parse("daily at 02:30")
-        .unwrap()
-        .latest_slot(now)
-        .unwrap()
+    docmerge::archive::backup::Schedule::parse("daily at 02:30").unwrap().latest_slot(now).unwrap()
 }
 
 /// The worker makes the scheduled backup through the job table; it is a valid archive that
@@ -507,66 +500,35 @@ async fn scheduled_backups_verify_rotate_and_report(db: Db) {
     assert_eq!(list_backups(&dir).len(), 1, "{:?}", list_backups(&dir));
 
     let admin = server.admin().await;
-    let (s, b) = admin
-        .upload("letter.pdf", tiny_pdf("scheduled backup letter"), &[])
-        .await;
+    let (s, b) = admin.upload("letter.pdf", tiny_pdf("scheduled backup letter"), &[]).await;
     assert_eq!(s, 202, "{b}");
     let id = b["document"]["id"].as_i64().unwrap();
-    assert_eq!(
-        admin.wait_done(id, Duration::from_secs(120)).await["state"],
-        "ready"
-    );
+    assert_eq!(admin.wait_done(id, Duration::from_secs(120)).await["state"], "ready");
 
     // Two later scheduled times (as if the days had passed), through the same job path.
     let mut keys = vec![first.clone()];
     for days in [1, 2] {
-        let slot = enqueue_due_backup(&ctx, now + days * DAY_MS)
-            .await
-            .expect("enqueue")
-            .expect("a new time is queued");
+        let slot = enqueue_due_backup(&ctx, now + days * DAY_MS).await.expect("enqueue").expect("a new time is queued");
         let key = docmerge::archive::backup::slot_key(slot);
         wait_backup_done(&ctx, &key).await;
         keys.push(key);
     }
     // The same time again: not queued a second time.
-    assert_eq!(
-        enqueue_due_backup(&ctx, now + 2 * DAY_MS)
-            .await
-            .expect("enqueue"),
-        None
-    );
-    let names: Vec<String> = list_backups(&dir)
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    assert_eq!(enqueue_due_backup(&ctx, now + 2 * DAY_MS).await.expect("enqueue"), None);
+    let names: Vec<String> = list_backups(&dir).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert_eq!(
         names,
-        vec![
-            format!("docmerge-{}.tar.zst", keys[1]),
-            format!("docmerge-{}.tar.zst", keys[2])
-        ],
+        vec![format!("docmerge-{}.tar.zst", keys[1]), format!("docmerge-{}.tar.zst", keys[2])],
         "keep = 2 keeps the newest two"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(
-        leftovers.len(),
-        2,
-        "no temporary files are left: {leftovers:?}"
-    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "no temporary files are left: {leftovers:?}");
 
     // The newest backup is a valid archive with the document.
     let newest = dir.join(&names[1]);
     docmerge::archive::backup::verify_archive(&newest).expect("verifies");
     let restored = restore(db, &newest, false).await;
-    let (s, doc) = restored
-        .admin()
-        .await
-        .get(&format!("/api/v1/documents/{id}"))
-        .await;
+    let (s, doc) = restored.admin().await.get(&format!("/api/v1/documents/{id}")).await;
     assert_eq!(s, 200, "{doc}");
     assert_eq!(doc["state"], "ready", "{doc}");
 
@@ -581,20 +543,12 @@ async fn scheduled_backups_verify_rotate_and_report(db: Db) {
             .unwrap()
     };
     let status = ctx.store.archive().backup_status().await.unwrap();
-    assert_eq!(
-        value("docmerge_backup_last_success_timestamp_seconds"),
-        status.last_success_at.unwrap() as f64 / 1000.0
-    );
-    assert!(
-        value("docmerge_backup_last_success_timestamp_seconds") * 1000.0 >= now as f64 - 1000.0
-    );
+    assert_eq!(value("docmerge_backup_last_success_timestamp_seconds"), status.last_success_at.unwrap() as f64 / 1000.0);
+    assert!(value("docmerge_backup_last_success_timestamp_seconds") * 1000.0 >= now as f64 - 1000.0);
     assert!(value("docmerge_backup_last_size_bytes") > 0.0);
     assert_eq!(value("docmerge_backup_failures_total"), 0.0);
     assert_eq!(value("docmerge_backup_overdue"), 0.0);
-    assert!(
-        metrics.contains("# TYPE docmerge_backup_failures_total counter"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("# TYPE docmerge_backup_failures_total counter"), "{metrics}");
 
     // `docmerge check`, the real binary on this database.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_docmerge"))
@@ -605,10 +559,7 @@ async fn scheduled_backups_verify_rotate_and_report(db: Db) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.contains("backups") && !l.starts_with('['))
-        .unwrap_or_else(|| panic!("no backup line:\n{stdout}"));
+    let line = stdout.lines().find(|l| l.contains("backups") && !l.starts_with('[')).unwrap_or_else(|| panic!("no backup line:\n{stdout}"));
     assert!(line.starts_with("OK") && line.contains(&names[1]), "{line}");
     // Three days without a backup: overdue, and said so.
     let (ok, line) = check_line(&ctx.settings, &status, now + 3 * DAY_MS);
@@ -634,34 +585,16 @@ async fn failed_backup_is_counted_and_reported() {
         if status.failures_total > 0 {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no failure recorded: {status:?}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "no failure recorded: {status:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.last_success_at.is_none());
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap_or("")
-            .contains("cannot create the backup directory"),
-        "{status:?}"
-    );
+    assert!(status.last_error.as_deref().unwrap_or("").contains("cannot create the backup directory"), "{status:?}");
     let metrics = metrics_text(&server).await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("docmerge_backup_failures_total ") && !l.ends_with(" 0")),
-        "{metrics}"
-    );
+    assert!(metrics.lines().any(|l| l.starts_with("docmerge_backup_failures_total ") && !l.ends_with(" 0")), "{metrics}");
     let later = docmerge::domain::now_millis() + DAY_MS;
     let (ok, line) = check_line(&ctx.settings, &status, later);
-    assert!(
-        !ok && line.contains("cannot create the backup directory"),
-        "{line}"
-    );
+    assert!(!ok && line.contains("cannot create the backup directory"), "{line}");
 }
 
 /// Two worker processes with the same schedule: one backup per scheduled time. A duplicate
@@ -669,37 +602,19 @@ async fn failed_backup_is_counted_and_reported() {
 async fn backup_is_made_once_by_two_workers(db: Db) {
     let backups = tempfile::tempdir().unwrap();
     let dir = backups.path().to_string_lossy().into_owned();
-    let stack = Stack::start(
-        db,
-        2,
-        &[
-            ("DOCMERGE__BACKUP__SCHEDULE", "every 6 hours"),
-            ("DOCMERGE__BACKUP__PATH", &dir),
-        ],
-    )
-    .await;
+    let stack = Stack::start(db, 2, &[("DOCMERGE__BACKUP__SCHEDULE", "every 6 hours"), ("DOCMERGE__BACKUP__PATH", &dir)]).await;
     let mut settings = settings_for(&stack.db);
     settings.backup.schedule = "every 6 hours".into();
     settings.backup.path = backups.path().to_path_buf();
     let ctx = AppContext::build(settings, false).await.expect("context");
     let now = docmerge::domain::now_millis();
-    let slot = docmerge::archive::backup::Schedule::parse("every 6 hours")
-        .unwrap()
-        .latest_slot(now)
-        .unwrap();
+    let slot = docmerge::archive::backup::Schedule::parse("every 6 hours").unwrap().latest_slot(now).unwrap();
     let key = docmerge::archive::backup::slot_key(slot);
     wait_backup_done(&ctx, &key).await;
     // Both schedulers have looked (each looks at start, then every 30 s).
     let started = Instant::now();
-    while !(1..=2).all(|n| {
-        stack
-            .log(&format!("worker{}", n - 1))
-            .contains("backup scheduler started")
-    }) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "schedulers did not start"
-        );
+    while !(1..=2).all(|n| stack.log(&format!("worker{}", n - 1)).contains("backup scheduler started")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "schedulers did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -714,38 +629,18 @@ async fn backup_is_made_once_by_two_workers(db: Db) {
         if j.state.as_str() == "done" {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "duplicate job not done: {j:?}"
-        );
+        assert!(started.elapsed() < Duration::from_secs(60), "duplicate job not done: {j:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let files = list_backups(backups.path());
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(
-        files[0].file_name().unwrap().to_string_lossy(),
-        format!("docmerge-{key}.tar.zst")
-    );
-    let made = (stack.log("worker0") + &stack.log("worker1"))
-        .matches("backup done and verified")
-        .count();
-    assert_eq!(
-        made,
-        1,
-        "{}\n{}",
-        stack.log("worker0"),
-        stack.log("worker1")
-    );
+    assert_eq!(files[0].file_name().unwrap().to_string_lossy(), format!("docmerge-{key}.tar.zst"));
+    let made = (stack.log("worker0") + &stack.log("worker1")).matches("backup done and verified").count();
+    assert_eq!(made, 1, "{}\n{}", stack.log("worker0"), stack.log("worker1"));
     let counts = ctx.store.job_counts().await.unwrap();
     let backup_jobs: Vec<_> = counts.iter().filter(|(k, _, _)| k == "backup").collect();
-    assert!(
-        backup_jobs.iter().all(|(_, state, _)| state == "done"),
-        "{counts:?}"
-    );
-    assert!(
-        backup_jobs.iter().map(|(_, _, n)| n).sum::<i64>() >= 2,
-        "the scheduled job and the duplicate: {counts:?}"
-    );
+    assert!(backup_jobs.iter().all(|(_, state, _)| state == "done"), "{counts:?}");
+    assert!(backup_jobs.iter().map(|(_, _, n)| n).sum::<i64>() >= 2, "the scheduled job and the duplicate: {counts:?}");
 }
 db_tests!(backup_is_made_once_by_two_workers);
 

@@ -34,8 +34,21 @@ fn bench_queue_prints_its_table() {
 fn bench_library_prints_its_table() {
     let pg = pg_admin_url();
     let out = bench(&[
-        "library", "--docs", "200", "--pages", "600", "--folders", "20", "--seconds", "1", "--connections", "2", "--database", "sqlite",
-        "--database", &pg,
+        "library",
+        "--docs",
+        "200",
+        "--pages",
+        "600",
+        "--folders",
+        "20",
+        "--seconds",
+        "1",
+        "--connections",
+        "2",
+        "--database",
+        "sqlite",
+        "--database",
+        &pg,
     ]);
     assert!(out.contains("p99 ms"), "{out}");
     // Five GET kinds + uploads per backend, none with errors (the command fails otherwise).
@@ -47,7 +60,23 @@ fn bench_library_prints_its_table() {
 #[test]
 fn bench_contention_prints_its_table() {
     let pg = pg_admin_url();
-    let out = bench(&["contention", "--docs", "200", "--pages", "600", "--folders", "20", "--seconds", "1", "--searchers", "4", "--database", "sqlite", "--database", &pg]);
+    let out = bench(&[
+        "contention",
+        "--docs",
+        "200",
+        "--pages",
+        "600",
+        "--folders",
+        "20",
+        "--seconds",
+        "1",
+        "--searchers",
+        "4",
+        "--database",
+        "sqlite",
+        "--database",
+        &pg,
+    ]);
     assert!(out.contains("p99 ms"), "{out}");
     // The lister alone, beside the searches, and the searches' own row, per backend; the
     // command fails if the lister got an error.
@@ -58,7 +87,8 @@ fn bench_contention_prints_its_table() {
 #[test]
 fn bench_ws_prints_its_table() {
     let pg = pg_admin_url();
-    let out = bench(&["ws", "--clients", "20", "--users", "2", "--events", "10", "--rate", "50", "--database", "sqlite", "--database", &pg]);
+    let out =
+        bench(&["ws", "--clients", "20", "--users", "2", "--events", "10", "--rate", "50", "--database", "sqlite", "--database", &pg]);
     assert!(out.contains("KB/conn"), "{out}");
     // Every event reached every client of its user (the command fails otherwise).
     let rows = [table_rows(&out, "sqlite "), table_rows(&out, "postgres ")].concat();

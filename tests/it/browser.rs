@@ -142,6 +142,10 @@ fn run_browser_tests(base: &str, output: &std::path::Path) {
     assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
     // Screenshots of every step are kept.
     assert!(output.join("13-log-out.png").is_file(), "no screenshots in {}", output.display());
-    assert!(output.join("pages-03-move-page-1-into-the-other-document.png").is_file(), "no page-operation screenshots in {}", output.display());
+    assert!(
+        output.join("pages-03-move-page-1-into-the-other-document.png").is_file(),
+        "no page-operation screenshots in {}",
+        output.display()
+    );
     assert!(output.join("session-02-signed-out-by-revocation.png").is_file(), "no session screenshots in {}", output.display());
 }

@@ -38,9 +38,7 @@ pub fn with_database(url: &str, db: &str) -> String {
 pub async fn pg_admin() -> tokio_postgres::Client {
     let url = pg_admin_url();
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {url} ({e}). The conformance suite needs it: start PostgreSQL or set DOCMERGE_TEST_PG"
-        )
+        panic!("PostgreSQL is not reachable at {url} ({e}). The conformance suite needs it: start PostgreSQL or set DOCMERGE_TEST_PG")
     });
     tokio::spawn(async move {
         let _ = conn.await;
@@ -164,9 +162,7 @@ pub fn page_job(owner: Id, doc: Id, version: Id, n: i32) -> NewJob {
 }
 
 pub fn finish_job(owner: Id, doc: Id, version: Id) -> NewJob {
-    NewJob::new(kinds::FINISH_VERSION, json!({"version_id": version}))
-        .unique(format!("finish_version:{version}"))
-        .for_document(owner, doc)
+    NewJob::new(kinds::FINISH_VERSION, json!({"version_id": version})).unique(format!("finish_version:{version}")).for_document(owner, doc)
 }
 
 pub fn page_record(n: i32, text: &str) -> PageRecord {

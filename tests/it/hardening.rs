@@ -224,7 +224,8 @@ struct SmallDisk(std::path::PathBuf);
 impl SmallDisk {
     fn mount(dir: &std::path::Path, mb: u64) -> SmallDisk {
         std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"]).arg(dir).output().unwrap();
+        let out =
+            std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"]).arg(dir).output().unwrap();
         assert!(out.status.success(), "this test mounts a small tmpfs and needs root: {}", String::from_utf8_lossy(&out.stderr));
         SmallDisk(dir.to_path_buf())
     }
@@ -398,7 +399,8 @@ async fn smaller_items(db: Db) {
     }
 
     // Logout with the session cookie needs the CSRF token: another site cannot log users out.
-    let r = http.post(format!("{}/api/v1/auth/logout", srv.base)).header("Cookie", format!("docmerge_session={token}")).send().await.unwrap();
+    let r =
+        http.post(format!("{}/api/v1/auth/logout", srv.base)).header("Cookie", format!("docmerge_session={token}")).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let me = http.get(format!("{}/api/v1/auth/me", srv.base)).header("Cookie", format!("docmerge_session={token}")).send().await.unwrap();
     assert_eq!(me.status(), 200, "the session survived the forged logout");

@@ -110,7 +110,14 @@ impl TestServer {
         let base = format!("http://{}", http.local_addr().unwrap());
         let ws_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws = format!("ws://{}/ws", ws_listener.local_addr().unwrap());
-        docmerge::ws::serve_ws(ctx.store.clone(), ws_listener, Duration::from_millis(50), ctx.settings.ws.allowed_origins.clone(), shutdown.clone()).await;
+        docmerge::ws::serve_ws(
+            ctx.store.clone(),
+            ws_listener,
+            Duration::from_millis(50),
+            ctx.settings.ws.allowed_origins.clone(),
+            shutdown.clone(),
+        )
+        .await;
         {
             let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
             tokio::spawn(async move { docmerge::roles::serve::serve_on(ctx, http, shutdown).await });
@@ -235,7 +242,8 @@ impl Api {
         for (k, v) in fields {
             form = form.text(k.to_string(), v.to_string());
         }
-        Self::finish(self.http.post(self.url("/api/v1/documents")).bearer_auth(&self.token).multipart(form).send().await.expect("upload")).await
+        Self::finish(self.http.post(self.url("/api/v1/documents")).bearer_auth(&self.token).multipart(form).send().await.expect("upload"))
+            .await
     }
 
     /// Polls the document until it is ready or failed.
@@ -397,7 +405,11 @@ impl Stack {
             {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "serve did not become ready: {}", std::fs::read_to_string(tdb.dir.path().join("serve.log")).unwrap_or_default());
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not become ready: {}",
+                std::fs::read_to_string(tdb.dir.path().join("serve.log")).unwrap_or_default()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for n in 0..workers {

@@ -51,7 +51,8 @@ async fn connections_are_encrypted_when_the_url_requires_it() {
     let app = format!("dm_tls_{:08x}", rand::random::<u32>());
     let plain_app = format!("{app}_plain");
 
-    let store = docmerge::db::connect(&db.url(&format!("sslmode=require&application_name={app}")), 2).await.expect("connect with sslmode=require");
+    let store =
+        docmerge::db::connect(&db.url(&format!("sslmode=require&application_name={app}")), 2).await.expect("connect with sslmode=require");
     store.migrate().await.expect("migrate over TLS");
     let user = store.create_user("alice", "hash", false).await.expect("a write over TLS");
     assert_eq!(store.root_folders(user.id).await.expect("a read over TLS").0.owner_id, user.id);
@@ -72,17 +73,21 @@ async fn verify_modes_check_the_server_certificate() {
     let root = urlencoding::encode(&cert).into_owned();
 
     // The server's certificate as the trusted root: the chain verifies, so verify-ca connects.
-    let store = docmerge::db::connect(&db.url(&format!("sslmode=verify-ca&sslrootcert={root}")), 2).await.expect("verify-ca with the server's root");
+    let store = docmerge::db::connect(&db.url(&format!("sslmode=verify-ca&sslrootcert={root}")), 2)
+        .await
+        .expect("verify-ca with the server's root");
     drop(store);
     // verify-full also wants the host's name in the certificate; the test server's names its
     // machine, not 127.0.0.1.
-    let err = docmerge::db::connect(&db.url(&format!("sslmode=verify-full&sslrootcert={root}")), 2).await.err().expect("verify-full refused");
+    let err =
+        docmerge::db::connect(&db.url(&format!("sslmode=verify-full&sslrootcert={root}")), 2).await.err().expect("verify-full refused");
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(err.to_string().contains("certificate not valid for name"), "the reason is said: {err}");
     // Debian's certificate names localhost: connecting by that name, verify-full holds.
     let by_name = db.url(&format!("sslmode=verify-full&sslrootcert={root}"));
     if by_name.contains("@127.0.0.1:") {
-        let store = docmerge::db::connect(&by_name.replace("@127.0.0.1:", "@localhost:"), 2).await.expect("verify-full by the certificate's name");
+        let store =
+            docmerge::db::connect(&by_name.replace("@127.0.0.1:", "@localhost:"), 2).await.expect("verify-full by the certificate's name");
         drop(store);
     }
     // A self-signed server certificate is not trusted by the system's roots.

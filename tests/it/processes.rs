@@ -28,8 +28,7 @@ async fn exactly_once_four_processes(db: Db) {
     let tdb = TestDb::new(db);
     let store = migrated_store(&tdb).await;
     let record = tdb.dir.path().join("executions.txt");
-    let jobs: Vec<NewJob> =
-        (0..2000).map(|i| NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "i": i}))).collect();
+    let jobs: Vec<NewJob> = (0..2000).map(|i| NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "i": i}))).collect();
     let ids: Vec<i64> = store.enqueue(jobs).await.unwrap().into_iter().map(|i| i.unwrap()).collect();
 
     let mut env = child_env(&tdb);
@@ -122,11 +121,9 @@ async fn graceful_shutdown_releases(db: Db) {
     let tdb = TestDb::new(db);
     let store = migrated_store(&tdb).await;
     let record = tdb.dir.path().join("executions.txt");
-    let id = store
-        .enqueue(vec![NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "sleep_ms": 600_000}))])
-        .await
-        .unwrap()[0]
-        .unwrap();
+    let id = store.enqueue(vec![NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "sleep_ms": 600_000}))]).await.unwrap()
+        [0]
+    .unwrap();
     let mut env = child_env(&tdb);
     env.push(("DOCMERGE_ENABLE_TEST_JOBS", "1".into()));
     env.push(("DOCMERGE__WORKER__SHUTDOWN_GRACE_SECS", "1".into()));

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use docmerge::domain::Id;
 use docmerge::domain::jobs::NewJob;
 use docmerge::domain::store::Store;
-use docmerge::domain::Id;
 use serde_json::json;
 
 const JOBS: usize = 2_000;

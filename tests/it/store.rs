@@ -126,7 +126,10 @@ async fn login_attempts_are_limited_per_source_and_per_account(store: Arc<dyn St
     let known = "192.0.2.7";
     let first = store.begin_login("alice", known, LoginPolicy { account_limit: 1000, ..policy }).await.unwrap().unwrap();
     store.finish_login(first, Some(alice.id), known).await.unwrap();
-    assert!(matches!(store.begin_login("alice", "192.0.2.8", policy).await.unwrap(), Err(LoginDecision::Wait { per: Limited::Account, .. })));
+    assert!(matches!(
+        store.begin_login("alice", "192.0.2.8", policy).await.unwrap(),
+        Err(LoginDecision::Wait { per: Limited::Account, .. })
+    ));
     let a = store.begin_login("alice", known, policy).await.unwrap().expect("a known address passes the account limit");
     store.finish_login(a, Some(alice.id), known).await.unwrap();
 }
@@ -295,10 +298,7 @@ async fn duplicates_are_kept_or_rejected(store: Arc<dyn Store>) {
     let bob = user(&store, "bob").await;
     let b = upload(&store, bob.id, home_of(&store, bob.id).await, "bob's", "same").await;
     assert_eq!(b.document.duplicate_of, None);
-    let dup = store
-        .list_documents(u.id, &DocumentFilter { duplicate: Some(true), ..Default::default() }, page_req(1, 10))
-        .await
-        .unwrap();
+    let dup = store.list_documents(u.id, &DocumentFilter { duplicate: Some(true), ..Default::default() }, page_req(1, 10)).await.unwrap();
     assert_eq!(dup.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![second.document.id]);
 }
 
@@ -322,9 +322,7 @@ async fn list_documents_filters_and_sorting(store: Arc<dyn Store>) {
 
     let list = |f: DocumentFilter| {
         let store = store.clone();
-        async move {
-            store.list_documents(u.id, &f, page_req(1, 50)).await.unwrap().items.into_iter().map(|d| d.title).collect::<Vec<_>>()
-        }
+        async move { store.list_documents(u.id, &f, page_req(1, 50)).await.unwrap().items.into_iter().map(|d| d.title).collect::<Vec<_>>() }
     };
     assert_eq!(list(DocumentFilter::default()).await, vec!["cherry", "Apple", "banana"], "newest first by default");
     assert_eq!(list(DocumentFilter { sort: DocSort::CreatedAsc, ..Default::default() }).await, vec!["banana", "Apple", "cherry"]);
@@ -658,7 +656,11 @@ async fn trash_restore_purge_and_blobs(store: Arc<dyn Store>) {
     let mut freed = store.purge_document(u.id, d1.document.id).await.unwrap();
     freed.sort();
     // "shared" is still used by d2; the searchable PDF and the thumbnails are free.
-    let mut expected = vec![format!("searchable-{}", d1.version_id), page_record(1, "first page").thumbnail_sha256.unwrap(), page_record(2, "second page").thumbnail_sha256.unwrap()];
+    let mut expected = vec![
+        format!("searchable-{}", d1.version_id),
+        page_record(1, "first page").thumbnail_sha256.unwrap(),
+        page_record(2, "second page").thumbnail_sha256.unwrap(),
+    ];
     expected.sort();
     assert_eq!(freed, expected);
     assert!(is_not_found(store.document(u.id, d1.document.id).await));
@@ -808,8 +810,8 @@ async fn stale_leases_are_fenced(store: Arc<dyn Store>) {
     let fresh = store.claim(W2, &[], 1, 30_000).await.unwrap().pop().unwrap();
     assert_eq!((fresh.id, fresh.attempt, fresh.lease_seq), (id, 2, 2));
     let old = stale.lease(W1);
-    assert_eq!(store.heartbeat(&[old.clone()], 60_000).await.unwrap(), vec![false]);
-    assert_eq!(store.complete(&[old.clone()]).await.unwrap(), vec![false]);
+    assert_eq!(store.heartbeat(std::slice::from_ref(&old), 60_000).await.unwrap(), vec![false]);
+    assert_eq!(store.complete(std::slice::from_ref(&old)).await.unwrap(), vec![false]);
     assert!(store.fail(&old, "late", false).await.unwrap().is_none());
     assert!(!store.release(&old).await.unwrap());
     // Even the same worker id with the old sequence number is fenced.
@@ -1163,7 +1165,8 @@ async fn deep_pages_stay_exact_after_changes(store: Arc<dyn Store>) {
             for sort in [DocSort::TitleAsc, DocSort::TitleDesc, DocSort::CreatedDesc, DocSort::CreatedAsc] {
                 for folder in [None, Some(home)] {
                     let f = DocumentFilter { sort, folder_id: folder, ..Default::default() };
-                    let all: Vec<Id> = store.list_documents(alice.id, &f, page_req(1, 5000)).await.unwrap().items.iter().map(|d| d.id).collect();
+                    let all: Vec<Id> =
+                        store.list_documents(alice.id, &f, page_req(1, 5000)).await.unwrap().items.iter().map(|d| d.id).collect();
                     for p in 1..=(all.len() as u32).div_ceil(100) {
                         let got = store.list_documents(alice.id, &f, page_req(p, 100)).await.unwrap();
                         let want = &all[((p - 1) * 100) as usize..(p as usize * 100).min(all.len())];
@@ -1172,9 +1175,17 @@ async fn deep_pages_stay_exact_after_changes(store: Arc<dyn Store>) {
                     }
                 }
             }
-            let all: Vec<Id> = store.children(alice.id, home, ChildSort::NameAsc, page_req(1, 5000)).await.unwrap().items.iter().map(child_id).collect();
+            let all: Vec<Id> =
+                store.children(alice.id, home, ChildSort::NameAsc, page_req(1, 5000)).await.unwrap().items.iter().map(child_id).collect();
             for p in [6u32, 9, 13] {
-                let got: Vec<Id> = store.children(alice.id, home, ChildSort::NameAsc, page_req(p, 100)).await.unwrap().items.iter().map(child_id).collect();
+                let got: Vec<Id> = store
+                    .children(alice.id, home, ChildSort::NameAsc, page_req(p, 100))
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(child_id)
+                    .collect();
                 assert_eq!(got, &all[((p - 1) * 100) as usize..(p as usize * 100).min(all.len())], "{step}: children page {p}");
             }
         }

@@ -17,8 +17,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Api, Db, Proc, TestDb, child_env, corpus_dir};
 use crate::harness::free_port;
+use crate::harness::{Api, Db, Proc, TestDb, child_env, corpus_dir};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const DOCUMENTS: usize = 50;
@@ -157,7 +157,12 @@ fn restart_postgres() {
         .args(["--skip-systemctl-redirect", "15", "main", "restart"])
         .output()
         .expect("run pg_ctlcluster (postgresql-common)");
-    assert!(out.status.success(), "restarting PostgreSQL failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "restarting PostgreSQL failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,9 +189,11 @@ async fn topology_behind_nginx_survives_worker_kill_and_postgres_restart() {
     };
 
     // The first serve migrates the fresh database; everything else starts after it is ready.
-    let mut serve_a = Proc::spawn("serve-a", &["serve"], &with(&[("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{}", serve_ports[0]))]), &dir);
+    let mut serve_a =
+        Proc::spawn("serve-a", &["serve"], &with(&[("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{}", serve_ports[0]))]), &dir);
     wait_ready(&format!("http://127.0.0.1:{}/readyz", serve_ports[0]), "serve-a", &mut [&mut serve_a]).await;
-    let mut serve_b = Proc::spawn("serve-b", &["serve"], &with(&[("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{}", serve_ports[1]))]), &dir);
+    let mut serve_b =
+        Proc::spawn("serve-b", &["serve"], &with(&[("DOCMERGE__SERVER__BIND", format!("127.0.0.1:{}", serve_ports[1]))]), &dir);
     let mut ws = Proc::spawn("ws", &["ws"], &with(&[("DOCMERGE__WS__BIND", format!("127.0.0.1:{ws_port}"))]), &dir);
     let mut worker_a = Proc::spawn("worker-a", &["worker"], &with(&[("DOCMERGE_WORKER_ID", "worker-a".into())]), &dir);
     let mut worker_b = Proc::spawn("worker-b", &["worker"], &with(&[("DOCMERGE_WORKER_ID", "worker-b".into())]), &dir);
@@ -220,9 +227,7 @@ async fn topology_behind_nginx_survives_worker_kill_and_postgres_restart() {
 
     // The websocket through nginx, authenticated with the bearer subprotocol.
     let mut request = format!("ws://127.0.0.1:{nginx_port}/ws").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", format!("{}{}", docmerge::ws::PROTOCOL_PREFIX, api.token).parse().unwrap());
+    request.headers_mut().insert("Sec-WebSocket-Protocol", format!("{}{}", docmerge::ws::PROTOCOL_PREFIX, api.token).parse().unwrap());
     let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket through nginx");
     assert_eq!(response.status(), 101);
     let (_sink, mut stream) = socket.split();
@@ -355,13 +360,8 @@ async fn topology_behind_nginx_survives_worker_kill_and_postgres_restart() {
             }
             m
         };
-        let ready_docs: std::collections::HashSet<i64> = events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e["type"] == "document.ready")
-            .filter_map(|e| e["document_id"].as_i64())
-            .collect();
+        let ready_docs: std::collections::HashSet<i64> =
+            events.lock().unwrap().iter().filter(|e| e["type"] == "document.ready").filter_map(|e| e["document_id"].as_i64()).collect();
         if got.get("document.created").copied().unwrap_or(0) >= DOCUMENTS
             && got.contains_key("job.progress")
             && ready_docs.len() == DOCUMENTS

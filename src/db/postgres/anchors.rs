@@ -151,10 +151,11 @@ impl Anchors {
         }
         let built = self.builds.load(std::sync::atomic::Ordering::Relaxed);
         let mut lists = self.lists.lock().expect("anchors lock");
-        if lists.len() >= MAX_LISTS && !lists.contains_key(&list) {
-            if let Some(oldest) = lists.iter().min_by_key(|(_, p)| p.built).map(|(k, _)| k.clone()) {
-                lists.remove(&oldest);
-            }
+        if lists.len() >= MAX_LISTS
+            && !lists.contains_key(&list)
+            && let Some(oldest) = lists.iter().min_by_key(|(_, p)| p.built).map(|(k, _)| k.clone())
+        {
+            lists.remove(&oldest);
         }
         lists.insert(list, Points { changes, built, keys });
     }

@@ -68,7 +68,9 @@ fn blob_sql(with_derived: bool) -> String {
     if with_derived {
         parts.push(format!("SELECT searchable_sha256, 1 FROM versions WHERE searchable_sha256 IS NOT NULL AND {versions}"));
         for c in ["thumbnail_sha256", "preview_sha256"] {
-            parts.push(format!("SELECT {c}, 1 FROM pages WHERE {c} IS NOT NULL AND version_id IN (SELECT id FROM versions WHERE {versions})"));
+            parts.push(format!(
+                "SELECT {c}, 1 FROM pages WHERE {c} IS NOT NULL AND version_id IN (SELECT id FROM versions WHERE {versions})"
+            ));
         }
     }
     format!("SELECT sha, MIN(derived) FROM ({}) b GROUP BY sha ORDER BY sha", parts.join(" UNION ALL "))
@@ -228,8 +230,7 @@ impl ArchiveStore for PgStore {
 
     async fn import_progress(&self) -> DomainResult<(Option<ImportProgress>, i64)> {
         let c = self.client().await?;
-        let existing: i64 =
-            col(&query_one(&c, "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM documents)", &[]).await?, 0)?;
+        let existing: i64 = col(&query_one(&c, "SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM documents)", &[]).await?, 0)?;
         let has_table: bool = col(&query_one(&c, "SELECT to_regclass('archive_import') IS NOT NULL", &[]).await?, 0)?;
         if !has_table {
             return Ok((None, existing));
@@ -272,10 +273,8 @@ impl ArchiveStore for PgStore {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| DomainError::Invalid(format!("{} line {line}: {e}", table.file())))?;
             let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
-            let n = tx
-                .execute(&st, &refs)
-                .await
-                .map_err(|e| DomainError::Invalid(format!("{} line {line}: {}", table.file(), db_err(e))))?;
+            let n =
+                tx.execute(&st, &refs).await.map_err(|e| DomainError::Invalid(format!("{} line {line}: {}", table.file(), db_err(e))))?;
             // A row already there (an earlier, interrupted run) already has its index entries.
             if n == 1 {
                 written += 1;
@@ -436,11 +435,13 @@ impl ArchiveStore for PgStore {
         )
         .await?
         {
-            (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) = (col(&r, 0)?, col(&r, 1)?, col(&r, 2)?, col(&r, 3)?);
+            (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) =
+                (col(&r, 0)?, col(&r, 1)?, col(&r, 2)?, col(&r, 3)?);
         }
         status.failures_total = col(&query_one(&c, "SELECT COALESCE(SUM(failures), 0)::bigint FROM backup_runs", &[]).await?, 0)?;
         if let Some(r) =
-            query_opt(&c, "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1", &[]).await?
+            query_opt(&c, "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1", &[])
+                .await?
         {
             (status.last_failure_at, status.last_error) = (col(&r, 0)?, col(&r, 1)?);
         }

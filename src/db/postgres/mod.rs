@@ -274,23 +274,16 @@ impl PgStore {
         .await
         .map_err(db_err)?;
         for (version, name, sql) in MIGRATIONS {
-            let done = tx
-                .query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version])
-                .await
-                .map_err(db_err)?
-                .is_some();
+            let done = tx.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version]).await.map_err(db_err)?.is_some();
             if done {
                 continue;
             }
             tx.batch_execute(sql)
                 .await
                 .map_err(|e| DomainError::Database(format!("migration {version} ({name}) failed: {}", db_err(e))))?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                &[version, name, &now_millis()],
-            )
-            .await
-            .map_err(db_err)?;
+            tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", &[version, name, &now_millis()])
+                .await
+                .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -301,8 +294,7 @@ impl PgStore {
 fn config_and_tls(url: &str) -> DomainResult<(tokio_postgres::Config, MakeRustlsConnect)> {
     let invalid = |e: String| DomainError::Invalid(format!("database.url ({}): {e}", crate::config::redact_url(url)));
     let target = tls::split(url).map_err(invalid)?;
-    let mut cfg = tokio_postgres::Config::from_str(&target.url)
-        .map_err(|e| invalid(format!("not a valid PostgreSQL URL: {e}")))?;
+    let mut cfg = tokio_postgres::Config::from_str(&target.url).map_err(|e| invalid(format!("not a valid PostgreSQL URL: {e}")))?;
     let (connector, ssl_mode) = tls::connector(&target).map_err(invalid)?;
     cfg.ssl_mode(ssl_mode);
     Ok((cfg, connector))
@@ -368,10 +360,8 @@ async fn database_statement(base_url: &str, name: &str, sql: &str, what: &str) -
         return Err(DomainError::Invalid(format!("not a database name: {name:?}")));
     }
     let (cfg, tls) = config_and_tls(base_url)?;
-    let (client, conn) = cfg
-        .connect(tls)
-        .await
-        .map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {}", with_causes(&e))))?;
+    let (client, conn) =
+        cfg.connect(tls).await.map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {}", with_causes(&e))))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -24,8 +24,7 @@ mod pages;
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
-const VERSION_COLS: &str =
-    "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const FOLDER_COLS: &str = "id, owner_id, parent_id, name, kind, created_at, updated_at, trashed_at";
 const USER_COLS: &str = "id, username, is_admin, disabled, created_at";
 const JOB_COLS: &str = "id, kind, state, attempts, max_attempts, last_error, progress_done, progress_total, document_id, owner_id, priority, run_after, created_at, updated_at";
@@ -301,9 +300,10 @@ async fn complete_in<C: GenericClient>(c: &C, lease: &Lease, now: Millis) -> Dom
 }
 
 async fn doc_owner_of_version<C: GenericClient>(c: &C, version_id: Id) -> DomainResult<(Id, Id)> {
-    let row = query_opt(c, "SELECT d.id, d.owner_id FROM versions v JOIN documents d ON d.id = v.document_id WHERE v.id = $1", &[&version_id])
-        .await?
-        .ok_or_else(|| DomainError::not_found(format!("version {version_id}")))?;
+    let row =
+        query_opt(c, "SELECT d.id, d.owner_id FROM versions v JOIN documents d ON d.id = v.document_id WHERE v.id = $1", &[&version_id])
+            .await?
+            .ok_or_else(|| DomainError::not_found(format!("version {version_id}")))?;
     Ok((col(&row, 0)?, col(&row, 1)?))
 }
 
@@ -373,7 +373,6 @@ async fn folders_with_tags<C: GenericClient>(c: &C, folders: Vec<Folder>) -> Dom
         .collect())
 }
 
-
 async fn count<C: GenericClient>(c: &C, sql: &str, p: &[&(dyn ToSql + Sync)]) -> DomainResult<i64> {
     col(&query_one(c, sql, p).await?, 0)
 }
@@ -440,7 +439,12 @@ impl PgStore {
                 let w = Window::of(total, offset, limit);
                 args.push(Box::new(w.limit));
                 args.push(Box::new(w.offset));
-                format!("SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}", w.order(order), args.len() - 1, args.len())
+                format!(
+                    "SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}",
+                    w.order(order),
+                    args.len() - 1,
+                    args.len()
+                )
             }
         })
     }
@@ -515,12 +519,8 @@ impl Store for PgStore {
 
     async fn user_by_name(&self, username: &str) -> DomainResult<Option<UserWithHash>> {
         let c = self.client().await?;
-        let row = query_opt(
-            &c,
-            &format!("SELECT {USER_COLS}, password_hash FROM users WHERE lower(username) = lower($1)"),
-            &[&username],
-        )
-        .await?;
+        let row =
+            query_opt(&c, &format!("SELECT {USER_COLS}, password_hash FROM users WHERE lower(username) = lower($1)"), &[&username]).await?;
         row.map(|r| Ok(UserWithHash { user: user_from(&r)?, password_hash: col(&r, 5)? })).transpose()
     }
 
@@ -691,8 +691,12 @@ impl Store for PgStore {
         };
         let out = match policy.decide(&history, now) {
             crate::domain::login::LoginDecision::Proceed => {
-                let row =
-                    query_one(&tx, "INSERT INTO login_attempts (account, source, at) VALUES ($1, $2, $3) RETURNING id", &[&account, &source, &now]).await?;
+                let row = query_one(
+                    &tx,
+                    "INSERT INTO login_attempts (account, source, at) VALUES ($1, $2, $3) RETURNING id",
+                    &[&account, &source, &now],
+                )
+                .await?;
                 Ok(crate::domain::login::LoginAttempt { id: col(&row, 0)? })
             }
             wait => Err(wait),
@@ -721,7 +725,8 @@ impl Store for PgStore {
         let c = self.client().await?;
         let mut out = Vec::new();
         for kind in ["home", "inbox"] {
-            let row = query_opt(&c, &format!("SELECT {FOLDER_COLS} FROM folders WHERE owner_id = $1 AND kind = $2"), &[&owner, &kind]).await?;
+            let row =
+                query_opt(&c, &format!("SELECT {FOLDER_COLS} FROM folders WHERE owner_id = $1 AND kind = $2"), &[&owner, &kind]).await?;
             out.push(
                 row.as_ref()
                     .map(folder_from)
@@ -841,17 +846,19 @@ impl Store for PgStore {
         } else {
             Some(col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'home'", &[&owner]).await?, 0)?)
         };
-        try_exec(&tx, "UPDATE folders SET trashed_at = NULL, parent_id = $2, updated_at = $3 WHERE id = $1", &[&id, &target, &now_millis()])
-            .await
-            .map_err(|e| {
-                conflict_or_db(e, || {
-                    format!("a folder named {:?} exists where this one would be restored; rename one of them first", f.name)
-                })
-            })?;
+        try_exec(
+            &tx,
+            "UPDATE folders SET trashed_at = NULL, parent_id = $2, updated_at = $3 WHERE id = $1",
+            &[&id, &target, &now_millis()],
+        )
+        .await
+        .map_err(|e| {
+            conflict_or_db(e, || format!("a folder named {:?} exists where this one would be restored; rename one of them first", f.name))
+        })?;
         let sub = subtree(&tx, id).await?;
-        try_exec(&tx, "UPDATE folders SET trashed_at = NULL WHERE id = ANY($1) AND trashed_at = $2", &[&sub, &ts])
-            .await
-            .map_err(|e| conflict_or_db(e, || "a folder with the same name as one being restored exists; rename one of them first".into()))?;
+        try_exec(&tx, "UPDATE folders SET trashed_at = NULL WHERE id = ANY($1) AND trashed_at = $2", &[&sub, &ts]).await.map_err(|e| {
+            conflict_or_db(e, || "a folder with the same name as one being restored exists; rename one of them first".into())
+        })?;
         exec(&tx, "UPDATE documents SET trashed_at = NULL WHERE folder_id = ANY($1) AND trashed_at = $2", &[&sub, &ts]).await?;
         let restored = load_folder(&tx, owner, id).await?;
         let ev = NewEvent::folder(owner, "folder.restored", id, json!({"parent_id": target}));
@@ -922,14 +929,11 @@ impl Store for PgStore {
         let tx = Self::begin(&mut c).await?;
         live_folder(&tx, up.owner_id, up.folder_id).await?;
         let now = now_millis();
-        let duplicate_of: Option<Id> = query_opt(
-            &tx,
-            "SELECT id FROM documents WHERE owner_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1",
-            &[&up.owner_id, &up.sha256],
-        )
-        .await?
-        .map(|r| col(&r, 0))
-        .transpose()?;
+        let duplicate_of: Option<Id> =
+            query_opt(&tx, "SELECT id FROM documents WHERE owner_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1", &[&up.owner_id, &up.sha256])
+                .await?
+                .map(|r| col(&r, 0))
+                .transpose()?;
         if let Some(dup) = duplicate_of
             && up.reject_duplicates
         {
@@ -1181,19 +1185,18 @@ impl Store for PgStore {
         let mut blobs = Vec::new();
         let mut events = Vec::new();
         // Documents trashed themselves, and every document inside a trashed folder tree.
-        let trashed_folders = ids(query(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NOT NULL ORDER BY id", &[&owner]).await?)?;
+        let trashed_folders =
+            ids(query(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NOT NULL ORDER BY id", &[&owner]).await?)?;
         let mut all_folders = Vec::new();
         for f in &trashed_folders {
             all_folders.extend(subtree(&tx, *f).await?);
         }
-        let mut doc_ids = ids(
-            query(
-                &tx,
-                "SELECT id FROM documents WHERE owner_id = $1 AND (trashed_at IS NOT NULL OR folder_id = ANY($2))",
-                &[&owner, &all_folders],
-            )
-            .await?,
-        )?;
+        let mut doc_ids = ids(query(
+            &tx,
+            "SELECT id FROM documents WHERE owner_id = $1 AND (trashed_at IS NOT NULL OR folder_id = ANY($2))",
+            &[&owner, &all_folders],
+        )
+        .await?)?;
         doc_ids.sort_unstable();
         doc_ids.dedup();
         for d in &doc_ids {
@@ -1212,7 +1215,8 @@ impl Store for PgStore {
     async fn versions(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Version>> {
         let c = self.client().await?;
         load_document(&c, owner, document_id).await?;
-        let rows = query(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.document_id = $1 ORDER BY v.number"), &[&document_id]).await?;
+        let rows = query(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.document_id = $1 ORDER BY v.number"), &[&document_id])
+            .await?;
         all(rows, |r| version_from(r, 0))
     }
 
@@ -1221,7 +1225,8 @@ impl Store for PgStore {
         let doc = load_document(&c, owner, document_id).await?;
         let vid = version_id.unwrap_or(doc.version.id);
         let row =
-            query_opt(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.id = $1 AND v.document_id = $2"), &[&vid, &document_id]).await?;
+            query_opt(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.id = $1 AND v.document_id = $2"), &[&vid, &document_id])
+                .await?;
         row.map(|r| version_from(&r, 0))
             .transpose()?
             .ok_or_else(|| DomainError::not_found(format!("version {vid} of document {document_id}")))
@@ -1236,10 +1241,7 @@ impl Store for PgStore {
         let v = self.version(owner, document_id, version_id).await?;
         let c = self.client().await?;
         let row = query_opt(&c, &format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = $1 AND number = $2"), &[&v.id, &number]).await?;
-        row.as_ref()
-            .map(page_from)
-            .transpose()?
-            .ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
+        row.as_ref().map(page_from).transpose()?.ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
     }
 
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id> {
@@ -1687,8 +1689,12 @@ impl Store for PgStore {
         if page_count <= 0 {
             // Nothing to process: the document fails in words instead of waiting forever.
             let error = "the file has no pages";
-            exec(&tx, "UPDATE versions SET state = 'failed', error = $2, page_count = 0, pages_done = 0 WHERE id = $1", &[&version_id, &error])
-                .await?;
+            exec(
+                &tx,
+                "UPDATE versions SET state = 'failed', error = $2, page_count = 0, pages_done = 0 WHERE id = $1",
+                &[&version_id, &error],
+            )
+            .await?;
             exec(
                 &tx,
                 "UPDATE documents SET state = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND current_version_id = $4",
@@ -1698,8 +1704,12 @@ impl Store for PgStore {
             Self::commit(tx, &[NewEvent::document(owner, "document.failed", doc, json!({"error": error}))], false).await?;
             return Ok(true);
         }
-        exec(&tx, "UPDATE versions SET state = 'processing', page_count = $2, pages_done = 0, error = NULL WHERE id = $1", &[&version_id, &page_count])
-            .await?;
+        exec(
+            &tx,
+            "UPDATE versions SET state = 'processing', page_count = $2, pages_done = 0, error = NULL WHERE id = $1",
+            &[&version_id, &page_count],
+        )
+        .await?;
         exec(&tx, "UPDATE documents SET state = 'processing', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
         exec(&tx, "DELETE FROM pages WHERE version_id = $1", &[&version_id]).await?;
         for j in &page_jobs {
@@ -2060,15 +2070,12 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
     if !truncated && !pages.is_empty() {
         // Few enough to rank: ts_rank of just these rows.
         let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
-        let rank: HashMap<Id, f64> = query(
-            c,
-            "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)",
-            &[&rids, &expr],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
-        .collect::<DomainResult<_>>()?;
+        let rank: HashMap<Id, f64> =
+            query(c, "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)", &[&rids, &expr])
+                .await?
+                .iter()
+                .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
+                .collect::<DomainResult<_>>()?;
         for p in &mut pages {
             p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
         }
@@ -2123,7 +2130,8 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
     }
     // The documents of the page shown, in one query.
     let doc_ids: Vec<Id> = hits.iter().map(|r| r.1).collect();
-    let docs = load_docs(c, &format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ANY($1) AND d.owner_id = $2"), &[&doc_ids, &owner]).await?;
+    let docs =
+        load_docs(c, &format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ANY($1) AND d.owner_id = $2"), &[&doc_ids, &owner]).await?;
     let mut docs: HashMap<Id, Document> = docs.into_iter().map(|d| (d.id, d)).collect();
     let mut items = Vec::with_capacity(hits.len());
     for (rid, doc_id, pno, rank) in hits {

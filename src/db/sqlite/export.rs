@@ -29,9 +29,7 @@ fn filter_sql(t: &TableSpec) -> &'static str {
         Changed::Pages => {
             "(?1 IS NULL OR x.version_id IN (SELECT id FROM versions WHERE created_at >= ?1 OR document_id IN (SELECT id FROM documents WHERE updated_at >= ?1 OR created_at >= ?1)))"
         }
-        Changed::DocumentLinks => {
-            "(?1 IS NULL OR x.document_id IN (SELECT id FROM documents WHERE updated_at >= ?1 OR created_at >= ?1))"
-        }
+        Changed::DocumentLinks => "(?1 IS NULL OR x.document_id IN (SELECT id FROM documents WHERE updated_at >= ?1 OR created_at >= ?1))",
     }
 }
 
@@ -45,16 +43,24 @@ fn select_sql(t: &TableSpec) -> String {
              SELECT {cols} FROM folders x JOIN tree ON tree.id = x.id WHERE ?1 IS NULL OR 1 = 1 ORDER BY tree.depth, x.id"
         );
     }
-    format!("SELECT {cols} FROM {} x WHERE {} ORDER BY {}", t.name, filter_sql(t), t.key.iter().map(|k| format!("x.{k}")).collect::<Vec<_>>().join(", "))
+    format!(
+        "SELECT {cols} FROM {} x WHERE {} ORDER BY {}",
+        t.name,
+        filter_sql(t),
+        t.key.iter().map(|k| format!("x.{k}")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn blob_sql(with_derived: bool) -> String {
-    let versions = "(?1 IS NULL OR created_at >= ?1 OR document_id IN (SELECT id FROM documents WHERE updated_at >= ?1 OR created_at >= ?1))";
+    let versions =
+        "(?1 IS NULL OR created_at >= ?1 OR document_id IN (SELECT id FROM documents WHERE updated_at >= ?1 OR created_at >= ?1))";
     let mut parts = vec![format!("SELECT sha256 AS sha, 0 AS derived FROM versions WHERE {versions}")];
     if with_derived {
         parts.push(format!("SELECT searchable_sha256, 1 FROM versions WHERE searchable_sha256 IS NOT NULL AND {versions}"));
         for c in ["thumbnail_sha256", "preview_sha256"] {
-            parts.push(format!("SELECT {c}, 1 FROM pages WHERE {c} IS NOT NULL AND version_id IN (SELECT id FROM versions WHERE {versions})"));
+            parts.push(format!(
+                "SELECT {c}, 1 FROM pages WHERE {c} IS NOT NULL AND version_id IN (SELECT id FROM versions WHERE {versions})"
+            ));
         }
     }
     format!("SELECT sha, MIN(derived) FROM ({}) GROUP BY sha ORDER BY sha", parts.join(" UNION ALL "))
@@ -182,11 +188,7 @@ fn import_chunk(tx: &Transaction<'_>, t: &TableSpec, rows: &[Row], lines_after: 
             index_row(tx, t, row, mode)?;
         }
     }
-    tx.execute(
-        "UPDATE archive_import SET lines_done = ?2 WHERE table_name = ?1",
-        params![t.name, lines_after as i64],
-    )
-    .map_err(db_err)?;
+    tx.execute("UPDATE archive_import SET lines_done = ?2 WHERE table_name = ?1", params![t.name, lines_after as i64]).map_err(db_err)?;
     Ok(written)
 }
 
@@ -207,7 +209,9 @@ impl ArchiveStore for SqliteStore {
                 .query_row("SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM documents)", [], |r| r.get(0))
                 .map_err(db_err)?;
             let has_table: bool = conn
-                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'archive_import'", [], |r| r.get::<_, i64>(0))
+                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'archive_import'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
                 .map_err(db_err)?
                 > 0;
             if !has_table {
@@ -286,7 +290,9 @@ impl ArchiveStore for SqliteStore {
                     .map_err(db_err)?;
                 let mut by_version: HashMap<Id, Vec<String>> = HashMap::new();
                 let rows = st
-                    .query_map(params![first, last], |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)))
+                    .query_map(params![first, last], |r| {
+                        Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                    })
                     .map_err(db_err)?;
                 for r in rows {
                     let (vid, a, b) = r.map_err(db_err)?;
@@ -363,13 +369,7 @@ impl ArchiveStore for SqliteStore {
             if !has_backup_runs(conn)? {
                 return Ok(None);
             }
-            conn.query_row(
-                "SELECT state FROM backup_runs WHERE slot = ?1",
-                params![slot],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)
+            conn.query_row("SELECT state FROM backup_runs WHERE slot = ?1", params![slot], |r| r.get(0)).optional().map_err(db_err)
         })
         .await
     }
@@ -391,7 +391,8 @@ impl ArchiveStore for SqliteStore {
             {
                 (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) = (at, ms, file, size);
             }
-            status.failures_total = conn.query_row("SELECT COALESCE(SUM(failures), 0) FROM backup_runs", [], |r| r.get(0)).map_err(db_err)?;
+            status.failures_total =
+                conn.query_row("SELECT COALESCE(SUM(failures), 0) FROM backup_runs", [], |r| r.get(0)).map_err(db_err)?;
             if let Some((at, error)) = conn
                 .query_row(
                     "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1",
@@ -411,11 +412,7 @@ impl ArchiveStore for SqliteStore {
 
 fn has_backup_runs(conn: &Connection) -> DomainResult<bool> {
     let n: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'", [], |r| r.get(0))
         .map_err(db_err)?;
     Ok(n > 0)
 }

@@ -39,10 +39,7 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(30))?;
@@ -118,9 +115,8 @@ impl SqliteStore {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                DomainError::Database(format!("cannot create the database folder {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DomainError::Database(format!("cannot create the database folder {}: {e}", parent.display())))?;
         }
         let p = path.clone();
         let writer = tokio::task::spawn_blocking(move || open_conn(&p, false))
@@ -224,21 +220,10 @@ impl SqliteStore {
 }
 
 pub(crate) fn emit(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut st| {
-        st.execute(rusqlite::params![
-            ev.owner_id,
-            ev.kind,
-            ev.document_id,
-            ev.folder_id,
-            ev.data.to_string(),
-            now_millis()
-        ])
-    })
-    .map_err(db_err)?;
+    tx.prepare_cached("INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .and_then(|mut st| {
+            st.execute(rusqlite::params![ev.owner_id, ev.kind, ev.document_id, ev.folder_id, ev.data.to_string(), now_millis()])
+        })
+        .map_err(db_err)?;
     Ok(())
 }
-
-

@@ -19,8 +19,7 @@ mod pages;
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
-const VERSION_COLS: &str =
-    "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const FOLDER_COLS: &str = "id, owner_id, parent_id, name, kind, created_at, updated_at, trashed_at";
 const JOB_COLS: &str = "id, kind, state, attempts, max_attempts, last_error, progress_done, progress_total, document_id, owner_id, priority, run_after, created_at, updated_at";
 /// A trashed folder/document is listed at the top of the trash unless it went there with its parent.
@@ -78,13 +77,7 @@ fn folder_from(row: &Row<'_>) -> rusqlite::Result<Folder> {
 }
 
 fn user_from(row: &Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: row.get(0)?,
-        username: row.get(1)?,
-        is_admin: row.get(2)?,
-        disabled: row.get(3)?,
-        created_at: row.get(4)?,
-    })
+    Ok(User { id: row.get(0)?, username: row.get(1)?, is_admin: row.get(2)?, disabled: row.get(3)?, created_at: row.get(4)? })
 }
 
 fn job_from(row: &Row<'_>) -> rusqlite::Result<JobView> {
@@ -143,10 +136,7 @@ fn attach_tags(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
     let mut by_doc: HashMap<Id, Vec<Tag>> = HashMap::new();
     let rows = st
         .query_map(params_from_iter(ids.iter()), |r| {
-            Ok((
-                r.get::<_, Id>(0)?,
-                Tag { id: r.get(1)?, owner_id: r.get(2)?, name: r.get(3)?, color: r.get(4)?, document_count: 0 },
-            ))
+            Ok((r.get::<_, Id>(0)?, Tag { id: r.get(1)?, owner_id: r.get(2)?, name: r.get(3)?, color: r.get(4)?, document_count: 0 }))
         })
         .map_err(db_err)?;
     for row in rows {
@@ -212,11 +202,8 @@ fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
 
 fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
     tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id]).map_err(db_err)?;
-    tx.execute(
-        "INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)",
-        params![-doc_id, title, doc_id],
-    )
-    .map_err(db_err)?;
+    tx.execute("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)", params![-doc_id, title, doc_id])
+        .map_err(db_err)?;
     Ok(())
 }
 
@@ -224,14 +211,8 @@ fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainRe
 fn purge_doc_rows(tx: &Transaction<'_>, doc_id: Id) -> DomainResult<Vec<String>> {
     let mut blobs = Vec::new();
     {
-        let mut st = tx
-            .prepare_cached(
-                "SELECT v.sha256, v.searchable_sha256 FROM versions v WHERE v.document_id = ?1",
-            )
-            .map_err(db_err)?;
-        let rows = st
-            .query_map(params![doc_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
-            .map_err(db_err)?;
+        let mut st = tx.prepare_cached("SELECT v.sha256, v.searchable_sha256 FROM versions v WHERE v.document_id = ?1").map_err(db_err)?;
+        let rows = st.query_map(params![doc_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))).map_err(db_err)?;
         for r in rows {
             let (a, b) = r.map_err(db_err)?;
             blobs.push(a);
@@ -243,9 +224,7 @@ fn purge_doc_rows(tx: &Transaction<'_>, doc_id: Id) -> DomainResult<Vec<String>>
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![doc_id], |r| {
-                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Id>(2)?))
-            })
+            .query_map(params![doc_id], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Id>(2)?)))
             .map_err(db_err)?;
         let mut page_ids = Vec::new();
         for r in rows {
@@ -379,7 +358,6 @@ fn folder_tags_of(conn: &Connection, folder_id: Id) -> DomainResult<Vec<Tag>> {
     Ok(tags)
 }
 
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -437,9 +415,8 @@ impl Store for SqliteStore {
     async fn totals(&self) -> DomainResult<Totals> {
         let jobs = self.job_counts().await?;
         self.read(move |c| {
-            let documents: i64 = c
-                .query_row("SELECT COUNT(*) FROM documents WHERE trashed_at IS NULL", [], |r| r.get(0))
-                .map_err(db_err)?;
+            let documents: i64 =
+                c.query_row("SELECT COUNT(*) FROM documents WHERE trashed_at IS NULL", [], |r| r.get(0)).map_err(db_err)?;
             let pages: i64 = c.query_row("SELECT COUNT(*) FROM pages", [], |r| r.get(0)).map_err(db_err)?;
             Ok(Totals { documents, pages, jobs_by_kind_state: jobs })
         })
@@ -607,9 +584,7 @@ impl Store for SqliteStore {
         if last_used.is_none_or(|t| now - t > 60_000) {
             let id = principal.token_id;
             let _ = self
-                .write(move |tx| {
-                    tx.execute("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1", params![id, now]).map_err(db_err)
-                })
+                .write(move |tx| tx.execute("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1", params![id, now]).map_err(db_err))
                 .await;
         }
         Ok(Some(principal))
@@ -859,9 +834,10 @@ impl Store for SqliteStore {
                 let target = if parent_ok {
                     f.parent_id
                 } else {
-                    Some(tx
-                        .query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'home'", params![owner], |r| r.get::<_, Id>(0))
-                        .map_err(db_err)?)
+                    Some(
+                        tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'home'", params![owner], |r| r.get::<_, Id>(0))
+                            .map_err(db_err)?,
+                    )
                 };
                 match tx.execute(
                     "UPDATE folders SET trashed_at = NULL, parent_id = ?2, updated_at = ?3 WHERE id = ?1",
@@ -877,7 +853,8 @@ impl Store for SqliteStore {
                     Err(e) => return Err(db_err(e)),
                 }
                 for fid in subtree(tx, id)? {
-                    tx.execute("UPDATE folders SET trashed_at = NULL WHERE id = ?1 AND trashed_at = ?2", params![fid, ts]).map_err(db_err)?;
+                    tx.execute("UPDATE folders SET trashed_at = NULL WHERE id = ?1 AND trashed_at = ?2", params![fid, ts])
+                        .map_err(db_err)?;
                     tx.execute("UPDATE documents SET trashed_at = NULL WHERE folder_id = ?1 AND trashed_at = ?2", params![fid, ts])
                         .map_err(db_err)?;
                 }
@@ -1089,8 +1066,11 @@ impl Store for SqliteStore {
                 n + 2
             );
             let mut st = c.prepare_cached(&sql).map_err(db_err)?;
-            let mut docs =
-                st.query_map(params_from_iter(args.iter()), document_from).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+            let mut docs = st
+                .query_map(params_from_iter(args.iter()), document_from)
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
             attach_tags(c, &mut docs)?;
             Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
         })
@@ -1119,14 +1099,16 @@ impl Store for SqliteStore {
                     && fid != doc.folder_id
                 {
                     live_folder(tx, owner, fid)?;
-                    tx.execute("UPDATE documents SET folder_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, fid, now]).map_err(db_err)?;
+                    tx.execute("UPDATE documents SET folder_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, fid, now])
+                        .map_err(db_err)?;
                     emit(tx, &NewEvent::document(owner, "document.moved", id, json!({"from": doc.folder_id, "to": fid})))?;
                 }
                 if let Some(tags) = &tag_ids {
                     check_tags_owned(tx, owner, tags)?;
                     tx.execute("DELETE FROM document_tags WHERE document_id = ?1", params![id]).map_err(db_err)?;
                     for t in tags {
-                        tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t]).map_err(db_err)?;
+                        tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])
+                            .map_err(db_err)?;
                     }
                     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now]).map_err(db_err)?;
                 }
@@ -1146,7 +1128,8 @@ impl Store for SqliteStore {
                 check_tags_owned(tx, owner, &add)?;
                 check_tags_owned(tx, owner, &remove)?;
                 for t in &add {
-                    tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t]).map_err(db_err)?;
+                    tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])
+                        .map_err(db_err)?;
                 }
                 for t in &remove {
                     tx.execute("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2", params![id, t]).map_err(db_err)?;
@@ -1210,7 +1193,9 @@ impl Store for SqliteStore {
             .write(move |tx| {
                 let doc = load_document(tx, owner, id)?;
                 if doc.trashed_at.is_none() {
-                    return Err(DomainError::Conflict("only a document in the trash can be deleted for good; move it to the trash first".into()));
+                    return Err(DomainError::Conflict(
+                        "only a document in the trash can be deleted for good; move it to the trash first".into(),
+                    ));
                 }
                 let blobs = purge_doc_rows(tx, id)?;
                 emit(tx, &NewEvent::document(owner, "document.deleted", id, json!({})))?;
@@ -1339,7 +1324,8 @@ impl Store for SqliteStore {
     async fn pages(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Vec<Page>> {
         let v = self.version(owner, document_id, version_id).await?;
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 ORDER BY number")).map_err(db_err)?;
+            let mut st =
+                c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 ORDER BY number")).map_err(db_err)?;
             let rows = st.query_map(params![v.id], page_from).map_err(db_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
         })
@@ -1384,8 +1370,8 @@ impl Store for SqliteStore {
                     .unique(format!("process_version:{vid}"))
                     .max_attempts(max_attempts)
                     .for_document(owner, id);
-                let job_id = insert_job(tx, &job, now)?
-                    .ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
+                let job_id =
+                    insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
                 emit(tx, &NewEvent::document(owner, "document.updated", id, json!({"state": "queued"})))?;
                 Ok(job_id)
             })
@@ -1422,7 +1408,10 @@ impl Store for SqliteStore {
                     Err(e) => return Err(db_err(e)),
                 }
                 let id = tx.last_insert_rowid();
-                emit(tx, &NewEvent { owner_id: owner, kind: "tag.created", document_id: None, folder_id: None, data: json!({"tag_id": id}) })?;
+                emit(
+                    tx,
+                    &NewEvent { owner_id: owner, kind: "tag.created", document_id: None, folder_id: None, data: json!({"tag_id": id}) },
+                )?;
                 Ok(Tag { id, owner_id: owner, name: name.clone(), color: color.clone(), document_count: 0 })
             })
             .await?;
@@ -1702,8 +1691,10 @@ impl Store for SqliteStore {
                     (reaped, rows.into_iter().filter(|r| r.1 == "failed").filter_map(|r| r.2.map(|d| (r.0, d))).collect())
                 };
                 for (_, doc) in &failed_docs {
-                    let owner: Option<Id> =
-                        tx.query_row("SELECT owner_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0)).optional().map_err(db_err)?;
+                    let owner: Option<Id> = tx
+                        .query_row("SELECT owner_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))
+                        .optional()
+                        .map_err(db_err)?;
                     if let Some(owner) = owner {
                         tx.execute(
                             "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
@@ -1782,11 +1773,8 @@ impl Store for SqliteStore {
                     Err(e) => return Err(db_err(e)),
                 }
                 if let Some(doc) = job.document_id {
-                    tx.execute(
-                        "UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1",
-                        params![doc, now],
-                    )
-                    .map_err(db_err)?;
+                    tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])
+                        .map_err(db_err)?;
                     emit(tx, &NewEvent::document(owner, "document.updated", doc, json!({"state": "queued"})))?;
                 }
                 tx.query_row(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"), params![id], job_from).map_err(db_err)
@@ -1799,7 +1787,8 @@ impl Store for SqliteStore {
 
     async fn job_counts(&self) -> DomainResult<Vec<(String, String, i64)>> {
         self.read(|c| {
-            let mut st = c.prepare_cached("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state").map_err(db_err)?;
+            let mut st =
+                c.prepare_cached("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state").map_err(db_err)?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
         })
@@ -1884,7 +1873,9 @@ impl Store for SqliteStore {
                     tx.execute("UPDATE versions SET pages_done = pages_done + 1 WHERE id = ?1", params![version_id]).map_err(db_err)?;
                 }
                 let (done, total): (i32, i32) = tx
-                    .query_row("SELECT pages_done, page_count FROM versions WHERE id = ?1", params![version_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row("SELECT pages_done, page_count FROM versions WHERE id = ?1", params![version_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
                     .map_err(db_err)?;
                 tx.execute(
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE document_id = ?1 AND kind = ?4",
@@ -1994,7 +1985,8 @@ impl Store for SqliteStore {
 
     async fn page_records(&self, version_id: Id) -> DomainResult<Vec<Page>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 ORDER BY number")).map_err(db_err)?;
+            let mut st =
+                c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 ORDER BY number")).map_err(db_err)?;
             let rows = st.query_map(params![version_id], page_from).map_err(db_err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err)
         })
@@ -2038,9 +2030,7 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             let n = tx.execute("DELETE FROM events WHERE created_at < ?1", params![older_than]).map_err(db_err)?;
             // Finished jobs are kept as long as events, for the jobs API.
-            let m = tx
-                .execute("DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1", params![older_than])
-                .map_err(db_err)?;
+            let m = tx.execute("DELETE FROM jobs WHERE state = 'done' AND updated_at < ?1", params![older_than]).map_err(db_err)?;
             Ok((n + m) as u64)
         })
         .await
@@ -2074,14 +2064,23 @@ impl Store for SqliteStore {
 
 /// A search's `tag:` and `folder:` filters as conditions on `d`, each kind one condition however
 /// many names it has. `None`: some name matches nothing, so nothing can match.
-fn filter_conditions(c: &Connection, owner: Id, q: &SearchQuery, args: &mut Vec<rusqlite::types::Value>) -> DomainResult<Option<Vec<String>>> {
+fn filter_conditions(
+    c: &Connection,
+    owner: Id,
+    q: &SearchQuery,
+    args: &mut Vec<rusqlite::types::Value>,
+) -> DomainResult<Option<Vec<String>>> {
     let mut conds = Vec::new();
     if !q.tags.is_empty() {
         // [[tag id, filter number], ...]: a name can match tags that differ only in case.
         let mut pairs: Vec<(Id, usize)> = Vec::new();
         let mut st = c.prepare_cached("SELECT id FROM tags WHERE owner_id = ?1 AND name = ?2 COLLATE NOCASE").map_err(db_err)?;
         for (g, name) in q.tags.iter().enumerate() {
-            let ids = st.query_map(params![owner, name], |r| r.get::<_, Id>(0)).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+            let ids = st
+                .query_map(params![owner, name], |r| r.get::<_, Id>(0))
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
             if ids.is_empty() {
                 return Ok(None);
             }
@@ -2102,8 +2101,11 @@ fn filter_conditions(c: &Connection, owner: Id, q: &SearchQuery, args: &mut Vec<
         .prepare_cached("SELECT id FROM folders WHERE owner_id = ?1 AND trashed_at IS NULL AND name LIKE ?2 ESCAPE '\\'")
         .map_err(db_err)?;
     for f in &q.folders {
-        let ids: HashSet<Id> =
-            st.query_map(params![owner, like_escape(f)], |r| r.get::<_, Id>(0)).map_err(db_err)?.collect::<Result<_, _>>().map_err(db_err)?;
+        let ids: HashSet<Id> = st
+            .query_map(params![owner, like_escape(f)], |r| r.get::<_, Id>(0))
+            .map_err(db_err)?
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
         let kept: Vec<Id> = match folders.take() {
             None => ids.into_iter().collect(),
             Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
@@ -2152,11 +2154,8 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
             n + 2
         );
         let mut st = c.prepare(&sql).map_err(db_err)?;
-        let mut docs = st
-            .query_map(params_from_iter(args.iter()), document_from)
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
+        let mut docs =
+            st.query_map(params_from_iter(args.iter()), document_from).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
         attach_tags(c, &mut docs)?;
         let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
         return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
@@ -2184,7 +2183,9 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
                 ))
                 .map_err(db_err)?;
             let rows = st
-                .query_map(params_from_iter(args.iter()), |r| Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, r.get::<_, f64>(3)?)))
+                .query_map(params_from_iter(args.iter()), |r| {
+                    Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, i32>(2)?, r.get::<_, f64>(3)?))
+                })
                 .map_err(|e| DomainError::Invalid(format!("cannot search for that: {e}")))?;
             let before = candidates.len();
             for r in rows {
@@ -2211,10 +2212,7 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
     let mut docs: HashMap<Id, Document> = if doc_ids.is_empty() {
         HashMap::new()
     } else {
-        let sql = format!(
-            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.id IN ({})",
-            placeholders(doc_ids.len(), 2)
-        );
+        let sql = format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.id IN ({})", placeholders(doc_ids.len(), 2));
         let mut st = c.prepare(&sql).map_err(db_err)?;
         let mut list = st
             .query_map(params_from_iter(std::iter::once(rusqlite::types::Value::from(owner)).chain(doc_ids)), document_from)

@@ -49,7 +49,9 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
                     wait_words(secs)
                 ),
             };
-            return Err(ApiError::new(actix_web::http::StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message).retry_after(secs as u64));
+            return Err(
+                ApiError::new(actix_web::http::StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message).retry_after(secs as u64)
+            );
         }
         Err(LoginDecision::Proceed) => unreachable!("begin_login records every attempt it lets proceed"),
     };
@@ -77,7 +79,14 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
     let expires = now_millis() + (ctx.settings.auth.session_hours as i64) * 3_600_000;
     let agent = req.headers().get("User-Agent").and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(120).collect::<String>();
     ctx.store
-        .create_token(user.id, &format!("session {agent}"), TokenKind::Session, &token_hash(&token), Some(&token_hash(&csrf)), Some(expires))
+        .create_token(
+            user.id,
+            &format!("session {agent}"),
+            TokenKind::Session,
+            &token_hash(&token),
+            Some(&token_hash(&csrf)),
+            Some(expires),
+        )
         .await?;
     let secure = ctx.settings.server.cookie_secure || crate::http::auth::forwarded_https(&req, &ctx.settings.server.trusted_proxies);
     let max_age = actix_web::cookie::time::Duration::hours(ctx.settings.auth.session_hours as i64);
@@ -172,9 +181,7 @@ pub async fn create_user(ctx: web::Data<AppContext>, _admin: Admin, body: web::J
     let body = body.into_inner();
     crate::domain::users::validate_username(&body.username)?;
     validate_password(&body.password)?;
-    let hash = web::block(move || hash_password(&body.password))
-        .await
-        .map_err(|_| ApiError::bad_request("cannot hash the password"))??;
+    let hash = web::block(move || hash_password(&body.password)).await.map_err(|_| ApiError::bad_request("cannot hash the password"))??;
     let user = ctx.store.create_user(&body.username, &hash, body.is_admin).await?;
     Ok(HttpResponse::Created().json(dto::user(&user)))
 }
@@ -190,7 +197,12 @@ pub struct PatchUser {
     keep_tokens: bool,
 }
 
-pub async fn patch_user(ctx: web::Data<AppContext>, admin: Admin, path: web::Path<i64>, body: web::Json<PatchUser>) -> ApiResult<HttpResponse> {
+pub async fn patch_user(
+    ctx: web::Data<AppContext>,
+    admin: Admin,
+    path: web::Path<i64>,
+    body: web::Json<PatchUser>,
+) -> ApiResult<HttpResponse> {
     let id = path.into_inner();
     let body = body.into_inner();
     if id == admin.0.user.id && (body.disabled == Some(true) || body.is_admin == Some(false)) {

@@ -177,7 +177,10 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
             "title" => title = Some(validate_title(&read_text_field(&mut field, "title").await?)?),
             "tags" => tags = parse_tag_names(&read_text_field(&mut field, "tags").await?)?,
             other => {
-                return Err(ApiError::bad_request(format!("unknown form field {:?}: expected file, folder_id, title, tags", other.chars().take(40).collect::<String>())));
+                return Err(ApiError::bad_request(format!(
+                    "unknown form field {:?}: expected file, folder_id, title, tags",
+                    other.chars().take(40).collect::<String>()
+                )));
             }
         }
     }
@@ -381,7 +384,8 @@ pub struct DownloadQuery {
 }
 
 fn attachment_name(name: &str) -> String {
-    let ascii: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' }).collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' }).collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", urlencoding::encode(name))
 }
 
@@ -399,22 +403,29 @@ pub async fn download(
     let (sha, mime, name) = match q.kind.as_deref().unwrap_or("original") {
         "original" => (v.sha256.clone(), v.mime.clone(), v.filename.clone()),
         "searchable" => {
-            let sha = v.searchable_sha256.clone().ok_or_else(|| {
-                ApiError::conflict(format!("the searchable PDF is not ready yet (document is {})", doc.state.as_str()))
-            })?;
+            let sha = v
+                .searchable_sha256
+                .clone()
+                .ok_or_else(|| ApiError::conflict(format!("the searchable PDF is not ready yet (document is {})", doc.state.as_str())))?;
             let stem = v.filename.rsplit_once('.').map(|(s, _)| s).unwrap_or(&v.filename).to_string();
             (sha, "application/pdf".to_string(), format!("{stem}.pdf"))
         }
         other => return Err(ApiError::bad_request(format!("kind must be original or searchable, not {other:?}"))),
     };
-    let file = actix_files::NamedFile::open(ctx.blobs.path(&sha))
-        .map_err(|_| ApiError::not_found(format!("the file of document {id} is missing from the storage; the administrator should check the storage root")))?;
+    let file = actix_files::NamedFile::open(ctx.blobs.path(&sha)).map_err(|_| {
+        ApiError::not_found(format!(
+            "the file of document {id} is missing from the storage; the administrator should check the storage root"
+        ))
+    })?;
     let mut resp = file
         .set_content_type(mime.parse().unwrap_or(mime::APPLICATION_OCTET_STREAM))
         .use_last_modified(false)
         .disable_content_disposition()
         .into_response(&req);
-    resp.headers_mut().insert(header::CONTENT_DISPOSITION, header::HeaderValue::from_str(&attachment_name(&name)).unwrap_or(header::HeaderValue::from_static("attachment")));
+    resp.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_str(&attachment_name(&name)).unwrap_or(header::HeaderValue::from_static("attachment")),
+    );
     resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=3600"));
     Ok(resp)
 }
@@ -456,8 +467,15 @@ pub async fn page_image(
     if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
-    let bytes = tokio::fs::read(ctx.blobs.path(&sha)).await.map_err(|_| ApiError::not_found("the page image is missing from the storage"))?;
-    let mime = if bytes.starts_with(b"\x89PNG") { "image/png" } else if bytes.starts_with(b"RIFF") { "image/webp" } else { "image/jpeg" };
+    let bytes =
+        tokio::fs::read(ctx.blobs.path(&sha)).await.map_err(|_| ApiError::not_found("the page image is missing from the storage"))?;
+    let mime = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(b"RIFF") {
+        "image/webp"
+    } else {
+        "image/jpeg"
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, mime))
         .insert_header((header::ETAG, etag))

@@ -49,7 +49,12 @@ pub fn parse_child_sort(s: Option<&str>) -> Result<ChildSort, ApiError> {
     })
 }
 
-pub async fn children(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, q: web::Query<ChildrenQuery>) -> ApiResult<HttpResponse> {
+pub async fn children(
+    ctx: web::Data<AppContext>,
+    auth: Auth,
+    path: web::Path<Id>,
+    q: web::Query<ChildrenQuery>,
+) -> ApiResult<HttpResponse> {
     let page = page_req(q.page, q.page_size)?;
     let sort = parse_child_sort(q.sort.as_deref())?;
     let p = ctx.store.children(auth.0.user.id, path.into_inner(), sort, page).await?;

@@ -16,7 +16,8 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(ctx: web::Data<AppContext>) -> HttpResponse {
     // Storage first: an instance that cannot write files cannot take uploads or process them.
     let blobs = ctx.blobs.clone();
-    let writable = web::block(move || blobs.check_writable()).await.unwrap_or_else(|e| Err(crate::domain::DomainError::Storage(e.to_string())));
+    let writable =
+        web::block(move || blobs.check_writable()).await.unwrap_or_else(|e| Err(crate::domain::DomainError::Storage(e.to_string())));
     if let Err(e) = writable {
         tracing::warn!(error = %e, "readiness check failed: storage");
         return HttpResponse::ServiceUnavailable()
@@ -96,7 +97,9 @@ fn serve_asset(req: &HttpRequest, path: &str) -> Option<HttpResponse> {
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
     let cache = if path == "index.html" { "no-cache" } else { "public, max-age=3600, must-revalidate" };
     if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-        return Some(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header((header::CACHE_CONTROL, cache)).finish());
+        return Some(
+            HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header((header::CACHE_CONTROL, cache)).finish(),
+        );
     }
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let content_type = if mime.type_() == mime::TEXT || mime.subtype() == mime::JAVASCRIPT || mime.subtype() == mime::JSON {
@@ -134,7 +137,9 @@ pub async fn ui(req: HttpRequest) -> HttpResponse {
     if path.starts_with("api/") || path.contains('.') {
         return HttpResponse::NotFound().json(json!({"code": "not_found", "message": format!("no such resource: /{path}")}));
     }
-    serve_asset(&req, "index.html").unwrap_or_else(|| HttpResponse::NotFound().json(json!({"code": "not_found", "message": "the web UI is not built into this binary"})))
+    serve_asset(&req, "index.html").unwrap_or_else(|| {
+        HttpResponse::NotFound().json(json!({"code": "not_found", "message": "the web UI is not built into this binary"}))
+    })
 }
 
 pub fn asset_paths() -> Vec<String> {

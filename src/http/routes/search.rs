@@ -33,8 +33,12 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
         let _slot = match tokio::time::timeout(parsed.time_limit, ctx.search_slots.acquire()).await {
             Ok(Ok(slot)) => slot,
             _ => {
-                return Err(ApiError::new(actix_web::http::StatusCode::SERVICE_UNAVAILABLE, "busy", "too many searches are running; try again shortly")
-                    .retry_after(2));
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many searches are running; try again shortly",
+                )
+                .retry_after(2));
             }
         };
         ctx.store.search(auth.0.user.id, &parsed, page).await.map_err(ApiError::from)
@@ -46,7 +50,8 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
             return Err(ApiError::bad_request("the client closed the connection"));
         }
     };
-    Ok(HttpResponse::Ok().json(dto::paged(&p, |h| {
-        json!({"document": dto::document(&h.document), "page_number": h.page_number, "snippet": h.snippet, "rank": h.rank})
-    })))
+    Ok(HttpResponse::Ok().json(dto::paged(
+        &p,
+        |h| json!({"document": dto::document(&h.document), "page_number": h.page_number, "snippet": h.snippet, "rank": h.rank}),
+    )))
 }
