@@ -205,8 +205,9 @@ pub struct PagesBenchArgs {
     pub runs: usize,
 }
 
+/// The synthetic library of `bench library` and `bench contention`, and where to put it.
 #[derive(Args, Debug, Clone)]
-pub struct ContentionArgs {
+pub struct LibrarySize {
     /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
     #[arg(long)]
     pub database: Vec<String>,
@@ -219,6 +220,12 @@ pub struct ContentionArgs {
     /// Folders (a two-level tree).
     #[arg(long, default_value_t = 200)]
     pub folders: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ContentionArgs {
+    #[command(flatten)]
+    pub library: LibrarySize,
     /// Seconds the lister is measured (alone, then beside the searches).
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
@@ -229,18 +236,8 @@ pub struct ContentionArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct LibraryArgs {
-    /// Database URL base (sqlite, or postgres://… where a scratch database is created); repeat for both.
-    #[arg(long)]
-    pub database: Vec<String>,
-    /// Documents in the library.
-    #[arg(long, default_value_t = 100_000)]
-    pub docs: usize,
-    /// Pages in the library (spread over the documents).
-    #[arg(long, default_value_t = 300_000)]
-    pub pages: usize,
-    /// Folders (a two-level tree).
-    #[arg(long, default_value_t = 200)]
-    pub folders: usize,
+    #[command(flatten)]
+    pub library: LibrarySize,
     /// Seconds of load per measured request kind.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,

@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use super::corpus::Vocabulary;
-use super::library::{VOCABULARY, fill};
+use super::library::{VOCABULARY, fill, start_serve};
 use super::load::{LoadResult, Requests, wrk};
-use super::{Role, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
+use super::{databases_or_sqlite, fresh_store, user_with_token};
 use crate::app::AppError;
 use crate::cli::ContentionArgs;
 
@@ -32,40 +32,20 @@ pub async fn run(args: ContentionArgs) -> Result<(), AppError> {
     println!(
         "Contention: {} documents (~{} pages); `docmerge serve` as a child process (server.workers = 2, defaults otherwise); \
          a lister (wrk -c1, GET /api/v1/documents?page=random) for {} s alone, then for {} s beside {} connections of worst-case searches",
-        args.docs, args.pages, args.seconds, args.seconds, args.searchers
+        args.library.docs, args.library.pages, args.seconds, args.seconds, args.searchers
     );
-    let lib_args = crate::cli::LibraryArgs {
-        database: Vec::new(),
-        docs: args.docs,
-        pages: args.pages,
-        folders: args.folders,
-        seconds: args.seconds,
-        connections: vec![1],
-        seed: 7,
-        keep: false,
-    };
     let mut rows: Vec<(String, String, LoadResult)> = Vec::new();
     let mut failures = Vec::new();
-    for db in databases_or_sqlite(args.database.clone()) {
+    for db in databases_or_sqlite(args.library.database.clone()) {
         let scratch = fresh_store(&db, "contention").await?;
         let store = scratch.store.clone();
         let backend = store.backend().to_string();
         eprintln!("{backend}: filling the library…");
         let (owner, token) = user_with_token(store.as_ref(), "bench").await?;
-        let lib = fill(store.as_ref(), owner, &lib_args, &vocab).await?;
+        fill(store.as_ref(), owner, &args.library, 7, &vocab).await?;
         let tag = store.tags(owner).await?.into_iter().next().map(|t| t.name).unwrap_or_default();
 
-        let port = free_port()?;
-        let addr = format!("127.0.0.1:{port}");
-        let log = scratch.dir.path().join("serve.log");
-        let env = [
-            ("DOCMERGE__DATABASE__URL", scratch.url.clone()),
-            ("DOCMERGE__STORAGE__ROOT", scratch.dir.path().join("data").display().to_string()),
-            ("DOCMERGE__SERVER__BIND", addr.clone()),
-            ("DOCMERGE__SERVER__WORKERS", "2".to_string()),
-        ];
-        let mut serve = Role::spawn("serve", &env, log.clone())?;
-        wait_until_up(&mut serve, &addr, "/readyz", &log).await?;
+        let (serve, addr) = start_serve(&scratch).await?;
         let base = format!("http://{addr}");
         let lister_dir = scratch.dir.path().join("lister");
         let search_dir = scratch.dir.path().join("searchers");
@@ -74,7 +54,7 @@ pub async fn run(args: ContentionArgs) -> Result<(), AppError> {
         }
         let lister = Requests::Paged {
             prefix: format!("/api/v1/documents?page_size={PAGE_SIZE}&page="),
-            pages: (args.docs as u64).div_ceil(PAGE_SIZE).max(1),
+            pages: (args.library.docs as u64).div_ceil(PAGE_SIZE).max(1),
         };
         let searches = Requests::Pick(
             worst_case_queries(&vocab, &tag).iter().map(|q| format!("/api/v1/search?q={}", urlencoding::encode(q))).collect(),
@@ -101,7 +81,6 @@ pub async fn run(args: ContentionArgs) -> Result<(), AppError> {
         rows.push((backend.clone(), "c1  list documents, alone".into(), alone));
         rows.push((backend.clone(), format!("c1  list documents, beside {} searchers", args.searchers), with_search));
         rows.push((backend.clone(), format!("c{:<3} worst-case searches (non-2xx: time limit / busy)", args.searchers), search));
-        let _ = lib;
         drop(serve);
         drop(store);
         scratch.remove().await;

@@ -9,9 +9,9 @@ use rand::{Rng, SeedableRng};
 
 use super::corpus::{PHRASES, Vocabulary};
 use super::load::{LoadResult, Requests, wrk};
-use super::{Role, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
+use super::{Role, Scratch, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
 use crate::app::AppError;
-use crate::cli::LibraryArgs;
+use crate::cli::{LibraryArgs, LibrarySize};
 use crate::domain::store::Store;
 use crate::domain::{Id, SyntheticDoc};
 
@@ -28,7 +28,7 @@ pub(super) struct Library {
     fill_secs: f64,
 }
 
-pub(super) async fn fill(store: &dyn Store, owner: Id, args: &LibraryArgs, vocab: &Vocabulary) -> Result<Library, AppError> {
+pub(super) async fn fill(store: &dyn Store, owner: Id, args: &LibrarySize, seed: u64, vocab: &Vocabulary) -> Result<Library, AppError> {
     let started = Instant::now();
     let (home, _inbox) = store.root_folders(owner).await?;
     // A two-level tree: 20 top-level folders with 9 subfolders each (for the default 200).
@@ -54,7 +54,7 @@ pub(super) async fn fill(store: &dyn Store, owner: Id, args: &LibraryArgs, vocab
         tags.push(store.create_tag(owner, &format!("{} {t}", vocab.word(40 + t * 7)), "#6b7280").await?.id);
     }
 
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     let avg_pages = (args.pages as f64 / args.docs.max(1) as f64).max(1.0);
     let max_pages = ((avg_pages * 2.0).round() as usize).max(1) - if avg_pages > 1.0 { 1 } else { 0 };
     let now = crate::domain::now_millis();
@@ -125,34 +125,40 @@ fn search_paths(queries: &[String]) -> Vec<String> {
     queries.iter().map(|q| format!("/api/v1/search?q={}", urlencoding::encode(q))).collect()
 }
 
+/// `docmerge serve` as a child process on the scratch library (server.workers = 2, defaults
+/// otherwise), up and ready; returns it and its address.
+pub(super) async fn start_serve(scratch: &Scratch) -> Result<(Role, String), AppError> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let log = scratch.dir.path().join("serve.log");
+    let env = [
+        ("DOCMERGE__DATABASE__URL", scratch.url.clone()),
+        ("DOCMERGE__STORAGE__ROOT", scratch.dir.path().join("data").display().to_string()),
+        ("DOCMERGE__SERVER__BIND", addr.clone()),
+        ("DOCMERGE__SERVER__WORKERS", "2".to_string()),
+    ];
+    let mut serve = Role::spawn("serve", &env, log.clone())?;
+    wait_until_up(&mut serve, &addr, "/readyz", &log).await?;
+    Ok((serve, addr))
+}
+
 pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
     let vocab = Vocabulary::new(VOCABULARY);
     println!(
         "REST API at scale: {} documents (~{} pages, 150–400 words each), {} folders, 30 tags; `docmerge serve` as a child process \
          (server.workers = 2); wrk -t2 -c{:?} for {} s per row from a second process",
-        args.docs, args.pages, args.folders, args.connections, args.seconds
+        args.library.docs, args.library.pages, args.library.folders, args.connections, args.seconds
     );
     let mut rows: Vec<(String, String, LoadResult)> = Vec::new();
     let mut notes = Vec::new();
-    for db in databases_or_sqlite(args.database.clone()) {
+    for db in databases_or_sqlite(args.library.database.clone()) {
         let scratch = fresh_store(&db, "lib").await?;
         let store = scratch.store.clone();
         let backend = store.backend().to_string();
         eprintln!("{backend}: filling the library…");
         let (owner, token) = user_with_token(store.as_ref(), "bench").await?;
-        let lib = fill(store.as_ref(), owner, &args, &vocab).await?;
+        let lib = fill(store.as_ref(), owner, &args.library, args.seed, &vocab).await?;
 
-        let port = free_port()?;
-        let addr = format!("127.0.0.1:{port}");
-        let log = scratch.dir.path().join("serve.log");
-        let env = [
-            ("DOCMERGE__DATABASE__URL", scratch.url.clone()),
-            ("DOCMERGE__STORAGE__ROOT", scratch.dir.path().join("data").display().to_string()),
-            ("DOCMERGE__SERVER__BIND", addr.clone()),
-            ("DOCMERGE__SERVER__WORKERS", "2".to_string()),
-        ];
-        let mut serve = Role::spawn("serve", &env, log.clone())?;
-        wait_until_up(&mut serve, &addr, "/readyz", &log).await?;
+        let (serve, addr) = start_serve(&scratch).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let rss_start = serve.rss_kib()?;
 
@@ -160,7 +166,7 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         let work = scratch.dir.path();
         let secs = args.seconds;
         let children_pages = lib.big_folder_items.div_ceil(PAGE_SIZE).max(1);
-        let doc_pages = (args.docs as u64).div_ceil(PAGE_SIZE).max(1);
+        let doc_pages = (args.library.docs as u64).div_ceil(PAGE_SIZE).max(1);
         let common: Vec<String> = (25..35).map(|r| vocab.word(r).to_string()).collect();
         let rare: Vec<String> = (3000..3010).map(|r| vocab.word(r).to_string()).collect();
         let phrases: Vec<String> = PHRASES.iter().map(|p| format!("\"{p}\"")).collect();
@@ -174,7 +180,7 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
                 },
             ),
             (
-                format!("documents ?sort=title ({} docs, random page)", args.docs),
+                format!("documents ?sort=title ({} docs, random page)", args.library.docs),
                 Requests::Paged { prefix: format!("/api/v1/documents?sort=title&page_size={PAGE_SIZE}&page="), pages: doc_pages },
             ),
             (format!("search common word ({}…)", common[0]), Requests::Pick(search_paths(&common))),
@@ -206,7 +212,7 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         let rss_after = serve.rss_kib()?;
         notes.push(format!(
             "{backend}: filled {} documents / {} pages in {:.0} s; serve RSS idle after start {:.1} MB, idle after the load {:.1} MB",
-            args.docs,
+            args.library.docs,
             lib.pages_written,
             lib.fill_secs,
             rss_start as f64 / 1024.0,

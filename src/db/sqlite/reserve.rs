@@ -6,7 +6,7 @@
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// How much is held back: enough for the WAL frames of many deletes and logins.
 pub(crate) const RESERVE_BYTES: u64 = 32 * 1024 * 1024;
@@ -15,6 +15,8 @@ const REPLENISH_EVERY_MS: i64 = 30_000;
 
 pub(crate) struct SpaceReserve {
     path: PathBuf,
+    /// The reserve is in place (known without a file-system call on every write).
+    present: AtomicBool,
     /// When the reserve was last found missing and could not be made (0: never).
     last_try: AtomicI64,
 }
@@ -23,13 +25,17 @@ impl SpaceReserve {
     pub(crate) fn beside(db: &Path) -> SpaceReserve {
         let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "docmerge.db".into());
         name.push("-reserve");
-        SpaceReserve { path: db.with_file_name(name), last_try: AtomicI64::new(0) }
+        SpaceReserve { path: db.with_file_name(name), present: AtomicBool::new(false), last_try: AtomicI64::new(0) }
     }
 
     /// Makes the reserve if it is missing and the disk has room for it twice over (at most every
     /// 30 s when it cannot). Returns whether the reserve is in place.
     pub(crate) fn replenish(&self) -> bool {
+        if self.present.load(Ordering::Relaxed) {
+            return true;
+        }
         if std::fs::metadata(&self.path).is_ok_and(|m| m.len() >= RESERVE_BYTES) {
+            self.present.store(true, Ordering::Relaxed);
             return true;
         }
         let now = crate::domain::now_millis();
@@ -54,6 +60,7 @@ impl SpaceReserve {
         match made {
             Ok(()) => {
                 self.last_try.store(0, Ordering::Relaxed);
+                self.present.store(true, Ordering::Relaxed);
                 true
             }
             Err(e) => {
@@ -66,6 +73,7 @@ impl SpaceReserve {
 
     /// Gives the reserve's space back to the file system; true when there was one.
     pub(crate) fn release(&self) -> bool {
+        self.present.store(false, Ordering::Relaxed);
         let had = std::fs::remove_file(&self.path).is_ok();
         if had {
             tracing::warn!(
