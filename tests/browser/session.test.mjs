@@ -13,11 +13,11 @@ describe('a session ended elsewhere', { timeout: 120_000 }, () => {
   after(async () => { if (b) await b.close(); });
 
   it('signs the open page out with a message', async () => {
-    const socket = page.waitForEvent('websocket', { timeout: 20_000 });
+    // The websocket is live once its first message (hello) arrived; listened for from the start,
+    // since the hello can arrive before login() returns.
+    const live = new Promise((resolve) => page.on('websocket', (ws) => ws.on('framereceived', () => resolve())));
     await login(page, env);
-    // The websocket is live: its first message (hello) arrived.
-    const ws = await socket;
-    await ws.waitForEvent('framereceived', { timeout: 10_000 });
+    await Promise.race([live, new Promise((_, reject) => setTimeout(() => reject(new Error('no websocket message within 20 s')), 20_000))]);
     await shot(page, 'session-01-signed-in');
     // Sign this browser's session out from outside the page: its own cookie and CSRF token,
     // sent by another client (as another tab or a revocation would end it).
