@@ -26,7 +26,7 @@ use super::export::BlobLine;
 use crate::app::{AppContext, AppError};
 use crate::config::Settings;
 use crate::domain::archive::*;
-use crate::domain::jobs::{ClaimedJob, Lease, NewJob};
+use crate::domain::jobs::{BackupArgs, ClaimedJob, JobSpec, Lease, NewJob};
 use crate::domain::{Millis, now_millis};
 use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds};
 
@@ -308,10 +308,12 @@ struct BackupJob {
 #[async_trait]
 impl JobHandler for BackupJob {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let slot = job.payload.get("slot").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no slot".into()))?;
+        let JobSpec::Backup(BackupArgs { slot }) = job.spec else {
+            return Err(crate::jobs::unexpected_job(job, kinds::BACKUP));
+        };
         let key = slot_key(slot);
         let archive = self.ctx.store.archive();
-        if !archive.begin_backup(&key, job.id, now_millis()).await.map_err(|e| JobError::Retry(e.to_string()))? {
+        if !archive.begin_backup(&key, job.id, now_millis()).await? {
             tracing::info!(slot = %key, "the backup of this time was made already; nothing to do");
             return Ok(Outcome::Done);
         }
@@ -324,8 +326,7 @@ impl JobHandler for BackupJob {
                 tracing::info!(file = %path.display(), bytes = size, seconds = duration_ms as f64 / 1000.0, "backup done and verified");
                 let outcome = BackupOutcome::Done { finished_at: now_millis(), duration_ms, file, size: size as i64 };
                 crate::jobs::retry_while_unreachable(job.id, "the backup's result", || archive.finish_backup(&key, outcome.clone()))
-                    .await
-                    .map_err(|e| JobError::Retry(e.to_string()))?;
+                    .await?;
                 Ok(Outcome::Done)
             }
             Err(e) => {
@@ -352,7 +353,7 @@ pub async fn enqueue_due_backup(ctx: &AppContext, now: Millis) -> Result<Option<
     if ctx.store.archive().backup_state(&key).await?.is_some() {
         return Ok(None);
     }
-    let job = NewJob::new(kinds::BACKUP, serde_json::json!({"slot": slot}))
+    let job = NewJob::new(JobSpec::Backup(BackupArgs { slot }))
         .unique(format!("{}:{key}", kinds::BACKUP))
         .priority(-5)
         .max_attempts(3)

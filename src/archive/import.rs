@@ -22,7 +22,7 @@ use super::export::{BlobLine, blob_rel_path};
 use super::{ArchiveKind, io_err, progress_bar};
 use crate::app::{AppContext, AppError};
 use crate::domain::archive::*;
-use crate::domain::jobs::NewJob;
+use crate::domain::jobs::{JobSpec, NewJob, VersionArgs};
 use crate::jobs::kinds;
 
 const CHUNK_ROWS: usize = 500;
@@ -339,7 +339,7 @@ async fn queue_jobs(ctx: &AppContext) -> Result<(u64, u64), AppError> {
             let needs_rebuild = v.state == "ready" && v.derived.iter().any(|sha| !ctx.blobs.exists(sha));
             if needs_rebuild {
                 jobs.push(
-                    NewJob::new(kinds::REBUILD_DERIVED, serde_json::json!({"version_id": v.version_id}))
+                    NewJob::new(JobSpec::RebuildDerived(VersionArgs { version_id: v.version_id }))
                         .priority(1)
                         .unique(format!("{}:{}", kinds::REBUILD_DERIVED, v.version_id))
                         .max_attempts(ctx.settings.worker.max_attempts)
@@ -347,13 +347,7 @@ async fn queue_jobs(ctx: &AppContext) -> Result<(u64, u64), AppError> {
                 );
                 rebuild += 1;
             } else if v.is_current && (v.state == "queued" || v.state == "processing") {
-                jobs.push(
-                    NewJob::new(kinds::PROCESS_VERSION, serde_json::json!({"version_id": v.version_id}))
-                        .priority(10)
-                        .unique(format!("process_version:{}", v.version_id))
-                        .max_attempts(ctx.settings.worker.max_attempts)
-                        .for_document(v.owner_id, v.document_id),
-                );
+                jobs.push(NewJob::process_version(v.owner_id, v.document_id, v.version_id, ctx.settings.worker.max_attempts));
                 process += 1;
             }
         }

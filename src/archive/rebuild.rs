@@ -28,17 +28,16 @@ fn retry(e: impl std::fmt::Display) -> JobError {
 #[async_trait]
 impl JobHandler for RebuildDerived {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let vid =
-            job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))?;
+        let vid = job.spec.version_id().ok_or_else(|| crate::jobs::unexpected_job(job, crate::jobs::kinds::REBUILD_DERIVED))?;
         let version = self.store.version_by_id(vid).await.map_err(|e| match e {
             crate::domain::DomainError::NotFound(_) => JobError::Abort("the document was deleted".into()),
-            other => retry(other),
+            other => other.into(),
         })?;
         let original = self.blobs.path(&version.sha256);
         if !original.is_file() {
             return Err(JobError::Abort(format!("the original file is missing from the storage ({})", version.sha256)));
         }
-        let pages = self.store.page_records(vid).await.map_err(retry)?;
+        let pages = self.store.page_records(vid).await?;
         let texts: Vec<PageText> = pages
             .iter()
             .map(|p| serde_json::from_str::<PageText>(&p.lines_json))
@@ -66,7 +65,7 @@ impl JobHandler for RebuildDerived {
         })
         .await
         .map_err(|e| retry(format!("rebuilding crashed: {e}")))??;
-        self.store.archive().set_derived(vid, &searchable, page_files).await.map_err(retry)?;
+        self.store.archive().set_derived(vid, &searchable, page_files).await?;
         Ok(Outcome::Done)
     }
 }

@@ -12,7 +12,7 @@ use super::load::{LoadResult, Requests, wrk};
 use super::{Role, Scratch, databases_or_sqlite, free_port, fresh_store, user_with_token, wait_until_up};
 use crate::app::AppError;
 use crate::cli::{LibraryArgs, LibrarySize};
-use crate::domain::store::Store;
+use crate::domain::store::BulkStore;
 use crate::domain::{Id, SyntheticDoc};
 
 pub(super) const VOCABULARY: usize = 20_000;
@@ -28,7 +28,7 @@ pub(super) struct Library {
     fill_secs: f64,
 }
 
-pub(super) async fn fill(store: &dyn Store, owner: Id, args: &LibrarySize, seed: u64, vocab: &Vocabulary) -> Result<Library, AppError> {
+pub(super) async fn fill(store: &dyn BulkStore, owner: Id, args: &LibrarySize, seed: u64, vocab: &Vocabulary) -> Result<Library, AppError> {
     let started = Instant::now();
     let (home, _inbox) = store.root_folders(owner).await?;
     // A two-level tree: 20 top-level folders with 9 subfolders each (for the default 200).

@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::app::AppError;
 use crate::cli::BenchCommand;
 use crate::config::Settings;
-use crate::domain::store::Store;
+use crate::domain::store::{BulkStore, Store};
 use crate::domain::{Id, TokenKind};
 
 pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> {
@@ -46,7 +46,7 @@ fn databases_or_sqlite(databases: Vec<String>) -> Vec<String> {
 /// A fresh, empty database for one run: a new SQLite file in a temp dir, or a new PostgreSQL
 /// database created next to the one named in the URL. `remove` deletes it.
 pub(crate) struct Scratch {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn BulkStore>,
     pub url: String,
     /// Holds the SQLite file, and is the storage root for child processes.
     pub dir: tempfile::TempDir,
@@ -77,13 +77,13 @@ async fn fresh_store(base: &str, tag: &str) -> Result<Scratch, AppError> {
     let dir = tempfile::tempdir().map_err(runtime_err)?;
     if base.starts_with("sqlite") || base.is_empty() {
         let url = format!("sqlite://{}", dir.path().join(format!("bench-{tag}.db")).display());
-        let store = crate::db::connect(&url, 4).await?;
+        let store = crate::db::connect_bulk(&url, 4).await?;
         store.migrate().await?;
         return Ok(Scratch { store, url, dir, pg: None });
     }
     let name = format!("dm_bench_{}_{}", tag, std::process::id());
     let url = crate::db::create_scratch_database(base, &name).await?;
-    let store = crate::db::connect(&url, 16).await?;
+    let store = crate::db::connect_bulk(&url, 16).await?;
     store.migrate().await?;
     Ok(Scratch { store, url, dir, pg: Some((base.to_string(), name)) })
 }

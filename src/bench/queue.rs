@@ -19,8 +19,8 @@ pub async fn run(databases: Vec<String>, jobs: usize, workers: Vec<usize>) -> Re
             let scratch = fresh_store(db, &format!("q{w}")).await?;
             let store = scratch.store.clone();
             let mut batch = Vec::with_capacity(1000);
-            for i in 0..jobs {
-                batch.push(NewJob::new(crate::jobs::kinds::NOOP, serde_json::json!({"i": i})));
+            for _ in 0..jobs {
+                batch.push(NewJob::new(crate::domain::jobs::JobSpec::Noop(crate::domain::jobs::NoArgs {})));
                 if batch.len() == 1000 {
                     store.enqueue(std::mem::take(&mut batch)).await?;
                 }

@@ -5,16 +5,34 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-use crate::domain::store::Store;
+use crate::domain::store::{BulkStore, Store};
 use crate::domain::{DomainError, DomainResult};
 
 pub async fn connect(url: &str, pool_size: u32) -> DomainResult<Arc<dyn Store>> {
+    Ok(match open(url, pool_size).await? {
+        Backend::Sqlite(s) => Arc::new(s),
+        Backend::Postgres(s) => Arc::new(s),
+    })
+}
+
+/// Like [`connect`], with the bulk loader that only `docmerge bench` and the tests use.
+pub async fn connect_bulk(url: &str, pool_size: u32) -> DomainResult<Arc<dyn BulkStore>> {
+    Ok(match open(url, pool_size).await? {
+        Backend::Sqlite(s) => Arc::new(s),
+        Backend::Postgres(s) => Arc::new(s),
+    })
+}
+
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+async fn open(url: &str, pool_size: u32) -> DomainResult<Backend> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        let store = sqlite::SqliteStore::open(path, pool_size as usize).await?;
-        Ok(Arc::new(store))
+        Ok(Backend::Sqlite(sqlite::SqliteStore::open(path, pool_size as usize).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = postgres::PgStore::connect(url, pool_size as usize).await?;
-        Ok(Arc::new(store))
+        Ok(Backend::Postgres(postgres::PgStore::connect(url, pool_size as usize).await?))
     } else {
         Err(DomainError::Invalid(format!(
             "database.url must start with sqlite:// or postgres://, not {:?}",

@@ -32,10 +32,145 @@ impl JobState {
     }
 }
 
+/// What a job does, with its arguments — the one wire format of the job table: the variant's
+/// name is the `kind` column, its payload struct the `payload` column (JSON). Handlers get the
+/// typed payload; nothing reads `payload` by field name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// Inspect an uploaded version, then fan out one `process_page` job per page.
+    ProcessVersion(VersionArgs),
+    /// Text layer or OCR, thumbnails, for one page.
+    ProcessPage(PageArgs),
+    /// Searchable PDF, search index, `ready` — once every page is done.
+    FinishVersion(VersionArgs),
+    /// Re-creates the derived files of an imported, ready version (`docmerge import`).
+    RebuildDerived(VersionArgs),
+    /// Turns the thumbnail and preview of pages rotated by a page operation.
+    RotatePageImages(RotateArgs),
+    /// A scheduled backup: export, verify, rotate.
+    Backup(BackupArgs),
+    /// Periodic housekeeping: old events and finished jobs.
+    Prune(NoArgs),
+    /// Does nothing: the queue benchmark's job.
+    Noop(NoArgs),
+    /// Appends its job id to a file — registered only when `DOCMERGE_ENABLE_TEST_JOBS=1` (the
+    /// exactly-once and crash-recovery tests count these lines).
+    #[serde(rename = "test.append")]
+    TestAppend(TestAppendArgs),
+    /// A row whose payload does not parse as its kind's (written by a newer or broken version):
+    /// the runner fails it with this reason. Never written.
+    #[serde(skip)]
+    Unreadable { kind: String, error: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoArgs {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionArgs {
+    pub version_id: Id,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageArgs {
+    pub version_id: Id,
+    /// 0-based page index.
+    pub index: u32,
+}
+
+/// One page to turn: its number, the degrees, and the thumbnail it had before (a retried job
+/// skips a page whose thumbnail is no longer that one, so no page is turned twice).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnedPage(pub i32, pub u16, pub Option<String>);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotateArgs {
+    pub version_id: Id,
+    pub pages: Vec<TurnedPage>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupArgs {
+    /// The schedule slot (millis) this backup is for.
+    pub slot: Millis,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestAppendArgs {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sleep_ms: Option<u64>,
+    /// Sleep only on the first attempt.
+    #[serde(default)]
+    pub sleep_only_first: bool,
+    /// Fail (retryably) while `attempt <= fail_times`.
+    #[serde(default)]
+    pub fail_times: i64,
+}
+
+impl JobSpec {
+    /// The `kind` column.
+    pub fn kind(&self) -> &str {
+        match self {
+            JobSpec::ProcessVersion(_) => kinds::PROCESS_VERSION,
+            JobSpec::ProcessPage(_) => kinds::PROCESS_PAGE,
+            JobSpec::FinishVersion(_) => kinds::FINISH_VERSION,
+            JobSpec::RebuildDerived(_) => kinds::REBUILD_DERIVED,
+            JobSpec::RotatePageImages(_) => kinds::ROTATE_PAGE_IMAGES,
+            JobSpec::Backup(_) => kinds::BACKUP,
+            JobSpec::Prune(_) => kinds::PRUNE,
+            JobSpec::Noop(_) => kinds::NOOP,
+            JobSpec::TestAppend(_) => kinds::TEST_APPEND,
+            JobSpec::Unreadable { kind, .. } => kind,
+        }
+    }
+
+    /// The `payload` column.
+    pub fn payload(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => m.remove("payload").unwrap_or_else(|| serde_json::json!({})),
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// A row read back: `kind` and `payload` as stored. Never fails: what does not parse comes
+    /// back as [`JobSpec::Unreadable`] with the reason.
+    pub fn from_row(kind: &str, payload: serde_json::Value) -> JobSpec {
+        let tagged = serde_json::json!({"kind": kind, "payload": payload});
+        serde_json::from_value(tagged).unwrap_or_else(|e| JobSpec::Unreadable {
+            kind: kind.to_string(),
+            error: format!("the {kind} job's arguments are unreadable: {e}"),
+        })
+    }
+
+    /// The document version the job works on, if it works on one.
+    pub fn version_id(&self) -> Option<Id> {
+        match self {
+            JobSpec::ProcessVersion(a) | JobSpec::FinishVersion(a) | JobSpec::RebuildDerived(a) => Some(a.version_id),
+            JobSpec::ProcessPage(a) => Some(a.version_id),
+            JobSpec::RotatePageImages(a) => Some(a.version_id),
+            _ => None,
+        }
+    }
+}
+
+/// The job kinds, by name (the `kind` column): what the runner registers handlers for.
+pub mod kinds {
+    pub const PROCESS_VERSION: &str = "process_version";
+    pub const PROCESS_PAGE: &str = "process_page";
+    pub const FINISH_VERSION: &str = "finish_version";
+    pub const REBUILD_DERIVED: &str = "rebuild_derived";
+    pub const ROTATE_PAGE_IMAGES: &str = "rotate_page_images";
+    pub const BACKUP: &str = "backup";
+    pub const PRUNE: &str = "prune";
+    pub const NOOP: &str = "noop";
+    pub const TEST_APPEND: &str = "test.append";
+}
+
 #[derive(Clone, Debug)]
 pub struct NewJob {
-    pub kind: String,
-    pub payload: serde_json::Value,
+    pub spec: JobSpec,
     /// Higher runs first.
     pub priority: i32,
     pub run_after: Option<Millis>,
@@ -49,10 +184,9 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+    pub fn new(spec: JobSpec) -> Self {
         NewJob {
-            kind: kind.into(),
-            payload,
+            spec,
             priority: 0,
             run_after: None,
             max_attempts: 5,
@@ -62,6 +196,17 @@ impl NewJob {
             owner_id: None,
         }
     }
+
+    /// Processing of an uploaded (or reprocessed, or imported) version: the one place this job
+    /// is made. New uploads run slightly before pages of versions already under way.
+    pub fn process_version(owner_id: Id, document_id: Id, version_id: Id, max_attempts: i32) -> Self {
+        NewJob::new(JobSpec::ProcessVersion(VersionArgs { version_id }))
+            .priority(10)
+            .unique(format!("process_version:{version_id}"))
+            .max_attempts(max_attempts)
+            .for_document(owner_id, document_id)
+    }
+
     pub fn priority(mut self, p: i32) -> Self {
         self.priority = p;
         self
@@ -96,8 +241,7 @@ impl NewJob {
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
     pub id: Id,
-    pub kind: String,
-    pub payload: serde_json::Value,
+    pub spec: JobSpec,
     pub attempt: i32,
     pub lease_seq: i64,
     pub max_attempts: i32,
@@ -115,6 +259,9 @@ pub struct Lease {
 }
 
 impl ClaimedJob {
+    pub fn kind(&self) -> &str {
+        self.spec.kind()
+    }
     pub fn lease(&self, worker_id: &str) -> Lease {
         Lease { job_id: self.id, worker_id: worker_id.to_string(), seq: self.lease_seq }
     }
@@ -158,6 +305,30 @@ pub fn backoff_millis(attempt: i32, jitter_unit: f64) -> Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_payload_column_keeps_its_wire_format() {
+        // Rows written before the typed jobs (and by older workers) read back the same.
+        let page = JobSpec::ProcessPage(PageArgs { version_id: 7, index: 2 });
+        assert_eq!(page.kind(), "process_page");
+        assert_eq!(page.payload(), serde_json::json!({"version_id": 7, "index": 2}));
+        assert_eq!(JobSpec::from_row("process_page", serde_json::json!({"version_id": 7, "index": 2})), page);
+        assert_eq!(JobSpec::Prune(NoArgs {}).payload(), serde_json::json!({}));
+        assert_eq!(JobSpec::from_row("noop", serde_json::json!({"i": 5})), JobSpec::Noop(NoArgs {}), "extra fields are ignored");
+        let turn = JobSpec::from_row("rotate_page_images", serde_json::json!({"version_id": 3, "pages": [[2, 90, "abc"]]}));
+        assert_eq!(turn, JobSpec::RotatePageImages(RotateArgs { version_id: 3, pages: vec![TurnedPage(2, 90, Some("abc".into()))] }));
+        assert_eq!(JobSpec::TestAppend(TestAppendArgs { path: "p".into(), ..Default::default() }).kind(), "test.append");
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_a_value_with_its_reason() {
+        let JobSpec::Unreadable { kind, error } = JobSpec::from_row("process_page", serde_json::json!({"version_id": "x"})) else {
+            panic!("should not parse")
+        };
+        assert_eq!(kind, "process_page");
+        assert!(error.contains("process_page job's arguments are unreadable"), "{error}");
+        assert!(matches!(JobSpec::from_row("no_such_kind", serde_json::json!({})), JobSpec::Unreadable { .. }));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -46,9 +46,9 @@ pub enum DomainError {
     /// an operator frees space.
     #[error("{0}")]
     StorageFull(String),
-    /// The database could not be reached or answered with an error we did not expect.
+    /// The database failed; its kind says whether trying again can help.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[from] DbError),
     #[error("storage error: {0}")]
     Storage(String),
 }
@@ -58,6 +58,61 @@ pub type DomainResult<T> = Result<T, DomainError>;
 impl DomainError {
     pub fn not_found(what: impl Into<String>) -> Self {
         DomainError::NotFound(what.into())
+    }
+    /// A database failure of a kind the caller did not expect (a broken invariant, a task that
+    /// crashed): not worth retrying.
+    pub fn database(message: impl Into<String>) -> Self {
+        DomainError::Database(DbError::new(DbErrorKind::Other, message))
+    }
+    /// Whether the same call can succeed later without anyone changing anything: the database
+    /// was unreachable or busy, or the file store could not be read (a mount that blinked).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DomainError::Database(e) => e.is_transient(),
+            DomainError::Storage(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A database error in backend-neutral terms: the kind decides what callers do (retry, 409,
+/// 404, 503), the backend's own error stays attached as the source for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DbError {
+    pub kind: DbErrorKind,
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// No connection: the server is down, restarting, or the pool is exhausted.
+    Unavailable,
+    /// Locked or a serialisation failure/deadlock: the same statement can succeed if tried again.
+    Busy,
+    /// A constraint refused the write (unique, foreign key, check).
+    Conflict,
+    /// A row the statement needed is not there.
+    NotFound,
+    /// The statement was stopped: its time limit, or its caller went away.
+    Cancelled,
+    /// Anything else (a bad statement, a type mismatch, a failed migration).
+    Other,
+}
+
+impl DbError {
+    pub fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
+        DbError { kind, message: message.into(), source: None }
+    }
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+    /// Unavailable and busy: worth another attempt after a pause.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, DbErrorKind::Unavailable | DbErrorKind::Busy)
     }
 }
 

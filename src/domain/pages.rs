@@ -4,7 +4,7 @@
 //! document is still at the version the client saw, then writes all new versions at once — so
 //! no reader ever sees pages in both documents or in neither.
 
-use super::jobs::NewJob;
+use super::jobs::{JobSpec, NewJob, RotateArgs, TurnedPage};
 use super::{DomainError, DomainResult, Id, PageRecord};
 
 /// The file of a new version (the assembled PDF, or for a restore the older version's file).
@@ -81,15 +81,15 @@ impl PageEdit {
     /// before): the job skips a page whose thumbnail is no longer that one, so a retried job
     /// never turns a page twice.
     pub fn rotation_job(&self, doc: Id, version_id: Id, pages: &[NewPage]) -> Option<NewJob> {
-        let turned: Vec<(i32, u16, Option<String>)> = pages
+        let turned: Vec<TurnedPage> = pages
             .iter()
             .filter(|p| !p.rotated.is_multiple_of(360))
-            .map(|p| (p.record.number, p.rotated % 360, p.record.thumbnail_sha256.clone()))
+            .map(|p| TurnedPage(p.record.number, p.rotated % 360, p.record.thumbnail_sha256.clone()))
             .collect();
         if turned.is_empty() {
             return None;
         }
-        let job = NewJob::new(crate::jobs::kinds::ROTATE_PAGE_IMAGES, serde_json::json!({"version_id": version_id, "pages": turned}))
+        let job = NewJob::new(JobSpec::RotatePageImages(RotateArgs { version_id, pages: turned }))
             .priority(8)
             .unique(format!("rotate_page_images:{version_id}"))
             .max_attempts(self.max_attempts)

@@ -1,4 +1,5 @@
-//! The one store interface. Two implementations (db::sqlite, db::postgres) pass the same
+//! The store interface, split by capability: small traits, one [`Store`] bound where everything
+//! is needed. Two implementations (db::sqlite, db::postgres) pass the same
 //! conformance suite (tests/it/store.rs). Every method that changes something a user can see
 //! writes its event(s) in the same transaction (outbox). Every method scoped by `owner` answers
 //! `NotFound` for another user's rows, exactly as for rows that do not exist.
@@ -9,22 +10,24 @@ use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
 use super::search::SearchQuery;
 use super::*;
 
+/// Which backend, migrations, health and totals.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Operations: Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Export and import (`docmerge export` / `import`), see domain::archive.
     fn archive(&self) -> &dyn super::archive::ArchiveStore;
-
-    // ---- operations -------------------------------------------------------------------------
     /// Applies pending migrations (safe when several processes start at once).
     async fn migrate(&self) -> DomainResult<()>;
     /// `(applied, known)` migration counts; ready when equal.
     async fn migration_status(&self) -> DomainResult<(i64, i64)>;
     async fn ping(&self) -> DomainResult<()>;
     async fn totals(&self) -> DomainResult<Totals>;
+}
 
-    // ---- users and tokens -------------------------------------------------------------------
+/// Users, their tokens and login attempts.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     /// Creates the user with its Home and Inbox folders. Conflict if the name is taken.
     async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> DomainResult<User>;
     async fn user_by_name(&self, username: &str) -> DomainResult<Option<UserWithHash>>;
@@ -59,7 +62,7 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_token(&self, user_id: Id, token_id: Id) -> DomainResult<()>;
     /// In one serialised transaction: counts the failures of `account` (lower-cased user name)
     /// and `source` (client address) within the policy's window, asks `policy.decide`, and on
-    /// `Proceed` records the attempt (as a failure until [`finish_login`](Store::finish_login)
+    /// `Proceed` records the attempt (as a failure until [`finish_login`](UserStore::finish_login)
     /// says it succeeded). Old attempts are pruned on the way.
     async fn begin_login(
         &self,
@@ -70,8 +73,11 @@ pub trait Store: Send + Sync + 'static {
     /// A successful attempt is deleted (it was no failure) and its source remembered as known
     /// for the user; a failed one stays counted.
     async fn finish_login(&self, attempt: super::login::LoginAttempt, succeeded_as: Option<Id>, source: &str) -> DomainResult<()>;
+}
 
-    // ---- folders ----------------------------------------------------------------------------
+/// The folder tree of each owner.
+#[async_trait]
+pub trait FolderStore: Send + Sync + 'static {
     async fn root_folders(&self, owner: Id) -> DomainResult<(Folder, Folder)>;
     async fn folder(&self, owner: Id, id: Id) -> DomainResult<Folder>;
     /// From the root down to and including the folder.
@@ -86,8 +92,11 @@ pub trait Store: Send + Sync + 'static {
     /// Live (untrashed) children: folders first, then documents.
     async fn children(&self, owner: Id, id: Id, sort: ChildSort, page: PageReq) -> DomainResult<Paged<ChildItem>>;
     async fn set_folder_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<()>;
+}
 
-    // ---- documents --------------------------------------------------------------------------
+/// Documents, their versions and pages, the trash.
+#[async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
     /// One transaction: document + version 1 (queued) + `process_version` job + `document.created`.
     async fn create_upload(&self, upload: NewUpload) -> DomainResult<UploadOutcome>;
     async fn document(&self, owner: Id, id: Id) -> DomainResult<Document>;
@@ -117,14 +126,21 @@ pub trait Store: Send + Sync + 'static {
     async fn page(&self, owner: Id, document_id: Id, version_id: Option<Id>, number: i32) -> DomainResult<Page>;
     /// Queues processing of the current version again (after a failure or a raised limit).
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id>;
+}
 
-    // ---- tags -------------------------------------------------------------------------------
+/// Tags of each owner.
+#[async_trait]
+pub trait TagStore: Send + Sync + 'static {
     async fn tags(&self, owner: Id) -> DomainResult<Vec<Tag>>;
     async fn create_tag(&self, owner: Id, name: &str, color: &str) -> DomainResult<Tag>;
     async fn update_tag(&self, owner: Id, id: Id, name: Option<&str>, color: Option<&str>) -> DomainResult<Tag>;
     async fn delete_tag(&self, owner: Id, id: Id) -> DomainResult<()>;
+}
 
-    // ---- benchmarks -------------------------------------------------------------------------
+/// Bulk loading for `docmerge bench` and the tests that need a large library. Not part of
+/// [`Store`]: the product never calls it; [`crate::db::connect_bulk`] hands it out.
+#[async_trait]
+pub trait BulkLoad: Send + Sync + 'static {
     /// Writes finished documents in bulk (batched inserts in large transactions): documents,
     /// version 1 in state `ready`, pages, tags and the search index rows, exactly as upload +
     /// `finish_version` would, but without jobs or events. Only for `docmerge bench` on a fresh
@@ -133,11 +149,17 @@ pub trait Store: Send + Sync + 'static {
     /// After a bulk load: refresh the planner statistics the way autovacuum would on PostgreSQL
     /// (VACUUM ANALYZE); SQLite: `PRAGMA optimize`.
     async fn analyze_after_bulk_load(&self) -> DomainResult<()>;
+}
 
-    // ---- search -----------------------------------------------------------------------------
+/// Full-text search over page text and titles.
+#[async_trait]
+pub trait SearchStore: Send + Sync + 'static {
     async fn search(&self, owner: Id, query: &SearchQuery, page: PageReq) -> DomainResult<Paged<SearchHit>>;
+}
 
-    // ---- the job table ----------------------------------------------------------------------
+/// The job table: enqueue, claim under a lease, heartbeat, complete (fenced), fail, reap.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
     /// Returns each job's id, or None where a queued/running job with the same unique key exists.
     async fn enqueue(&self, jobs: Vec<NewJob>) -> DomainResult<Vec<Option<Id>>>;
     /// Claims up to `limit` due jobs of the given kinds (all kinds when empty), highest priority
@@ -159,8 +181,11 @@ pub trait Store: Send + Sync + 'static {
     /// A failed job (of this owner) back to the queue with fresh attempts.
     async fn retry_job(&self, owner: Id, id: Id) -> DomainResult<JobView>;
     async fn job_counts(&self) -> DomainResult<Vec<(String, String, i64)>>;
+}
 
-    // ---- processing (called by the worker under a lease) -----------------------------------
+/// What the worker writes under a lease (one transaction each), and page edits.
+#[async_trait]
+pub trait Processing: Send + Sync + 'static {
     /// The version's pages are known: set `page_count`, mark it (and its document) processing,
     /// enqueue one job per page plus nothing else, and complete `lease` — one transaction.
     /// A zero-page result fails the document instead.
@@ -176,8 +201,6 @@ pub trait Store: Send + Sync + 'static {
     /// For the worker: the version row without owner scoping.
     async fn version_by_id(&self, version_id: Id) -> DomainResult<Version>;
     async fn page_records(&self, version_id: Id) -> DomainResult<Vec<Page>>;
-
-    // ---- page operations --------------------------------------------------------------------
     /// One transaction: checks every document of the edit is the owner's, live, ready and still
     /// at the version the client saw (Conflict otherwise), then writes each new version (state
     /// `ready`, pages copied with their text), makes it current, moves the search index rows,
@@ -187,8 +210,11 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the thumbnail and preview of pages of a version (number, thumbnail, preview)
     /// and emits `document.updated` when the version is still current.
     async fn set_page_images(&self, version_id: Id, pages: Vec<(i32, String, String)>) -> DomainResult<()>;
+}
 
-    // ---- events -----------------------------------------------------------------------------
+/// The event table (outbox) and change notifications.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
     /// Events with id > `after` (all owners when `owner` is None), oldest first.
     async fn events_after(&self, owner: Option<Id>, after: Id, limit: i64) -> DomainResult<Vec<Event>>;
     async fn latest_event_id(&self) -> DomainResult<Id>;
@@ -197,6 +223,19 @@ pub trait Store: Send + Sync + 'static {
     /// PostgreSQL); returns at the latest after `timeout`. SQLite: just sleeps (callers poll).
     async fn wait_for_change(&self, channel: WakeChannel, timeout: std::time::Duration);
 }
+
+/// Everything the product needs from a backend.
+pub trait Store:
+    Operations + UserStore + FolderStore + DocumentStore + TagStore + SearchStore + JobQueue + Processing + EventStore
+{
+}
+
+impl<T: Operations + UserStore + FolderStore + DocumentStore + TagStore + SearchStore + JobQueue + Processing + EventStore> Store for T {}
+
+/// A store that can also bulk-load (benchmarks and tests).
+pub trait BulkStore: Store + BulkLoad {}
+
+impl<T: Store + BulkLoad> BulkStore for T {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WakeChannel {

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::DomainError;
+use crate::domain::{DbErrorKind, DomainError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -86,11 +86,24 @@ impl From<DomainError> for ApiError {
                     "the server's storage is full or read-only; nothing new can be saved until the administrator frees space (deleting documents from the trash still works)",
                 )
             }
-            DomainError::Database(m) => {
-                tracing::error!(error = %m, "database error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not available right now; try again shortly")
+            DomainError::Database(e) => match e.kind {
+                // Constraint violations the domain did not turn into its own Conflict first
+                // (a race between two requests): the second request conflicts, no retry helps.
+                DbErrorKind::Conflict => {
+                    tracing::warn!(error = %e, "constraint violation");
+                    ApiError::conflict("the change conflicts with data written at the same time; reload and try again")
+                }
+                DbErrorKind::NotFound => ApiError::not_found("not found"),
+                _ => {
+                    tracing::error!(error = %e, kind = ?e.kind, "database error");
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the database is not available right now; try again shortly",
+                    )
                     .retry_after(5)
-            }
+                }
+            },
             DomainError::Storage(m) => {
                 tracing::error!(error = %m, "storage error");
                 ApiError::new(

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::kinds;
 use super::runner::{JobError, JobHandler, Outcome, Registry};
 use crate::app::AppContext;
-use crate::domain::jobs::{ClaimedJob, Lease, NewJob};
+use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, NewJob, NoArgs};
 use crate::domain::now_millis;
 use crate::domain::store::Store;
 
@@ -22,7 +22,7 @@ struct Prune {
 #[async_trait]
 impl JobHandler for Prune {
     async fn run(&self, _job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let n = self.store.prune_events(now_millis() - self.retention_ms).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let n = self.store.prune_events(now_millis() - self.retention_ms).await?;
         if n > 0 {
             tracing::info!(rows = n, "pruned old events and finished jobs");
         }
@@ -38,7 +38,7 @@ pub fn register_maintenance(registry: &mut Registry, ctx: &AppContext) {
 pub fn spawn_maintenance_scheduler(ctx: AppContext, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let job = NewJob::new(kinds::PRUNE, serde_json::json!({})).unique("prune").priority(-10).max_attempts(3);
+            let job = NewJob::new(JobSpec::Prune(NoArgs {})).unique("prune").priority(-10).max_attempts(3);
             if let Err(e) = ctx.store.enqueue(vec![job]).await {
                 tracing::debug!(error = %e, "could not schedule pruning");
             }

@@ -7,5 +7,5 @@ mod runner;
 mod test_jobs;
 
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
-pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker};
+pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};
 pub use test_jobs::register_test_jobs;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::jobs::{ClaimedJob, FailOutcome, Lease};
+use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, Lease};
 use crate::domain::store::{Store, WakeChannel};
 use crate::domain::{DomainError, DomainResult, Id, Millis};
 
@@ -20,6 +20,21 @@ pub enum JobError {
     /// Will never work (bad input): fail now, keep the reason.
     #[error("{0}")]
     Abort(String),
+}
+
+/// A domain error inside a job: what can succeed later without anyone acting (the database
+/// unreachable or busy, the file store blinking) is retried with backoff; everything else — a
+/// constraint violation, a row that is gone, invalid data — fails the job at once with its
+/// reason, instead of burning its attempts on the same answer.
+impl From<DomainError> for JobError {
+    fn from(e: DomainError) -> Self {
+        if e.is_transient() { JobError::Retry(e.to_string()) } else { JobError::Abort(e.to_string()) }
+    }
+}
+
+/// A handler was given a job of another kind (a registration mistake): fail it with that reason.
+pub fn unexpected_job(job: &ClaimedJob, handler: &str) -> JobError {
+    JobError::Abort(format!("the {handler} handler cannot run a {} job", job.kind()))
 }
 
 /// A successful attempt.
@@ -168,7 +183,7 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
             continue;
         }
         for job in claimed {
-            let Some(handler) = registry.handlers.get(&job.kind).cloned() else {
+            let Some(handler) = registry.handlers.get(job.kind()).cloned() else {
                 // Cannot happen: we only claim registered kinds.
                 continue;
             };
@@ -179,6 +194,9 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
             let inner = tokio::spawn({
                 let (handler, job, lease) = (handler.clone(), job.clone(), lease.clone());
                 async move {
+                    if let JobSpec::Unreadable { error, .. } = &job.spec {
+                        return Err(JobError::Abort(error.clone()));
+                    }
                     let limit = Duration::from_secs(job.timeout_secs.max(1) as u64);
                     match tokio::time::timeout(limit, handler.run(&job, &lease)).await {
                         Ok(r) => r,
@@ -249,11 +267,11 @@ async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, l
             };
             match retry_while_unreachable(job.id, "the failure", || store.fail(lease, msg, permanent)).await {
                 Ok(Some(FailOutcome::Failed)) => {
-                    tracing::warn!(job = job.id, kind = %job.kind, error = %msg, "job failed");
+                    tracing::warn!(job = job.id, kind = %job.kind(), error = %msg, "job failed");
                     handler.on_failed(job, msg).await;
                 }
                 Ok(Some(FailOutcome::Retry { run_after })) => {
-                    tracing::info!(job = job.id, kind = %job.kind, error = %msg, attempt = job.attempt, retry_at = run_after, "job will be retried");
+                    tracing::info!(job = job.id, kind = %job.kind(), error = %msg, attempt = job.attempt, retry_at = run_after, "job will be retried");
                 }
                 Ok(None) => tracing::warn!(job = job.id, "failure not recorded: the lease was lost to another worker"),
                 Err(e) => tracing::warn!(job = job.id, error = %e, "could not record the failure; the lease will expire"),
@@ -278,7 +296,7 @@ where
     let mut backoff = Duration::from_millis(200);
     loop {
         match write().await {
-            Err(e @ DomainError::Database(_)) if started.elapsed() + backoff < RECORD_OUTCOME_FOR => {
+            Err(e) if e.is_transient() && started.elapsed() + backoff < RECORD_OUTCOME_FOR => {
                 tracing::warn!(job, error = %e, "could not record {what}; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::kinds;
-use super::runner::{JobError, JobHandler, Outcome, Registry};
-use crate::domain::jobs::{ClaimedJob, Lease};
+use super::runner::{JobError, JobHandler, Outcome, Registry, unexpected_job};
+use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, TestAppendArgs};
 
 struct Noop;
 
@@ -27,14 +27,15 @@ struct Append;
 #[async_trait]
 impl JobHandler for Append {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let path = job.payload.get("path").and_then(|p| p.as_str()).ok_or_else(|| JobError::Abort("payload has no path".into()))?;
-        let sleep_only_first = job.payload.get("sleep_only_first").and_then(|v| v.as_bool()).unwrap_or(false);
-        if let Some(ms) = job.payload.get("sleep_ms").and_then(|v| v.as_u64())
+        let JobSpec::TestAppend(TestAppendArgs { path, sleep_ms, sleep_only_first, fail_times }) = &job.spec else {
+            return Err(unexpected_job(job, kinds::TEST_APPEND));
+        };
+        if let Some(ms) = sleep_ms
             && (!sleep_only_first || job.attempt == 1)
         {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
         }
-        let fail_times = job.payload.get("fail_times").and_then(|v| v.as_i64()).unwrap_or(0);
+        let fail_times = *fail_times;
         if (job.attempt as i64) <= fail_times {
             return Err(JobError::Retry(format!("planned failure {} of {fail_times}", job.attempt)));
         }

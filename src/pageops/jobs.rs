@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use crate::app::AppContext;
 use crate::domain::DomainError;
-use crate::domain::jobs::{ClaimedJob, Lease};
+use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, RotateArgs, TurnedPage};
 use crate::domain::store::Store;
-use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds};
+use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds, unexpected_job};
 use crate::storage::BlobStore;
 
 struct RotatePageImages {
@@ -24,16 +24,16 @@ fn retry(e: impl std::fmt::Display) -> JobError {
 #[async_trait]
 impl JobHandler for RotatePageImages {
     async fn run(&self, job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
-        let vid =
-            job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))?;
-        let wanted: Vec<(i32, u16, Option<String>)> = serde_json::from_value(job.payload.get("pages").cloned().unwrap_or_default())
-            .map_err(|e| JobError::Abort(format!("the job's page list is unreadable: {e}")))?;
+        let JobSpec::RotatePageImages(RotateArgs { version_id: vid, pages: wanted }) = &job.spec else {
+            return Err(unexpected_job(job, crate::jobs::kinds::ROTATE_PAGE_IMAGES));
+        };
+        let vid = *vid;
         let pages = self.store.page_records(vid).await.map_err(|e| match e {
             DomainError::NotFound(_) => JobError::Abort("the document was deleted".into()),
-            other => retry(other),
+            other => other.into(),
         })?;
         let mut todo = Vec::new();
-        for (number, degrees, before) in wanted {
+        for TurnedPage(number, degrees, before) in wanted.iter().cloned() {
             // Already turned by an earlier attempt (or the page has no images): nothing to do.
             let Some(p) = pages.iter().find(|p| p.number == number && p.thumbnail_sha256 == before && before.is_some()) else {
                 continue;
@@ -56,7 +56,7 @@ impl JobHandler for RotatePageImages {
         })
         .await
         .map_err(|e| retry(format!("turning page images crashed: {e}")))??;
-        self.store.set_page_images(vid, images).await.map_err(retry)?;
+        self.store.set_page_images(vid, images).await?;
         Ok(Outcome::Done)
     }
 }

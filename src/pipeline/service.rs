@@ -8,16 +8,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
 
 use super::{Engine, Limits, PageText, PipelineError, RuntimePaths, SourceInfo, TextSource};
 use crate::app::{AppContext, AppError};
 use crate::cli::OcrArgs;
 use crate::config::Settings;
-use crate::domain::jobs::{ClaimedJob, Lease, NewJob};
+use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, NewJob, PageArgs, VersionArgs};
 use crate::domain::store::Store;
 use crate::domain::{Id, PageRecord};
-use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds, retry_while_unreachable};
+use crate::jobs::{JobError, JobHandler, Outcome, Registry, kinds, retry_while_unreachable, unexpected_job};
 use crate::storage::BlobStore;
 
 pub fn runtime_paths(settings: &Settings) -> RuntimePaths {
@@ -120,7 +119,7 @@ impl Pipeline {
     async fn original(&self, version_id: Id) -> Result<(PathBuf, crate::domain::Version), JobError> {
         let v = self.store.version_by_id(version_id).await.map_err(|e| match e {
             crate::domain::DomainError::NotFound(_) => JobError::Abort("the document was deleted".into()),
-            other => JobError::Retry(other.to_string()),
+            other => other.into(),
         })?;
         let path = self.blobs.path(&v.sha256);
         if !path.is_file() {
@@ -150,7 +149,7 @@ impl Pipeline {
     }
 
     async fn fail_document(&self, job: &ClaimedJob, error: &str) {
-        if let Some(vid) = job.payload.get("version_id").and_then(|v| v.as_i64())
+        if let Some(vid) = job.spec.version_id()
             && let Err(e) = self.store.fail_version(vid, error).await
         {
             tracing::warn!(version = vid, error = %e, "could not mark the document failed");
@@ -179,7 +178,7 @@ fn storage_error(e: crate::domain::DomainError) -> JobError {
 }
 
 fn version_of(job: &ClaimedJob) -> Result<Id, JobError> {
-    job.payload.get("version_id").and_then(|v| v.as_i64()).ok_or_else(|| JobError::Abort("the job has no version_id".into()))
+    job.spec.version_id().ok_or_else(|| JobError::Abort(format!("a {} job has no version", job.kind())))
 }
 
 struct ProcessVersion(Arc<Pipeline>);
@@ -204,7 +203,7 @@ impl JobHandler for ProcessVersion {
         // same priority, slightly below new uploads so short documents are not starved.
         let page_jobs: Vec<NewJob> = (0..n)
             .map(|i| {
-                NewJob::new(kinds::PROCESS_PAGE, json!({"version_id": vid, "index": i}))
+                NewJob::new(JobSpec::ProcessPage(PageArgs { version_id: vid, index: i as u32 }))
                     .priority(5)
                     .unique(format!("process_page:{vid}:{i}"))
                     .max_attempts(job.max_attempts)
@@ -212,9 +211,8 @@ impl JobHandler for ProcessVersion {
                     .for_document(owner, doc)
             })
             .collect();
-        let ok = retry_while_unreachable(job.id, "the page jobs", || p.store.begin_version(lease, vid, n as i32, page_jobs.clone()))
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let ok =
+            retry_while_unreachable(job.id, "the page jobs", || p.store.begin_version(lease, vid, n as i32, page_jobs.clone())).await?;
         Ok(Outcome::CompletedInTransaction(ok))
     }
 
@@ -227,14 +225,15 @@ impl JobHandler for ProcessVersion {
 impl JobHandler for ProcessPage {
     async fn run(&self, job: &ClaimedJob, lease: &Lease) -> Result<Outcome, JobError> {
         let p = &self.0;
-        let vid = version_of(job)?;
-        let index = job.payload.get("index").and_then(|v| v.as_u64()).ok_or_else(|| JobError::Abort("the job has no page index".into()))?;
+        let JobSpec::ProcessPage(PageArgs { version_id: vid, index }) = job.spec else {
+            return Err(unexpected_job(job, kinds::PROCESS_PAGE));
+        };
         let (path, version) = p.original(vid).await?;
         let info = p.inspect(vid, &path).await?;
         let engine = p.engine()?;
         let limits = limits(&p.settings);
         let (path2, info2) = (path.clone(), info.clone());
-        let result = tokio::task::spawn_blocking(move || engine.process_page(&path2, &info2, index as u32, &limits))
+        let result = tokio::task::spawn_blocking(move || engine.process_page(&path2, &info2, index, &limits))
             .await
             .map_err(|e| JobError::Retry(format!("processing page {} crashed: {e}", index + 1)))?
             .map_err(pipeline_error)?;
@@ -257,21 +256,19 @@ impl JobHandler for ProcessPage {
             thumbnail_sha256: Some(thumb_sha),
             preview_sha256: Some(preview_sha),
         };
-        let finish = NewJob::new(kinds::FINISH_VERSION, json!({"version_id": vid}))
+        let finish = NewJob::new(JobSpec::FinishVersion(VersionArgs { version_id: vid }))
             .priority(6)
             .unique(format!("finish_version:{vid}"))
             .max_attempts(job.max_attempts)
             .timeout_secs(600)
             .for_document(job.owner_id.unwrap_or_default(), version.document_id);
         // The page is the expensive part: a database blip must not throw it away (fenced write).
-        let ok = retry_while_unreachable(job.id, "the page", || p.store.store_page(lease, vid, record.clone(), finish.clone()))
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let ok = retry_while_unreachable(job.id, "the page", || p.store.store_page(lease, vid, record.clone(), finish.clone())).await?;
         Ok(Outcome::CompletedInTransaction(ok))
     }
 
     async fn on_failed(&self, job: &ClaimedJob, error: &str) {
-        let page = job.payload.get("index").and_then(|v| v.as_u64()).map(|i| i + 1).unwrap_or(0);
+        let page = if let JobSpec::ProcessPage(a) = &job.spec { a.index + 1 } else { 0 };
         self.0.fail_document(job, &format!("page {page}: {error}")).await;
     }
 }
@@ -283,7 +280,7 @@ impl JobHandler for FinishVersion {
         let vid = version_of(job)?;
         let (path, _version) = p.original(vid).await?;
         let info = p.inspect(vid, &path).await?;
-        let pages = p.store.page_records(vid).await.map_err(|e| JobError::Retry(e.to_string()))?;
+        let pages = p.store.page_records(vid).await?;
         let texts: Vec<PageText> = pages
             .iter()
             .map(|pg| serde_json::from_str::<PageText>(&pg.lines_json))
@@ -309,9 +306,7 @@ impl JobHandler for FinishVersion {
                 let _ = std::fs::remove_file(&out);
                 storage_error(e)
             })?;
-        let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha)))
-            .await
-            .map_err(|e| JobError::Retry(e.to_string()))?;
+        let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha))).await?;
         p.sources.lock().unwrap_or_else(|p| p.into_inner()).remove(&vid);
         Ok(Outcome::CompletedInTransaction(ok))
     }

@@ -621,7 +621,8 @@ async fn backup_is_made_once_by_two_workers(db: Db) {
 
     // A duplicate job for the same time, without the unique key: the worker that takes it
     // finds the backup made and does nothing.
-    let dup = docmerge::domain::jobs::NewJob::new("backup", json!({"slot": slot})).max_attempts(1);
+    let dup = docmerge::domain::jobs::NewJob::new(docmerge::domain::jobs::JobSpec::Backup(docmerge::domain::jobs::BackupArgs { slot }))
+        .max_attempts(1);
     let dup_id = ctx.store.enqueue(vec![dup]).await.unwrap()[0].expect("queued");
     let started = Instant::now();
     loop {

@@ -3,11 +3,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use docmerge::domain::jobs::{ClaimedJob, NewJob};
-use docmerge::domain::store::Store;
+use docmerge::domain::jobs::{ClaimedJob, JobSpec, NewJob, PageArgs, VersionArgs};
+use docmerge::domain::store::BulkStore;
 use docmerge::domain::*;
 use docmerge::jobs::kinds;
-use serde_json::json;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -55,7 +54,7 @@ enum Cleanup {
 /// leaves its `dm_test_*` database behind (harmless; named so it can be found).
 pub async fn run<F, Fut>(backend: Backend, pool_size: u32, body: F)
 where
-    F: FnOnce(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<dyn BulkStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
     run_named(backend, pool_size, |store, _| body(store)).await
@@ -64,14 +63,14 @@ where
 /// Like `run`; the body also gets the PostgreSQL database name (empty for SQLite).
 pub async fn run_named<F, Fut>(backend: Backend, pool_size: u32, body: F)
 where
-    F: FnOnce(Arc<dyn Store>, String) -> Fut,
+    F: FnOnce(Arc<dyn BulkStore>, String) -> Fut,
     Fut: Future<Output = ()>,
 {
     let (store, cleanup) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("t.db").display());
-            let store = docmerge::db::connect(&url, pool_size).await.expect("open SQLite");
+            let store = docmerge::db::connect_bulk(&url, pool_size).await.expect("open SQLite");
             (store, Cleanup::Sqlite(dir))
         }
         Backend::Postgres => {
@@ -79,7 +78,7 @@ where
             let name = format!("dm_test_{}_{:08x}", std::process::id(), rand::random::<u32>());
             admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
             let url = with_database(&pg_admin_url(), &name);
-            let store = docmerge::db::connect(&url, pool_size).await.expect("connect to the test database");
+            let store = docmerge::db::connect_bulk(&url, pool_size).await.expect("connect to the test database");
             (store, Cleanup::Postgres(name))
         }
     };
@@ -96,7 +95,7 @@ where
     }
 }
 
-/// `conformance!(name)` turns `async fn name(store: Arc<dyn Store>)` into the tests
+/// `conformance!(name)` turns `async fn name(store: Arc<dyn BulkStore>)` into the tests
 /// `name::sqlite` and `name::postgres`.
 macro_rules! conformance {
     ($name:ident) => {
@@ -120,11 +119,11 @@ pub fn page_req(page: u32, page_size: u32) -> PageReq {
     PageReq { page, page_size }
 }
 
-pub async fn user(store: &Arc<dyn Store>, name: &str) -> User {
+pub async fn user(store: &Arc<dyn BulkStore>, name: &str) -> User {
     store.create_user(name, "hash", false).await.expect("create user")
 }
 
-pub async fn home(store: &Arc<dyn Store>, owner: Id) -> Id {
+pub async fn home(store: &Arc<dyn BulkStore>, owner: Id) -> Id {
     store.root_folders(owner).await.expect("root folders").0.id
 }
 
@@ -143,26 +142,28 @@ pub fn new_upload(owner: Id, folder: Id, title: &str, sha: &str) -> NewUpload {
     }
 }
 
-pub async fn upload(store: &Arc<dyn Store>, owner: Id, folder: Id, title: &str, sha: &str) -> UploadOutcome {
+pub async fn upload(store: &Arc<dyn BulkStore>, owner: Id, folder: Id, title: &str, sha: &str) -> UploadOutcome {
     store.create_upload(new_upload(owner, folder, title, sha)).await.expect("upload")
 }
 
 const WORKER: &str = "test-worker";
 
-pub async fn claim_one(store: &Arc<dyn Store>, kind: &str) -> ClaimedJob {
+pub async fn claim_one(store: &Arc<dyn BulkStore>, kind: &str) -> ClaimedJob {
     let mut jobs = store.claim(WORKER, &[kind.to_string()], 1, 60_000).await.expect("claim");
     assert_eq!(jobs.len(), 1, "expected one {kind} job to claim");
     jobs.pop().expect("one job")
 }
 
 pub fn page_job(owner: Id, doc: Id, version: Id, n: i32) -> NewJob {
-    NewJob::new(kinds::PROCESS_PAGE, json!({"version_id": version, "page": n}))
+    NewJob::new(JobSpec::ProcessPage(PageArgs { version_id: version, index: (n - 1) as u32 }))
         .unique(format!("process_page:{version}:{n}"))
         .for_document(owner, doc)
 }
 
 pub fn finish_job(owner: Id, doc: Id, version: Id) -> NewJob {
-    NewJob::new(kinds::FINISH_VERSION, json!({"version_id": version})).unique(format!("finish_version:{version}")).for_document(owner, doc)
+    NewJob::new(JobSpec::FinishVersion(VersionArgs { version_id: version }))
+        .unique(format!("finish_version:{version}"))
+        .for_document(owner, doc)
 }
 
 pub fn page_record(n: i32, text: &str) -> PageRecord {
@@ -180,7 +181,7 @@ pub fn page_record(n: i32, text: &str) -> PageRecord {
 
 /// What a worker does to an upload: claim its process_version job, fan out one job per page,
 /// store each page with `texts[i]`, then finish. The document ends `ready`.
-pub async fn process(store: &Arc<dyn Store>, up: &UploadOutcome, texts: &[&str]) {
+pub async fn process(store: &Arc<dyn BulkStore>, up: &UploadOutcome, texts: &[&str]) {
     let owner = up.document.owner_id;
     let doc = up.document.id;
     let vid = up.version_id;
@@ -191,7 +192,8 @@ pub async fn process(store: &Arc<dyn Store>, up: &UploadOutcome, texts: &[&str])
     let claimed = store.claim(WORKER, &[kinds::PROCESS_PAGE.to_string()], 100, 60_000).await.expect("claim pages");
     assert_eq!(claimed.len(), texts.len());
     for j in claimed {
-        let n = j.payload["page"].as_i64().expect("page number") as i32;
+        let JobSpec::ProcessPage(PageArgs { index, .. }) = j.spec else { panic!("a page job: {:?}", j.spec) };
+        let n = index as i32 + 1;
         let rec = page_record(n, texts[(n - 1) as usize]);
         assert!(store.store_page(&j.lease(WORKER), vid, rec, finish_job(owner, doc, vid)).await.expect("store_page"));
     }
@@ -199,7 +201,7 @@ pub async fn process(store: &Arc<dyn Store>, up: &UploadOutcome, texts: &[&str])
     assert!(store.finish_version(&fin.lease(WORKER), vid, Some(&format!("searchable-{vid}"))).await.expect("finish_version"));
 }
 
-pub async fn events_since(store: &Arc<dyn Store>, owner: Id, after: Id) -> Vec<Event> {
+pub async fn events_since(store: &Arc<dyn BulkStore>, owner: Id, after: Id) -> Vec<Event> {
     store.events_after(Some(owner), after, 10_000).await.expect("events")
 }
 

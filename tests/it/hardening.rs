@@ -538,7 +538,7 @@ async fn postgres_search_stops_at_its_time_limit() {
 async fn sqlite_search_stops_at_its_time_limit() {
     use docmerge::domain::SyntheticDoc;
     let tdb = TestDb::new(Db::Sqlite);
-    let store = docmerge::db::connect(&tdb.url, 2).await.unwrap();
+    let store = docmerge::db::connect_bulk(&tdb.url, 2).await.unwrap();
     store.migrate().await.unwrap();
     let owner = store.create_user("alice", "h", false).await.unwrap();
     let (home, _) = store.root_folders(owner.id).await.unwrap();

@@ -21,3 +21,4 @@ mod processes;
 mod queue;
 mod store;
 mod topology;
+mod typed;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use docmerge::domain::jobs::{JobState, Lease, NewJob};
+use docmerge::domain::jobs::{JobSpec, JobState, Lease, NewJob, TestAppendArgs};
 use docmerge::jobs::kinds;
 
 use crate::harness::{Db, Proc, TestDb, child_env, db_tests, free_port};
@@ -28,7 +28,9 @@ async fn exactly_once_four_processes(db: Db) {
     let tdb = TestDb::new(db);
     let store = migrated_store(&tdb).await;
     let record = tdb.dir.path().join("executions.txt");
-    let jobs: Vec<NewJob> = (0..2000).map(|i| NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "i": i}))).collect();
+    let jobs: Vec<NewJob> = (0..2000)
+        .map(|_| NewJob::new(JobSpec::TestAppend(TestAppendArgs { path: record.display().to_string(), ..Default::default() })))
+        .collect();
     let ids: Vec<i64> = store.enqueue(jobs).await.unwrap().into_iter().map(|i| i.unwrap()).collect();
 
     let mut env = child_env(&tdb);
@@ -72,7 +74,12 @@ async fn crash_recovery_sigkill(db: Db) {
     let tdb = TestDb::new(db);
     let store = migrated_store(&tdb).await;
     let record = tdb.dir.path().join("executions.txt");
-    let job = NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "sleep_ms": 600_000, "sleep_only_first": true}));
+    let job = NewJob::new(JobSpec::TestAppend(TestAppendArgs {
+        path: record.display().to_string(),
+        sleep_ms: Some(600_000),
+        sleep_only_first: true,
+        fail_times: 0,
+    }));
     let id = store.enqueue(vec![job]).await.unwrap()[0].unwrap();
 
     let mut env = child_env(&tdb);
@@ -121,9 +128,15 @@ async fn graceful_shutdown_releases(db: Db) {
     let tdb = TestDb::new(db);
     let store = migrated_store(&tdb).await;
     let record = tdb.dir.path().join("executions.txt");
-    let id = store.enqueue(vec![NewJob::new(kinds::TEST_APPEND, serde_json::json!({"path": record, "sleep_ms": 600_000}))]).await.unwrap()
-        [0]
-    .unwrap();
+    let id = store
+        .enqueue(vec![NewJob::new(JobSpec::TestAppend(TestAppendArgs {
+            path: record.display().to_string(),
+            sleep_ms: Some(600_000),
+            ..Default::default()
+        }))])
+        .await
+        .unwrap()[0]
+        .unwrap();
     let mut env = child_env(&tdb);
     env.push(("DOCMERGE_ENABLE_TEST_JOBS", "1".into()));
     env.push(("DOCMERGE__WORKER__SHUTDOWN_GRACE_SECS", "1".into()));

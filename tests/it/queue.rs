@@ -5,19 +5,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use docmerge::domain::Id;
-use docmerge::domain::jobs::NewJob;
-use docmerge::domain::store::Store;
-use serde_json::json;
+use docmerge::domain::jobs::{JobSpec, NewJob, NoArgs};
+use docmerge::domain::store::BulkStore;
 
 const JOBS: usize = 2_000;
 const WORKERS: usize = 4;
-const KIND: &str = "test.contention";
+const KIND: &str = docmerge::domain::jobs::kinds::NOOP;
 
 conformance!(exactly_once_under_contention, 8);
-async fn exactly_once_under_contention(store: Arc<dyn Store>) {
+async fn exactly_once_under_contention(store: Arc<dyn BulkStore>) {
     let mut ids = Vec::with_capacity(JOBS);
-    for chunk in 0..(JOBS / 500) {
-        let batch: Vec<NewJob> = (0..500).map(|i| NewJob::new(KIND, json!({"n": chunk * 500 + i})).priority((i % 3) as i32)).collect();
+    for _ in 0..(JOBS / 500) {
+        let batch: Vec<NewJob> = (0..500).map(|i| NewJob::new(JobSpec::Noop(NoArgs {})).priority(i % 3)).collect();
         ids.extend(store.enqueue(batch).await.expect("enqueue").into_iter().map(|id| id.expect("no unique key, always added")));
     }
     assert_eq!(ids.len(), JOBS);
@@ -86,7 +85,7 @@ async fn exactly_once_under_contention(store: Arc<dyn Store>) {
 // A reader tailing the event table by "id > last seen" while several writers commit events
 // concurrently must not skip any event (ids become visible in commit order).
 conformance!(event_tail_misses_nothing_under_concurrent_writers, 8);
-async fn event_tail_misses_nothing_under_concurrent_writers(store: Arc<dyn Store>) {
+async fn event_tail_misses_nothing_under_concurrent_writers(store: Arc<dyn BulkStore>) {
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 60;
     let mut owners = Vec::new();

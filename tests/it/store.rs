@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use docmerge::domain::jobs::{FailOutcome, JobState, NewJob};
-use docmerge::domain::store::Store;
+use docmerge::domain::jobs::{FailOutcome, JobSpec, JobState, NewJob, NoArgs, TestAppendArgs, VersionArgs};
+use docmerge::domain::store::BulkStore;
 use docmerge::domain::*;
 use docmerge::jobs::kinds;
 use serde_json::json;
@@ -20,7 +20,7 @@ fn is_conflict<T>(r: DomainResult<T>) -> bool {
 // ---- operations --------------------------------------------------------------------------------
 
 conformance!(migrations_are_idempotent);
-async fn migrations_are_idempotent(store: Arc<dyn Store>) {
+async fn migrations_are_idempotent(store: Arc<dyn BulkStore>) {
     let (applied, known) = store.migration_status().await.unwrap();
     assert!(known >= 1);
     assert_eq!(applied, known);
@@ -34,7 +34,7 @@ async fn migrations_are_idempotent(store: Arc<dyn Store>) {
 // ---- users and tokens --------------------------------------------------------------------------
 
 conformance!(users_get_home_and_inbox);
-async fn users_get_home_and_inbox(store: Arc<dyn Store>) {
+async fn users_get_home_and_inbox(store: Arc<dyn BulkStore>) {
     let alice = store.create_user("alice", "h1", true).await.unwrap();
     assert_eq!(alice.username, "alice");
     assert!(alice.is_admin && !alice.disabled);
@@ -64,7 +64,7 @@ async fn users_get_home_and_inbox(store: Arc<dyn Store>) {
 }
 
 conformance!(tokens_by_hash_expiry_and_disabled_user);
-async fn tokens_by_hash_expiry_and_disabled_user(store: Arc<dyn Store>) {
+async fn tokens_by_hash_expiry_and_disabled_user(store: Arc<dyn BulkStore>) {
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
     let t = store.create_token(alice.id, "cli", TokenKind::Api, "hash-1", None, None).await.unwrap();
@@ -96,7 +96,7 @@ async fn tokens_by_hash_expiry_and_disabled_user(store: Arc<dyn Store>) {
 }
 
 conformance!(login_attempts_are_limited_per_source_and_per_account);
-async fn login_attempts_are_limited_per_source_and_per_account(store: Arc<dyn Store>) {
+async fn login_attempts_are_limited_per_source_and_per_account(store: Arc<dyn BulkStore>) {
     use docmerge::domain::login::{Limited, LoginDecision, LoginPolicy};
     let alice = store.create_user("Alice", "h", false).await.unwrap();
     let policy = LoginPolicy::new(10);
@@ -137,7 +137,7 @@ async fn login_attempts_are_limited_per_source_and_per_account(store: Arc<dyn St
 // ---- folders -----------------------------------------------------------------------------------
 
 conformance!(folders_create_rename_move_and_cycles);
-async fn folders_create_rename_move_and_cycles(store: Arc<dyn Store>) {
+async fn folders_create_rename_move_and_cycles(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
     let a = store.create_folder(u.id, home.id, "  A ").await.unwrap();
@@ -169,7 +169,7 @@ async fn folders_create_rename_move_and_cycles(store: Arc<dyn Store>) {
 }
 
 conformance!(trash_folder_subtree_and_restore);
-async fn trash_folder_subtree_and_restore(store: Arc<dyn Store>) {
+async fn trash_folder_subtree_and_restore(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let a = store.create_folder(u.id, home, "A").await.unwrap();
@@ -205,7 +205,7 @@ async fn trash_folder_subtree_and_restore(store: Arc<dyn Store>) {
 }
 
 conformance!(children_folders_first_and_paginated);
-async fn children_folders_first_and_paginated(store: Arc<dyn Store>) {
+async fn children_folders_first_and_paginated(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let f = store.create_folder(u.id, home, "F").await.unwrap();
@@ -251,7 +251,7 @@ async fn children_folders_first_and_paginated(store: Arc<dyn Store>) {
 // ---- documents ---------------------------------------------------------------------------------
 
 conformance!(upload_queues_document_version_job_and_event);
-async fn upload_queues_document_version_job_and_event(store: Arc<dyn Store>) {
+async fn upload_queues_document_version_job_and_event(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (_, inbox) = store.root_folders(u.id).await.unwrap();
     let before = store.latest_event_id().await.unwrap();
@@ -279,12 +279,12 @@ async fn upload_queues_document_version_job_and_event(store: Arc<dyn Store>) {
     assert_eq!(store.versions(u.id, d.id).await.unwrap().len(), 1);
     assert_eq!(store.version(u.id, d.id, None).await.unwrap().id, out.version_id);
     let claimed = claim_one(&store, kinds::PROCESS_VERSION).await;
-    assert_eq!(claimed.payload["version_id"], json!(out.version_id));
+    assert_eq!(claimed.spec, JobSpec::ProcessVersion(VersionArgs { version_id: out.version_id }));
     assert!(is_not_found(store.create_upload(new_upload(u.id, inbox.id + 1000, "x", "y")).await));
 }
 
 conformance!(duplicates_are_kept_or_rejected);
-async fn duplicates_are_kept_or_rejected(store: Arc<dyn Store>) {
+async fn duplicates_are_kept_or_rejected(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let first = upload(&store, u.id, home, "one", "same").await;
@@ -302,12 +302,12 @@ async fn duplicates_are_kept_or_rejected(store: Arc<dyn Store>) {
     assert_eq!(dup.items.iter().map(|d| d.id).collect::<Vec<_>>(), vec![second.document.id]);
 }
 
-async fn home_of(store: &Arc<dyn Store>, owner: Id) -> Id {
+async fn home_of(store: &Arc<dyn BulkStore>, owner: Id) -> Id {
     home(store, owner).await
 }
 
 conformance!(list_documents_filters_and_sorting);
-async fn list_documents_filters_and_sorting(store: Arc<dyn Store>) {
+async fn list_documents_filters_and_sorting(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
     let mut docs = Vec::new();
@@ -345,7 +345,7 @@ async fn list_documents_filters_and_sorting(store: Arc<dyn Store>) {
 conformance!(kept_counts_follow_every_change);
 /// List totals of a whole library and of a folder come from counts the database keeps; after
 /// every kind of change they equal what the lists hold, and another user's folder counts 0.
-async fn kept_counts_follow_every_change(store: Arc<dyn Store>) {
+async fn kept_counts_follow_every_change(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let other = user(&store, "bob").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
@@ -395,7 +395,7 @@ async fn kept_counts_follow_every_change(store: Arc<dyn Store>) {
 }
 
 conformance!(update_move_and_retag_document);
-async fn update_move_and_retag_document(store: Arc<dyn Store>) {
+async fn update_move_and_retag_document(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
     let d = upload(&store, u.id, inbox.id, "old title", "s").await;
@@ -417,7 +417,7 @@ async fn update_move_and_retag_document(store: Arc<dyn Store>) {
 // ---- tags --------------------------------------------------------------------------------------
 
 conformance!(tags_crud_and_counts);
-async fn tags_crud_and_counts(store: Arc<dyn Store>) {
+async fn tags_crud_and_counts(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let tax = store.create_tag(u.id, "tax", "#f00").await.unwrap();
@@ -447,7 +447,7 @@ async fn tags_crud_and_counts(store: Arc<dyn Store>) {
 // ---- isolation ---------------------------------------------------------------------------------
 
 conformance!(users_cannot_see_each_other);
-async fn users_cannot_see_each_other(store: Arc<dyn Store>) {
+async fn users_cannot_see_each_other(store: Arc<dyn BulkStore>) {
     let a = user(&store, "alice").await;
     let b = user(&store, "bob").await;
     let a_home = home(&store, a.id).await;
@@ -514,7 +514,7 @@ async fn users_cannot_see_each_other(store: Arc<dyn Store>) {
 // ---- search ------------------------------------------------------------------------------------
 
 conformance!(search_language);
-async fn search_language(store: Arc<dyn Store>) {
+async fn search_language(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let receipts = store.create_folder(u.id, home, "Receipts").await.unwrap();
@@ -585,7 +585,7 @@ async fn search_language(store: Arc<dyn Store>) {
 }
 
 conformance!(search_hostile_input);
-async fn search_hostile_input(store: Arc<dyn Store>) {
+async fn search_hostile_input(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let home = home(&store, u.id).await;
     let d = upload(&store, u.id, home, "Plain", "s1").await;
@@ -631,7 +631,7 @@ async fn search_hostile_input(store: Arc<dyn Store>) {
 // ---- trash, purge ------------------------------------------------------------------------------
 
 conformance!(trash_restore_purge_and_blobs);
-async fn trash_restore_purge_and_blobs(store: Arc<dyn Store>) {
+async fn trash_restore_purge_and_blobs(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
     let f = store.create_folder(u.id, home.id, "F").await.unwrap();
@@ -687,12 +687,27 @@ async fn trash_restore_purge_and_blobs(store: Arc<dyn Store>) {
 const W1: &str = "worker-1";
 const W2: &str = "worker-2";
 
-fn job(kind: &str) -> NewJob {
-    NewJob::new(kind, json!({"k": kind}))
+/// A job for the queue tests: `name` goes into the payload; "other" and "l" are of their own
+/// kinds (the tests claim by kind), every other name is a `test.append` job.
+fn job(name: &str) -> NewJob {
+    NewJob::new(spec_of(name))
+}
+
+fn spec_of(name: &str) -> JobSpec {
+    match name {
+        "other" => JobSpec::Prune(NoArgs {}),
+        "l" | "q" => JobSpec::Noop(NoArgs {}),
+        _ => JobSpec::TestAppend(TestAppendArgs { path: name.to_string(), ..Default::default() }),
+    }
+}
+
+/// The kind a `job(name)` has, as `claim` takes it.
+fn kind(name: &str) -> String {
+    spec_of(name).kind().to_string()
 }
 
 conformance!(claim_order_priority_and_run_after);
-async fn claim_order_priority_and_run_after(store: Arc<dyn Store>) {
+async fn claim_order_priority_and_run_after(store: Arc<dyn BulkStore>) {
     let now = now_millis();
     let ids = store
         .enqueue(vec![
@@ -705,28 +720,28 @@ async fn claim_order_priority_and_run_after(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let ids: Vec<Id> = ids.into_iter().map(Option::unwrap).collect();
-    let got = store.claim(W1, &["t".to_string()], 10, 30_000).await.unwrap();
+    let got = store.claim(W1, &[kind("t")], 10, 30_000).await.unwrap();
     assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[1], ids[2], ids[0]], "priority order, future job skipped");
-    assert!(got.iter().all(|j| j.attempt == 1 && j.lease_seq == 1 && j.kind == "t" && j.payload["k"] == json!("t")));
-    assert!(store.claim(W1, &["t".to_string()], 10, 30_000).await.unwrap().is_empty());
+    assert!(got.iter().all(|j| j.attempt == 1 && j.lease_seq == 1 && j.spec == spec_of("t")));
+    assert!(store.claim(W1, &[kind("t")], 10, 30_000).await.unwrap().is_empty());
     let other = store.claim(W1, &[], 10, 30_000).await.unwrap();
     assert_eq!(other.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[4]], "no kinds = all kinds");
     assert_eq!(store.job(ids[3]).await.unwrap().state, JobState::Queued);
     // Limit.
     store.enqueue(vec![job("l"), job("l"), job("l")]).await.unwrap();
-    assert_eq!(store.claim(W1, &["l".to_string()], 2, 30_000).await.unwrap().len(), 2);
-    assert_eq!(store.claim(W1, &["l".to_string()], 2, 30_000).await.unwrap().len(), 1);
+    assert_eq!(store.claim(W1, &[kind("l")], 2, 30_000).await.unwrap().len(), 2);
+    assert_eq!(store.claim(W1, &[kind("l")], 2, 30_000).await.unwrap().len(), 1);
     let counts = store.job_counts().await.unwrap();
-    assert!(counts.contains(&("t".to_string(), "running".to_string(), 3)));
-    assert!(counts.contains(&("t".to_string(), "queued".to_string(), 1)));
+    assert!(counts.contains(&(kind("t"), "running".to_string(), 3)));
+    assert!(counts.contains(&(kind("t"), "queued".to_string(), 1)));
 }
 
 conformance!(unique_key_dedup);
-async fn unique_key_dedup(store: Arc<dyn Store>) {
+async fn unique_key_dedup(store: Arc<dyn BulkStore>) {
     let r = store.enqueue(vec![job("u").unique("key-1"), job("u").unique("key-1"), job("u").unique("key-2")]).await.unwrap();
     assert!(r[0].is_some() && r[1].is_none() && r[2].is_some());
     assert_eq!(store.enqueue(vec![job("u").unique("key-1")]).await.unwrap(), vec![None]);
-    let claimed = store.claim(W1, &["u".to_string()], 1, 30_000).await.unwrap();
+    let claimed = store.claim(W1, &[kind("u")], 1, 30_000).await.unwrap();
     assert_eq!(claimed[0].id, r[0].unwrap());
     assert_eq!(store.enqueue(vec![job("u").unique("key-1")]).await.unwrap(), vec![None], "still running");
     assert_eq!(store.complete(&[claimed[0].lease(W1)]).await.unwrap(), vec![true]);
@@ -735,7 +750,7 @@ async fn unique_key_dedup(store: Arc<dyn Store>) {
 }
 
 conformance!(fail_retries_with_backoff_then_fails);
-async fn fail_retries_with_backoff_then_fails(store: Arc<dyn Store>) {
+async fn fail_retries_with_backoff_then_fails(store: Arc<dyn BulkStore>) {
     let id = store.enqueue(vec![job("f").max_attempts(2)]).await.unwrap()[0].unwrap();
     let j = store.claim(W1, &[], 1, 30_000).await.unwrap().pop().unwrap();
     let t0 = now_millis();
@@ -749,7 +764,7 @@ async fn fail_retries_with_backoff_then_fails(store: Arc<dyn Store>) {
 
     // Permanent failure, regardless of attempts left.
     let id2 = store.enqueue(vec![job("p").max_attempts(5)]).await.unwrap()[0].unwrap();
-    let j2 = store.claim(W1, &["p".to_string()], 1, 30_000).await.unwrap().pop().unwrap();
+    let j2 = store.claim(W1, &[kind("p")], 1, 30_000).await.unwrap().pop().unwrap();
     assert!(matches!(store.fail(&j2.lease(W1), "bad input", true).await.unwrap(), Some(FailOutcome::Failed)));
     let v2 = store.job(id2).await.unwrap();
     assert_eq!((v2.state, v2.attempts, v2.last_error.as_deref()), (JobState::Failed, 1, Some("bad input")));
@@ -757,10 +772,10 @@ async fn fail_retries_with_backoff_then_fails(store: Arc<dyn Store>) {
     // Out of attempts: an expired lease is re-queued by the reaper (attempt 1), the second
     // attempt fails for good.
     let id3 = store.enqueue(vec![job("m").max_attempts(2)]).await.unwrap()[0].unwrap();
-    let a1 = store.claim(W1, &["m".to_string()], 1, -1).await.unwrap().pop().unwrap();
+    let a1 = store.claim(W1, &[kind("m")], 1, -1).await.unwrap().pop().unwrap();
     assert_eq!(a1.attempt, 1);
     assert_eq!(store.reap_expired().await.unwrap(), 1);
-    let a2 = store.claim(W1, &["m".to_string()], 1, 30_000).await.unwrap().pop().unwrap();
+    let a2 = store.claim(W1, &[kind("m")], 1, 30_000).await.unwrap().pop().unwrap();
     assert_eq!((a2.attempt, a2.lease_seq), (2, 2));
     assert!(matches!(store.fail(&a2.lease(W1), "boom 2", false).await.unwrap(), Some(FailOutcome::Failed)));
     let v3 = store.job(id3).await.unwrap();
@@ -768,7 +783,7 @@ async fn fail_retries_with_backoff_then_fails(store: Arc<dyn Store>) {
 }
 
 conformance!(release_gives_the_attempt_back);
-async fn release_gives_the_attempt_back(store: Arc<dyn Store>) {
+async fn release_gives_the_attempt_back(store: Arc<dyn BulkStore>) {
     let id = store.enqueue(vec![job("r")]).await.unwrap()[0].unwrap();
     let j = store.claim(W1, &[], 1, 30_000).await.unwrap().pop().unwrap();
     assert!(store.release(&j.lease(W1)).await.unwrap());
@@ -782,7 +797,7 @@ async fn release_gives_the_attempt_back(store: Arc<dyn Store>) {
 }
 
 conformance!(heartbeat_extends_the_lease);
-async fn heartbeat_extends_the_lease(store: Arc<dyn Store>) {
+async fn heartbeat_extends_the_lease(store: Arc<dyn BulkStore>) {
     let id = store.enqueue(vec![job("h")]).await.unwrap()[0].unwrap();
     // Claimed with an already expired lease, then extended: the reaper must leave it alone.
     let j = store.claim(W1, &[], 1, -1000).await.unwrap().pop().unwrap();
@@ -800,7 +815,7 @@ async fn heartbeat_extends_the_lease(store: Arc<dyn Store>) {
 }
 
 conformance!(stale_leases_are_fenced);
-async fn stale_leases_are_fenced(store: Arc<dyn Store>) {
+async fn stale_leases_are_fenced(store: Arc<dyn BulkStore>) {
     let id = store.enqueue(vec![job("x")]).await.unwrap()[0].unwrap();
     let stale = store.claim(W1, &[], 1, -1).await.unwrap().pop().unwrap();
     assert_eq!(store.reap_expired().await.unwrap(), 1);
@@ -833,7 +848,7 @@ async fn stale_leases_are_fenced(store: Arc<dyn Store>) {
 }
 
 conformance!(reaper_fails_jobs_out_of_attempts);
-async fn reaper_fails_jobs_out_of_attempts(store: Arc<dyn Store>) {
+async fn reaper_fails_jobs_out_of_attempts(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let mut up = new_upload(u.id, home(&store, u.id).await, "doc", "sha");
     up.max_attempts = 1;
@@ -860,7 +875,7 @@ async fn reaper_fails_jobs_out_of_attempts(store: Arc<dyn Store>) {
 // ---- processing and events ---------------------------------------------------------------------
 
 conformance!(processing_emits_progress_and_ready);
-async fn processing_emits_progress_and_ready(store: Arc<dyn Store>) {
+async fn processing_emits_progress_and_ready(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let up = upload(&store, u.id, home(&store, u.id).await, "three pages", "sha").await;
     let before = store.latest_event_id().await.unwrap();
@@ -901,7 +916,7 @@ async fn processing_emits_progress_and_ready(store: Arc<dyn Store>) {
 }
 
 conformance!(fail_version_and_empty_documents);
-async fn fail_version_and_empty_documents(store: Arc<dyn Store>) {
+async fn fail_version_and_empty_documents(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let h = home(&store, u.id).await;
     let up = upload(&store, u.id, h, "broken", "sha").await;
@@ -928,7 +943,7 @@ async fn fail_version_and_empty_documents(store: Arc<dyn Store>) {
 }
 
 conformance!(events_order_owner_filter_and_prune);
-async fn events_order_owner_filter_and_prune(store: Arc<dyn Store>) {
+async fn events_order_owner_filter_and_prune(store: Arc<dyn BulkStore>) {
     let a = user(&store, "alice").await;
     let b = user(&store, "bob").await;
     let start = store.latest_event_id().await.unwrap();
@@ -953,7 +968,7 @@ async fn events_order_owner_filter_and_prune(store: Arc<dyn Store>) {
 
     // Prune: old events and old finished jobs go; queued jobs stay.
     let done = store.enqueue(vec![job("d"), job("q")]).await.unwrap();
-    let c = store.claim(W1, &["d".to_string()], 1, 30_000).await.unwrap().pop().unwrap();
+    let c = store.claim(W1, &[kind("d")], 1, 30_000).await.unwrap().pop().unwrap();
     store.complete(&[c.lease(W1)]).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let n = store.prune_events(now_millis() + 1).await.unwrap();
@@ -969,7 +984,7 @@ async fn events_order_owner_filter_and_prune(store: Arc<dyn Store>) {
 /// the pool must replace them and the listener must reconnect and wake waiters again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_lost_connections() {
-    run_named(Backend::Postgres, 4, |store: Arc<dyn Store>, db: String| async move {
+    run_named(Backend::Postgres, 4, |store: Arc<dyn BulkStore>, db: String| async move {
         store.ping().await.unwrap();
         // The LISTEN connection is up once a notification wakes a waiter.
         wait_woken_by_enqueue(&store).await;
@@ -1002,7 +1017,7 @@ async fn postgres_survives_lost_connections() {
     .await;
 }
 
-async fn wait_woken_by_enqueue(store: &Arc<dyn Store>) {
+async fn wait_woken_by_enqueue(store: &Arc<dyn BulkStore>) {
     use docmerge::domain::store::WakeChannel;
     let s2 = store.clone();
     let waiter = tokio::spawn(async move {
@@ -1020,7 +1035,7 @@ conformance!(search_ranks_the_newest_matches_of_a_very_common_word);
 /// A word on more pages than `RANKED_MATCHES`: only the newest matches are ranked, the result
 /// says so, paging stays consistent, and another user's older match is still found (the bound
 /// is per user, not per instance).
-async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn Store>) {
+async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn BulkStore>) {
     use docmerge::domain::search::RANKED_MATCHES;
     let bob = user(&store, "bob").await;
     let bob_home = home(&store, bob.id).await;
@@ -1074,7 +1089,7 @@ async fn search_ranks_the_newest_matches_of_a_very_common_word(store: Arc<dyn St
 conformance!(search_skips_trashed_matches_among_the_newest);
 /// The newest matches are in the trash: search reads past them (more than one batch of index
 /// rows) and finds every visible match, ranked, and none of the trashed ones.
-async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn Store>) {
+async fn search_skips_trashed_matches_among_the_newest(store: Arc<dyn BulkStore>) {
     use docmerge::domain::search::RANKED_MATCHES;
     let alice = user(&store, "alice").await;
     let home = home(&store, alice.id).await;
@@ -1097,7 +1112,7 @@ conformance!(search_keeps_the_newest_title_matches);
 /// another user's that match too (PostgreSQL reads titles in windows of document ids): the
 /// result holds exactly the newest of the owner's matches, none of the other user's; a title
 /// word on a handful of old documents is still found among many newer ones.
-async fn search_keeps_the_newest_title_matches(store: Arc<dyn Store>) {
+async fn search_keeps_the_newest_title_matches(store: Arc<dyn BulkStore>) {
     use docmerge::domain::search::RANKED_MATCHES;
     let alice = user(&store, "alice").await;
     let bob = user(&store, "bob").await;
@@ -1154,7 +1169,7 @@ conformance!(deep_pages_stay_exact_after_changes);
 /// Pages deep in a long list (PostgreSQL reads them from remembered seek points, both backends
 /// from the nearer end) hold exactly the rows a single long page holds at that position, in
 /// every order, also right after a rename, a trash and new documents.
-async fn deep_pages_stay_exact_after_changes(store: Arc<dyn Store>) {
+async fn deep_pages_stay_exact_after_changes(store: Arc<dyn BulkStore>) {
     let alice = user(&store, "alice").await;
     let home = home(&store, alice.id).await;
     let n = 1300;

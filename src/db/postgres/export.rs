@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, Tx, col, db_err, exec, query, query_one, query_opt};
+use super::{PgStore, Tx, col, exec, query, query_one, query_opt};
 use crate::domain::archive::*;
 use crate::domain::search::words_of;
 use crate::domain::{DomainError, DomainResult, Id, Millis};
@@ -91,10 +91,10 @@ async fn stream<F>(tx: &Tx<'_>, sql: &str, since: Option<i64>, mut each: F) -> D
 where
     F: FnMut(&tokio_postgres::Row) -> DomainResult<()>,
 {
-    let st = tx.prepare(sql).await.map_err(db_err)?;
-    let portal = tx.bind(&st, &[&since]).await.map_err(db_err)?;
+    let st = tx.prepare(sql).await?;
+    let portal = tx.bind(&st, &[&since]).await?;
     loop {
-        let rows = tx.query_portal(&portal, FETCH_ROWS).await.map_err(db_err)?;
+        let rows = tx.query_portal(&portal, FETCH_ROWS).await?;
         for r in &rows {
             each(r)?;
         }
@@ -208,7 +208,7 @@ impl ArchiveStore for PgStore {
     async fn export_snapshot(&self, filter: SnapshotFilter, sink: Box<dyn RowSink>) -> DomainResult<Box<dyn RowSink>> {
         let mut sink = sink;
         let mut c = self.client().await?;
-        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(db_err)?;
+        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
         for t in TABLES {
             sink.begin_table(t)?;
             stream(&tx, &select_sql(t), filter.since, |r| {
@@ -224,7 +224,7 @@ impl ArchiveStore for PgStore {
             sink.blob(BlobRef { sha256: col(r, 0)?, derived: col::<i32>(r, 1)? != 0 })
         })
         .await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(sink)
     }
 
@@ -242,8 +242,8 @@ impl ArchiveStore for PgStore {
 
     async fn begin_import(&self, archive_id: &str) -> DomainResult<()> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
-        tx.batch_execute(PROGRESS_DDL).await.map_err(db_err)?;
+        let tx = c.transaction().await?;
+        tx.batch_execute(PROGRESS_DDL).await?;
         exec(&tx, "DELETE FROM archive_import WHERE archive_id <> $1", &[&archive_id]).await?;
         for name in std::iter::once(PROGRESS_BEGIN_ROW).chain(TABLES.iter().map(|t| t.name)) {
             exec(
@@ -253,15 +253,15 @@ impl ArchiveStore for PgStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(DomainError::from)
     }
 
     async fn import_rows(&self, table: &'static TableSpec, rows: Vec<Row>, lines_done_after: u64, mode: ImportMode) -> DomainResult<u64> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
+        let tx = c.transaction().await?;
         let first_line = lines_done_after - rows.len() as u64 + 1;
         let sql = insert_sql(table, mode);
-        let st = tx.prepare_cached(&sql).await.map_err(db_err)?;
+        let st = tx.prepare_cached(&sql).await?;
         let mut current = HashMap::new();
         let mut written = 0;
         for (i, row) in rows.iter().enumerate() {
@@ -273,8 +273,10 @@ impl ArchiveStore for PgStore {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| DomainError::Invalid(format!("{} line {line}: {e}", table.file())))?;
             let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect();
-            let n =
-                tx.execute(&st, &refs).await.map_err(|e| DomainError::Invalid(format!("{} line {line}: {}", table.file(), db_err(e))))?;
+            let n = tx
+                .execute(&st, &refs)
+                .await
+                .map_err(|e| DomainError::Invalid(format!("{} line {line}: {}", table.file(), DomainError::from(e))))?;
             // A row already there (an earlier, interrupted run) already has its index entries.
             if n == 1 {
                 written += 1;
@@ -282,20 +284,20 @@ impl ArchiveStore for PgStore {
             }
         }
         exec(&tx, "UPDATE archive_import SET lines_done = $2 WHERE table_name = $1", &[&table.name, &(lines_done_after as i64)]).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(written)
     }
 
     async fn finish_import(&self) -> DomainResult<()> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
+        let tx = c.transaction().await?;
         for t in SERIAL_TABLES {
             // setval(seq, max, true) hands out max + 1 next; an empty table starts at 1 again.
             tx.batch_execute(&format!(
                 "SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE((SELECT MAX(id) FROM {t}), 1), (SELECT MAX(id) FROM {t}) IS NOT NULL)"
             ))
             .await
-            .map_err(db_err)?;
+            ?;
         }
         exec(
             &tx,
@@ -304,7 +306,7 @@ impl ArchiveStore for PgStore {
             &[&PROGRESS_FINISHED_ROW, &PROGRESS_BEGIN_ROW],
         )
         .await?;
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(DomainError::from)
     }
 
     async fn versions_after(&self, after_id: Id, limit: i64) -> DomainResult<Vec<VersionNeedingWork>> {
@@ -351,7 +353,7 @@ impl ArchiveStore for PgStore {
 
     async fn set_derived(&self, version_id: Id, searchable_sha256: &str, pages: Vec<(i32, String, String)>) -> DomainResult<()> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
+        let tx = c.transaction().await?;
         exec(&tx, "UPDATE versions SET searchable_sha256 = $2 WHERE id = $1", &[&version_id, &searchable_sha256]).await?;
         for (number, thumb, preview) in &pages {
             exec(
@@ -361,7 +363,7 @@ impl ArchiveStore for PgStore {
             )
             .await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(DomainError::from)
     }
 
     async fn max_ids(&self) -> DomainResult<[Id; 3]> {
@@ -372,10 +374,10 @@ impl ArchiveStore for PgStore {
 
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
+        let tx = c.transaction().await?;
         // Two workers creating the table at once would collide in the catalog.
         exec(&tx, "SELECT pg_advisory_xact_lock(hashtext('docmerge.backup_runs'))", &[]).await?;
-        tx.batch_execute(BACKUP_RUNS_DDL).await.map_err(db_err)?;
+        tx.batch_execute(BACKUP_RUNS_DDL).await?;
         let n = exec(
             &tx,
             "INSERT INTO backup_runs (slot, job_id, state, started_at) VALUES ($1, $2, 'running', $3) \
@@ -384,7 +386,7 @@ impl ArchiveStore for PgStore {
             &[&slot, &job_id, &now],
         )
         .await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(n == 1)
     }
 

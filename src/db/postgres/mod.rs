@@ -27,7 +27,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
+use crate::domain::{DbError, DbErrorKind, DomainError, DomainResult, NewEvent, now_millis};
 
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
@@ -105,7 +105,7 @@ impl Drop for CancelOnDrop {
 /// A statement stopped by `statement_timeout` (SQLSTATE 57014) is the search's own cost limit.
 pub(crate) fn timeout_as_too_expensive(e: DomainError, limit: Duration) -> DomainError {
     match e {
-        DomainError::Database(m) if m.contains("(57014)") => crate::domain::search::too_slow(limit),
+        DomainError::Database(DbError { kind: DbErrorKind::Cancelled, .. }) => crate::domain::search::too_slow(limit),
         other => other,
     }
 }
@@ -116,11 +116,47 @@ impl Drop for PgStore {
     }
 }
 
-/// Every tokio-postgres error becomes `DomainError::Database` with the server's own words.
-pub(crate) fn db_err(e: tokio_postgres::Error) -> DomainError {
-    match e.as_db_error() {
-        Some(db) => DomainError::Database(format!("{} ({})", db.message(), db.code().code())),
-        None => DomainError::Database(e.to_string()),
+/// What a PostgreSQL error means to a caller, by SQLSTATE class: 23 (a constraint) is a conflict,
+/// 40 (serialisation failure, deadlock) and 55P03 (lock not available) are busy, 08 and the
+/// server shutting down are unavailable, 57014 is a cancelled statement, 53100 a full disk.
+/// An error without SQLSTATE is the connection's (unavailable) unless it is about converting a
+/// value. The message keeps the server's words and the code: "… (23505)".
+impl From<tokio_postgres::Error> for DomainError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let (kind, message) = match e.as_db_error() {
+            Some(db) => {
+                let code = db.code().code();
+                let kind = match code {
+                    "53100" => return DomainError::StorageFull(format!("PostgreSQL cannot write: {} ({code})", db.message())),
+                    "57014" => DbErrorKind::Cancelled,
+                    "55P03" => DbErrorKind::Busy,
+                    "57P01" | "57P02" | "57P03" => DbErrorKind::Unavailable,
+                    _ if code.starts_with("23") => DbErrorKind::Conflict,
+                    _ if code.starts_with("40") || code.starts_with("53") => DbErrorKind::Busy,
+                    _ if code.starts_with("08") => DbErrorKind::Unavailable,
+                    _ => DbErrorKind::Other,
+                };
+                (kind, format!("{} ({code})", db.message()))
+            }
+            None => {
+                let text = e.to_string();
+                let kind = if text.contains("serializ") || text.contains("column") {
+                    DbErrorKind::Other
+                } else if text.contains("unexpected number of rows") {
+                    DbErrorKind::NotFound
+                } else {
+                    DbErrorKind::Unavailable
+                };
+                (kind, with_causes(&e))
+            }
+        };
+        DomainError::Database(DbError::new(kind, message).with_source(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DomainError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        DomainError::Database(DbError::new(DbErrorKind::Unavailable, format!("no database connection: {}", with_causes(&e))).with_source(e))
     }
 }
 
@@ -145,24 +181,24 @@ pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 
 /// A unique violation as the given Conflict, anything else as a database error.
 pub(crate) fn conflict_or_db(e: tokio_postgres::Error, conflict: impl FnOnce() -> String) -> DomainError {
-    if is_unique_violation(&e) { DomainError::Conflict(conflict()) } else { db_err(e) }
+    if is_unique_violation(&e) { DomainError::Conflict(conflict()) } else { e.into() }
 }
 
 // Thin wrappers: prepared statements are cached per connection; errors become DomainErrors.
 pub(crate) async fn query<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Vec<Row>> {
-    let st = c.prepare_cached(sql).await.map_err(db_err)?;
-    c.query(&st, p).await.map_err(db_err)
+    let st = c.prepare_cached(sql).await?;
+    c.query(&st, p).await.map_err(DomainError::from)
 }
 pub(crate) async fn query_opt<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Option<Row>> {
-    let st = c.prepare_cached(sql).await.map_err(db_err)?;
-    c.query_opt(&st, p).await.map_err(db_err)
+    let st = c.prepare_cached(sql).await?;
+    c.query_opt(&st, p).await.map_err(DomainError::from)
 }
 pub(crate) async fn query_one<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<Row> {
-    let st = c.prepare_cached(sql).await.map_err(db_err)?;
-    c.query_one(&st, p).await.map_err(db_err)
+    let st = c.prepare_cached(sql).await?;
+    c.query_one(&st, p).await.map_err(DomainError::from)
 }
 pub(crate) async fn exec<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> DomainResult<u64> {
-    try_exec(c, sql, p).await.map_err(db_err)
+    try_exec(c, sql, p).await.map_err(DomainError::from)
 }
 /// Like `exec`, keeping the raw error so the caller can tell a unique violation apart.
 pub(crate) async fn try_exec<C: GenericClient>(c: &C, sql: &str, p: &[Param<'_>]) -> Result<u64, tokio_postgres::Error> {
@@ -176,7 +212,7 @@ pub(crate) async fn try_query_one<C: GenericClient>(c: &C, sql: &str, p: &[Param
 
 /// Reads column `i`; a type mismatch is a database error, not a panic.
 pub(crate) fn col<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> DomainResult<T> {
-    r.try_get(i).map_err(|e| DomainError::Database(format!("unexpected column {i}: {e}")))
+    r.try_get(i).map_err(|e| DomainError::database(format!("unexpected column {i}: {e}")))
 }
 
 impl PgStore {
@@ -212,10 +248,11 @@ impl PgStore {
             .create_timeout(Some(Duration::from_secs(15)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
-            .map_err(|e| DomainError::Database(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| DomainError::database(format!("cannot build the connection pool: {e}")))?;
         {
             let c = pool.get().await.map_err(|e| {
-                DomainError::Database(format!("cannot connect to PostgreSQL at {}: {}", crate::config::redact_url(url), with_causes(&e)))
+                let message = format!("cannot connect to PostgreSQL at {}: {}", crate::config::redact_url(url), with_causes(&e));
+                DomainError::Database(DbError::new(DbErrorKind::Unavailable, message).with_source(e))
             })?;
             query_one(&c, "SELECT 1", &[]).await?;
         }
@@ -227,7 +264,7 @@ impl PgStore {
     }
 
     pub(crate) async fn client(&self) -> DomainResult<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(|e| DomainError::Database(format!("no database connection: {e}")))
+        Ok(self.pool.get().await?)
     }
 
     /// The end of every write transaction: NOTIFY the job channel if jobs were queued, insert
@@ -249,7 +286,7 @@ impl PgStore {
             }
             exec(&tx, "SELECT pg_notify($1, '')", &[&EVENTS_CHANNEL]).await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(DomainError::from)
     }
 
     pub(crate) fn wake(&self, channel: crate::domain::store::WakeChannel) -> Arc<Notify> {
@@ -265,27 +302,25 @@ impl PgStore {
 
     pub(crate) async fn apply_migrations(&self) -> DomainResult<()> {
         let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(db_err)?;
+        let tx = c.transaction().await?;
         // Two processes starting at once: the second waits here, then finds nothing to do.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK]).await.map_err(db_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK]).await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
-        .await
-        .map_err(db_err)?;
+        .await?;
         for (version, name, sql) in MIGRATIONS {
-            let done = tx.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version]).await.map_err(db_err)?.is_some();
+            let done = tx.query_opt("SELECT 1 FROM schema_migrations WHERE version = $1", &[version]).await?.is_some();
             if done {
                 continue;
             }
             tx.batch_execute(sql)
                 .await
-                .map_err(|e| DomainError::Database(format!("migration {version} ({name}) failed: {}", db_err(e))))?;
+                .map_err(|e| DomainError::database(format!("migration {version} ({name}) failed: {}", DomainError::from(e))))?;
             tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", &[version, name, &now_millis()])
-                .await
-                .map_err(db_err)?;
+                .await?;
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(DomainError::from)
     }
 }
 
@@ -361,11 +396,11 @@ async fn database_statement(base_url: &str, name: &str, sql: &str, what: &str) -
     }
     let (cfg, tls) = config_and_tls(base_url)?;
     let (client, conn) =
-        cfg.connect(tls).await.map_err(|e| DomainError::Database(format!("cannot connect to PostgreSQL: {}", with_causes(&e))))?;
+        cfg.connect(tls).await.map_err(|e| DomainError::database(format!("cannot connect to PostgreSQL: {}", with_causes(&e))))?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    client.batch_execute(sql).await.map_err(|e| DomainError::Database(format!("cannot {what} database {name}: {e}")))?;
+    client.batch_execute(sql).await.map_err(|e| DomainError::database(format!("cannot {what} database {name}: {e}")))?;
     drop(client);
     let _ = driver.await;
     Ok(())

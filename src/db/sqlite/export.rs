@@ -9,7 +9,7 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 
-use super::{SqliteStore, db_err};
+use super::SqliteStore;
 use crate::domain::archive::*;
 use crate::domain::{DomainError, DomainResult, Id, Millis};
 
@@ -82,20 +82,20 @@ fn snapshot(conn: &Connection, filter: SnapshotFilter, sink: &mut dyn RowSink) -
     let since = filter.since;
     for t in TABLES {
         sink.begin_table(t)?;
-        let mut st = conn.prepare(&select_sql(t)).map_err(db_err)?;
-        let mut rows = st.query(params![since]).map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
+        let mut st = conn.prepare(&select_sql(t))?;
+        let mut rows = st.query(params![since])?;
+        while let Some(r) = rows.next()? {
             let mut row = Row::new();
             for (i, c) in t.columns.iter().enumerate() {
-                row.insert(c.name.to_string(), to_json(r.get_ref(i).map_err(db_err)?, c.ty));
+                row.insert(c.name.to_string(), to_json(r.get_ref(i)?, c.ty));
             }
             sink.row(t, row)?;
         }
     }
-    let mut st = conn.prepare(&blob_sql(filter.with_derived)).map_err(db_err)?;
-    let mut rows = st.query(params![since]).map_err(db_err)?;
-    while let Some(r) = rows.next().map_err(db_err)? {
-        sink.blob(BlobRef { sha256: r.get(0).map_err(db_err)?, derived: r.get::<_, i64>(1).map_err(db_err)? != 0 })?;
+    let mut st = conn.prepare(&blob_sql(filter.with_derived))?;
+    let mut rows = st.query(params![since])?;
+    while let Some(r) = rows.next()? {
+        sink.blob(BlobRef { sha256: r.get(0)?, derived: r.get::<_, i64>(1)? != 0 })?;
     }
     Ok(())
 }
@@ -138,21 +138,20 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
         "documents" => {
             if mode == ImportMode::Apply {
                 let old: Vec<Id> = {
-                    let mut st = tx.prepare_cached("SELECT rowid FROM search_index WHERE document_id = ?1").map_err(db_err)?;
-                    st.query_map(params![id], |r| r.get(0)).map_err(db_err)?.collect::<Result<_, _>>().map_err(db_err)?
+                    let mut st = tx.prepare_cached("SELECT rowid FROM search_index WHERE document_id = ?1")?;
+                    st.query_map(params![id], |r| r.get(0))?.collect::<Result<_, _>>()?
                 };
                 for rid in old {
-                    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![rid]).map_err(db_err)?;
+                    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![rid])?;
                 }
             }
             let title = row.get("title").and_then(Value::as_str).unwrap_or_default();
             tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)")
-                .and_then(|mut st| st.execute(params![-id, title, id]))
-                .map_err(db_err)?;
+                .and_then(|mut st| st.execute(params![-id, title, id]))?;
         }
         "pages" => {
             if mode == ImportMode::Apply {
-                tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![id]).map_err(db_err)?;
+                tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![id])?;
             }
             tx.prepare_cached(
                 "INSERT INTO search_index (rowid, body, document_id, page_number) \
@@ -160,7 +159,7 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
                  JOIN documents d ON d.id = v.document_id AND d.current_version_id = v.id WHERE p.id = ?1 AND v.state = 'ready' AND p.text != ''",
             )
             .and_then(|mut st| st.execute(params![id]))
-            .map_err(db_err)?;
+            ?;
         }
         _ => {}
     }
@@ -188,7 +187,7 @@ fn import_chunk(tx: &Transaction<'_>, t: &TableSpec, rows: &[Row], lines_after: 
             index_row(tx, t, row, mode)?;
         }
     }
-    tx.execute("UPDATE archive_import SET lines_done = ?2 WHERE table_name = ?1", params![t.name, lines_after as i64]).map_err(db_err)?;
+    tx.execute("UPDATE archive_import SET lines_done = ?2 WHERE table_name = ?1", params![t.name, lines_after as i64])?;
     Ok(written)
 }
 
@@ -205,24 +204,19 @@ impl ArchiveStore for SqliteStore {
 
     async fn import_progress(&self) -> DomainResult<(Option<ImportProgress>, i64)> {
         self.read(|conn| {
-            let existing: i64 = conn
-                .query_row("SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM documents)", [], |r| r.get(0))
-                .map_err(db_err)?;
-            let has_table: bool = conn
-                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'archive_import'", [], |r| {
+            let existing: i64 =
+                conn.query_row("SELECT (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM documents)", [], |r| r.get(0))?;
+            let has_table: bool =
+                conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'archive_import'", [], |r| {
                     r.get::<_, i64>(0)
-                })
-                .map_err(db_err)?
-                > 0;
+                })? > 0;
             if !has_table {
                 return Ok((None, existing));
             }
-            let mut st = conn.prepare("SELECT table_name, archive_id, lines_done FROM archive_import").map_err(db_err)?;
+            let mut st = conn.prepare("SELECT table_name, archive_id, lines_done FROM archive_import")?;
             let rows = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
-                .map_err(db_err)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(db_err)?;
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
             Ok((ImportProgress::from_rows(rows), existing))
         })
         .await
@@ -231,14 +225,13 @@ impl ArchiveStore for SqliteStore {
     async fn begin_import(&self, archive_id: &str) -> DomainResult<()> {
         let archive_id = archive_id.to_string();
         self.write(move |tx| {
-            tx.execute(PROGRESS_DDL, []).map_err(db_err)?;
-            tx.execute("DELETE FROM archive_import WHERE archive_id != ?1", params![archive_id]).map_err(db_err)?;
+            tx.execute(PROGRESS_DDL, [])?;
+            tx.execute("DELETE FROM archive_import WHERE archive_id != ?1", params![archive_id])?;
             for name in std::iter::once(PROGRESS_BEGIN_ROW).chain(TABLES.iter().map(|t| t.name)) {
                 tx.execute(
                     "INSERT INTO archive_import (table_name, archive_id, lines_done) VALUES (?1, ?2, 0) ON CONFLICT DO NOTHING",
                     params![name, archive_id],
-                )
-                .map_err(db_err)?;
+                )?;
             }
             Ok(())
         })
@@ -255,8 +248,7 @@ impl ArchiveStore for SqliteStore {
                 "INSERT INTO archive_import (table_name, archive_id, lines_done) \
                  SELECT ?1, archive_id, 1 FROM archive_import WHERE table_name = ?2 ON CONFLICT DO NOTHING",
                 params![PROGRESS_FINISHED_ROW, PROGRESS_BEGIN_ROW],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
         .await
@@ -264,12 +256,10 @@ impl ArchiveStore for SqliteStore {
 
     async fn versions_after(&self, after_id: Id, limit: i64) -> DomainResult<Vec<VersionNeedingWork>> {
         self.read(move |conn| {
-            let mut st = conn
-                .prepare(
-                    "SELECT d.owner_id, v.document_id, v.id, v.state, v.searchable_sha256, d.current_version_id = v.id \
+            let mut st = conn.prepare(
+                "SELECT d.owner_id, v.document_id, v.id, v.state, v.searchable_sha256, d.current_version_id = v.id \
                      FROM versions v JOIN documents d ON d.id = v.document_id WHERE v.id > ?1 ORDER BY v.id LIMIT ?2",
-                )
-                .map_err(db_err)?;
+            )?;
             let mut out: Vec<VersionNeedingWork> = st
                 .query_map(params![after_id, limit], |r| {
                     Ok(VersionNeedingWork {
@@ -280,22 +270,17 @@ impl ArchiveStore for SqliteStore {
                         is_current: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
                         derived: r.get::<_, Option<String>>(4)?.into_iter().collect(),
                     })
-                })
-                .map_err(db_err)?
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?;
+                })?
+                .collect::<Result<_, _>>()?;
             if let (Some(first), Some(last)) = (out.first().map(|v| v.version_id), out.last().map(|v| v.version_id)) {
-                let mut st = conn
-                    .prepare("SELECT version_id, thumbnail_sha256, preview_sha256 FROM pages WHERE version_id BETWEEN ?1 AND ?2")
-                    .map_err(db_err)?;
+                let mut st =
+                    conn.prepare("SELECT version_id, thumbnail_sha256, preview_sha256 FROM pages WHERE version_id BETWEEN ?1 AND ?2")?;
                 let mut by_version: HashMap<Id, Vec<String>> = HashMap::new();
-                let rows = st
-                    .query_map(params![first, last], |r| {
-                        Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
-                    })
-                    .map_err(db_err)?;
+                let rows = st.query_map(params![first, last], |r| {
+                    Ok((r.get::<_, Id>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                })?;
                 for r in rows {
-                    let (vid, a, b) = r.map_err(db_err)?;
+                    let (vid, a, b) = r?;
                     by_version.entry(vid).or_default().extend(a.into_iter().chain(b));
                 }
                 for v in &mut out {
@@ -310,13 +295,12 @@ impl ArchiveStore for SqliteStore {
     async fn set_derived(&self, version_id: Id, searchable_sha256: &str, pages: Vec<(i32, String, String)>) -> DomainResult<()> {
         let searchable = searchable_sha256.to_string();
         self.write(move |tx| {
-            tx.execute("UPDATE versions SET searchable_sha256 = ?2 WHERE id = ?1", params![version_id, searchable]).map_err(db_err)?;
+            tx.execute("UPDATE versions SET searchable_sha256 = ?2 WHERE id = ?1", params![version_id, searchable])?;
             for (number, thumb, preview) in &pages {
                 tx.execute(
                     "UPDATE pages SET thumbnail_sha256 = ?3, preview_sha256 = ?4 WHERE version_id = ?1 AND number = ?2",
                     params![version_id, number, thumb, preview],
-                )
-                .map_err(db_err)?;
+                )?;
             }
             Ok(())
         })
@@ -324,21 +308,19 @@ impl ArchiveStore for SqliteStore {
     }
 
     async fn max_ids(&self) -> DomainResult<[Id; 3]> {
-        self.read(|conn| conn.query_row("SELECT (SELECT COALESCE(MAX(id), 0) FROM tags), (SELECT COALESCE(MAX(id), 0) FROM documents), (SELECT COALESCE(MAX(id), 0) FROM versions)", [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?])).map_err(db_err)).await
+        self.read(|conn| conn.query_row("SELECT (SELECT COALESCE(MAX(id), 0) FROM tags), (SELECT COALESCE(MAX(id), 0) FROM documents), (SELECT COALESCE(MAX(id), 0) FROM versions)", [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?])).map_err(DomainError::from)).await
     }
 
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
         let slot = slot.to_string();
         self.write(move |tx| {
-            tx.execute(BACKUP_RUNS_DDL, []).map_err(db_err)?;
-            let n = tx
-                .execute(
-                    "INSERT INTO backup_runs (slot, job_id, state, started_at) VALUES (?1, ?2, 'running', ?3) \
+            tx.execute(BACKUP_RUNS_DDL, [])?;
+            let n = tx.execute(
+                "INSERT INTO backup_runs (slot, job_id, state, started_at) VALUES (?1, ?2, 'running', ?3) \
                      ON CONFLICT (slot) DO UPDATE SET state = 'running', started_at = excluded.started_at \
                      WHERE backup_runs.job_id = excluded.job_id AND backup_runs.state <> 'done'",
-                    params![slot, job_id, now],
-                )
-                .map_err(db_err)?;
+                params![slot, job_id, now],
+            )?;
             Ok(n == 1)
         })
         .await
@@ -356,8 +338,7 @@ impl ArchiveStore for SqliteStore {
                     "UPDATE backup_runs SET state = 'failed', failures = failures + 1, last_error = ?2, failed_at = ?3 WHERE slot = ?1",
                     params![slot, error, at],
                 ),
-            }
-            .map_err(db_err)?;
+            }?;
             Ok(())
         })
         .await
@@ -369,7 +350,9 @@ impl ArchiveStore for SqliteStore {
             if !has_backup_runs(conn)? {
                 return Ok(None);
             }
-            conn.query_row("SELECT state FROM backup_runs WHERE slot = ?1", params![slot], |r| r.get(0)).optional().map_err(db_err)
+            conn.query_row("SELECT state FROM backup_runs WHERE slot = ?1", params![slot], |r| r.get(0))
+                .optional()
+                .map_err(DomainError::from)
         })
         .await
     }
@@ -386,21 +369,18 @@ impl ArchiveStore for SqliteStore {
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
-                .optional()
-                .map_err(db_err)?
+                .optional()?
             {
                 (status.last_success_at, status.last_duration_ms, status.last_file, status.last_size) = (at, ms, file, size);
             }
-            status.failures_total =
-                conn.query_row("SELECT COALESCE(SUM(failures), 0) FROM backup_runs", [], |r| r.get(0)).map_err(db_err)?;
+            status.failures_total = conn.query_row("SELECT COALESCE(SUM(failures), 0) FROM backup_runs", [], |r| r.get(0))?;
             if let Some((at, error)) = conn
                 .query_row(
                     "SELECT failed_at, last_error FROM backup_runs WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()
-                .map_err(db_err)?
+                .optional()?
             {
                 (status.last_failure_at, status.last_error) = (at, error);
             }
@@ -411,8 +391,6 @@ impl ArchiveStore for SqliteStore {
 }
 
 fn has_backup_runs(conn: &Connection) -> DomainResult<bool> {
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'", [], |r| r.get(0))
-        .map_err(db_err)?;
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_runs'", [], |r| r.get(0))?;
     Ok(n > 0)
 }

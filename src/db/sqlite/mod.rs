@@ -13,7 +13,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
-use crate::domain::{DomainError, DomainResult, NewEvent, now_millis};
+use crate::domain::{DbError, DbErrorKind, DomainError, DomainResult, NewEvent, now_millis};
 
 pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
@@ -55,19 +55,26 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-pub(crate) fn db_err(e: rusqlite::Error) -> DomainError {
-    if let rusqlite::Error::SqliteFailure(code, msg) = &e {
-        match code.code {
-            rusqlite::ErrorCode::DatabaseBusy => {
-                return DomainError::Database(format!("the database is busy: {}", msg.clone().unwrap_or_default()));
-            }
-            rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::ReadOnly => {
-                return DomainError::StorageFull(format!("the SQLite database cannot be written: {e}"));
-            }
-            _ => {}
-        }
+/// What a SQLite error means to a caller: busy/locked can succeed later, a full or read-only
+/// disk needs an operator, a constraint is a conflict, an interrupt is a stopped statement.
+impl From<rusqlite::Error> for DomainError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        let kind = match &e {
+            rusqlite::Error::SqliteFailure(code, _) => match code.code {
+                C::DiskFull | C::ReadOnly => return DomainError::StorageFull(format!("the SQLite database cannot be written: {e}")),
+                C::DatabaseBusy | C::DatabaseLocked => DbErrorKind::Busy,
+                C::ConstraintViolation => DbErrorKind::Conflict,
+                C::OperationInterrupted => DbErrorKind::Cancelled,
+                C::CannotOpen | C::SystemIoFailure => DbErrorKind::Unavailable,
+                _ => DbErrorKind::Other,
+            },
+            rusqlite::Error::QueryReturnedNoRows => DbErrorKind::NotFound,
+            _ => DbErrorKind::Other,
+        };
+        let message = if kind == DbErrorKind::Busy { format!("the database is busy: {e}") } else { e.to_string() };
+        DomainError::Database(DbError::new(kind, message).with_source(e))
     }
-    DomainError::Database(e.to_string())
 }
 
 /// Set when the request that started a read went away; read by SQLite's progress handler.
@@ -98,7 +105,8 @@ impl Drop for CancelFlag {
 /// left, and then nobody reads the answer).
 pub(crate) fn interrupted_as_too_expensive(e: DomainError, limit: std::time::Duration) -> DomainError {
     match e {
-        DomainError::Database(m) | DomainError::Invalid(m) if m.contains("interrupted") => crate::domain::search::too_slow(limit),
+        DomainError::Database(DbError { kind: DbErrorKind::Cancelled, .. }) => crate::domain::search::too_slow(limit),
+        DomainError::Invalid(m) if m.contains("interrupted") => crate::domain::search::too_slow(limit),
         other => other,
     }
 }
@@ -116,13 +124,18 @@ impl SqliteStore {
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)
-                .map_err(|e| DomainError::Database(format!("cannot create the database folder {}: {e}", parent.display())))?;
+                .map_err(|e| DomainError::database(format!("cannot create the database folder {}: {e}", parent.display())))?;
         }
         let p = path.clone();
         let writer = tokio::task::spawn_blocking(move || open_conn(&p, false))
             .await
-            .map_err(|e| DomainError::Database(e.to_string()))?
-            .map_err(|e| DomainError::Database(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+            .map_err(|e| DomainError::database(e.to_string()))?
+            .map_err(|e| {
+                DomainError::Database(
+                    DbError::new(DbErrorKind::Unavailable, format!("cannot open the SQLite database {}: {e}", path.display()))
+                        .with_source(e),
+                )
+            })?;
         let reserve = Arc::new(reserve::SpaceReserve::beside(&path));
         let r = reserve.clone();
         let _ = tokio::task::spawn_blocking(move || r.replenish()).await;
@@ -150,9 +163,9 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
             let mut attempt = |conn: &mut Connection| -> DomainResult<T> {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let out = f(&tx)?;
-                tx.commit().map_err(db_err)?;
+                tx.commit()?;
                 Ok(out)
             };
             match attempt(&mut conn) {
@@ -166,7 +179,7 @@ impl SqliteStore {
             }
         })
         .await
-        .map_err(|e| DomainError::Database(format!("database task failed: {e}")))?
+        .map_err(|e| DomainError::database(format!("database task failed: {e}")))?
     }
 
     /// Runs `f` on a read-only connection inside one read transaction (a consistent snapshot).
@@ -187,7 +200,7 @@ impl SqliteStore {
         let readers = self.readers.clone();
         let path = self.path.clone();
         let max = self.max_readers;
-        let slot = self.read_slots.clone().acquire_owned().await.map_err(|e| DomainError::Database(e.to_string()))?;
+        let slot = self.read_slots.clone().acquire_owned().await.map_err(|e| DomainError::database(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let conn = {
@@ -196,9 +209,9 @@ impl SqliteStore {
             };
             let mut conn = match conn {
                 Some(c) => c,
-                None => open_conn(&path, true).map_err(db_err)?,
+                None => open_conn(&path, true)?,
             };
-            conn.execute_batch("BEGIN").map_err(db_err)?;
+            conn.execute_batch("BEGIN")?;
             let out = f(&mut conn);
             let _ = conn.execute_batch("COMMIT");
             let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -208,7 +221,7 @@ impl SqliteStore {
             out
         })
         .await
-        .map_err(|e| DomainError::Database(format!("database task failed: {e}")))?
+        .map_err(|e| DomainError::database(format!("database task failed: {e}")))?
     }
 
     pub(crate) fn notify_jobs(&self) {
@@ -223,7 +236,6 @@ pub(crate) fn emit(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
     tx.prepare_cached("INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .and_then(|mut st| {
             st.execute(rusqlite::params![ev.owner_id, ev.kind, ev.document_id, ev.folder_id, ev.data.to_string(), now_millis()])
-        })
-        .map_err(db_err)?;
+        })?;
     Ok(())
 }

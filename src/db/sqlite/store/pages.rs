@@ -8,8 +8,7 @@ use crate::domain::pages::{NewPage, PageEdit, PageEditOutcome, VersionFile, chec
 fn check_current(tx: &Transaction<'_>, owner: Id, doc: Id, seen: Id) -> DomainResult<()> {
     let row: Option<(Option<Id>, Option<Millis>, String)> = tx
         .prepare_cached("SELECT current_version_id, trashed_at, state FROM documents WHERE id = ?1 AND owner_id = ?2")
-        .and_then(|mut st| st.query_row(params![doc, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-        .map_err(db_err)?;
+        .and_then(|mut st| st.query_row(params![doc, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())?;
     let (current, trashed, state) = row.ok_or_else(|| DomainError::not_found(format!("document {doc}")))?;
     check_editable(doc, seen, current, trashed.is_some(), &state)
 }
@@ -20,28 +19,33 @@ fn insert_version(tx: &Transaction<'_>, doc: Id, file: &VersionFile, note: &str,
          SELECT ?1, COALESCE(MAX(number), 0) + 1, ?2, ?3, ?4, ?5, 'ready', ?6, ?6, ?7, ?8, ?9 FROM versions WHERE document_id = ?1",
         params![doc, file.filename, file.mime, file.size, file.sha256, pages as i64, file.searchable_sha256, note, now],
     )
-    .map_err(db_err)?;
+    ?;
     Ok(tx.last_insert_rowid())
 }
 
 /// Inserts the pages of a new version and their search index rows (the text is copied, never
 /// recomputed; FTS5 rows are keyed by page id, so each new page row gets its own).
 fn insert_pages(tx: &Transaction<'_>, doc: Id, version_id: Id, pages: &[NewPage]) -> DomainResult<()> {
-    let mut st = tx
-        .prepare_cached(
-            "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
+    let mut st = tx.prepare_cached(
+        "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .map_err(db_err)?;
-    let mut index =
-        tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, ?4)").map_err(db_err)?;
+    )?;
+    let mut index = tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, ?4)")?;
     for p in pages {
         let r = &p.record;
-        let pid = st
-            .insert(params![version_id, r.number, r.width, r.height, r.text, r.lines_json, r.source, r.thumbnail_sha256, r.preview_sha256])
-            .map_err(db_err)?;
+        let pid = st.insert(params![
+            version_id,
+            r.number,
+            r.width,
+            r.height,
+            r.text,
+            r.lines_json,
+            r.source,
+            r.thumbnail_sha256,
+            r.preview_sha256
+        ])?;
         if !r.text.is_empty() {
-            index.execute(params![pid, r.text, doc, r.number]).map_err(db_err)?;
+            index.execute(params![pid, r.text, doc, r.number])?;
         }
     }
     Ok(())
@@ -50,12 +54,12 @@ fn insert_pages(tx: &Transaction<'_>, doc: Id, version_id: Id, pages: &[NewPage]
 /// Drops the search index rows of a version's pages (it is no longer current).
 fn unindex_version(tx: &Transaction<'_>, version_id: Id) -> DomainResult<()> {
     let ids: Vec<Id> = {
-        let mut st = tx.prepare_cached("SELECT id FROM pages WHERE version_id = ?1").map_err(db_err)?;
-        st.query_map(params![version_id], |r| r.get(0)).map_err(db_err)?.collect::<Result<Vec<_>, _>>().map_err(db_err)?
+        let mut st = tx.prepare_cached("SELECT id FROM pages WHERE version_id = ?1")?;
+        st.query_map(params![version_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
     };
-    let mut del = tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1").map_err(db_err)?;
+    let mut del = tx.prepare_cached("DELETE FROM search_index WHERE rowid = ?1")?;
     for id in ids {
-        del.execute(params![id]).map_err(db_err)?;
+        del.execute(params![id])?;
     }
     Ok(())
 }
@@ -80,8 +84,7 @@ pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(Page
         let vid = insert_version(tx, e.document_id, &e.file, &e.note, e.pages.len(), now)?;
         unindex_version(tx, e.base_version_id)?;
         insert_pages(tx, e.document_id, vid, &e.pages)?;
-        tx.execute("UPDATE documents SET current_version_id = ?2, updated_at = ?3 WHERE id = ?1", params![e.document_id, vid, now])
-            .map_err(db_err)?;
+        tx.execute("UPDATE documents SET current_version_id = ?2, updated_at = ?3 WHERE id = ?1", params![e.document_id, vid, now])?;
         jobs |= queue_rotations(tx, edit, e.document_id, vid, &e.pages, now)?;
         emit(
             tx,
@@ -100,17 +103,16 @@ pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(Page
             "INSERT INTO documents (owner_id, folder_id, title, state, sha256, created_at, updated_at) VALUES (?1, ?2, ?3, 'ready', ?4, ?5, ?5)",
             params![owner, c.folder_id, c.title, c.file.sha256, now],
         )
-        .map_err(db_err)?;
+        ?;
         let doc = tx.last_insert_rowid();
         let vid = insert_version(tx, doc, &c.file, &c.note, c.pages.len(), now)?;
         insert_pages(tx, doc, vid, &c.pages)?;
-        tx.execute("UPDATE documents SET current_version_id = ?2 WHERE id = ?1", params![doc, vid]).map_err(db_err)?;
+        tx.execute("UPDATE documents SET current_version_id = ?2 WHERE id = ?1", params![doc, vid])?;
         if let Some(from) = c.tags_from {
             tx.execute(
                 "INSERT OR IGNORE INTO document_tags (document_id, tag_id) SELECT ?1, tag_id FROM document_tags WHERE document_id = ?2",
                 params![doc, from],
-            )
-            .map_err(db_err)?;
+            )?;
         }
         title_index_update(tx, doc, &c.title)?;
         jobs |= queue_rotations(tx, edit, doc, vid, &c.pages, now)?;
@@ -126,8 +128,8 @@ pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(Page
         out.created = Some(doc);
     }
     for (doc, _) in &edit.trash {
-        let folder: Id = tx.query_row("SELECT folder_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0)).map_err(db_err)?;
-        tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![doc, now]).map_err(db_err)?;
+        let folder: Id = tx.query_row("SELECT folder_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))?;
+        tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![doc, now])?;
         emit(tx, &NewEvent::document(owner, "document.trashed", *doc, json!({"folder_id": folder, "operation": edit.operation})))?;
     }
     Ok((out, jobs))
@@ -139,11 +141,9 @@ pub(super) fn set_page_images(tx: &Transaction<'_>, version_id: Id, pages: &[(i3
         tx.execute(
             "UPDATE pages SET thumbnail_sha256 = ?3, preview_sha256 = ?4 WHERE version_id = ?1 AND number = ?2",
             params![version_id, number, thumb, preview],
-        )
-        .map_err(db_err)?;
+        )?;
     }
-    let current: Option<Id> =
-        tx.query_row("SELECT current_version_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0)).map_err(db_err)?;
+    let current: Option<Id> = tx.query_row("SELECT current_version_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))?;
     if current == Some(version_id) {
         let numbers: Vec<i32> = pages.iter().map(|p| p.0).collect();
         emit(

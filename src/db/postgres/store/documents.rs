@@ -1,0 +1,340 @@
+//! Documents, their versions and pages, the trash.
+
+use super::*;
+
+#[async_trait]
+impl DocumentStore for PgStore {
+    async fn create_upload(&self, up: NewUpload) -> DomainResult<UploadOutcome> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        live_folder(&tx, up.owner_id, up.folder_id).await?;
+        let now = now_millis();
+        let duplicate_of: Option<Id> =
+            query_opt(&tx, "SELECT id FROM documents WHERE owner_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1", &[&up.owner_id, &up.sha256])
+                .await?
+                .map(|r| col(&r, 0))
+                .transpose()?;
+        if let Some(dup) = duplicate_of
+            && up.reject_duplicates
+        {
+            return Err(DomainError::Conflict(format!("this file is already in your library as document {dup}")));
+        }
+        let doc_id: Id = col(
+            &query_one(
+                &tx,
+                "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6) RETURNING id",
+                &[&up.owner_id, &up.folder_id, &up.title, &up.sha256, &duplicate_of, &now],
+            )
+            .await?,
+            0,
+        )?;
+        let version_id: Id = col(
+            &query_one(
+                &tx,
+                "INSERT INTO versions (document_id, number, filename, mime, size, sha256, state, created_at, note) \
+                 VALUES ($1, 1, $2, $3, $4, $5, 'queued', $6, 'uploaded') RETURNING id",
+                &[&doc_id, &up.filename, &up.mime, &up.size, &up.sha256, &now],
+            )
+            .await?,
+            0,
+        )?;
+        exec(&tx, "UPDATE documents SET current_version_id = $2 WHERE id = $1", &[&doc_id, &version_id]).await?;
+        for name in &up.tag_names {
+            exec(&tx, "INSERT INTO tags (owner_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&up.owner_id, name]).await?;
+            exec(
+                &tx,
+                "INSERT INTO document_tags (document_id, tag_id) SELECT $1, id FROM tags WHERE owner_id = $2 AND name = $3 ON CONFLICT DO NOTHING",
+                &[&doc_id, &up.owner_id, name],
+            )
+            .await?;
+        }
+        title_index_update(&tx, doc_id, &up.title).await?;
+        let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
+        let job_id = insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
+        let document = load_document(&tx, up.owner_id, doc_id).await?;
+        let ev = NewEvent::document(up.owner_id, "document.created", doc_id, json!({"title": up.title, "folder_id": up.folder_id}));
+        Self::commit(tx, &[ev], true).await?;
+        Ok(UploadOutcome { document, version_id, job_id })
+    }
+
+    async fn document(&self, owner: Id, id: Id) -> DomainResult<Document> {
+        let c = self.client().await?;
+        load_document(&c, owner, id).await
+    }
+
+    async fn list_documents(&self, owner: Id, f: &DocumentFilter, page: PageReq) -> DomainResult<Paged<Document>> {
+        let mut conds = vec!["d.owner_id = $1".to_string()];
+        let mut args: Params = vec![Box::new(owner)];
+        conds.push(if f.trashed { "d.trashed_at IS NOT NULL".into() } else { "d.trashed_at IS NULL".into() });
+        if let Some(folder) = f.folder_id {
+            args.push(Box::new(folder));
+            conds.push(format!("d.folder_id = ${}", args.len()));
+        }
+        if let Some(tag) = f.tag_id {
+            args.push(Box::new(tag));
+            conds.push(format!("EXISTS (SELECT 1 FROM document_tags dt WHERE dt.document_id = d.id AND dt.tag_id = ${})", args.len()));
+        }
+        if let Some(state) = f.state {
+            args.push(Box::new(state.as_str().to_string()));
+            conds.push(format!("d.state = ${}", args.len()));
+        }
+        if let Some(a) = f.created_after {
+            args.push(Box::new(a));
+            conds.push(format!("d.created_at >= ${}", args.len()));
+        }
+        if let Some(b) = f.created_before {
+            args.push(Box::new(b));
+            conds.push(format!("d.created_at < ${}", args.len()));
+        }
+        match f.duplicate {
+            Some(true) => conds.push("d.duplicate_of IS NOT NULL".into()),
+            Some(false) => conds.push("d.duplicate_of IS NULL".into()),
+            None => {}
+        }
+        let order = match f.sort {
+            DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
+            DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
+            DocSort::TitleAsc => "lower(d.title) ASC, d.id ASC",
+            DocSort::TitleDesc => "lower(d.title) DESC, d.id DESC",
+        };
+        let wher = conds.join(" AND ");
+        let c = self.client().await?;
+        let (total, changes, folder) = match f.kept_count() {
+            Some(KeptCount::Owner) => {
+                let (live, changes) = kept_count(&c, owner, None).await?;
+                (live, Some(changes), None)
+            }
+            Some(KeptCount::Folder(folder)) => {
+                let (live, changes) = kept_count(&c, owner, Some(folder)).await?;
+                (live, Some(changes), Some(folder))
+            }
+            None => (count(&c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?, None, None),
+        };
+        let ids = self.page_ids(&c, owner, folder, order, &wher, &mut args, total, changes, page.offset(), page.limit()).await?;
+        let sql = format!(
+            "SELECT {DOC_COLS} FROM ({ids}) p JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}"
+        );
+        let docs = load_docs(&c, &sql, &refs(&args)).await?;
+        Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
+    }
+
+    async fn update_document(
+        &self,
+        owner: Id,
+        id: Id,
+        title: Option<&str>,
+        folder_id: Option<Id>,
+        tag_ids: Option<&[Id]>,
+    ) -> DomainResult<Document> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let doc = load_document(&tx, owner, id).await?;
+        let now = now_millis();
+        let mut events = Vec::new();
+        if let Some(t) = title {
+            exec(&tx, "UPDATE documents SET title = $2, updated_at = $3 WHERE id = $1", &[&id, &t, &now]).await?;
+            title_index_update(&tx, id, t).await?;
+        }
+        if let Some(fid) = folder_id
+            && fid != doc.folder_id
+        {
+            live_folder(&tx, owner, fid).await?;
+            exec(&tx, "UPDATE documents SET folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &fid, &now]).await?;
+            events.push(NewEvent::document(owner, "document.moved", id, json!({"from": doc.folder_id, "to": fid})));
+        }
+        if let Some(tags) = tag_ids {
+            check_tags_owned(&tx, owner, tags).await?;
+            exec(&tx, "DELETE FROM document_tags WHERE document_id = $1", &[&id]).await?;
+            for t in tags {
+                exec(&tx, "INSERT INTO document_tags (document_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, t]).await?;
+            }
+            exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        }
+        events.push(NewEvent::document(owner, "document.updated", id, json!({})));
+        let out = load_document(&tx, owner, id).await?;
+        Self::commit(tx, &events, false).await?;
+        Ok(out)
+    }
+
+    async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        load_document(&tx, owner, id).await?;
+        check_tags_owned(&tx, owner, add).await?;
+        check_tags_owned(&tx, owner, remove).await?;
+        for t in add {
+            exec(&tx, "INSERT INTO document_tags (document_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, t]).await?;
+        }
+        for t in remove {
+            exec(&tx, "DELETE FROM document_tags WHERE document_id = $1 AND tag_id = $2", &[&id, t]).await?;
+        }
+        exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
+        let out = load_document(&tx, owner, id).await?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.updated", id, json!({}))], false).await?;
+        Ok(out)
+    }
+
+    async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let doc = load_document(&tx, owner, id).await?;
+        if doc.trashed_at.is_some() {
+            return Ok(());
+        }
+        exec(&tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.trashed", id, json!({"folder_id": doc.folder_id}))], false).await
+    }
+
+    async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let doc = load_document(&tx, owner, id).await?;
+        if doc.trashed_at.is_none() {
+            return Ok(doc);
+        }
+        // Back where it was, unless that folder is gone to the trash too: then the Inbox.
+        let folder_live = load_folder(&tx, owner, doc.folder_id).await.map(|f| f.trashed_at.is_none()).unwrap_or(false);
+        let folder: Id = if folder_live {
+            doc.folder_id
+        } else {
+            col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'inbox'", &[&owner]).await?, 0)?
+        };
+        exec(&tx, "UPDATE documents SET trashed_at = NULL, folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &folder, &now_millis()])
+            .await?;
+        let out = load_document(&tx, owner, id).await?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.restored", id, json!({"folder_id": folder}))], false).await?;
+        Ok(out)
+    }
+
+    async fn purge_document(&self, owner: Id, id: Id) -> DomainResult<Vec<String>> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let doc = load_document(&tx, owner, id).await?;
+        if doc.trashed_at.is_none() {
+            return Err(DomainError::Conflict("only a document in the trash can be deleted for good; move it to the trash first".into()));
+        }
+        let blobs = purge_doc_rows(&tx, id).await?;
+        let out = unreferenced(&tx, blobs).await?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.deleted", id, json!({}))], false).await?;
+        Ok(out)
+    }
+
+    async fn list_trash(&self, owner: Id, page: PageReq) -> DomainResult<Paged<ChildItem>> {
+        let c = self.client().await?;
+        // Top level of the trash: what did not go there together with its parent folder.
+        let nf = count(
+            &c,
+            &format!("SELECT COUNT(*) FROM folders f WHERE f.owner_id = $1 AND f.trashed_at IS NOT NULL AND {TOP_FOLDER}"),
+            &[&owner],
+        )
+        .await?;
+        let nd = count(
+            &c,
+            &format!("SELECT COUNT(*) FROM documents d WHERE d.owner_id = $1 AND d.trashed_at IS NOT NULL AND {TOP_DOC}"),
+            &[&owner],
+        )
+        .await?;
+        let (offset, limit) = (page.offset(), page.limit());
+        let mut items = Vec::new();
+        if offset < nf {
+            let sql = format!(
+                "SELECT {FOLDER_COLS} FROM folders f WHERE owner_id = $1 AND trashed_at IS NOT NULL AND {TOP_FOLDER} ORDER BY trashed_at DESC, id LIMIT $2 OFFSET $3"
+            );
+            let folders = all(query(&c, &sql, &[&owner, &limit, &offset]).await?, folder_from)?;
+            items.extend(folders_with_tags(&c, folders).await?);
+        }
+        let remaining = limit - items.len() as i64;
+        if remaining > 0 {
+            let sql = format!(
+                "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = $1 AND d.trashed_at IS NOT NULL AND {TOP_DOC} ORDER BY d.trashed_at DESC, d.id LIMIT $2 OFFSET $3"
+            );
+            let docs = load_docs(&c, &sql, &[&owner, &remaining, &(offset - nf).max(0)]).await?;
+            items.extend(docs.into_iter().map(ChildItem::Document));
+        }
+        Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
+    }
+
+    async fn empty_trash(&self, owner: Id) -> DomainResult<Vec<String>> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let mut blobs = Vec::new();
+        let mut events = Vec::new();
+        // Documents trashed themselves, and every document inside a trashed folder tree.
+        let trashed_folders =
+            ids(query(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NOT NULL ORDER BY id", &[&owner]).await?)?;
+        let mut all_folders = Vec::new();
+        for f in &trashed_folders {
+            all_folders.extend(subtree(&tx, *f).await?);
+        }
+        let mut doc_ids = ids(query(
+            &tx,
+            "SELECT id FROM documents WHERE owner_id = $1 AND (trashed_at IS NOT NULL OR folder_id = ANY($2))",
+            &[&owner, &all_folders],
+        )
+        .await?)?;
+        doc_ids.sort_unstable();
+        doc_ids.dedup();
+        for d in &doc_ids {
+            blobs.extend(purge_doc_rows(&tx, *d).await?);
+            events.push(NewEvent::document(owner, "document.deleted", *d, json!({})));
+        }
+        for f in &trashed_folders {
+            exec(&tx, "DELETE FROM folders WHERE id = $1", &[f]).await?;
+            events.push(NewEvent::folder(owner, "folder.deleted", *f, json!({})));
+        }
+        let out = unreferenced(&tx, blobs).await?;
+        Self::commit(tx, &events, false).await?;
+        Ok(out)
+    }
+
+    async fn versions(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Version>> {
+        let c = self.client().await?;
+        load_document(&c, owner, document_id).await?;
+        let rows = query(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.document_id = $1 ORDER BY v.number"), &[&document_id])
+            .await?;
+        all(rows, |r| version_from(r, 0))
+    }
+
+    async fn version(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Version> {
+        let c = self.client().await?;
+        let doc = load_document(&c, owner, document_id).await?;
+        let vid = version_id.unwrap_or(doc.version.id);
+        let row =
+            query_opt(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.id = $1 AND v.document_id = $2"), &[&vid, &document_id])
+                .await?;
+        row.map(|r| version_from(&r, 0))
+            .transpose()?
+            .ok_or_else(|| DomainError::not_found(format!("version {vid} of document {document_id}")))
+    }
+
+    async fn pages(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Vec<Page>> {
+        let v = self.version(owner, document_id, version_id).await?;
+        self.page_records(v.id).await
+    }
+
+    async fn page(&self, owner: Id, document_id: Id, version_id: Option<Id>, number: i32) -> DomainResult<Page> {
+        let v = self.version(owner, document_id, version_id).await?;
+        let c = self.client().await?;
+        let row = query_opt(&c, &format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = $1 AND number = $2"), &[&v.id, &number]).await?;
+        row.as_ref().map(page_from).transpose()?.ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
+    }
+
+    async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let doc = load_document(&tx, owner, id).await?;
+        let vid = doc.version.id;
+        let now = now_millis();
+        // Forget partial results of the earlier run.
+        exec(&tx, "DELETE FROM search_index WHERE rowid IN (SELECT id FROM pages WHERE version_id = $1)", &[&vid]).await?;
+        exec(&tx, "DELETE FROM pages WHERE version_id = $1", &[&vid]).await?;
+        exec(&tx, "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = $1", &[&vid]).await?;
+        exec(&tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        let job = NewJob::process_version(owner, id, vid, max_attempts);
+        let job_id =
+            insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.updated", id, json!({"state": "queued"}))], true).await?;
+        Ok(job_id)
+    }
+}

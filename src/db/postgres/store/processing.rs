@@ -1,0 +1,200 @@
+//! What the worker writes under a lease, and page edits.
+
+use super::*;
+
+#[async_trait]
+impl Processing for PgStore {
+    async fn begin_version(&self, lease: &Lease, version_id: Id, page_count: i32, page_jobs: Vec<NewJob>) -> DomainResult<bool> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let now = now_millis();
+        if !complete_in(&tx, lease, now).await? {
+            return Ok(false);
+        }
+        let (doc, owner) = doc_owner_of_version(&tx, version_id).await?;
+        if page_count <= 0 {
+            // Nothing to process: the document fails in words instead of waiting forever.
+            let error = "the file has no pages";
+            exec(
+                &tx,
+                "UPDATE versions SET state = 'failed', error = $2, page_count = 0, pages_done = 0 WHERE id = $1",
+                &[&version_id, &error],
+            )
+            .await?;
+            exec(
+                &tx,
+                "UPDATE documents SET state = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND current_version_id = $4",
+                &[&doc, &error, &now, &version_id],
+            )
+            .await?;
+            Self::commit(tx, &[NewEvent::document(owner, "document.failed", doc, json!({"error": error}))], false).await?;
+            return Ok(true);
+        }
+        exec(
+            &tx,
+            "UPDATE versions SET state = 'processing', page_count = $2, pages_done = 0, error = NULL WHERE id = $1",
+            &[&version_id, &page_count],
+        )
+        .await?;
+        exec(&tx, "UPDATE documents SET state = 'processing', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
+        exec(&tx, "DELETE FROM pages WHERE version_id = $1", &[&version_id]).await?;
+        for j in &page_jobs {
+            insert_job(&tx, j, now).await?;
+        }
+        let ev = NewEvent::document(owner, "document.processing", doc, json!({"pages": page_count}));
+        Self::commit(tx, &[ev], true).await?;
+        Ok(true)
+    }
+
+    async fn store_page(&self, lease: &Lease, version_id: Id, page: PageRecord, finish_job: NewJob) -> DomainResult<bool> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let now = now_millis();
+        if !complete_in(&tx, lease, now).await? {
+            return Ok(false);
+        }
+        let (doc, owner) = doc_owner_of_version(&tx, version_id).await?;
+        let inserted = exec(
+            &tx,
+            "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (version_id, number) DO NOTHING",
+            &[
+                &version_id,
+                &page.number,
+                &page.width,
+                &page.height,
+                &page.text,
+                &page.lines_json,
+                &page.source,
+                &page.thumbnail_sha256,
+                &page.preview_sha256,
+            ],
+        )
+        .await?;
+        // The row lock on the version serialises concurrent pages of one document, so exactly
+        // one of them sees the last page done and queues the finishing job.
+        let row = query_one(
+            &tx,
+            "UPDATE versions SET pages_done = pages_done + $2 WHERE id = $1 RETURNING pages_done, page_count",
+            &[&version_id, &(inserted as i32)],
+        )
+        .await?;
+        let (done, total): (i32, i32) = (col(&row, 0)?, col(&row, 1)?);
+        exec(
+            &tx,
+            "UPDATE jobs SET progress_done = $2, progress_total = $3 WHERE document_id = $1 AND kind = $4",
+            &[&doc, &done, &total, &crate::jobs::kinds::PROCESS_VERSION],
+        )
+        .await?;
+        let mut events = Vec::new();
+        if inserted == 1 {
+            events.push(NewEvent::document(owner, "job.progress", doc, json!({"page": done, "pages": total})));
+        }
+        let mut queued = false;
+        if done >= total {
+            queued = insert_job(&tx, &finish_job, now).await?.is_some();
+        }
+        Self::commit(tx, &events, queued).await?;
+        Ok(true)
+    }
+
+    async fn finish_version(&self, lease: &Lease, version_id: Id, searchable_sha256: Option<&str>) -> DomainResult<bool> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let now = now_millis();
+        if !complete_in(&tx, lease, now).await? {
+            return Ok(false);
+        }
+        let (doc, owner) = doc_owner_of_version(&tx, version_id).await?;
+        let current: Option<Id> = col(&query_one(&tx, "SELECT current_version_id FROM documents WHERE id = $1", &[&doc]).await?, 0)?;
+        let page_count: i32 = col(
+            &query_one(
+                &tx,
+                "UPDATE versions SET state = 'ready', error = NULL, searchable_sha256 = $2 WHERE id = $1 RETURNING page_count",
+                &[&version_id, &searchable_sha256],
+            )
+            .await?,
+            0,
+        )?;
+        let mut events = Vec::new();
+        if current == Some(version_id) {
+            // Index this version's pages (and drop any older version's entries).
+            exec(&tx, "DELETE FROM search_index WHERE document_id = $1 AND page_number > 0", &[&doc]).await?;
+            let pages = query(&tx, "SELECT id, number, text FROM pages WHERE version_id = $1 AND text <> ''", &[&version_id]).await?;
+            let (mut pids, mut nums, mut words) = (Vec::new(), Vec::new(), Vec::new());
+            for p in &pages {
+                pids.push(col::<Id>(p, 0)?);
+                nums.push(col::<i32>(p, 1)?);
+                words.push(index_words(&col::<String>(p, 2)?));
+            }
+            exec(
+                &tx,
+                "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
+                 SELECT u.pid, $1, u.pno, to_tsvector('simple', u.words) \
+                 FROM UNNEST($2::bigint[], $3::int[], $4::text[]) AS u(pid, pno, words)",
+                &[&doc, &pids, &nums, &words],
+            )
+            .await?;
+            exec(&tx, "UPDATE documents SET state = 'ready', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
+            events.push(NewEvent::document(owner, "document.ready", doc, json!({"page_count": page_count, "version_id": version_id})));
+        }
+        exec(
+            &tx,
+            "UPDATE jobs SET progress_done = $2, progress_total = $2 WHERE document_id = $1 AND kind = $3",
+            &[&doc, &page_count, &crate::jobs::kinds::PROCESS_VERSION],
+        )
+        .await?;
+        Self::commit(tx, &events, false).await?;
+        Ok(true)
+    }
+
+    async fn fail_version(&self, version_id: Id, error: &str) -> DomainResult<()> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let now = now_millis();
+        let (doc, owner) = doc_owner_of_version(&tx, version_id).await?;
+        exec(&tx, "UPDATE versions SET state = 'failed', error = $2 WHERE id = $1", &[&version_id, &error]).await?;
+        exec(
+            &tx,
+            "UPDATE documents SET state = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND current_version_id = $4",
+            &[&doc, &error, &now, &version_id],
+        )
+        .await?;
+        // Other page jobs of this version have nothing left to do.
+        exec(
+            &tx,
+            "UPDATE jobs SET state = 'failed', last_error = 'another page of this document failed', updated_at = $2 \
+             WHERE document_id = $1 AND state = 'queued' AND kind <> $3",
+            &[&doc, &now, &crate::jobs::kinds::PROCESS_VERSION],
+        )
+        .await?;
+        Self::commit(tx, &[NewEvent::document(owner, "document.failed", doc, json!({"error": error}))], false).await
+    }
+
+    async fn version_by_id(&self, version_id: Id) -> DomainResult<Version> {
+        let c = self.client().await?;
+        let row = query_opt(&c, &format!("SELECT {VERSION_COLS} FROM versions v WHERE v.id = $1"), &[&version_id]).await?;
+        row.map(|r| version_from(&r, 0)).transpose()?.ok_or_else(|| DomainError::not_found(format!("version {version_id}")))
+    }
+
+    async fn page_records(&self, version_id: Id) -> DomainResult<Vec<Page>> {
+        let c = self.client().await?;
+        let rows = query(&c, &format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = $1 ORDER BY number"), &[&version_id]).await?;
+        all(rows, page_from)
+    }
+
+    async fn apply_page_edit(&self, edit: crate::domain::pages::PageEdit) -> DomainResult<crate::domain::pages::PageEditOutcome> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let (out, events, jobs) = pages::apply(&tx, &edit).await?;
+        Self::commit(tx, &events, jobs).await?;
+        Ok(out)
+    }
+
+    async fn set_page_images(&self, version_id: Id, images: Vec<(i32, String, String)>) -> DomainResult<()> {
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let events = pages::set_page_images(&tx, version_id, &images).await?;
+        Self::commit(tx, &events, false).await
+    }
+}

@@ -1,0 +1,423 @@
+//! Documents, their versions and pages, the trash.
+
+use super::*;
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn create_upload(&self, up: NewUpload) -> DomainResult<UploadOutcome> {
+        let out = self
+            .write(move |tx| {
+                live_folder(tx, up.owner_id, up.folder_id)?;
+                let now = now_millis();
+                let duplicate_of: Option<Id> = tx
+                    .query_row(
+                        "SELECT id FROM documents WHERE owner_id = ?1 AND sha256 = ?2 ORDER BY id LIMIT 1",
+                        params![up.owner_id, up.sha256],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    ?;
+                if let Some(dup) = duplicate_of
+                    && up.reject_duplicates
+                {
+                    return Err(DomainError::Conflict(format!("this file is already in your library as document {dup}")));
+                }
+                tx.execute(
+                    "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
+                    params![up.owner_id, up.folder_id, up.title, up.sha256, duplicate_of, now],
+                )
+                ?;
+                let doc_id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO versions (document_id, number, filename, mime, size, sha256, state, created_at, note) VALUES (?1, 1, ?2, ?3, ?4, ?5, 'queued', ?6, 'uploaded')",
+                    params![doc_id, up.filename, up.mime, up.size, up.sha256, now],
+                )
+                ?;
+                let version_id = tx.last_insert_rowid();
+                tx.execute("UPDATE documents SET current_version_id = ?2 WHERE id = ?1", params![doc_id, version_id])?;
+                for name in &up.tag_names {
+                    tx.execute("INSERT OR IGNORE INTO tags (owner_id, name) VALUES (?1, ?2)", params![up.owner_id, name])?;
+                    tx.execute(
+                        "INSERT OR IGNORE INTO document_tags (document_id, tag_id) SELECT ?1, id FROM tags WHERE owner_id = ?2 AND name = ?3",
+                        params![doc_id, up.owner_id, name],
+                    )
+                    ?;
+                }
+                title_index_update(tx, doc_id, &up.title)?;
+                let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
+                let job_id = insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
+                emit(tx, &NewEvent::document(up.owner_id, "document.created", doc_id, json!({"title": up.title, "folder_id": up.folder_id})))?;
+                let document = load_document(tx, up.owner_id, doc_id)?;
+                Ok(UploadOutcome { document, version_id, job_id })
+            })
+            .await?;
+        self.notify_jobs();
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn document(&self, owner: Id, id: Id) -> DomainResult<Document> {
+        self.read(move |c| load_document(c, owner, id)).await
+    }
+
+    async fn list_documents(&self, owner: Id, f: &DocumentFilter, page: PageReq) -> DomainResult<Paged<Document>> {
+        let f = f.clone();
+        self.read(move |c| {
+            let mut conds = vec!["d.owner_id = ?1".to_string()];
+            let mut args: Vec<rusqlite::types::Value> = vec![owner.into()];
+            conds.push(if f.trashed { "d.trashed_at IS NOT NULL".into() } else { "d.trashed_at IS NULL".into() });
+            if let Some(folder) = f.folder_id {
+                args.push(folder.into());
+                conds.push(format!("d.folder_id = ?{}", args.len()));
+            }
+            if let Some(tag) = f.tag_id {
+                args.push(tag.into());
+                conds.push(format!("EXISTS (SELECT 1 FROM document_tags dt WHERE dt.document_id = d.id AND dt.tag_id = ?{})", args.len()));
+            }
+            if let Some(state) = f.state {
+                args.push(state.as_str().to_string().into());
+                conds.push(format!("d.state = ?{}", args.len()));
+            }
+            if let Some(a) = f.created_after {
+                args.push(a.into());
+                conds.push(format!("d.created_at >= ?{}", args.len()));
+            }
+            if let Some(b) = f.created_before {
+                args.push(b.into());
+                conds.push(format!("d.created_at < ?{}", args.len()));
+            }
+            match f.duplicate {
+                Some(true) => conds.push("d.duplicate_of IS NOT NULL".into()),
+                Some(false) => conds.push("d.duplicate_of IS NULL".into()),
+                None => {}
+            }
+            let order = match f.sort {
+                DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
+                DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
+                DocSort::TitleAsc => "d.title COLLATE NOCASE ASC, d.id ASC",
+                DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id DESC",
+            };
+            let wher = conds.join(" AND ");
+            let total: i64 = match f.kept_count() {
+                Some(KeptCount::Owner) => c
+                    .prepare_cached("SELECT COALESCE((SELECT live FROM owner_document_counts WHERE owner_id = ?1), 0)")
+                    .and_then(|mut st| st.query_row(params![owner], |r| r.get(0))),
+                Some(KeptCount::Folder(folder)) => c
+                    .prepare_cached(
+                        "SELECT COALESCE((SELECT k.live FROM folder_document_counts k JOIN folders f ON f.id = k.folder_id \
+                         WHERE k.folder_id = ?1 AND f.owner_id = ?2), 0)",
+                    )
+                    .and_then(|mut st| st.query_row(params![folder, owner], |r| r.get(0))),
+                None => c
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
+                    .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0))),
+            }?;
+            let n = args.len();
+            let w = Window::of(total, page.offset(), page.limit());
+            args.push(w.limit.into());
+            args.push(w.offset.into());
+            // The page's ids from an index in list order (or backwards, past the middle), then
+            // only those rows.
+            let sql = format!(
+                "SELECT {DOC_COLS} FROM (SELECT d.id FROM documents d WHERE {wher} ORDER BY {} LIMIT ?{} OFFSET ?{}) p \
+                 CROSS JOIN documents d ON d.id = p.id JOIN versions v ON v.id = d.current_version_id ORDER BY {order}",
+                w.order(order),
+                n + 1,
+                n + 2
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let mut docs = st.query_map(params_from_iter(args.iter()), document_from)?.collect::<Result<Vec<_>, _>>()?;
+            attach_tags(c, &mut docs)?;
+            Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
+        })
+        .await
+    }
+
+    async fn update_document(
+        &self,
+        owner: Id,
+        id: Id,
+        title: Option<&str>,
+        folder_id: Option<Id>,
+        tag_ids: Option<&[Id]>,
+    ) -> DomainResult<Document> {
+        let title = title.map(str::to_string);
+        let tag_ids = tag_ids.map(|t| t.to_vec());
+        let out = self
+            .write(move |tx| {
+                let doc = load_document(tx, owner, id)?;
+                let now = now_millis();
+                if let Some(t) = &title {
+                    tx.execute("UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1", params![id, t, now])?;
+                    title_index_update(tx, id, t)?;
+                }
+                if let Some(fid) = folder_id
+                    && fid != doc.folder_id
+                {
+                    live_folder(tx, owner, fid)?;
+                    tx.execute("UPDATE documents SET folder_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, fid, now])?;
+                    emit(tx, &NewEvent::document(owner, "document.moved", id, json!({"from": doc.folder_id, "to": fid})))?;
+                }
+                if let Some(tags) = &tag_ids {
+                    check_tags_owned(tx, owner, tags)?;
+                    tx.execute("DELETE FROM document_tags WHERE document_id = ?1", params![id])?;
+                    for t in tags {
+                        tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])?;
+                    }
+                    tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
+                }
+                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({})))?;
+                load_document(tx, owner, id)
+            })
+            .await?;
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document> {
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        let out = self
+            .write(move |tx| {
+                load_document(tx, owner, id)?;
+                check_tags_owned(tx, owner, &add)?;
+                check_tags_owned(tx, owner, &remove)?;
+                for t in &add {
+                    tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])?;
+                }
+                for t in &remove {
+                    tx.execute("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2", params![id, t])?;
+                }
+                tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
+                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({})))?;
+                load_document(tx, owner, id)
+            })
+            .await?;
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()> {
+        self.write(move |tx| {
+            let doc = load_document(tx, owner, id)?;
+            if doc.trashed_at.is_some() {
+                return Ok(());
+            }
+            let now = now_millis();
+            tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![id, now])?;
+            emit(tx, &NewEvent::document(owner, "document.trashed", id, json!({"folder_id": doc.folder_id})))?;
+            Ok(())
+        })
+        .await?;
+        self.notify_events();
+        Ok(())
+    }
+
+    async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document> {
+        let out = self
+            .write(move |tx| {
+                let doc = load_document(tx, owner, id)?;
+                if doc.trashed_at.is_none() {
+                    return Ok(doc);
+                }
+                let now = now_millis();
+                // Back where it was, unless that folder is gone to the trash too: then the Inbox.
+                let folder_live = load_folder(tx, owner, doc.folder_id).map(|f| f.trashed_at.is_none()).unwrap_or(false);
+                let folder = if folder_live {
+                    doc.folder_id
+                } else {
+                    tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'inbox'", params![owner], |r| r.get(0))?
+                };
+                tx.execute(
+                    "UPDATE documents SET trashed_at = NULL, folder_id = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, folder, now],
+                )?;
+                emit(tx, &NewEvent::document(owner, "document.restored", id, json!({"folder_id": folder})))?;
+                load_document(tx, owner, id)
+            })
+            .await?;
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn purge_document(&self, owner: Id, id: Id) -> DomainResult<Vec<String>> {
+        let out = self
+            .write(move |tx| {
+                let doc = load_document(tx, owner, id)?;
+                if doc.trashed_at.is_none() {
+                    return Err(DomainError::Conflict(
+                        "only a document in the trash can be deleted for good; move it to the trash first".into(),
+                    ));
+                }
+                let blobs = purge_doc_rows(tx, id)?;
+                emit(tx, &NewEvent::document(owner, "document.deleted", id, json!({})))?;
+                unreferenced(tx, blobs)
+            })
+            .await?;
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn list_trash(&self, owner: Id, page: PageReq) -> DomainResult<Paged<ChildItem>> {
+        self.read(move |c| {
+            // Top level of the trash: what did not go there together with its parent folder.
+            let nf: i64 = c
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM folders f WHERE f.owner_id = ?1 AND f.trashed_at IS NOT NULL AND {TOP_FOLDER}"),
+                    params![owner],
+                    |r| r.get(0),
+                )
+                ?;
+            let nd: i64 = c
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM documents d WHERE d.owner_id = ?1 AND d.trashed_at IS NOT NULL AND {TOP_DOC}"),
+                    params![owner],
+                    |r| r.get(0),
+                )
+                ?;
+            let (offset, limit) = (page.offset(), page.limit());
+            let mut items = Vec::new();
+            if offset < nf {
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT {FOLDER_COLS} FROM folders f WHERE owner_id = ?1 AND trashed_at IS NOT NULL AND {TOP_FOLDER} ORDER BY trashed_at DESC, id LIMIT ?2 OFFSET ?3"
+                    ))
+                    ?;
+                let folders = st
+                    .query_map(params![owner, limit, offset], folder_from)
+                    ?
+                    .collect::<Result<Vec<_>, _>>()
+                    ?;
+                items.extend(folders_with_tags(c, folders)?);
+            }
+            let remaining = limit - items.len() as i64;
+            if remaining > 0 {
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.owner_id = ?1 AND d.trashed_at IS NOT NULL AND {TOP_DOC} ORDER BY d.trashed_at DESC, d.id LIMIT ?2 OFFSET ?3"
+                    ))
+                    ?;
+                let mut docs = st
+                    .query_map(params![owner, remaining, (offset - nf).max(0)], document_from)
+                    ?
+                    .collect::<Result<Vec<_>, _>>()
+                    ?;
+                attach_tags(c, &mut docs)?;
+                items.extend(docs.into_iter().map(ChildItem::Document));
+            }
+            Ok(Paged { truncated: false, items, total: nf + nd, page: page.page, page_size: page.page_size })
+        })
+        .await
+    }
+
+    async fn empty_trash(&self, owner: Id) -> DomainResult<Vec<String>> {
+        let out = self
+            .write(move |tx| {
+                let mut blobs = Vec::new();
+                // Documents trashed themselves, and every document inside a trashed folder tree.
+                let trashed_folders: Vec<Id> = {
+                    let mut st = tx.prepare("SELECT id FROM folders WHERE owner_id = ?1 AND trashed_at IS NOT NULL")?;
+                    st.query_map(params![owner], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
+                };
+                let mut all_folders = Vec::new();
+                for f in &trashed_folders {
+                    all_folders.extend(subtree(tx, *f)?);
+                }
+                let mut doc_ids: Vec<Id> = {
+                    let mut st = tx.prepare("SELECT id FROM documents WHERE owner_id = ?1 AND trashed_at IS NOT NULL")?;
+                    st.query_map(params![owner], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
+                };
+                for f in &all_folders {
+                    let mut st = tx.prepare_cached("SELECT id FROM documents WHERE folder_id = ?1")?;
+                    let ids = st.query_map(params![f], |r| r.get(0))?.collect::<Result<Vec<Id>, _>>()?;
+                    doc_ids.extend(ids);
+                }
+                doc_ids.sort_unstable();
+                doc_ids.dedup();
+                for d in &doc_ids {
+                    blobs.extend(purge_doc_rows(tx, *d)?);
+                    emit(tx, &NewEvent::document(owner, "document.deleted", *d, json!({})))?;
+                }
+                for f in &trashed_folders {
+                    tx.execute("DELETE FROM folders WHERE id = ?1", params![f])?;
+                    emit(tx, &NewEvent::folder(owner, "folder.deleted", *f, json!({})))?;
+                }
+                unreferenced(tx, blobs)
+            })
+            .await?;
+        self.notify_events();
+        Ok(out)
+    }
+
+    async fn versions(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Version>> {
+        self.read(move |c| {
+            load_document(c, owner, document_id)?;
+            let mut st = c.prepare_cached(&format!("SELECT {VERSION_COLS} FROM versions v WHERE v.document_id = ?1 ORDER BY v.number"))?;
+            let rows = st.query_map(params![document_id], |r| version_from(r, 0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
+        })
+        .await
+    }
+
+    async fn version(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Version> {
+        self.read(move |c| {
+            let doc = load_document(c, owner, document_id)?;
+            let vid = version_id.unwrap_or(doc.version.id);
+            c.prepare_cached(&format!("SELECT {VERSION_COLS} FROM versions v WHERE v.id = ?1 AND v.document_id = ?2"))
+                .and_then(|mut st| st.query_row(params![vid, document_id], |r| version_from(r, 0)).optional())?
+                .ok_or_else(|| DomainError::not_found(format!("version {vid} of document {document_id}")))
+        })
+        .await
+    }
+
+    async fn pages(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Vec<Page>> {
+        let v = self.version(owner, document_id, version_id).await?;
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 ORDER BY number"))?;
+            let rows = st.query_map(params![v.id], page_from)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(DomainError::from)
+        })
+        .await
+    }
+
+    async fn page(&self, owner: Id, document_id: Id, version_id: Option<Id>, number: i32) -> DomainResult<Page> {
+        let v = self.version(owner, document_id, version_id).await?;
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 AND number = ?2"))
+                .and_then(|mut st| st.query_row(params![v.id, number], page_from).optional())?
+                .ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
+        })
+        .await
+    }
+
+    async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id> {
+        let out = self
+            .write(move |tx| {
+                let doc = load_document(tx, owner, id)?;
+                let vid = doc.version.id;
+                let now = now_millis();
+                // Forget partial results of the earlier run.
+                let page_ids: Vec<Id> = {
+                    let mut st = tx.prepare("SELECT id FROM pages WHERE version_id = ?1")?;
+                    st.query_map(params![vid], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
+                };
+                for p in page_ids {
+                    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![p])?;
+                }
+                tx.execute("DELETE FROM pages WHERE version_id = ?1", params![vid])?;
+                tx.execute(
+                    "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = ?1",
+                    params![vid],
+                )?;
+                tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![id, now])?;
+                let job = NewJob::process_version(owner, id, vid, max_attempts);
+                let job_id =
+                    insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
+                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({"state": "queued"})))?;
+                Ok(job_id)
+            })
+            .await?;
+        self.notify_jobs();
+        self.notify_events();
+        Ok(out)
+    }
+}

@@ -1,0 +1,357 @@
+//! `Store` for SQLite.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use serde_json::json;
+
+use super::{MIGRATIONS, SqliteStore, emit, is_unique_violation};
+use crate::db::like_escape;
+use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
+use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document};
+use crate::domain::store::*;
+use crate::domain::*;
+
+mod bench;
+mod documents;
+mod events;
+mod folders;
+mod jobs;
+mod ops;
+mod pages;
+mod processing;
+mod search;
+mod tags;
+mod users;
+
+const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
+     v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
+const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+const FOLDER_COLS: &str = "id, owner_id, parent_id, name, kind, created_at, updated_at, trashed_at";
+const JOB_COLS: &str = "id, kind, state, attempts, max_attempts, last_error, progress_done, progress_total, document_id, owner_id, priority, run_after, created_at, updated_at";
+/// A trashed folder/document is listed at the top of the trash unless it went there with its parent.
+const TOP_FOLDER: &str = "NOT EXISTS (SELECT 1 FROM folders p WHERE p.id = f.parent_id AND p.trashed_at = f.trashed_at)";
+const TOP_DOC: &str = "NOT EXISTS (SELECT 1 FROM folders p WHERE p.id = d.folder_id AND p.trashed_at = d.trashed_at)";
+const PAGE_COLS: &str = "version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256";
+
+fn version_from(row: &Row<'_>, o: usize) -> rusqlite::Result<Version> {
+    Ok(Version {
+        id: row.get(o)?,
+        document_id: row.get(o + 1)?,
+        number: row.get(o + 2)?,
+        filename: row.get(o + 3)?,
+        mime: row.get(o + 4)?,
+        size: row.get(o + 5)?,
+        sha256: row.get(o + 6)?,
+        state: DocState::parse(&row.get::<_, String>(o + 7)?).unwrap_or(DocState::Queued),
+        error: row.get(o + 8)?,
+        page_count: row.get(o + 9)?,
+        pages_done: row.get(o + 10)?,
+        searchable_sha256: row.get(o + 11)?,
+        note: row.get(o + 12)?,
+        created_at: row.get(o + 13)?,
+    })
+}
+
+fn document_from(row: &Row<'_>) -> rusqlite::Result<Document> {
+    Ok(Document {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        folder_id: row.get(2)?,
+        title: row.get(3)?,
+        state: DocState::parse(&row.get::<_, String>(4)?).unwrap_or(DocState::Queued),
+        error: row.get(5)?,
+        duplicate_of: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        trashed_at: row.get(9)?,
+        tags: Vec::new(),
+        version: version_from(row, 10)?,
+    })
+}
+
+fn folder_from(row: &Row<'_>) -> rusqlite::Result<Folder> {
+    Ok(Folder {
+        id: row.get(0)?,
+        owner_id: row.get(1)?,
+        parent_id: row.get(2)?,
+        name: row.get(3)?,
+        kind: FolderKind::parse(&row.get::<_, String>(4)?),
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+        trashed_at: row.get(7)?,
+    })
+}
+
+fn user_from(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User { id: row.get(0)?, username: row.get(1)?, is_admin: row.get(2)?, disabled: row.get(3)?, created_at: row.get(4)? })
+}
+
+fn job_from(row: &Row<'_>) -> rusqlite::Result<JobView> {
+    Ok(JobView {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        state: JobState::parse(&row.get::<_, String>(2)?),
+        attempts: row.get(3)?,
+        max_attempts: row.get(4)?,
+        last_error: row.get(5)?,
+        progress_done: row.get(6)?,
+        progress_total: row.get(7)?,
+        document_id: row.get(8)?,
+        owner_id: row.get(9)?,
+        priority: row.get(10)?,
+        run_after: row.get(11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+fn page_from(row: &Row<'_>) -> rusqlite::Result<Page> {
+    Ok(Page {
+        version_id: row.get(0)?,
+        number: row.get(1)?,
+        width: row.get(2)?,
+        height: row.get(3)?,
+        text: row.get(4)?,
+        lines_json: row.get(5)?,
+        source: row.get(6)?,
+        thumbnail_sha256: row.get(7)?,
+        preview_sha256: row.get(8)?,
+    })
+}
+
+fn tag_from(row: &Row<'_>) -> rusqlite::Result<Tag> {
+    Ok(Tag { id: row.get(0)?, owner_id: row.get(1)?, name: row.get(2)?, color: row.get(3)?, document_count: row.get(4)? })
+}
+
+fn placeholders(n: usize, start: usize) -> String {
+    (0..n).map(|i| format!("?{}", start + i)).collect::<Vec<_>>().join(",")
+}
+
+/// Fills in the tags of each document (one query for the whole batch).
+fn attach_tags(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Id> = docs.iter().map(|d| d.id).collect();
+    let sql = format!(
+        "SELECT dt.document_id, t.id, t.owner_id, t.name, t.color FROM document_tags dt JOIN tags t ON t.id = dt.tag_id \
+         WHERE dt.document_id IN ({}) ORDER BY t.name",
+        placeholders(ids.len(), 1)
+    );
+    let mut st = conn.prepare(&sql)?;
+    let mut by_doc: HashMap<Id, Vec<Tag>> = HashMap::new();
+    let rows = st.query_map(params_from_iter(ids.iter()), |r| {
+        Ok((r.get::<_, Id>(0)?, Tag { id: r.get(1)?, owner_id: r.get(2)?, name: r.get(3)?, color: r.get(4)?, document_count: 0 }))
+    })?;
+    for row in rows {
+        let (doc, tag) = row?;
+        by_doc.entry(doc).or_default().push(tag);
+    }
+    for d in docs.iter_mut() {
+        d.tags = by_doc.remove(&d.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+fn load_document(conn: &Connection, owner: Id, id: Id) -> DomainResult<Document> {
+    let sql = format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE d.id = ?1 AND d.owner_id = ?2");
+    let doc = conn
+        .prepare_cached(&sql)
+        .and_then(|mut st| st.query_row(params![id, owner], document_from).optional())?
+        .ok_or_else(|| DomainError::not_found(format!("document {id}")))?;
+    let mut docs = vec![doc];
+    attach_tags(conn, &mut docs)?;
+    Ok(docs.pop().expect("one document"))
+}
+
+fn load_folder(conn: &Connection, owner: Id, id: Id) -> DomainResult<Folder> {
+    conn.prepare_cached(&format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1 AND owner_id = ?2"))
+        .and_then(|mut st| st.query_row(params![id, owner], folder_from).optional())?
+        .ok_or_else(|| DomainError::not_found(format!("folder {id}")))
+}
+
+fn live_folder(conn: &Connection, owner: Id, id: Id) -> DomainResult<Folder> {
+    let f = load_folder(conn, owner, id)?;
+    if f.trashed_at.is_some() {
+        return Err(DomainError::Conflict(format!("folder {id} is in the trash")));
+    }
+    Ok(f)
+}
+
+fn check_tags_owned(conn: &Connection, owner: Id, tag_ids: &[Id]) -> DomainResult<()> {
+    for t in tag_ids {
+        let found: Option<Id> = conn
+            .prepare_cached("SELECT id FROM tags WHERE id = ?1 AND owner_id = ?2")
+            .and_then(|mut st| st.query_row(params![t, owner], |r| r.get(0)).optional())?;
+        if found.is_none() {
+            return Err(DomainError::not_found(format!("tag {t}")));
+        }
+    }
+    Ok(())
+}
+
+/// Ids of the folder and all folders below it.
+fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
+    let mut st = conn.prepare_cached(
+        "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) SELECT id FROM sub",
+    )?;
+    let ids = st.query_map(params![id], |r| r.get(0))?.collect::<Result<Vec<Id>, _>>()?;
+    Ok(ids)
+}
+
+fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
+    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id])?;
+    tx.execute("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)", params![-doc_id, title, doc_id])?;
+    Ok(())
+}
+
+/// Removes a document's rows (cascade) and its index entries; returns candidate blob hashes.
+fn purge_doc_rows(tx: &Transaction<'_>, doc_id: Id) -> DomainResult<Vec<String>> {
+    let mut blobs = Vec::new();
+    {
+        let mut st = tx.prepare_cached("SELECT v.sha256, v.searchable_sha256 FROM versions v WHERE v.document_id = ?1")?;
+        let rows = st.query_map(params![doc_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+        for r in rows {
+            let (a, b) = r?;
+            blobs.push(a);
+            blobs.extend(b);
+        }
+        let mut st = tx
+            .prepare_cached(
+                "SELECT p.thumbnail_sha256, p.preview_sha256, p.id FROM pages p JOIN versions v ON v.id = p.version_id WHERE v.document_id = ?1",
+            )
+            ?;
+        let rows =
+            st.query_map(params![doc_id], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Id>(2)?)))?;
+        let mut page_ids = Vec::new();
+        for r in rows {
+            let (a, b, id) = r?;
+            blobs.extend(a);
+            blobs.extend(b);
+            page_ids.push(id);
+        }
+        for pid in page_ids {
+            tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![pid])?;
+        }
+    }
+    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id])?;
+    tx.execute("UPDATE documents SET current_version_id = NULL WHERE id = ?1", params![doc_id])?;
+    tx.execute("DELETE FROM documents WHERE id = ?1", params![doc_id])?;
+    Ok(blobs)
+}
+
+/// Of the candidate hashes, those no remaining row refers to.
+fn unreferenced(tx: &Transaction<'_>, candidates: Vec<String>) -> DomainResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for sha in candidates {
+        if !seen.insert(sha.clone()) {
+            continue;
+        }
+        let used: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM versions WHERE sha256 = ?1 OR searchable_sha256 = ?1) \
+                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1 OR preview_sha256 = ?1)",
+            )
+            .and_then(|mut st| st.query_row(params![sha], |r| r.get(0)))?;
+        if !used {
+            out.push(sha);
+        }
+    }
+    Ok(out)
+}
+
+fn insert_job(tx: &Transaction<'_>, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {
+    let res = tx
+        .prepare_cached(
+            "INSERT INTO jobs (kind, payload, priority, run_after, max_attempts, unique_key, timeout_secs, document_id, owner_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        )
+        .and_then(|mut st| {
+            st.insert(params![
+                job.spec.kind(),
+                job.spec.payload().to_string(),
+                job.priority,
+                job.run_after.unwrap_or(now),
+                job.max_attempts,
+                job.unique_key,
+                job.timeout_secs,
+                job.document_id,
+                job.owner_id,
+                now
+            ])
+        });
+    match res {
+        Ok(id) => Ok(Some(id)),
+        Err(e) if is_unique_violation(&e) && job.unique_key.is_some() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Fenced completion inside a transaction.
+fn complete_in(tx: &Transaction<'_>, lease: &Lease, now: Millis) -> DomainResult<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = ?4 \
+             WHERE id = ?1 AND locked_by = ?2 AND lease_seq = ?3 AND state = 'running'",
+        )
+        .and_then(|mut st| st.execute(params![lease.job_id, lease.worker_id, lease.seq, now]))?;
+    Ok(n == 1)
+}
+
+fn doc_owner_of_version(tx: &Connection, version_id: Id) -> DomainResult<(Id, Id)> {
+    tx.prepare_cached("SELECT d.id, d.owner_id FROM versions v JOIN documents d ON d.id = v.document_id WHERE v.id = ?1")
+        .and_then(|mut st| st.query_row(params![version_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())?
+        .ok_or_else(|| DomainError::not_found(format!("version {version_id}")))
+}
+
+fn fts_term(t: &Term) -> String {
+    // Words are alphanumeric only (see search::words_of), so quoting them is always safe.
+    let phrase = format!("\"{}\"", t.words.join(" "));
+    if t.prefix { format!("{phrase}*") } else { phrase }
+}
+
+fn fts_expression(q: &SearchQuery) -> String {
+    let inc: Vec<String> = q.include.iter().map(fts_term).collect();
+    let mut expr = inc.join(" AND ");
+    for t in &q.exclude {
+        expr = format!("{expr} NOT {}", fts_term(t));
+    }
+    expr
+}
+
+fn child_order(sort: ChildSort, doc: bool) -> &'static str {
+    match (sort, doc) {
+        (ChildSort::NameAsc, false) => "name COLLATE NOCASE ASC, id ASC",
+        (ChildSort::NameDesc, false) => "name COLLATE NOCASE DESC, id DESC",
+        (ChildSort::CreatedAsc, false) => "created_at ASC, id ASC",
+        (ChildSort::CreatedDesc, false) => "created_at DESC, id DESC",
+        (ChildSort::NameAsc, true) => "d.title COLLATE NOCASE ASC, d.id ASC",
+        (ChildSort::NameDesc, true) => "d.title COLLATE NOCASE DESC, d.id DESC",
+        (ChildSort::CreatedAsc, true) => "d.created_at ASC, d.id ASC",
+        (ChildSort::CreatedDesc, true) => "d.created_at DESC, d.id DESC",
+    }
+}
+
+fn folders_with_tags(conn: &Connection, folders: Vec<Folder>) -> DomainResult<Vec<ChildItem>> {
+    let mut out = Vec::with_capacity(folders.len());
+    for f in folders {
+        let tags = folder_tags_of(conn, f.id)?;
+        out.push(ChildItem::Folder(f, tags));
+    }
+    Ok(out)
+}
+
+fn folder_tags_of(conn: &Connection, folder_id: Id) -> DomainResult<Vec<Tag>> {
+    let mut st = conn
+        .prepare_cached(
+            "SELECT t.id, t.owner_id, t.name, t.color, 0 FROM folder_tags ft JOIN tags t ON t.id = ft.tag_id WHERE ft.folder_id = ?1 ORDER BY t.name",
+        )
+        ?;
+    let tags = st.query_map(params![folder_id], tag_from)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(tags)
+}
