@@ -124,5 +124,5 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
 }
 
 pub async fn ocr_file(settings: Settings, args: OcrArgs) -> Result<(), AppError> {
-    crate::pipeline::ocr_file(&settings, &args).await
+    crate::pipeline::ocr_file(&settings, &args.file, args.output.as_deref(), args.text || args.output.is_none()).await
 }

@@ -72,6 +72,9 @@ pub fn generate_password() -> String {
     (0..20).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect()
 }
 
+/// The browser session cookie (HttpOnly): the REST API and the websocket both read it.
+pub const SESSION_COOKIE: &str = "docmerge_session";
+
 #[cfg(test)]
 mod tests {
     use super::*;

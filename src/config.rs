@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub const SYSTEM_CONFIG: &str = "/etc/docmerge/docmerge.toml";
@@ -120,11 +120,13 @@ pub struct WsSettings {
     /// Origins (`https://docs.example.org`) of pages that may open the websocket besides pages
     /// of the websocket's own host name.
     pub allowed_origins: Vec<String>,
+    /// Where the `ws` role serves /healthz, /readyz and /metrics (empty: nowhere).
+    pub health_bind: String,
 }
 
 impl Default for WsSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8001".into(), retention_hours: 72, allowed_origins: Vec::new() }
+        Self { bind: "127.0.0.1:8001".into(), retention_hours: 72, allowed_origins: Vec::new(), health_bind: String::new() }
     }
 }
 
@@ -141,11 +143,13 @@ pub struct WorkerSettings {
     pub shutdown_grace_secs: u64,
     /// Attempts before a job is marked failed.
     pub max_attempts: i32,
+    /// Where the `worker` role serves /healthz, /readyz and /metrics (empty: nowhere).
+    pub health_bind: String,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { concurrency: 2, lease_secs: 60, poll_ms: 250, shutdown_grace_secs: 30, max_attempts: 5 }
+        Self { concurrency: 2, lease_secs: 60, poll_ms: 250, shutdown_grace_secs: 30, max_attempts: 5, health_bind: String::new() }
     }
 }
 
@@ -286,8 +290,14 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let (env_pairs, warnings) = env_overrides()?;
-        for (key, value) in env_pairs {
+        // DOCMERGE__SECTION__KEY: figment's own Env provider, for the keys that exist.
+        let known = known_keys();
+        let known_env = known.clone();
+        figment = figment
+            .merge(Env::prefixed(ENV_PREFIX).split("__").filter(move |k| known_env.iter().any(|n| n.eq_ignore_ascii_case(k.as_str()))));
+        // DOCMERGE__SECTION__KEY_FILE: a secret read from a file (no figment provider does this).
+        let (secrets, warnings) = secret_files_and_unknown_names(&known)?;
+        for (key, value) in secrets {
             figment = figment.merge((key, value));
         }
         let settings: Settings = figment.extract().map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
@@ -309,9 +319,11 @@ impl Settings {
         if self.server.max_upload_mb == 0 {
             return Err(ConfigError::Invalid("server.max_upload_mb must be at least 1".into()));
         }
-        crate::archive::backup::Schedule::parse(&self.backup.schedule)
+        crate::domain::schedule::Schedule::parse(&self.backup.schedule)
             .map_err(|e| ConfigError::Invalid(format!("backup.schedule: {e}")))?;
-        for (name, bind) in [("server.bind", &self.server.bind), ("ws.bind", &self.ws.bind)] {
+        let health = [("ws.health_bind", &self.ws.health_bind), ("worker.health_bind", &self.worker.health_bind)];
+        let health = health.into_iter().filter(|(_, b)| !b.is_empty());
+        for (name, bind) in [("server.bind", &self.server.bind), ("ws.bind", &self.ws.bind)].into_iter().chain(health) {
             if bind.parse::<std::net::SocketAddr>().is_err() {
                 return Err(ConfigError::Invalid(format!("{name} must be an address like 127.0.0.1:8000, not {bind:?}")));
             }
@@ -349,21 +361,7 @@ impl Settings {
 }
 
 fn toml_string(settings: &Settings) -> String {
-    // figment's Toml provider reads TOML; serde_json -> toml-ish rendering is enough here.
-    let value = serde_json::to_value(settings).unwrap_or_default();
-    let mut out = String::new();
-    if let serde_json::Value::Object(sections) = value {
-        for (section, body) in sections {
-            out.push_str(&format!("[{section}]\n"));
-            if let serde_json::Value::Object(keys) = body {
-                for (k, v) in keys {
-                    out.push_str(&format!("{k} = {v}\n"));
-                }
-            }
-            out.push('\n');
-        }
-    }
-    out
+    toml::to_string(settings).unwrap_or_else(|e| format!("# the settings cannot be shown as TOML: {e}\n"))
 }
 
 /// Replaces the password in `scheme://user:password@host` with `***`.
@@ -384,48 +382,32 @@ pub fn redact_url(url: &str) -> String {
     url.to_string()
 }
 
-/// Settings given by environment variables: (dotted key, value).
-type EnvPairs = Vec<(String, figment::value::Value)>;
+/// The secrets named by `DOCMERGE__SECTION__KEY_FILE` variables, read from their files as
+/// (dotted key, value), and a warning for every `DOCMERGE__` variable that names no setting (by
+/// name only, never with its value).
+/// (dotted key, secret) pairs and warnings.
+type SecretsAndWarnings = (Vec<(String, String)>, Vec<String>);
 
-/// Reads `DOCMERGE__SECTION__KEY` and `DOCMERGE__SECTION__KEY_FILE` variables. Unknown names are
-/// returned as warnings (by name only, never with their value).
-fn env_overrides() -> Result<(EnvPairs, Vec<String>), ConfigError> {
-    let known = known_keys();
-    let mut pairs = Vec::new();
+fn secret_files_and_unknown_names(known: &[String]) -> Result<SecretsAndWarnings, ConfigError> {
+    let mut secrets = Vec::new();
     let mut warnings = Vec::new();
     let mut vars: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
     vars.sort();
     for (name, raw) in vars {
-        let rest = name[ENV_PREFIX.len()..].to_ascii_lowercase();
-        let mut parts = rest.splitn(2, "__");
-        let (Some(section), Some(key)) = (parts.next(), parts.next()) else {
-            warnings.push(format!("ignoring unknown environment variable {name}"));
-            continue;
-        };
-        let (key, value) = if let Some(base) = key.strip_suffix("_file")
-            && known.contains(&format!("{section}.{base}"))
-        {
-            let secret = std::fs::read_to_string(&raw)
-                .map_err(|e| ConfigError::File { path: raw.clone(), reason: format!("{e} (named by {name})") })?;
-            (base.to_string(), secret.trim_end_matches(['\n', '\r']).to_string())
-        } else {
-            (key.to_string(), raw)
-        };
-        let dotted = format!("{section}.{key}");
-        if !known.contains(&dotted) {
-            warnings.push(format!("ignoring unknown environment variable {name}"));
+        let dotted = name[ENV_PREFIX.len()..].to_ascii_lowercase().replacen("__", ".", 1);
+        if known.contains(&dotted) {
             continue;
         }
-        let value = parse_env_value(&value);
-        pairs.push((dotted, value));
+        match dotted.strip_suffix("_file").filter(|base| known.iter().any(|k| k == base)) {
+            Some(base) => {
+                let secret = std::fs::read_to_string(&raw)
+                    .map_err(|e| ConfigError::File { path: raw.clone(), reason: format!("{e} (named by {name})") })?;
+                secrets.push((base.to_string(), secret.trim_end_matches(['\n', '\r']).to_string()));
+            }
+            None => warnings.push(format!("ignoring unknown environment variable {name}")),
+        }
     }
-    Ok((pairs, warnings))
-}
-
-fn parse_env_value(raw: &str) -> figment::value::Value {
-    use figment::value::Value;
-    // Env's own parser turns "1.5" into floats, "[a,b]" into arrays, "true" into bools.
-    raw.parse::<Value>().unwrap_or_else(|_| Value::from(raw.to_string()))
+    Ok((secrets, warnings))
 }
 
 pub fn known_keys() -> Vec<String> {

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -4,5 +4,5 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = docmerge::cli::Cli::parse();
-    docmerge::app::main_with(cli)
+    docmerge::commands::main_with(cli)
 }

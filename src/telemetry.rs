@@ -47,6 +47,12 @@ pub struct Metrics {
     pub upload_bytes: AtomicU64,
 }
 
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
 impl Metrics {
     pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut m = self.http.lock().unwrap_or_else(|p| p.into_inner());

@@ -152,7 +152,7 @@ function requireRoots(fn) {
   return (ctx) => (session.roots ? fn(ctx) : undefined);
 }
 
-route('/login', loginView);
+route('/login', (params) => loginView(params, establish));
 route('/', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
 route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
 route('/folder/:id', folderView);

@@ -76,7 +76,7 @@ pub async fn import(ctx: &AppContext, path: &Path) -> Result<ImportSummary, AppE
     }
     // A converted paperless-ngx export numbers its rows above the existing ones: it may go
     // into an instance in use (and never replaces a row: Restore skips present ids).
-    let into_existing = manifest.source_backend == super::paperless::SOURCE;
+    let into_existing = manifest.source_backend == crate::domain::archive::PAPERLESS_SOURCE;
     if !resuming && existing > 0 && mode == ImportMode::Restore && !into_existing {
         return Err(AppError::Config(format!(
             "the target database is not empty ({existing} users and documents): import a full archive into a new, empty database"

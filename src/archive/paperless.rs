@@ -35,9 +35,7 @@ use crate::app::{AppContext, AppError};
 use crate::domain::archive::*;
 use crate::domain::{Id, Millis};
 
-/// `manifest.source_backend` of a converted paperless export; the importer lets such an
-/// archive into a non-empty instance (its ids are allocated above the existing ones).
-pub const SOURCE: &str = "paperless-ngx";
+use crate::domain::archive::PAPERLESS_SOURCE;
 const SYNC_EVERY_FILES: u64 = 2000;
 
 fn bad(msg: String) -> AppError {
@@ -366,7 +364,7 @@ fn write_archive(
         format_version: FORMAT_VERSION,
         docmerge_version: crate::VERSION.into(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        source_backend: SOURCE.into(),
+        source_backend: PAPERLESS_SOURCE.into(),
         incremental_since: None,
         with_derived: false,
         files,

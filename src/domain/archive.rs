@@ -19,6 +19,10 @@ use serde_json::{Map, Value};
 
 use super::{DomainResult, Id, Millis};
 
+/// `manifest.source_backend` of a converted paperless-ngx export; the importer lets such an
+/// archive into a non-empty instance (its ids are allocated above the existing ones).
+pub const PAPERLESS_SOURCE: &str = "paperless-ngx";
+
 pub const FORMAT_NAME: &str = "docmerge-archive";
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";

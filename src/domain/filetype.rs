@@ -1,6 +1,11 @@
 //! File types are decided by their first bytes, never by their name.
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How many first bytes [`sniff`] looks at: PDF readers accept the `%PDF-` header anywhere in
+/// the first 1024 bytes, so the upload check and the pipeline both read that many.
+pub const SNIFF_BYTES: usize = 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileType {
     Pdf,
     Png,
@@ -40,12 +45,9 @@ impl FileType {
     }
 }
 
+/// The one file-type sniffer (the upload check and the pipeline alike): the image signatures at
+/// the start, else a PDF header within the first [`SNIFF_BYTES`]. Never the file name.
 pub fn sniff(head: &[u8]) -> Option<FileType> {
-    // A PDF header may follow a little junk (up to 1 KiB is tolerated by readers); we look at
-    // the first 64 bytes.
-    if head.windows(5).take(60).any(|w| w == b"%PDF-") {
-        return Some(FileType::Pdf);
-    }
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Some(FileType::Png);
     }
@@ -54,6 +56,9 @@ pub fn sniff(head: &[u8]) -> Option<FileType> {
     }
     if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
         return Some(FileType::Tiff);
+    }
+    if head[..head.len().min(SNIFF_BYTES)].windows(5).any(|w| w == b"%PDF-") {
+        return Some(FileType::Pdf);
     }
     None
 }
@@ -88,6 +93,16 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(FileType::Jpeg));
         assert_eq!(sniff(b"II*\0abc"), Some(FileType::Tiff));
         assert_eq!(sniff(b"hello"), None);
+        // A PDF header behind junk, as PDF readers accept it: within the first 1024 bytes (the
+        // upload check used to look at 64, the pipeline at 1024).
+        let mut junk = vec![b' '; 900];
+        junk.extend_from_slice(b"%PDF-1.4\n");
+        assert_eq!(sniff(&junk), Some(FileType::Pdf));
+        let mut far = vec![b' '; SNIFF_BYTES];
+        far.extend_from_slice(b"%PDF-1.4\n");
+        assert_eq!(sniff(&far), None);
+        // Signatures at the start win over a "%PDF-" later in the bytes.
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n%PDF-1.4"), Some(FileType::Png));
         assert_eq!(clean_filename("../../etc/passwd"), "passwd");
         assert_eq!(clean_filename("C:\\x\\..\\scan.pdf"), "scan.pdf");
         assert_eq!(clean_filename("....pdf"), "upload.pdf");

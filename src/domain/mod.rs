@@ -2,15 +2,22 @@
 //! to a user, and the store interface (port) the backends implement. No HTTP, no SQL here.
 
 pub mod archive;
+pub mod events;
 pub mod filetype;
 pub mod jobs;
 pub mod login;
 pub mod pages;
+pub mod schedule;
 pub mod search;
 pub mod store;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
+
+pub use events::{Event, EventData, NewEvent};
+
+/// The longest title a document can have, in characters.
+pub const MAX_TITLE_CHARS: usize = 500;
 
 pub type Id = i64;
 /// Milliseconds since the Unix epoch (UTC). Both backends store time this way.
@@ -293,60 +300,6 @@ pub struct Page {
     pub source: String,
     pub thumbnail_sha256: Option<String>,
     pub preview_sha256: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    pub id: Id,
-    pub owner_id: Id,
-    pub kind: String,
-    pub document_id: Option<Id>,
-    pub folder_id: Option<Id>,
-    pub data: serde_json::Value,
-    pub created_at: Millis,
-}
-
-/// An event to record inside the transaction that makes the change.
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    pub owner_id: Id,
-    pub kind: &'static str,
-    pub document_id: Option<Id>,
-    pub folder_id: Option<Id>,
-    pub data: serde_json::Value,
-}
-
-impl NewEvent {
-    pub fn document(owner_id: Id, kind: &'static str, document_id: Id, data: serde_json::Value) -> Self {
-        NewEvent { owner_id, kind, document_id: Some(document_id), folder_id: None, data }
-    }
-    pub fn folder(owner_id: Id, kind: &'static str, folder_id: Id, data: serde_json::Value) -> Self {
-        NewEvent { owner_id, kind, document_id: None, folder_id: Some(folder_id), data }
-    }
-    /// Tokens (sessions or API tokens) of `user_id` that no longer authenticate: live
-    /// websockets opened with them are closed. Not sent to clients (see [`is_internal_event`]).
-    pub fn tokens_revoked(user_id: Id, token_ids: &[Id]) -> Self {
-        NewEvent {
-            owner_id: user_id,
-            kind: TOKENS_REVOKED,
-            document_id: None,
-            folder_id: None,
-            data: serde_json::json!({"token_ids": token_ids}),
-        }
-    }
-}
-
-/// The kind of [`NewEvent::tokens_revoked`].
-pub const TOKENS_REVOKED: &str = "auth.revoked";
-
-/// Events that steer the servers and are never sent to a client.
-pub fn is_internal_event(kind: &str) -> bool {
-    kind == TOKENS_REVOKED
-}
-
-/// The token ids an `auth.revoked` event names.
-pub fn revoked_token_ids(data: &serde_json::Value) -> Vec<Id> {
-    data.get("token_ids").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|v| v.as_i64()).collect()).unwrap_or_default()
 }
 
 /// A page in a list: `(page, page_size)` with 1-based pages.

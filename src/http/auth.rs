@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::app::AppContext;
 use crate::domain::{Principal, TokenKind};
 
-pub const SESSION_COOKIE: &str = "docmerge_session";
+pub use crate::auth::SESSION_COOKIE;
 pub const CSRF_COOKIE: &str = "docmerge_csrf";
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
@@ -33,9 +33,9 @@ pub fn request_token(req: &HttpRequest) -> Option<(String, bool)> {
 }
 
 pub async fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let ctx = req
-        .app_data::<web::Data<AppContext>>()
-        .ok_or_else(|| ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "server misconfigured"))?;
+    let ctx = req.app_data::<web::Data<AppContext>>().ok_or_else(|| {
+        ApiError::new(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, crate::http::error::codes::INTERNAL, "server misconfigured")
+    })?;
     let (token, from_cookie) = request_token(req)
         .ok_or_else(|| ApiError::unauthorized("log in first: send Authorization: Bearer <token> or the session cookie"))?;
     if token.is_empty() || token.len() > 200 {

@@ -101,10 +101,6 @@ pub fn page(doc_id: Id, version_id: Id, p: &Page) -> Value {
     })
 }
 
-pub fn event(e: &Event) -> Value {
-    json!({"id": e.id, "type": e.kind, "document_id": e.document_id, "folder_id": e.folder_id, "data": e.data, "created_at": time(e.created_at)})
-}
-
 pub fn paged<T>(p: &Paged<T>, f: impl Fn(&T) -> Value) -> Value {
     let mut v = json!({"items": p.items.iter().map(f).collect::<Vec<_>>(), "total": p.total, "page": p.page, "page_size": p.page_size});
     if p.truncated {

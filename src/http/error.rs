@@ -1,11 +1,65 @@
-//! The one mapping from domain errors to HTTP: status + stable `code` + a message in words.
-//! Internal causes are logged with the request id, never sent.
+//! The one mapping from errors to HTTP: status + stable `code` + a message in words, and the one
+//! place an error body is built — for the handlers' errors, actix's own rejections (rewritten
+//! by `http::observe`) and the websocket's refusals alike. Internal causes are logged with the
+//! request id, never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::{DbErrorKind, DomainError};
+
+/// The stable `code` of every error body: clients branch on these, so they are never renamed.
+pub mod codes {
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// A field of the request is not acceptable (the message names it).
+    pub const VALIDATION: &str = "validation";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// An upload sent less than `server.upload_min_bytes_per_sec`.
+    pub const UPLOAD_TOO_SLOW: &str = "upload_too_slow";
+    pub const CONFLICT: &str = "conflict";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const TOO_MANY_REQUESTS: &str = "too_many_requests";
+    /// A search past its cost or time limit.
+    pub const QUERY_TOO_EXPENSIVE: &str = "query_too_expensive";
+    pub const INTERNAL: &str = "internal";
+    /// The database cannot be reached or is busy: try again.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// Every search slot is taken: try again after `Retry-After`.
+    pub const BUSY: &str = "busy";
+    pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+    pub const INSUFFICIENT_STORAGE: &str = "insufficient_storage";
+
+    /// The code for a status when nothing more specific is known (actix's own rejections).
+    pub fn for_status(status: actix_web::http::StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 => BAD_REQUEST,
+            401 => UNAUTHORIZED,
+            403 => FORBIDDEN,
+            404 => NOT_FOUND,
+            405 => METHOD_NOT_ALLOWED,
+            408 => REQUEST_TIMEOUT,
+            409 => CONFLICT,
+            413 => PAYLOAD_TOO_LARGE,
+            415 => UNSUPPORTED_MEDIA_TYPE,
+            429 => TOO_MANY_REQUESTS,
+            503 => UNAVAILABLE,
+            507 => INSUFFICIENT_STORAGE,
+            402..=499 => BAD_REQUEST,
+            _ => INTERNAL,
+        }
+    }
+}
+
+/// The JSON of every error body: `{"code": …, "message": …}`.
+pub fn body(code: &str, message: &str) -> String {
+    serde_json::to_string(&Body { code, message }).unwrap_or_else(|_| format!("{{\"code\":\"{code}\",\"message\":\"\"}}"))
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -30,20 +84,24 @@ impl ApiError {
         self.retry_after = Some(secs.max(1));
         self
     }
+    /// An error of this status with its generic code (see [`codes::for_status`]).
+    pub fn of_status(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, codes::for_status(status), message)
+    }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::new(StatusCode::CONFLICT, codes::CONFLICT, message)
     }
 }
 
@@ -62,7 +120,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header(("Retry-After", secs.to_string()));
         }
-        res.json(Body { code: self.code, message: &self.message })
+        res.content_type("application/json").body(body(self.code, &self.message))
     }
 }
 
@@ -71,18 +129,18 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             DomainError::Conflict(m) => ApiError::conflict(m),
-            DomainError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, "validation", m),
+            DomainError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, codes::VALIDATION, m),
             DomainError::Unauthorized(m) => ApiError::unauthorized(m),
             DomainError::Forbidden(m) => ApiError::forbidden(m),
-            DomainError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m),
-            DomainError::UnsupportedType(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m),
-            DomainError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", m),
-            DomainError::TooExpensive(m) => ApiError::new(StatusCode::BAD_REQUEST, "query_too_expensive", m),
+            DomainError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE, m),
+            DomainError::UnsupportedType(m) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE, m),
+            DomainError::TooManyRequests(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, codes::TOO_MANY_REQUESTS, m),
+            DomainError::TooExpensive(m) => ApiError::new(StatusCode::BAD_REQUEST, codes::QUERY_TOO_EXPENSIVE, m),
             DomainError::StorageFull(m) => {
                 tracing::error!(error = %m, "storage full or read-only");
                 ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
-                    "insufficient_storage",
+                    codes::INSUFFICIENT_STORAGE,
                     "the server's storage is full or read-only; nothing new can be saved until the administrator frees space (deleting documents from the trash still works)",
                 )
             }
@@ -98,7 +156,7 @@ impl From<DomainError> for ApiError {
                     tracing::error!(error = %e, kind = ?e.kind, "database error");
                     ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
+                        codes::UNAVAILABLE,
                         "the database is not available right now; try again shortly",
                     )
                     .retry_after(5)
@@ -108,7 +166,7 @@ impl From<DomainError> for ApiError {
                 tracing::error!(error = %m, "storage error");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
+                    codes::STORAGE_UNAVAILABLE,
                     "the file store could not be read or written; try again shortly (the administrator finds the cause in the server log)",
                 )
                 .retry_after(30)

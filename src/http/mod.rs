@@ -13,7 +13,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
@@ -81,18 +81,31 @@ fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
     ApiError::bad_request(format!("{what}: {msg}")).into()
 }
 
+/// Health, readiness and metrics alone: what the `worker` and `ws` roles serve on their
+/// `health_bind` (the same handlers as `serve`'s).
+pub fn configure_health(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .default_service(web::to(|req: HttpRequest| async move {
+            ApiError::not_found(format!("no such resource: {} (this port serves /healthz, /readyz and /metrics)", req.path()))
+                .error_response()
+        }));
+}
+
 /// Registers every route on the given service config (used by `serve`, `all` and the tests).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(|e, _| {
         match e {
             actix_web::error::JsonPayloadError::ContentType => ApiError::new(
                 actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                error::codes::UNSUPPORTED_MEDIA_TYPE,
                 "send JSON with Content-Type: application/json",
             )
             .into(),
             actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
-                ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the JSON body is too large").into()
+                ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, error::codes::PAYLOAD_TOO_LARGE, "the JSON body is too large")
+                    .into()
             }
             other => json_error(other, "the JSON body is not valid"),
         }
@@ -160,14 +173,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn api_not_found(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({
-        "code": "not_found",
-        "message": format!("no such API endpoint: {} {}", req.method(), req.path()),
-    }))
+    ApiError::not_found(format!("no such API endpoint: {} {}", req.method(), req.path())).error_response()
+}
+
+/// An error response that is not JSON — one of actix's own rejections (a broken multipart body,
+/// a malformed header, a wrong method) — becomes the API's error body with the same status, so
+/// every error a client sees has a `code` and a `message`. `Allow` and `Retry-After` stay.
+fn as_json_error<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<actix_web::body::BoxBody> {
+    let res = res.map_into_boxed_body();
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let message = match res.response().error() {
+        Some(e) if status.is_client_error() => e.to_string().chars().take(300).collect(),
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let keep: Vec<(HeaderName, HeaderValue)> = [actix_web::http::header::ALLOW, actix_web::http::header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|h| res.headers().get(&h).map(|v| (h, v.clone())))
+        .collect();
+    let mut fresh = error::ApiError::of_status(status, message).error_response();
+    for (h, v) in keep {
+        fresh.headers_mut().insert(h, v);
+    }
+    res.into_response(fresh)
 }
 
 /// Request id, access log and metrics for every request.
-pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -187,7 +229,7 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
     };
     let elapsed = started.elapsed().as_secs_f64();
     match res {
-        Ok(mut res) => {
+        Ok(res) => {
             let status = res.status().as_u16();
             let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
             if let Some(ctx) = &ctx {
@@ -199,6 +241,7 @@ pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody>) -> Resul
                 tracing::error!(parent: &span, status, error = %err, "request failed");
             }
             tracing::debug!(parent: &span, status, ms = elapsed * 1000.0, route = %route, "request");
+            let mut res = as_json_error(res);
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
             }

@@ -77,6 +77,8 @@ pub struct RunnerOptions {
     pub lease: Duration,
     pub poll: Duration,
     pub shutdown_grace: Duration,
+    /// Where each attempt's run time goes (`docmerge_job_duration_seconds`).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 impl RunnerOptions {
@@ -188,7 +190,8 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
                 continue;
             };
             let lease = job.lease(&opts.worker_id);
-            let (store2, running2) = (store.clone(), running.clone());
+            let (store2, running2, metrics) = (store.clone(), running.clone(), opts.metrics.clone());
+            let started = Instant::now();
             let job_id = job.id;
             // The job itself runs in its own task so a panic is contained and it can be aborted.
             let inner = tokio::spawn({
@@ -212,9 +215,16 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
                     Err(_) => {
                         // Aborted: lease lost or shutdown — someone else owns the outcome.
                         running2.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
+                        metrics.observe_job(job.kind(), "stopped", started.elapsed().as_secs_f64());
                         return;
                     }
                 };
+                let outcome = match &result {
+                    Ok(_) => "done",
+                    Err(JobError::Retry(_)) => "retry",
+                    Err(JobError::Abort(_)) => "failed",
+                };
+                metrics.observe_job(job.kind(), outcome, started.elapsed().as_secs_f64());
                 finish(&*store2, &*handler, &job, &lease, result).await;
                 running2.lock().unwrap_or_else(|p| p.into_inner()).remove(&job_id);
             });

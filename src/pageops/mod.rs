@@ -177,7 +177,7 @@ fn describe(numbers: &[i32]) -> String {
 fn new_title(source: &Document, numbers: &[i32], given: Option<String>) -> String {
     given.unwrap_or_else(|| {
         let t = format!("{} ({})", source.title, describe(numbers));
-        t.chars().take(crate::http::routes::documents::MAX_TITLE_CHARS).collect()
+        t.chars().take(crate::domain::MAX_TITLE_CHARS).collect()
     })
 }
 

@@ -9,6 +9,7 @@ mod assemble;
 mod embedded;
 mod error;
 mod layout;
+mod lines;
 mod ocr;
 mod pdf;
 mod quotes;
@@ -47,25 +48,8 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Pdf,
-    Png,
-    Jpeg,
-    Tiff,
-}
-
-impl SourceKind {
-    pub fn mime(self) -> &'static str {
-        match self {
-            SourceKind::Pdf => "application/pdf",
-            SourceKind::Png => "image/png",
-            SourceKind::Jpeg => "image/jpeg",
-            SourceKind::Tiff => "image/tiff",
-        }
-    }
-}
+/// The kind of an original: the domain's one file type (see `domain::filetype::sniff`).
+pub use crate::domain::filetype::FileType as SourceKind;
 
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
@@ -225,7 +209,7 @@ impl Engine {
 
     /// Type from magic bytes, page count and sizes, limits — without decoding pixels.
     pub fn inspect(&self, path: &Path, limits: &Limits) -> Result<SourceInfo, PipelineError> {
-        let head = source::read_head(path, 1024)?;
+        let head = source::read_head(path, crate::domain::filetype::SNIFF_BYTES)?;
         if head.is_empty() {
             return Err(PipelineError::Empty);
         }

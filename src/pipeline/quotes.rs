@@ -7,7 +7,7 @@
 //! opening a word is `“`/`‘`, one closing it `”`/`’`. Pages where nothing was read curly (a
 //! typewritten letter, a form in Arial) are left exactly as read.
 
-use super::ocr::OcrLine;
+use super::lines::OcrLine;
 
 fn is_curly(c: char) -> bool {
     matches!(c, '‘' | '’' | '“' | '”')

@@ -11,7 +11,6 @@ use async_trait::async_trait;
 
 use super::{Engine, Limits, PageText, PipelineError, RuntimePaths, SourceInfo, TextSource};
 use crate::app::{AppContext, AppError};
-use crate::cli::OcrArgs;
 use crate::config::Settings;
 use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, NewJob, PageArgs, VersionArgs};
 use crate::domain::store::Store;
@@ -335,15 +334,15 @@ pub fn register_jobs(registry: &mut Registry, ctx: &AppContext) {
     });
 }
 
-/// `docmerge ocr FILE [-o out.pdf] [--text]`: the same pipeline on one file, with a progress bar.
-pub async fn ocr_file(settings: &Settings, args: &OcrArgs) -> Result<(), AppError> {
-    if !args.file.is_file() {
-        return Err(AppError::Config(format!("{} is not a file", args.file.display())));
+/// `docmerge ocr FILE [-o out.pdf] [--text]`: the same pipeline on one file, with a progress
+/// bar; prints the text when `print_text`, writes the searchable PDF to `output` if given.
+pub async fn ocr_file(settings: &Settings, file: &Path, output: Option<&Path>, print_text: bool) -> Result<(), AppError> {
+    if !file.is_file() {
+        return Err(AppError::Config(format!("{} is not a file", file.display())));
     }
     let settings = settings.clone();
-    let args_file = args.file.clone();
-    let output = args.output.clone();
-    let print_text = args.text || args.output.is_none();
+    let args_file = file.to_path_buf();
+    let output = output.map(Path::to_path_buf);
     tokio::task::spawn_blocking(move || -> Result<(), AppError> {
         let engine = engine(&settings).map_err(AppError::Config)?;
         let limits = limits(&settings);

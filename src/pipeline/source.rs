@@ -9,27 +9,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use super::{Limits, PageInfo, PipelineError, SourceKind};
 
-/// Identify a supported file from its first bytes (8 are enough; never the file name).
-pub fn sniff_type(first_bytes: &[u8]) -> Option<SourceKind> {
-    let b = first_bytes;
-    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(SourceKind::Png)
-    } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(SourceKind::Jpeg)
-    } else if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") {
-        Some(SourceKind::Tiff)
-    } else if find_pdf_header(b) {
-        Some(SourceKind::Pdf)
-    } else {
-        None
-    }
-}
-
-/// PDF readers accept the header anywhere in the first 1024 bytes.
-fn find_pdf_header(b: &[u8]) -> bool {
-    let window = &b[..b.len().min(1024)];
-    window.windows(5).any(|w| w == b"%PDF-")
-}
+pub use crate::domain::filetype::sniff as sniff_type;
 
 pub(crate) fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, PipelineError> {
     let f = File::open(path).map_err(|e| PipelineError::io("open", path, e))?;

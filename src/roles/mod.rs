@@ -1,6 +1,7 @@
 //! The roles. Each is `async fn run(ctx, shutdown)`; `all` composes the other three.
 
 pub mod all;
+pub mod health;
 pub mod serve;
 pub mod worker;
 pub mod ws;

@@ -37,14 +37,19 @@ pub fn options(ctx: &AppContext) -> RunnerOptions {
         lease: Duration::from_secs(w.lease_secs),
         poll: Duration::from_millis(w.poll_ms),
         shutdown_grace: Duration::from_secs(w.shutdown_grace_secs),
+        metrics: ctx.metrics.clone(),
     }
 }
 
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
+    let health = crate::roles::health::serve(&ctx, "worker.health_bind", &ctx.settings.worker.health_bind, shutdown.clone())?;
     prepare_runtime(&ctx).await;
     crate::roles::notify_ready();
     run_embedded(ctx, shutdown).await;
     crate::roles::notify_stopping();
+    if let Some(h) = health {
+        let _ = h.await;
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, AppError> {
 
 pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), AppError> {
     let listener = bind(&ctx.settings.ws.bind).await?;
+    let health = crate::roles::health::serve(&ctx, "ws.health_bind", &ctx.settings.ws.health_bind, shutdown.clone())?;
     tracing::info!(addr = %ctx.settings.ws.bind, "websocket server listening at /ws");
     let poll = crate::ws::HUB_POLL;
     crate::ws::serve_ws(ctx.store.clone(), listener, poll, ctx.settings.ws.allowed_origins.clone(), shutdown.clone()).await;
@@ -21,5 +22,8 @@ pub async fn run(ctx: AppContext, shutdown: CancellationToken) -> Result<(), App
     shutdown.cancelled().await;
     // Give connections a moment to send their "going away" close frames.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(h) = health {
+        let _ = h.await;
+    }
     Ok(())
 }

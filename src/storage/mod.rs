@@ -33,8 +33,8 @@ impl Incoming {
         if self.size > self.limit {
             return Err(DomainError::TooLarge(format!("the file is larger than the upload limit of {} MiB", self.limit / (1024 * 1024))));
         }
-        if self.head.len() < 64 {
-            let take = (64 - self.head.len()).min(chunk.len());
+        if self.head.len() < crate::domain::filetype::SNIFF_BYTES {
+            let take = (crate::domain::filetype::SNIFF_BYTES - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::store::{Store, WakeChannel};
-use crate::domain::{Event, Id};
+use crate::domain::{Event, EventData, Id};
 
 pub const PROTOCOL_PREFIX: &str = "docmerge.bearer.";
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -47,11 +47,11 @@ pub struct Outgoing {
 }
 
 fn outgoing(e: &Event) -> Arc<Outgoing> {
-    if crate::domain::is_internal_event(&e.kind) {
-        let revokes = Some(crate::domain::revoked_token_ids(&e.data));
+    if let EventData::TokensRevoked { token_ids } = &e.data {
+        let revokes = Some(token_ids.clone());
         return Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: String::new(), revokes });
     }
-    Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: crate::http::dto::event(e).to_string(), revokes: None })
+    Arc::new(Outgoing { id: e.id, owner_id: e.owner_id, json: e.to_api_json().to_string(), revokes: None })
 }
 
 /// Who may open a websocket from a browser page: a page of the same host (any port: the UI on
@@ -141,7 +141,7 @@ fn token_of(req: &Request) -> Option<(String, Option<String>)> {
     }
     for v in h.get_all("cookie").iter().filter_map(|v| v.to_str().ok()) {
         for part in v.split(';').map(str::trim) {
-            if let Some(t) = part.strip_prefix(&format!("{}=", crate::http::auth::SESSION_COOKIE)) {
+            if let Some(t) = part.strip_prefix(&format!("{}=", crate::auth::SESSION_COOKIE)) {
                 return Some((t.to_string(), None));
             }
         }
@@ -150,14 +150,8 @@ fn token_of(req: &Request) -> Option<(String, Option<String>)> {
 }
 
 fn reject(status: StatusCode, msg: &str) -> ErrorResponse {
-    let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        _ => "unauthorized",
-    };
-    let body = serde_json::json!({"code": code, "message": msg}).to_string();
+    let code = crate::http::error::codes::for_status(actix_web::http::StatusCode::from_u16(status.as_u16()).unwrap_or_default());
+    let body = crate::http::error::body(code, msg);
     let mut r = ErrorResponse::new(Some(body));
     *r.status_mut() = status;
     r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
@@ -271,14 +265,14 @@ async fn run_connection(
                     Ok(events) => {
                         let n = events.len();
                         for e in events {
-                            if crate::domain::is_internal_event(&e.kind) {
+                            if e.data.is_internal() {
                                 // Revocations from before the handshake are moot: the handshake
                                 // checked the token after them (and SQLite may reuse the id of a
                                 // deleted token for a new one).
                                 last_sent = e.id;
                                 continue;
                             }
-                            let text = crate::http::dto::event(&e).to_string();
+                            let text = e.to_api_json().to_string();
                             if !matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::text(text))).await, Ok(Ok(()))) {
                                 ok = false;
                                 break;

@@ -283,6 +283,15 @@ async fn bad_requests(db: Db) {
             let (s, b) = api.get("/api/v1/nope").await;
             (s, b, "unknown endpoint")
         },
+        {
+            // Rejected by actix's multipart extractor before any handler runs.
+            let (s, b) = api.post_raw("/api/v1/documents", "multipart/form-data", "no boundary").await;
+            (s, b, "multipart without a boundary")
+        },
+        {
+            let (s, b) = api.post_raw("/api/v1/documents", "text/plain", "hello").await;
+            (s, b, "upload that is not multipart")
+        },
     ];
     for (status, body, what) in &cases {
         assert!((400..500).contains(status), "{what}: expected a 4xx, got {status}: {body}");

@@ -206,7 +206,7 @@ pub async fn events_since(store: &Arc<dyn BulkStore>, owner: Id, after: Id) -> V
 }
 
 pub fn kinds_of(events: &[Event]) -> Vec<&str> {
-    events.iter().map(|e| e.kind.as_str()).collect()
+    events.iter().map(|e| e.kind()).collect()
 }
 
 pub fn search_q(q: &str) -> docmerge::domain::search::SearchQuery {

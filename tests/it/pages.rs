@@ -119,7 +119,7 @@ async fn assert_pdf_matches_text(api: &Api, id: i64) -> Vec<String> {
 
 async fn events_of(server: &TestServer, doc: i64) -> Vec<(String, Value)> {
     let evs = server.ctx.store.events_after(None, 0, 100_000).await.unwrap();
-    evs.into_iter().filter(|e| e.document_id == Some(doc)).map(|e| (e.kind, e.data)).collect()
+    evs.into_iter().filter(|e| e.document_id == Some(doc)).map(|e| (e.kind().to_string(), e.data.payload())).collect()
 }
 
 async fn post_ok(api: &Api, path: &str, body: Value) -> Value {

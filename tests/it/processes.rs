@@ -244,3 +244,63 @@ fn all_starts_and_stops_cleanly() {
     let status = p.wait_exit(Duration::from_secs(20)).expect("all stops on SIGTERM");
     assert!(status.success(), "{status}");
 }
+
+/// A `worker` and a `ws` process each serve /healthz, /readyz and /metrics on their own
+/// `health_bind`; the worker's metrics count its jobs by kind and outcome.
+async fn worker_and_ws_serve_health_and_metrics(db: Db) {
+    let tdb = TestDb::new(db);
+    let store = migrated_store(&tdb).await;
+    let record = tdb.dir.path().join("executions.txt");
+    let append = |fail_times| JobSpec::TestAppend(TestAppendArgs { path: record.display().to_string(), fail_times, ..Default::default() });
+    store.enqueue(vec![NewJob::new(append(0)), NewJob::new(append(0)), NewJob::new(append(5)).max_attempts(1)]).await.unwrap();
+
+    let (worker_port, ws_port) = (free_port(), free_port());
+    let mut env = child_env(&tdb);
+    env.push(("DOCMERGE_ENABLE_TEST_JOBS", "1".into()));
+    env.push(("DOCMERGE__WORKER__HEALTH_BIND", format!("127.0.0.1:{worker_port}")));
+    env.push(("DOCMERGE__WS__BIND", format!("127.0.0.1:{}", free_port())));
+    env.push(("DOCMERGE__WS__HEALTH_BIND", format!("127.0.0.1:{ws_port}")));
+    let mut worker = Proc::spawn("worker", &["worker"], &env, tdb.dir.path());
+    let mut ws = Proc::spawn("ws", &["ws"], &env, tdb.dir.path());
+    let http = reqwest::Client::new();
+    let get = |port: u16, path: &'static str| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("http://127.0.0.1:{port}{path}")).send().await.ok()?;
+            Some((r.status().as_u16(), r.text().await.unwrap_or_default()))
+        }
+    };
+    let started = Instant::now();
+    let metrics = loop {
+        if let Some((200, text)) = get(worker_port, "/metrics").await
+            && text.contains("docmerge_job_duration_seconds_count{kind=\"test.append\",outcome=\"done\"} 2")
+            && text.contains("docmerge_job_duration_seconds_count{kind=\"test.append\",outcome=\"retry\"} 1")
+        {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the worker's metrics never showed its 3 jobs: {:?}",
+            get(worker_port, "/metrics").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(metrics.contains("docmerge_database_up 1"), "{metrics}");
+    for port in [worker_port, ws_port] {
+        assert_eq!(get(port, "/healthz").await.map(|r| r.0), Some(200), "healthz on {port}");
+        let (status, body) = get(port, "/readyz").await.expect("readyz answers");
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = get(port, "/api/v1/documents").await.expect("answers");
+        assert_eq!(status, 404, "the health port serves no API: {body}");
+        assert!(body.contains("\"code\":\"not_found\""), "{body}");
+    }
+    assert!(get(ws_port, "/metrics").await.is_some_and(|(s, t)| s == 200 && t.contains("docmerge_jobs")));
+    for p in [&worker, &ws] {
+        p.signal("TERM");
+    }
+    for p in [&mut worker, &mut ws] {
+        let status = p.wait_exit(Duration::from_secs(20)).unwrap_or_else(|| panic!("{} did not stop on SIGTERM", p.name));
+        assert!(status.success(), "{} exited with {status}", p.name);
+    }
+}
+db_tests!(worker_and_ws_serve_health_and_metrics);

@@ -275,7 +275,7 @@ async fn upload_queues_document_version_job_and_event(store: Arc<dyn BulkStore>)
     let evs = events_since(&store, u.id, before).await;
     assert_eq!(kinds_of(&evs), vec!["document.created"]);
     assert_eq!(evs[0].document_id, Some(d.id));
-    assert_eq!(evs[0].data["title"], json!("Scan 1"));
+    assert_eq!(evs[0].data.payload()["title"], json!("Scan 1"));
     assert_eq!(store.versions(u.id, d.id).await.unwrap().len(), 1);
     assert_eq!(store.version(u.id, d.id, None).await.unwrap().id, out.version_id);
     let claimed = claim_one(&store, kinds::PROCESS_VERSION).await;
@@ -883,15 +883,15 @@ async fn processing_emits_progress_and_ready(store: Arc<dyn BulkStore>) {
     let evs = events_since(&store, u.id, before).await;
     let progress: Vec<(i64, i64)> = evs
         .iter()
-        .filter(|e| e.kind == "job.progress")
-        .map(|e| (e.data["page"].as_i64().unwrap(), e.data["pages"].as_i64().unwrap()))
+        .filter(|e| e.kind() == "job.progress")
+        .map(|e| (e.data.payload()["page"].as_i64().unwrap(), e.data.payload()["pages"].as_i64().unwrap()))
         .collect();
     assert_eq!(progress, vec![(1, 3), (2, 3), (3, 3)]);
-    let started: Vec<&Event> = evs.iter().filter(|e| e.kind == "document.processing").collect();
+    let started: Vec<&Event> = evs.iter().filter(|e| e.kind() == "document.processing").collect();
     assert_eq!(started.len(), 1);
-    assert_eq!(started[0].data["pages"], json!(3));
-    assert_eq!(evs.last().unwrap().kind, "document.ready");
-    assert_eq!(evs.last().unwrap().data["page_count"], json!(3));
+    assert_eq!(started[0].data.payload()["pages"], json!(3));
+    assert_eq!(evs.last().unwrap().kind(), "document.ready");
+    assert_eq!(evs.last().unwrap().data.payload()["page_count"], json!(3));
     assert!(evs.windows(2).all(|w| w[0].id < w[1].id));
     let d = store.document(u.id, up.document.id).await.unwrap();
     assert_eq!((d.state, d.version.state, d.version.page_count, d.version.pages_done), (DocState::Ready, DocState::Ready, 3, 3));
@@ -927,7 +927,7 @@ async fn fail_version_and_empty_documents(store: Arc<dyn BulkStore>) {
     store.fail_version(up.version_id, "page 2 cannot be read").await.unwrap();
     let evs = events_since(&store, u.id, before).await;
     assert_eq!(kinds_of(&evs), vec!["document.failed"]);
-    assert_eq!(evs[0].data["error"], json!("page 2 cannot be read"));
+    assert_eq!(evs[0].data.payload()["error"], json!("page 2 cannot be read"));
     let d = store.document(u.id, up.document.id).await.unwrap();
     assert_eq!((d.state, d.error.as_deref(), d.version.state), (DocState::Failed, Some("page 2 cannot be read"), DocState::Failed));
     assert!(store.claim(W1, &[kinds::PROCESS_PAGE.to_string()], 10, 30_000).await.unwrap().is_empty(), "queued page jobs are failed");
@@ -963,7 +963,7 @@ async fn events_order_owner_filter_and_prune(store: Arc<dyn BulkStore>) {
     assert_eq!(limited.len(), 2);
     let rest = store.events_after(None, limited[1].id, 100).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![all[2].id]);
-    assert_eq!(all[0].data["name"], json!("a1"));
+    assert_eq!(all[0].data.payload()["name"], json!("a1"));
     assert!(all[0].folder_id.is_some() && all[0].created_at > 0);
 
     // Prune: old events and old finished jobs go; queued jobs stay.

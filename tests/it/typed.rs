@@ -76,6 +76,7 @@ async fn a_constraint_violation_fails_the_job_without_a_retry(store: Arc<dyn Bul
         lease: Duration::from_secs(30),
         poll: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(1),
+        metrics: Arc::new(docmerge::telemetry::Metrics::default()),
     };
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(run_worker(store.clone(), registry, opts, shutdown.clone()));

@@ -2,9 +2,9 @@ import { h } from '../dom.js';
 import { post, setCsrf } from '../api.js';
 import { navigate } from '../router.js';
 import { setTitle } from '../ui.js';
-import { establish } from '../app.js';
 
-export function loginView({ query }) {
+// `establish(me)` starts the signed-in app (passed in by app.js, which owns the session).
+export function loginView({ query }, establish) {
   setTitle('Sign in');
   const main = document.getElementById('main');
   const user = h('input', { id: 'login-username', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'login-username' });

@@ -280,7 +280,7 @@ impl PgStore {
                 exec(
                     &tx,
                     "INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)",
-                    &[&ev.owner_id, &ev.kind, &ev.document_id, &ev.folder_id, &ev.data.to_string(), &now],
+                    &[&ev.owner_id, &ev.data.kind(), &ev.document_id, &ev.folder_id, &ev.data.payload().to_string(), &now],
                 )
                 .await?;
             }

@@ -6,6 +6,7 @@ mod export;
 mod reserve;
 mod store;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,21 +153,24 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer; commits when it returns Ok,
-    /// rolls back (on drop) otherwise.
+    /// rolls back (on drop) otherwise. After the commit, wakes the waiters of the event and job
+    /// tables if `f` wrote to them (see [`WriteTx`]).
     pub(crate) async fn write<T, F>(&self, mut f: F) -> DomainResult<T>
     where
         T: Send + 'static,
-        F: FnMut(&Transaction<'_>) -> DomainResult<T> + Send + 'static,
+        F: FnMut(&WriteTx<'_>) -> DomainResult<T> + Send + 'static,
     {
         let writer = self.writer.clone();
         let reserve = self.reserve.clone();
-        tokio::task::spawn_blocking(move || {
+        let (out, wrote) = tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            let mut attempt = |conn: &mut Connection| -> DomainResult<T> {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut attempt = |conn: &mut Connection| -> DomainResult<(T, Wrote)> {
+                let tx =
+                    WriteTx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)?, wrote: Cell::new(Wrote::default()) };
                 let out = f(&tx)?;
-                tx.commit()?;
-                Ok(out)
+                let wrote = tx.wrote.get();
+                tx.tx.commit()?;
+                Ok((out, wrote))
             };
             match attempt(&mut conn) {
                 // The disk is full: give the reserve back and try once more (see reserve.rs).
@@ -179,7 +183,14 @@ impl SqliteStore {
             }
         })
         .await
-        .map_err(|e| DomainError::database(format!("database task failed: {e}")))?
+        .map_err(|e| DomainError::database(format!("database task failed: {e}")))??;
+        if wrote.jobs {
+            self.jobs_wake.notify_waiters();
+        }
+        if wrote.events {
+            self.events_wake.notify_waiters();
+        }
+        Ok(out)
     }
 
     /// Runs `f` on a read-only connection inside one read transaction (a consistent snapshot).
@@ -223,19 +234,58 @@ impl SqliteStore {
         .await
         .map_err(|e| DomainError::database(format!("database task failed: {e}")))?
     }
+}
 
-    pub(crate) fn notify_jobs(&self) {
-        self.jobs_wake.notify_waiters();
-    }
-    pub(crate) fn notify_events(&self) {
-        self.events_wake.notify_waiters();
+/// The one way to write on SQLite: a `BEGIN IMMEDIATE` transaction that remembers whether it
+/// wrote to the outbox (events) or made jobs claimable, so that `write` wakes the websocket
+/// tails and idle workers after COMMIT — as the PostgreSQL side NOTIFYs inside its commit. No
+/// write path wakes anyone by hand. Derefs to the transaction for everything else.
+pub(crate) struct WriteTx<'c> {
+    tx: Transaction<'c>,
+    wrote: Cell<Wrote>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Wrote {
+    events: bool,
+    jobs: bool,
+}
+
+impl<'c> std::ops::Deref for WriteTx<'c> {
+    type Target = Transaction<'c>;
+    fn deref(&self) -> &Transaction<'c> {
+        &self.tx
     }
 }
 
-pub(crate) fn emit(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
+impl WriteTx<'_> {
+    /// Records an event (outbox) in this transaction.
+    pub(crate) fn emit(&self, ev: &NewEvent) -> DomainResult<()> {
+        emit_row(&self.tx, ev)?;
+        self.wrote.set(Wrote { events: true, ..self.wrote.get() });
+        Ok(())
+    }
+    /// Jobs were queued or given back to the queue in this transaction: idle workers look.
+    pub(crate) fn jobs_changed(&self) {
+        self.wrote.set(Wrote { jobs: true, ..self.wrote.get() });
+    }
+}
+
+pub(crate) fn emit(tx: &WriteTx<'_>, ev: &NewEvent) -> DomainResult<()> {
+    tx.emit(ev)
+}
+
+fn emit_row(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
     tx.prepare_cached("INSERT INTO events (owner_id, kind, document_id, folder_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .and_then(|mut st| {
-            st.execute(rusqlite::params![ev.owner_id, ev.kind, ev.document_id, ev.folder_id, ev.data.to_string(), now_millis()])
+            st.execute(rusqlite::params![
+                ev.owner_id,
+                ev.data.kind(),
+                ev.document_id,
+                ev.folder_id,
+                ev.data.payload().to_string(),
+                now_millis()
+            ])
         })?;
     Ok(())
 }

@@ -49,9 +49,12 @@ pub async fn login(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Json
                     wait_words(secs)
                 ),
             };
-            return Err(
-                ApiError::new(actix_web::http::StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message).retry_after(secs as u64)
-            );
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                crate::http::error::codes::TOO_MANY_REQUESTS,
+                message,
+            )
+            .retry_after(secs as u64));
         }
         Err(LoginDecision::Proceed) => unreachable!("begin_login records every attempt it lets proceed"),
     };

@@ -16,7 +16,7 @@ use crate::http::auth::Auth;
 use crate::http::dto;
 use crate::http::error::{ApiError, ApiResult};
 
-pub const MAX_TITLE_CHARS: usize = 500;
+pub use crate::domain::MAX_TITLE_CHARS;
 const MAX_FIELD_BYTES: usize = 8 * 1024;
 
 pub fn validate_title(t: &str) -> Result<String, ApiError> {
@@ -76,7 +76,7 @@ impl BodyRate {
         if self.in_window < self.min_per_window {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::REQUEST_TIMEOUT,
-                "upload_too_slow",
+                crate::http::error::codes::UPLOAD_TOO_SLOW,
                 format!(
                     "the upload was stopped: it sent {} bytes in {} s, less than the minimum of {} bytes per second",
                     self.in_window,

@@ -1,13 +1,13 @@
 //! Health, readiness, metrics, OpenAPI, client config and the embedded web UI.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use rust_embed::RustEmbed;
 use serde_json::json;
 
 use crate::app::AppContext;
 use crate::http::auth::{Auth, from_trusted_proxy};
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -124,10 +124,13 @@ pub async fn ui(req: HttpRequest) -> HttpResponse {
     // Everything outside /api/v1 that is not a GET route is the web UI's files: read-only. A
     // POST to /healthz or to a page of the UI is a wrong method, not a page.
     if !matches!(req.method().as_str(), "GET" | "HEAD") {
-        return HttpResponse::MethodNotAllowed().insert_header(("Allow", "GET, HEAD")).json(json!({
-            "code": "method_not_allowed",
-            "message": format!("{} is not allowed on {}: use GET", req.method(), req.path()),
-        }));
+        let mut res = ApiError::of_status(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {}: use GET", req.method(), req.path()),
+        )
+        .error_response();
+        res.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static("GET, HEAD"));
+        return res;
     }
     let path = req.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
@@ -135,11 +138,9 @@ pub async fn ui(req: HttpRequest) -> HttpResponse {
         return r;
     }
     if path.starts_with("api/") || path.contains('.') {
-        return HttpResponse::NotFound().json(json!({"code": "not_found", "message": format!("no such resource: /{path}")}));
+        return ApiError::not_found(format!("no such resource: /{path}")).error_response();
     }
-    serve_asset(&req, "index.html").unwrap_or_else(|| {
-        HttpResponse::NotFound().json(json!({"code": "not_found", "message": "the web UI is not built into this binary"}))
-    })
+    serve_asset(&req, "index.html").unwrap_or_else(|| ApiError::not_found("the web UI is not built into this binary").error_response())
 }
 
 pub fn asset_paths() -> Vec<String> {

@@ -35,7 +35,7 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
             _ => {
                 return Err(ApiError::new(
                     actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
+                    crate::http::error::codes::BUSY,
                     "too many searches are running; try again shortly",
                 )
                 .retry_after(2));

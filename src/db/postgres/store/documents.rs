@@ -53,7 +53,16 @@ impl DocumentStore for PgStore {
         let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
         let job_id = insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
         let document = load_document(&tx, up.owner_id, doc_id).await?;
-        let ev = NewEvent::document(up.owner_id, "document.created", doc_id, json!({"title": up.title, "folder_id": up.folder_id}));
+        let ev = NewEvent::document(
+            up.owner_id,
+            doc_id,
+            EventData::DocumentCreated(DocumentCreated {
+                title: up.title.to_string(),
+                folder_id: up.folder_id,
+                operation: None,
+                page_count: None,
+            }),
+        );
         Self::commit(tx, &[ev], true).await?;
         Ok(UploadOutcome { document, version_id, job_id })
     }
@@ -141,7 +150,7 @@ impl DocumentStore for PgStore {
         {
             live_folder(&tx, owner, fid).await?;
             exec(&tx, "UPDATE documents SET folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &fid, &now]).await?;
-            events.push(NewEvent::document(owner, "document.moved", id, json!({"from": doc.folder_id, "to": fid})));
+            events.push(NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }));
         }
         if let Some(tags) = tag_ids {
             check_tags_owned(&tx, owner, tags).await?;
@@ -151,7 +160,7 @@ impl DocumentStore for PgStore {
             }
             exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
         }
-        events.push(NewEvent::document(owner, "document.updated", id, json!({})));
+        events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
         let out = load_document(&tx, owner, id).await?;
         Self::commit(tx, &events, false).await?;
         Ok(out)
@@ -171,7 +180,7 @@ impl DocumentStore for PgStore {
         }
         exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
         let out = load_document(&tx, owner, id).await?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.updated", id, json!({}))], false).await?;
+        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default()))], false).await?;
         Ok(out)
     }
 
@@ -183,7 +192,12 @@ impl DocumentStore for PgStore {
             return Ok(());
         }
         exec(&tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.trashed", id, json!({"folder_id": doc.folder_id}))], false).await
+        Self::commit(
+            tx,
+            &[NewEvent::document(owner, id, EventData::DocumentTrashed(DocumentTrashed { folder_id: doc.folder_id, operation: None }))],
+            false,
+        )
+        .await
     }
 
     async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document> {
@@ -203,7 +217,7 @@ impl DocumentStore for PgStore {
         exec(&tx, "UPDATE documents SET trashed_at = NULL, folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &folder, &now_millis()])
             .await?;
         let out = load_document(&tx, owner, id).await?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.restored", id, json!({"folder_id": folder}))], false).await?;
+        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentRestored { folder_id: folder })], false).await?;
         Ok(out)
     }
 
@@ -216,7 +230,7 @@ impl DocumentStore for PgStore {
         }
         let blobs = purge_doc_rows(&tx, id).await?;
         let out = unreferenced(&tx, blobs).await?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.deleted", id, json!({}))], false).await?;
+        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentDeleted {})], false).await?;
         Ok(out)
     }
 
@@ -277,11 +291,11 @@ impl DocumentStore for PgStore {
         doc_ids.dedup();
         for d in &doc_ids {
             blobs.extend(purge_doc_rows(&tx, *d).await?);
-            events.push(NewEvent::document(owner, "document.deleted", *d, json!({})));
+            events.push(NewEvent::document(owner, *d, EventData::DocumentDeleted {}));
         }
         for f in &trashed_folders {
             exec(&tx, "DELETE FROM folders WHERE id = $1", &[f]).await?;
-            events.push(NewEvent::folder(owner, "folder.deleted", *f, json!({})));
+            events.push(NewEvent::folder(owner, *f, EventData::FolderDeleted {}));
         }
         let out = unreferenced(&tx, blobs).await?;
         Self::commit(tx, &events, false).await?;
@@ -334,7 +348,16 @@ impl DocumentStore for PgStore {
         let job = NewJob::process_version(owner, id, vid, max_attempts);
         let job_id =
             insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.updated", id, json!({"state": "queued"}))], true).await?;
+        Self::commit(
+            tx,
+            &[NewEvent::document(
+                owner,
+                id,
+                EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
+            )],
+            true,
+        )
+        .await?;
         Ok(job_id)
     }
 }

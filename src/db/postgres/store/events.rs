@@ -18,10 +18,9 @@ impl EventStore for PgStore {
             Ok(Event {
                 id: col(r, 0)?,
                 owner_id: col(r, 1)?,
-                kind: col(r, 2)?,
                 document_id: col(r, 3)?,
                 folder_id: col(r, 4)?,
-                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                data: EventData::from_row(&col::<String>(r, 2)?, serde_json::from_str(&data).unwrap_or_default()),
                 created_at: col(r, 6)?,
             })
         })

@@ -64,7 +64,7 @@ impl FolderStore for PgStore {
         .await
         .map_err(|e| conflict_or_db(e, || format!("a folder named {name:?} already exists here")))?;
         let f = folder_from(&row)?;
-        let ev = NewEvent::folder(owner, "folder.created", f.id, json!({"parent_id": parent_id, "name": name}));
+        let ev = NewEvent::folder(owner, f.id, EventData::FolderCreated { parent_id, name: name.to_string() });
         Self::commit(tx, &[ev], false).await?;
         Ok(f)
     }
@@ -94,7 +94,11 @@ impl FolderStore for PgStore {
         .await
         .map_err(|e| conflict_or_db(e, || "a folder with that name already exists there".into()))?;
         let f = folder_from(&row)?;
-        let ev = NewEvent::folder(owner, "folder.updated", id, json!({"parent_id": f.parent_id, "name": f.name}));
+        let ev = NewEvent::folder(
+            owner,
+            id,
+            EventData::FolderUpdated(FolderUpdated { place: Some(FolderPlace { parent_id: f.parent_id, name: f.name.clone() }) }),
+        );
         Self::commit(tx, &[ev], false).await?;
         Ok(f)
     }
@@ -111,7 +115,7 @@ impl FolderStore for PgStore {
         let sub = subtree(&tx, id).await?;
         exec(&tx, "UPDATE folders SET trashed_at = $2 WHERE id = ANY($1) AND trashed_at IS NULL", &[&sub, &now]).await?;
         exec(&tx, "UPDATE documents SET trashed_at = $2 WHERE folder_id = ANY($1) AND trashed_at IS NULL", &[&sub, &now]).await?;
-        let ev = NewEvent::folder(owner, "folder.trashed", id, json!({"parent_id": f.parent_id}));
+        let ev = NewEvent::folder(owner, id, EventData::FolderTrashed { parent_id: f.parent_id });
         Self::commit(tx, &[ev], false).await
     }
 
@@ -144,7 +148,7 @@ impl FolderStore for PgStore {
         })?;
         exec(&tx, "UPDATE documents SET trashed_at = NULL WHERE folder_id = ANY($1) AND trashed_at = $2", &[&sub, &ts]).await?;
         let restored = load_folder(&tx, owner, id).await?;
-        let ev = NewEvent::folder(owner, "folder.restored", id, json!({"parent_id": target}));
+        let ev = NewEvent::folder(owner, id, EventData::FolderRestored { parent_id: target });
         Self::commit(tx, &[ev], false).await?;
         Ok(restored)
     }
@@ -202,6 +206,6 @@ impl FolderStore for PgStore {
         for t in remove {
             exec(&tx, "DELETE FROM folder_tags WHERE folder_id = $1 AND tag_id = $2", &[&id, t]).await?;
         }
-        Self::commit(tx, &[NewEvent::folder(owner, "folder.updated", id, json!({}))], false).await
+        Self::commit(tx, &[NewEvent::folder(owner, id, EventData::FolderUpdated(FolderUpdated::default()))], false).await
     }
 }

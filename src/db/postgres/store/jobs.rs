@@ -163,7 +163,7 @@ impl JobQueue for PgStore {
                     )
                     .await?;
                     if let Some(o) = owner {
-                        events.push(NewEvent::document(col(&o, 0)?, "document.failed", doc, json!({"error": msg})));
+                        events.push(NewEvent::document(col(&o, 0)?, doc, EventData::DocumentFailed { error: msg.to_string() }));
                     }
                 }
                 ("queued", _) => requeued = true,
@@ -219,7 +219,11 @@ impl JobQueue for PgStore {
         let mut events = Vec::new();
         if let Some(doc) = job.document_id {
             exec(&tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
-            events.push(NewEvent::document(owner, "document.updated", doc, json!({"state": "queued"})));
+            events.push(NewEvent::document(
+                owner,
+                doc,
+                EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
+            ));
         }
         let view = job_from(&query_one(&tx, &format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"), &[&id]).await?)?;
         Self::commit(tx, &events, true).await?;

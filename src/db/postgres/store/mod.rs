@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use serde_json::json;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, Tx, col, conflict_or_db, exec, query, query_one, query_opt, try_exec, try_query_one};
 use crate::db::like_escape;
+use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::*;

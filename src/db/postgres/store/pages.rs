@@ -106,9 +106,13 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
         jobs |= queue_rotations(tx, edit, e.document_id, vid, &e.pages, now).await?;
         events.push(NewEvent::document(
             owner,
-            "document.updated",
             e.document_id,
-            json!({"operation": edit.operation, "version_id": vid, "page_count": e.pages.len()}),
+            EventData::DocumentUpdated(DocumentUpdated {
+                operation: Some(edit.operation.to_string()),
+                version_id: Some(vid),
+                page_count: Some(e.pages.len() as i32),
+                ..Default::default()
+            }),
         ));
         out.versions.push((e.document_id, vid));
     }
@@ -138,9 +142,13 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
         jobs |= queue_rotations(tx, edit, doc, vid, &c.pages, now).await?;
         events.push(NewEvent::document(
             owner,
-            "document.created",
             doc,
-            json!({"title": c.title, "folder_id": c.folder_id, "operation": edit.operation, "page_count": c.pages.len()}),
+            EventData::DocumentCreated(DocumentCreated {
+                title: c.title.to_string(),
+                folder_id: c.folder_id,
+                operation: Some(edit.operation.to_string()),
+                page_count: Some(c.pages.len() as i32),
+            }),
         ));
         out.created = Some(doc);
     }
@@ -153,7 +161,11 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
             &query_one(tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1 RETURNING folder_id", &[doc, &now]).await?,
             0,
         )?;
-        events.push(NewEvent::document(owner, "document.trashed", *doc, json!({"folder_id": folder, "operation": edit.operation})));
+        events.push(NewEvent::document(
+            owner,
+            *doc,
+            EventData::DocumentTrashed(DocumentTrashed { folder_id: folder, operation: Some(edit.operation.to_string()) }),
+        ));
     }
     Ok((out, events, jobs))
 }
@@ -174,9 +186,13 @@ pub(super) async fn set_page_images(tx: &Tx<'_>, version_id: Id, pages: &[(i32, 
         let numbers: Vec<i32> = pages.iter().map(|p| p.0).collect();
         events.push(NewEvent::document(
             owner,
-            "document.updated",
             doc,
-            json!({"operation": "page_images", "version_id": version_id, "pages": numbers}),
+            EventData::DocumentUpdated(DocumentUpdated {
+                operation: Some("page_images".to_string()),
+                version_id: Some(version_id),
+                pages: Some(numbers.clone()),
+                ..Default::default()
+            }),
         ));
     }
     Ok(events)

@@ -27,7 +27,7 @@ impl Processing for PgStore {
                 &[&doc, &error, &now, &version_id],
             )
             .await?;
-            Self::commit(tx, &[NewEvent::document(owner, "document.failed", doc, json!({"error": error}))], false).await?;
+            Self::commit(tx, &[NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() })], false).await?;
             return Ok(true);
         }
         exec(
@@ -41,7 +41,7 @@ impl Processing for PgStore {
         for j in &page_jobs {
             insert_job(&tx, j, now).await?;
         }
-        let ev = NewEvent::document(owner, "document.processing", doc, json!({"pages": page_count}));
+        let ev = NewEvent::document(owner, doc, EventData::DocumentProcessing { pages: page_count });
         Self::commit(tx, &[ev], true).await?;
         Ok(true)
     }
@@ -83,12 +83,12 @@ impl Processing for PgStore {
         exec(
             &tx,
             "UPDATE jobs SET progress_done = $2, progress_total = $3 WHERE document_id = $1 AND kind = $4",
-            &[&doc, &done, &total, &crate::jobs::kinds::PROCESS_VERSION],
+            &[&doc, &done, &total, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
         let mut events = Vec::new();
         if inserted == 1 {
-            events.push(NewEvent::document(owner, "job.progress", doc, json!({"page": done, "pages": total})));
+            events.push(NewEvent::document(owner, doc, EventData::JobProgress { page: done, pages: total }));
         }
         let mut queued = false;
         if done >= total {
@@ -136,12 +136,12 @@ impl Processing for PgStore {
             )
             .await?;
             exec(&tx, "UPDATE documents SET state = 'ready', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
-            events.push(NewEvent::document(owner, "document.ready", doc, json!({"page_count": page_count, "version_id": version_id})));
+            events.push(NewEvent::document(owner, doc, EventData::DocumentReady { page_count, version_id }));
         }
         exec(
             &tx,
             "UPDATE jobs SET progress_done = $2, progress_total = $2 WHERE document_id = $1 AND kind = $3",
-            &[&doc, &page_count, &crate::jobs::kinds::PROCESS_VERSION],
+            &[&doc, &page_count, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
         Self::commit(tx, &events, false).await?;
@@ -165,10 +165,10 @@ impl Processing for PgStore {
             &tx,
             "UPDATE jobs SET state = 'failed', last_error = 'another page of this document failed', updated_at = $2 \
              WHERE document_id = $1 AND state = 'queued' AND kind <> $3",
-            &[&doc, &now, &crate::jobs::kinds::PROCESS_VERSION],
+            &[&doc, &now, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
-        Self::commit(tx, &[NewEvent::document(owner, "document.failed", doc, json!({"error": error}))], false).await
+        Self::commit(tx, &[NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() })], false).await
     }
 
     async fn version_by_id(&self, version_id: Id) -> DomainResult<Version> {

@@ -24,7 +24,7 @@ impl TagStore for PgStore {
             .await
             .map_err(|e| conflict_or_db(e, || format!("a tag named {name:?} already exists")))?;
         let id: Id = col(&row, 0)?;
-        let ev = NewEvent { owner_id: owner, kind: "tag.created", document_id: None, folder_id: None, data: json!({"tag_id": id}) };
+        let ev = NewEvent::owner(owner, EventData::TagCreated { tag_id: id });
         Self::commit(tx, &[ev], false).await?;
         Ok(Tag { id, owner_id: owner, name: name.to_string(), color: color.to_string(), document_count: 0 })
     }
@@ -49,7 +49,7 @@ impl TagStore for PgStore {
         )
         .await?;
         let tag = tag_from(&row)?;
-        let ev = NewEvent { owner_id: owner, kind: "tag.updated", document_id: None, folder_id: None, data: json!({"tag_id": id}) };
+        let ev = NewEvent::owner(owner, EventData::TagUpdated { tag_id: id });
         Self::commit(tx, &[ev], false).await?;
         Ok(tag)
     }
@@ -61,7 +61,7 @@ impl TagStore for PgStore {
         if n == 0 {
             return Err(DomainError::not_found(format!("tag {id}")));
         }
-        let ev = NewEvent { owner_id: owner, kind: "tag.deleted", document_id: None, folder_id: None, data: json!({"tag_id": id}) };
+        let ev = NewEvent::owner(owner, EventData::TagDeleted { tag_id: id });
         Self::commit(tx, &[ev], false).await
     }
 }

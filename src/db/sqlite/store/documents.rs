@@ -46,13 +46,11 @@ impl DocumentStore for SqliteStore {
                 title_index_update(tx, doc_id, &up.title)?;
                 let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
                 let job_id = insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
-                emit(tx, &NewEvent::document(up.owner_id, "document.created", doc_id, json!({"title": up.title, "folder_id": up.folder_id})))?;
+                emit(tx, &NewEvent::document(up.owner_id, doc_id, EventData::DocumentCreated(DocumentCreated { title: up.title.to_string(), folder_id: up.folder_id, operation: None, page_count: None })))?;
                 let document = load_document(tx, up.owner_id, doc_id)?;
                 Ok(UploadOutcome { document, version_id, job_id })
             })
             .await?;
-        self.notify_jobs();
-        self.notify_events();
         Ok(out)
     }
 
@@ -156,7 +154,7 @@ impl DocumentStore for SqliteStore {
                 {
                     live_folder(tx, owner, fid)?;
                     tx.execute("UPDATE documents SET folder_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, fid, now])?;
-                    emit(tx, &NewEvent::document(owner, "document.moved", id, json!({"from": doc.folder_id, "to": fid})))?;
+                    emit(tx, &NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }))?;
                 }
                 if let Some(tags) = &tag_ids {
                     check_tags_owned(tx, owner, tags)?;
@@ -166,11 +164,10 @@ impl DocumentStore for SqliteStore {
                     }
                     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
                 }
-                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({})))?;
+                emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
                 load_document(tx, owner, id)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -188,11 +185,10 @@ impl DocumentStore for SqliteStore {
                     tx.execute("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2", params![id, t])?;
                 }
                 tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
-                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({})))?;
+                emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
                 load_document(tx, owner, id)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -204,11 +200,13 @@ impl DocumentStore for SqliteStore {
             }
             let now = now_millis();
             tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![id, now])?;
-            emit(tx, &NewEvent::document(owner, "document.trashed", id, json!({"folder_id": doc.folder_id})))?;
+            emit(
+                tx,
+                &NewEvent::document(owner, id, EventData::DocumentTrashed(DocumentTrashed { folder_id: doc.folder_id, operation: None })),
+            )?;
             Ok(())
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 
@@ -231,11 +229,10 @@ impl DocumentStore for SqliteStore {
                     "UPDATE documents SET trashed_at = NULL, folder_id = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, folder, now],
                 )?;
-                emit(tx, &NewEvent::document(owner, "document.restored", id, json!({"folder_id": folder})))?;
+                emit(tx, &NewEvent::document(owner, id, EventData::DocumentRestored { folder_id: folder }))?;
                 load_document(tx, owner, id)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -249,11 +246,10 @@ impl DocumentStore for SqliteStore {
                     ));
                 }
                 let blobs = purge_doc_rows(tx, id)?;
-                emit(tx, &NewEvent::document(owner, "document.deleted", id, json!({})))?;
+                emit(tx, &NewEvent::document(owner, id, EventData::DocumentDeleted {}))?;
                 unreferenced(tx, blobs)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -335,16 +331,15 @@ impl DocumentStore for SqliteStore {
                 doc_ids.dedup();
                 for d in &doc_ids {
                     blobs.extend(purge_doc_rows(tx, *d)?);
-                    emit(tx, &NewEvent::document(owner, "document.deleted", *d, json!({})))?;
+                    emit(tx, &NewEvent::document(owner, *d, EventData::DocumentDeleted {}))?;
                 }
                 for f in &trashed_folders {
                     tx.execute("DELETE FROM folders WHERE id = ?1", params![f])?;
-                    emit(tx, &NewEvent::folder(owner, "folder.deleted", *f, json!({})))?;
+                    emit(tx, &NewEvent::folder(owner, *f, EventData::FolderDeleted {}))?;
                 }
                 unreferenced(tx, blobs)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -412,12 +407,17 @@ impl DocumentStore for SqliteStore {
                 let job = NewJob::process_version(owner, id, vid, max_attempts);
                 let job_id =
                     insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
-                emit(tx, &NewEvent::document(owner, "document.updated", id, json!({"state": "queued"})))?;
+                emit(
+                    tx,
+                    &NewEvent::document(
+                        owner,
+                        id,
+                        EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
+                    ),
+                )?;
                 Ok(job_id)
             })
             .await?;
-        self.notify_jobs();
-        self.notify_events();
         Ok(out)
     }
 }

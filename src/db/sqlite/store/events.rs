@@ -15,10 +15,9 @@ impl EventStore for SqliteStore {
                 Ok(Event {
                     id: r.get(0)?,
                     owner_id: r.get(1)?,
-                    kind: r.get(2)?,
                     document_id: r.get(3)?,
                     folder_id: r.get(4)?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    data: EventData::from_row(&r.get::<_, String>(2)?, serde_json::from_str(&data).unwrap_or_default()),
                     created_at: r.get(6)?,
                 })
             })?;

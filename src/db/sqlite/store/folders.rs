@@ -64,11 +64,10 @@ impl FolderStore for SqliteStore {
                     Err(e) => return Err(e.into()),
                 }
                 let id = tx.last_insert_rowid();
-                emit(tx, &NewEvent::folder(owner, "folder.created", id, json!({"parent_id": parent_id, "name": name})))?;
+                emit(tx, &NewEvent::folder(owner, id, EventData::FolderCreated { parent_id, name: name.to_string() }))?;
                 load_folder(tx, owner, id)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -98,11 +97,10 @@ impl FolderStore for SqliteStore {
                     Err(e) => return Err(e.into()),
                 }
                 let f = load_folder(tx, owner, id)?;
-                emit(tx, &NewEvent::folder(owner, "folder.updated", id, json!({"parent_id": f.parent_id, "name": f.name})))?;
+                emit(tx, &NewEvent::folder(owner, id, EventData::FolderUpdated(FolderUpdated { place: Some(FolderPlace { parent_id: f.parent_id, name: f.name.clone() }) })))?;
                 Ok(f)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -118,11 +116,10 @@ impl FolderStore for SqliteStore {
                 tx.execute("UPDATE folders SET trashed_at = ?2 WHERE id = ?1 AND trashed_at IS NULL", params![fid, now])?;
                 tx.execute("UPDATE documents SET trashed_at = ?2 WHERE folder_id = ?1 AND trashed_at IS NULL", params![fid, now])?;
             }
-            emit(tx, &NewEvent::folder(owner, "folder.trashed", id, json!({"parent_id": f.parent_id})))?;
+            emit(tx, &NewEvent::folder(owner, id, EventData::FolderTrashed { parent_id: f.parent_id }))?;
             Ok(())
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 
@@ -161,11 +158,10 @@ impl FolderStore for SqliteStore {
                     tx.execute("UPDATE folders SET trashed_at = NULL WHERE id = ?1 AND trashed_at = ?2", params![fid, ts])?;
                     tx.execute("UPDATE documents SET trashed_at = NULL WHERE folder_id = ?1 AND trashed_at = ?2", params![fid, ts])?;
                 }
-                emit(tx, &NewEvent::folder(owner, "folder.restored", id, json!({"parent_id": target})))?;
+                emit(tx, &NewEvent::folder(owner, id, EventData::FolderRestored { parent_id: target }))?;
                 load_folder(tx, owner, id)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -232,11 +228,10 @@ impl FolderStore for SqliteStore {
             for t in &remove {
                 tx.execute("DELETE FROM folder_tags WHERE folder_id = ?1 AND tag_id = ?2", params![id, t])?;
             }
-            emit(tx, &NewEvent::folder(owner, "folder.updated", id, json!({})))?;
+            emit(tx, &NewEvent::folder(owner, id, EventData::FolderUpdated(FolderUpdated::default())))?;
             Ok(())
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 }

@@ -11,7 +11,6 @@ impl JobQueue for SqliteStore {
                 jobs.iter().map(|j| insert_job(tx, j, now)).collect::<DomainResult<Vec<_>>>()
             })
             .await?;
-        self.notify_jobs();
         Ok(out)
     }
 
@@ -127,10 +126,12 @@ impl JobQueue for SqliteStore {
                         params![lease.job_id, lease.worker_id, lease.seq, now_millis()],
                     )
                     ?;
+                if n == 1 {
+                    tx.jobs_changed();
+                }
                 Ok(n == 1)
             })
             .await?;
-        self.notify_jobs();
         Ok(ok)
     }
 
@@ -159,17 +160,16 @@ impl JobQueue for SqliteStore {
                             "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
                             params![doc, msg, now],
                         )?;
-                        emit(tx, &NewEvent::document(owner, "document.failed", *doc, json!({"error": msg})))?;
+                        emit(tx, &NewEvent::document(owner, *doc, EventData::DocumentFailed { error: msg.to_string() }))?;
                     }
+                }
+                if reaped > 0 {
+                    tx.jobs_changed();
                 }
                 // (Not tx.changes(): after the loop above that is the last event INSERT.)
                 Ok(reaped)
             })
             .await?;
-        if n > 0 {
-            self.notify_jobs();
-            self.notify_events();
-        }
         Ok(n)
     }
 
@@ -216,19 +216,24 @@ impl JobQueue for SqliteStore {
                     "UPDATE jobs SET state = 'queued', attempts = 0, run_after = ?2, updated_at = ?2 WHERE id = ?1",
                     params![id, now],
                 ) {
-                    Ok(_) => {}
+                    Ok(_) => tx.jobs_changed(),
                     Err(e) if is_unique_violation(&e) => return Err(DomainError::Conflict("the same work is already queued".into())),
                     Err(e) => return Err(e.into()),
                 }
                 if let Some(doc) = job.document_id {
                     tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])?;
-                    emit(tx, &NewEvent::document(owner, "document.updated", doc, json!({"state": "queued"})))?;
+                    emit(
+                        tx,
+                        &NewEvent::document(
+                            owner,
+                            doc,
+                            EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
+                        ),
+                    )?;
                 }
                 tx.query_row(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"), params![id], job_from).map_err(DomainError::from)
             })
             .await?;
-        self.notify_jobs();
-        self.notify_events();
         Ok(out)
     }
 

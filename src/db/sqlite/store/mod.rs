@@ -4,11 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
-use serde_json::json;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{MIGRATIONS, SqliteStore, emit, is_unique_violation};
+use super::{MIGRATIONS, SqliteStore, WriteTx, emit, is_unique_violation};
 use crate::db::like_escape;
+use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document};
 use crate::domain::store::*;
@@ -203,14 +203,14 @@ fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
     Ok(ids)
 }
 
-fn title_index_update(tx: &Transaction<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
+fn title_index_update(tx: &WriteTx<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
     tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id])?;
     tx.execute("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)", params![-doc_id, title, doc_id])?;
     Ok(())
 }
 
 /// Removes a document's rows (cascade) and its index entries; returns candidate blob hashes.
-fn purge_doc_rows(tx: &Transaction<'_>, doc_id: Id) -> DomainResult<Vec<String>> {
+fn purge_doc_rows(tx: &WriteTx<'_>, doc_id: Id) -> DomainResult<Vec<String>> {
     let mut blobs = Vec::new();
     {
         let mut st = tx.prepare_cached("SELECT v.sha256, v.searchable_sha256 FROM versions v WHERE v.document_id = ?1")?;
@@ -245,7 +245,7 @@ fn purge_doc_rows(tx: &Transaction<'_>, doc_id: Id) -> DomainResult<Vec<String>>
 }
 
 /// Of the candidate hashes, those no remaining row refers to.
-fn unreferenced(tx: &Transaction<'_>, candidates: Vec<String>) -> DomainResult<Vec<String>> {
+fn unreferenced(tx: &WriteTx<'_>, candidates: Vec<String>) -> DomainResult<Vec<String>> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for sha in candidates {
@@ -265,7 +265,7 @@ fn unreferenced(tx: &Transaction<'_>, candidates: Vec<String>) -> DomainResult<V
     Ok(out)
 }
 
-fn insert_job(tx: &Transaction<'_>, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {
+fn insert_job(tx: &WriteTx<'_>, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {
     let res = tx
         .prepare_cached(
             "INSERT INTO jobs (kind, payload, priority, run_after, max_attempts, unique_key, timeout_secs, document_id, owner_id, created_at, updated_at) \
@@ -286,14 +286,17 @@ fn insert_job(tx: &Transaction<'_>, job: &NewJob, now: Millis) -> DomainResult<O
             ])
         });
     match res {
-        Ok(id) => Ok(Some(id)),
+        Ok(id) => {
+            tx.jobs_changed();
+            Ok(Some(id))
+        }
         Err(e) if is_unique_violation(&e) && job.unique_key.is_some() => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Fenced completion inside a transaction.
-fn complete_in(tx: &Transaction<'_>, lease: &Lease, now: Millis) -> DomainResult<bool> {
+fn complete_in(tx: &WriteTx<'_>, lease: &Lease, now: Millis) -> DomainResult<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, updated_at = ?4 \

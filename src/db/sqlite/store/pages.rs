@@ -5,7 +5,7 @@
 use super::*;
 use crate::domain::pages::{NewPage, PageEdit, PageEditOutcome, VersionFile, check_editable};
 
-fn check_current(tx: &Transaction<'_>, owner: Id, doc: Id, seen: Id) -> DomainResult<()> {
+fn check_current(tx: &WriteTx<'_>, owner: Id, doc: Id, seen: Id) -> DomainResult<()> {
     let row: Option<(Option<Id>, Option<Millis>, String)> = tx
         .prepare_cached("SELECT current_version_id, trashed_at, state FROM documents WHERE id = ?1 AND owner_id = ?2")
         .and_then(|mut st| st.query_row(params![doc, owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())?;
@@ -13,7 +13,7 @@ fn check_current(tx: &Transaction<'_>, owner: Id, doc: Id, seen: Id) -> DomainRe
     check_editable(doc, seen, current, trashed.is_some(), &state)
 }
 
-fn insert_version(tx: &Transaction<'_>, doc: Id, file: &VersionFile, note: &str, pages: usize, now: Millis) -> DomainResult<Id> {
+fn insert_version(tx: &WriteTx<'_>, doc: Id, file: &VersionFile, note: &str, pages: usize, now: Millis) -> DomainResult<Id> {
     tx.execute(
         "INSERT INTO versions (document_id, number, filename, mime, size, sha256, state, page_count, pages_done, searchable_sha256, note, created_at) \
          SELECT ?1, COALESCE(MAX(number), 0) + 1, ?2, ?3, ?4, ?5, 'ready', ?6, ?6, ?7, ?8, ?9 FROM versions WHERE document_id = ?1",
@@ -25,7 +25,7 @@ fn insert_version(tx: &Transaction<'_>, doc: Id, file: &VersionFile, note: &str,
 
 /// Inserts the pages of a new version and their search index rows (the text is copied, never
 /// recomputed; FTS5 rows are keyed by page id, so each new page row gets its own).
-fn insert_pages(tx: &Transaction<'_>, doc: Id, version_id: Id, pages: &[NewPage]) -> DomainResult<()> {
+fn insert_pages(tx: &WriteTx<'_>, doc: Id, version_id: Id, pages: &[NewPage]) -> DomainResult<()> {
     let mut st = tx.prepare_cached(
         "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -52,7 +52,7 @@ fn insert_pages(tx: &Transaction<'_>, doc: Id, version_id: Id, pages: &[NewPage]
 }
 
 /// Drops the search index rows of a version's pages (it is no longer current).
-fn unindex_version(tx: &Transaction<'_>, version_id: Id) -> DomainResult<()> {
+fn unindex_version(tx: &WriteTx<'_>, version_id: Id) -> DomainResult<()> {
     let ids: Vec<Id> = {
         let mut st = tx.prepare_cached("SELECT id FROM pages WHERE version_id = ?1")?;
         st.query_map(params![version_id], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
@@ -64,35 +64,37 @@ fn unindex_version(tx: &Transaction<'_>, version_id: Id) -> DomainResult<()> {
     Ok(())
 }
 
-fn queue_rotations(tx: &Transaction<'_>, edit: &PageEdit, doc: Id, version_id: Id, pages: &[NewPage], now: Millis) -> DomainResult<bool> {
-    match edit.rotation_job(doc, version_id, pages) {
-        Some(job) => Ok(insert_job(tx, &job, now)?.is_some()),
-        None => Ok(false),
+fn queue_rotations(tx: &WriteTx<'_>, edit: &PageEdit, doc: Id, version_id: Id, pages: &[NewPage], now: Millis) -> DomainResult<()> {
+    if let Some(job) = edit.rotation_job(doc, version_id, pages) {
+        insert_job(tx, &job, now)?;
     }
+    Ok(())
 }
 
-/// Returns the outcome and whether jobs were queued.
-pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(PageEditOutcome, bool)> {
+pub(super) fn apply(tx: &WriteTx<'_>, edit: &PageEdit) -> DomainResult<PageEditOutcome> {
     let owner = edit.owner;
     let now = now_millis();
     for (doc, seen) in edit.checked_documents() {
         check_current(tx, owner, doc, seen)?;
     }
     let mut out = PageEditOutcome::default();
-    let mut jobs = false;
     for e in &edit.edits {
         let vid = insert_version(tx, e.document_id, &e.file, &e.note, e.pages.len(), now)?;
         unindex_version(tx, e.base_version_id)?;
         insert_pages(tx, e.document_id, vid, &e.pages)?;
         tx.execute("UPDATE documents SET current_version_id = ?2, updated_at = ?3 WHERE id = ?1", params![e.document_id, vid, now])?;
-        jobs |= queue_rotations(tx, edit, e.document_id, vid, &e.pages, now)?;
+        queue_rotations(tx, edit, e.document_id, vid, &e.pages, now)?;
         emit(
             tx,
             &NewEvent::document(
                 owner,
-                "document.updated",
                 e.document_id,
-                json!({"operation": edit.operation, "version_id": vid, "page_count": e.pages.len()}),
+                EventData::DocumentUpdated(DocumentUpdated {
+                    operation: Some(edit.operation.to_string()),
+                    version_id: Some(vid),
+                    page_count: Some(e.pages.len() as i32),
+                    ..Default::default()
+                }),
             ),
         )?;
         out.versions.push((e.document_id, vid));
@@ -115,14 +117,18 @@ pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(Page
             )?;
         }
         title_index_update(tx, doc, &c.title)?;
-        jobs |= queue_rotations(tx, edit, doc, vid, &c.pages, now)?;
+        queue_rotations(tx, edit, doc, vid, &c.pages, now)?;
         emit(
             tx,
             &NewEvent::document(
                 owner,
-                "document.created",
                 doc,
-                json!({"title": c.title, "folder_id": c.folder_id, "operation": edit.operation, "page_count": c.pages.len()}),
+                EventData::DocumentCreated(DocumentCreated {
+                    title: c.title.to_string(),
+                    folder_id: c.folder_id,
+                    operation: Some(edit.operation.to_string()),
+                    page_count: Some(c.pages.len() as i32),
+                }),
             ),
         )?;
         out.created = Some(doc);
@@ -130,12 +136,19 @@ pub(super) fn apply(tx: &Transaction<'_>, edit: &PageEdit) -> DomainResult<(Page
     for (doc, _) in &edit.trash {
         let folder: Id = tx.query_row("SELECT folder_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))?;
         tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![doc, now])?;
-        emit(tx, &NewEvent::document(owner, "document.trashed", *doc, json!({"folder_id": folder, "operation": edit.operation})))?;
+        emit(
+            tx,
+            &NewEvent::document(
+                owner,
+                *doc,
+                EventData::DocumentTrashed(DocumentTrashed { folder_id: folder, operation: Some(edit.operation.to_string()) }),
+            ),
+        )?;
     }
-    Ok((out, jobs))
+    Ok(out)
 }
 
-pub(super) fn set_page_images(tx: &Transaction<'_>, version_id: Id, pages: &[(i32, String, String)]) -> DomainResult<()> {
+pub(super) fn set_page_images(tx: &WriteTx<'_>, version_id: Id, pages: &[(i32, String, String)]) -> DomainResult<()> {
     let (doc, owner) = doc_owner_of_version(tx, version_id)?;
     for (number, thumb, preview) in pages {
         tx.execute(
@@ -150,9 +163,13 @@ pub(super) fn set_page_images(tx: &Transaction<'_>, version_id: Id, pages: &[(i3
             tx,
             &NewEvent::document(
                 owner,
-                "document.updated",
                 doc,
-                json!({"operation": "page_images", "version_id": version_id, "pages": numbers}),
+                EventData::DocumentUpdated(DocumentUpdated {
+                    operation: Some("page_images".to_string()),
+                    version_id: Some(version_id),
+                    pages: Some(numbers.clone()),
+                    ..Default::default()
+                }),
             ),
         )?;
     }

@@ -25,7 +25,7 @@ impl Processing for SqliteStore {
                         "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 AND current_version_id = ?4",
                         params![doc, error, now, version_id],
                     )?;
-                    emit(tx, &NewEvent::document(owner, "document.failed", doc, json!({"error": error})))?;
+                    emit(tx, &NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() }))?;
                     return Ok(true);
                 }
                 tx.execute(
@@ -37,12 +37,10 @@ impl Processing for SqliteStore {
                 for j in &page_jobs {
                     insert_job(tx, j, now)?;
                 }
-                emit(tx, &NewEvent::document(owner, "document.processing", doc, json!({"pages": page_count})))?;
+                emit(tx, &NewEvent::document(owner, doc, EventData::DocumentProcessing { pages: page_count }))?;
                 Ok(true)
             })
             .await?;
-        self.notify_jobs();
-        self.notify_events();
         Ok(ok)
     }
 
@@ -79,10 +77,10 @@ impl Processing for SqliteStore {
                     })?;
                 tx.execute(
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE document_id = ?1 AND kind = ?4",
-                    params![doc, done, total, crate::jobs::kinds::PROCESS_VERSION],
+                    params![doc, done, total, crate::domain::jobs::kinds::PROCESS_VERSION],
                 )?;
                 if inserted == 1 {
-                    emit(tx, &NewEvent::document(owner, "job.progress", doc, json!({"page": done, "pages": total})))?;
+                    emit(tx, &NewEvent::document(owner, doc, EventData::JobProgress { page: done, pages: total }))?;
                 }
                 if done >= total {
                     insert_job(tx, &finish_job, now)?;
@@ -90,8 +88,6 @@ impl Processing for SqliteStore {
                 Ok(true)
             })
             .await?;
-        self.notify_jobs();
-        self.notify_events();
         Ok(ok)
     }
 
@@ -132,17 +128,16 @@ impl Processing for SqliteStore {
                     ?;
                     tx.execute("UPDATE documents SET state = 'ready', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])
                         ?;
-                    emit(tx, &NewEvent::document(owner, "document.ready", doc, json!({"page_count": page_count, "version_id": version_id})))?;
+                    emit(tx, &NewEvent::document(owner, doc, EventData::DocumentReady { page_count, version_id }))?;
                 }
                 tx.execute(
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?2 WHERE document_id = ?1 AND kind = ?3",
-                    params![doc, page_count, crate::jobs::kinds::PROCESS_VERSION],
+                    params![doc, page_count, crate::domain::jobs::kinds::PROCESS_VERSION],
                 )
                 ?;
                 Ok(true)
             })
             .await?;
-        self.notify_events();
         Ok(ok)
     }
 
@@ -160,13 +155,12 @@ impl Processing for SqliteStore {
             tx.execute(
                 "UPDATE jobs SET state = 'failed', last_error = 'another page of this document failed', updated_at = ?2 \
                  WHERE document_id = ?1 AND state = 'queued' AND kind != ?3",
-                params![doc, now, crate::jobs::kinds::PROCESS_VERSION],
+                params![doc, now, crate::domain::jobs::kinds::PROCESS_VERSION],
             )?;
-            emit(tx, &NewEvent::document(owner, "document.failed", doc, json!({"error": error})))?;
+            emit(tx, &NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() }))?;
             Ok(())
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 
@@ -189,17 +183,11 @@ impl Processing for SqliteStore {
     }
 
     async fn apply_page_edit(&self, edit: crate::domain::pages::PageEdit) -> DomainResult<crate::domain::pages::PageEditOutcome> {
-        let (out, jobs) = self.write(move |tx| pages::apply(tx, &edit)).await?;
-        if jobs {
-            self.notify_jobs();
-        }
-        self.notify_events();
-        Ok(out)
+        self.write(move |tx| pages::apply(tx, &edit)).await
     }
 
     async fn set_page_images(&self, version_id: Id, images: Vec<(i32, String, String)>) -> DomainResult<()> {
         self.write(move |tx| pages::set_page_images(tx, version_id, &images)).await?;
-        self.notify_events();
         Ok(())
     }
 }

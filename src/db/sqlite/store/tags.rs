@@ -29,14 +29,10 @@ impl TagStore for SqliteStore {
                     Err(e) => return Err(e.into()),
                 }
                 let id = tx.last_insert_rowid();
-                emit(
-                    tx,
-                    &NewEvent { owner_id: owner, kind: "tag.created", document_id: None, folder_id: None, data: json!({"tag_id": id}) },
-                )?;
+                emit(tx, &NewEvent::owner(owner, EventData::TagCreated { tag_id: id }))?;
                 Ok(Tag { id, owner_id: owner, name: name.clone(), color: color.clone(), document_count: 0 })
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -53,7 +49,7 @@ impl TagStore for SqliteStore {
                     Err(e) if is_unique_violation(&e) => return Err(DomainError::Conflict("a tag with that name already exists".into())),
                     Err(e) => return Err(e.into()),
                 }
-                emit(tx, &NewEvent { owner_id: owner, kind: "tag.updated", document_id: None, folder_id: None, data: json!({"tag_id": id}) })?;
+                emit(tx, &NewEvent::owner(owner, EventData::TagUpdated { tag_id: id }))?;
                 tx.query_row(
                     "SELECT t.id, t.owner_id, t.name, t.color, (SELECT COUNT(*) FROM document_tags WHERE tag_id = t.id) FROM tags t WHERE t.id = ?1",
                     params![id],
@@ -62,7 +58,6 @@ impl TagStore for SqliteStore {
                 .map_err(DomainError::from)
             })
             .await?;
-        self.notify_events();
         Ok(out)
     }
 
@@ -72,11 +67,10 @@ impl TagStore for SqliteStore {
             if n == 0 {
                 return Err(DomainError::not_found(format!("tag {id}")));
             }
-            emit(tx, &NewEvent { owner_id: owner, kind: "tag.deleted", document_id: None, folder_id: None, data: json!({"tag_id": id}) })?;
+            emit(tx, &NewEvent::owner(owner, EventData::TagDeleted { tag_id: id }))?;
             Ok(())
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 }

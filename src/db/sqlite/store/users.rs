@@ -104,7 +104,6 @@ impl UserStore for SqliteStore {
                     .map_err(DomainError::from)
             })
             .await?;
-        self.notify_events();
         Ok(user)
     }
 
@@ -204,7 +203,6 @@ impl UserStore for SqliteStore {
             emit(tx, &NewEvent::tokens_revoked(user_id, &[token_id]))
         })
         .await?;
-        self.notify_events();
         Ok(())
     }
 
