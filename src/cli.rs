@@ -52,7 +52,8 @@ pub enum Command {
     /// export with --from-paperless. Safe to run again after an interruption: it continues
     /// where it stopped.
     Import(ImportArgs),
-    /// Benchmarks that print a table (see BENCHMARKS.md).
+    /// Benchmarks that print a table (see BENCHMARKS.md; built with `--features bench`).
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(BenchCommand),
 }

@@ -111,6 +111,7 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, AppE
             let ctx = AppContext::build(settings, true).await?;
             crate::archive::import_command(&ctx, args).await?;
         }
+        #[cfg(feature = "bench")]
         Command::Bench(cmd) => crate::bench::run(settings, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)

@@ -57,11 +57,14 @@ pub struct StorageSettings {
     /// Uploads are refused (507) while the storage root's file system has less free space than
     /// this, in MiB: what is left keeps the database and processing working.
     pub min_free_mb: u64,
+    /// A stored file nothing refers to any more (after a purge, or left by an interrupted
+    /// upload) is deleted once it has not been written or reused for this many seconds.
+    pub sweep_grace_secs: u64,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { root: PathBuf::from("docmerge-data"), min_free_mb: 256 }
+        Self { root: PathBuf::from("docmerge-data"), min_free_mb: 256, sweep_grace_secs: 900 }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod archive;
 pub mod auth;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
 pub mod commands;

@@ -4,6 +4,7 @@
 //! for the workers (rebuilding derived files, processing documents caught half-way).
 
 pub mod backup;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod export;
 pub mod import;

@@ -177,6 +177,72 @@ pub struct Converted {
     pub new_tags: u64,
 }
 
+/// Paperless tags, then its correspondents and document types as tags `correspondent:NAME` and
+/// `type:NAME` (names the owner already has are reused): the tags file, and the new tag id of
+/// each paperless tag, correspondent and type.
+fn convert_tags(root: &Path, small: &Small, owner: Id, mut tag_ids: HashMap<String, Id>, max_tag: Id) -> Result<ConvertedTags, AppError> {
+    let mut tags = HashedFile::create(root, "data/tags.jsonl")?;
+    let mut next_tag = max_tag;
+    let mut tag_for = |name: &str, color: &str, tags: &mut HashedFile| -> Result<Id, AppError> {
+        if let Some(id) = tag_ids.get(name) {
+            return Ok(*id);
+        }
+        next_tag += 1;
+        tags.line(&json!({"id": next_tag, "owner_id": owner, "name": name, "color": color}))?;
+        tag_ids.insert(name.to_string(), next_tag);
+        Ok(next_tag)
+    };
+    let mut by_tag = HashMap::new();
+    for (pk, (name, color)) in &small.tags {
+        by_tag.insert(*pk, tag_for(name, color, &mut tags)?);
+    }
+    let mut by_correspondent = HashMap::new();
+    for (pk, name) in &small.correspondents {
+        by_correspondent.insert(*pk, tag_for(&format!("correspondent:{name}"), "#6b7280", &mut tags)?);
+    }
+    let mut by_type = HashMap::new();
+    for (pk, name) in &small.types {
+        by_type.insert(*pk, tag_for(&format!("type:{name}"), "#6b7280", &mut tags)?);
+    }
+    let new_tags = tags.finish()?;
+    Ok(ConvertedTags { file: new_tags, by_tag, by_correspondent, by_type })
+}
+
+/// What `convert_tags` wrote: the tags file and the docmerge tag of each paperless tag,
+/// correspondent and document type (by paperless primary key).
+struct ConvertedTags {
+    file: ManifestFile,
+    by_tag: HashMap<i64, Id>,
+    by_correspondent: HashMap<i64, Id>,
+    by_type: HashMap<i64, Id>,
+}
+
+/// The converted archive's manifest (checksummed file list and row counts), written durably
+/// under its final name last. Returns the number of new tags.
+fn write_manifest(root: &Path, files: Vec<ManifestFile>) -> Result<u64, AppError> {
+    let counts: BTreeMap<String, u64> =
+        files.iter().map(|f| (f.path.trim_start_matches("data/").trim_end_matches(".jsonl").to_string(), f.rows)).collect();
+    let new_tags = counts.get("tags").copied().unwrap_or(0);
+    let m = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        docmerge_version: crate::VERSION.into(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        source_backend: PAPERLESS_SOURCE.into(),
+        incremental_since: None,
+        with_derived: false,
+        files,
+        counts,
+    };
+    let json = serde_json::to_vec_pretty(&m).map_err(|e| bad(e.to_string()))?;
+    let tmp = root.join("manifest.json.partial");
+    std::fs::write(&tmp, json)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, root.join(MANIFEST_FILE)))
+        .map_err(|e| bad(format!("cannot write the converted manifest: {e}")))?;
+    Ok(new_tags)
+}
+
 /// Converts the export in `dir` for `owner` into a docmerge archive (or finds the one an
 /// earlier run made).
 pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Converted, AppError> {
@@ -235,7 +301,7 @@ fn write_archive(
     root: &Path,
     owner: Id,
     home: Id,
-    mut tag_ids: HashMap<String, Id>,
+    tag_ids: HashMap<String, Id>,
     [max_tag, max_doc, max_version]: [Id; 3],
 ) -> Result<Converted, AppError> {
     let manifest = dir.join("manifest.json");
@@ -245,32 +311,7 @@ fn write_archive(
         files.push(HashedFile::create(root, &format!("data/{t}.jsonl"))?.finish()?);
     }
 
-    // Tags: paperless tags, then "correspondent:NAME" and "type:NAME"; names the owner
-    // already has are reused.
-    let mut tags = HashedFile::create(root, "data/tags.jsonl")?;
-    let mut next_tag = max_tag;
-    let mut tag_for = |name: &str, color: &str, tags: &mut HashedFile| -> Result<Id, AppError> {
-        if let Some(id) = tag_ids.get(name) {
-            return Ok(*id);
-        }
-        next_tag += 1;
-        tags.line(&json!({"id": next_tag, "owner_id": owner, "name": name, "color": color}))?;
-        tag_ids.insert(name.to_string(), next_tag);
-        Ok(next_tag)
-    };
-    let mut by_tag = HashMap::new();
-    for (pk, (name, color)) in &small.tags {
-        by_tag.insert(*pk, tag_for(name, color, &mut tags)?);
-    }
-    let mut by_correspondent = HashMap::new();
-    for (pk, name) in &small.correspondents {
-        by_correspondent.insert(*pk, tag_for(&format!("correspondent:{name}"), "#6b7280", &mut tags)?);
-    }
-    let mut by_type = HashMap::new();
-    for (pk, name) in &small.types {
-        by_type.insert(*pk, tag_for(&format!("type:{name}"), "#6b7280", &mut tags)?);
-    }
-    let new_tags = tags.finish()?;
+    let ConvertedTags { file: new_tags, by_tag, by_correspondent, by_type } = convert_tags(root, &small, owner, tag_ids, max_tag)?;
 
     let mut documents = HashedFile::create(root, "data/documents.jsonl")?;
     let mut versions = HashedFile::create(root, "data/versions.jsonl")?;
@@ -356,26 +397,7 @@ fn write_archive(
     // Every original is durable before the importer commits a row that refers to it.
     ctx.blobs.sync_all_written()?;
     files.extend([new_tags, documents.finish()?, versions.finish()?, links.finish()?, blobs.finish()?]);
-    let counts: BTreeMap<String, u64> =
-        files.iter().map(|f| (f.path.trim_start_matches("data/").trim_end_matches(".jsonl").to_string(), f.rows)).collect();
-    let new_tags = counts.get("tags").copied().unwrap_or(0);
-    let m = Manifest {
-        format: FORMAT_NAME.into(),
-        format_version: FORMAT_VERSION,
-        docmerge_version: crate::VERSION.into(),
-        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        source_backend: PAPERLESS_SOURCE.into(),
-        incremental_since: None,
-        with_derived: false,
-        files,
-        counts,
-    };
-    let json = serde_json::to_vec_pretty(&m).map_err(|e| bad(e.to_string()))?;
-    let tmp = root.join("manifest.json.partial");
-    std::fs::write(&tmp, json)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, root.join(MANIFEST_FILE)))
-        .map_err(|e| bad(format!("cannot write the converted manifest: {e}")))?;
+    let new_tags = write_manifest(root, files)?;
     Ok(Converted { root: root.to_path_buf(), documents: n as u64, new_tags })
 }
 

@@ -132,21 +132,7 @@ pub async fn run(args: WsArgs) -> Result<(), AppError> {
             tasks.push(tokio::spawn(fut));
         }
         drop(tx);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while ready.load(Ordering::Relaxed) < args.clients {
-            if let Some(pos) = tasks.iter().position(|t| t.is_finished()) {
-                let why = tasks.swap_remove(pos).await.map_err(runtime_err)?.err().unwrap_or_else(|| "the server closed it".into());
-                return Err(AppError::Runtime(format!("a websocket client failed: {why}")));
-            }
-            if Instant::now() > deadline {
-                return Err(AppError::Runtime(format!(
-                    "only {} of {} clients connected in 60 s",
-                    ready.load(Ordering::Relaxed),
-                    args.clients
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_connected(&ready, args.clients, &mut tasks).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let rss1 = ws.rss_kib()?;
 
@@ -199,12 +185,20 @@ pub async fn run(args: WsArgs) -> Result<(), AppError> {
         drop(store);
         scratch.remove().await;
     }
+    print_table(&rows);
+    if let Some(r) = rows.iter().find(|r| r.delivered < r.expected) {
+        return Err(AppError::Runtime(format!("{}: only {} of {} deliveries arrived", r.backend, r.delivered, r.expected)));
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
     println!();
     println!(
         "{:<10} {:<14} {:>7} {:>7} {:>17} {:>8} {:>8} {:>8} {:>10} {:>10} {:>9}",
         "backend", "wake-up", "clients", "events", "delivered", "p50 ms", "p99 ms", "max ms", "RSS 0 MB", "RSS N MB", "KB/conn"
     );
-    for r in &rows {
+    for r in rows {
         let per_conn_kb = (r.rss1_kib.saturating_sub(r.rss0_kib)) as f64 / r.clients.max(1) as f64;
         println!(
             "{:<10} {:<14} {:>7} {:>7} {:>17} {:>8.1} {:>8.1} {:>8.1} {:>10.1} {:>10.1} {:>9.1}",
@@ -221,8 +215,24 @@ pub async fn run(args: WsArgs) -> Result<(), AppError> {
             per_conn_kb
         );
     }
-    if let Some(r) = rows.iter().find(|r| r.delivered < r.expected) {
-        return Err(AppError::Runtime(format!("{}: only {} of {} deliveries arrived", r.backend, r.delivered, r.expected)));
+}
+
+/// Waits until every client is connected (60 s at most); a client that ended is an error.
+async fn wait_connected(
+    ready: &AtomicUsize,
+    clients: usize,
+    tasks: &mut Vec<tokio::task::JoinHandle<Result<(), String>>>,
+) -> Result<(), AppError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready.load(Ordering::Relaxed) < clients {
+        if let Some(pos) = tasks.iter().position(|t| t.is_finished()) {
+            let why = tasks.swap_remove(pos).await.map_err(runtime_err)?.err().unwrap_or_else(|| "the server closed it".into());
+            return Err(AppError::Runtime(format!("a websocket client failed: {why}")));
+        }
+        if Instant::now() > deadline {
+            return Err(AppError::Runtime(format!("only {} of {} clients connected in 60 s", ready.load(Ordering::Relaxed), clients)));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
 }

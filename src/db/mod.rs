@@ -5,7 +5,9 @@ pub mod sqlite;
 
 use std::sync::Arc;
 
-use crate::domain::store::{BulkStore, Store};
+#[cfg(feature = "bench")]
+use crate::domain::store::BulkStore;
+use crate::domain::store::Store;
 use crate::domain::{DomainError, DomainResult};
 
 pub async fn connect(url: &str, pool_size: u32) -> DomainResult<Arc<dyn Store>> {
@@ -16,6 +18,7 @@ pub async fn connect(url: &str, pool_size: u32) -> DomainResult<Arc<dyn Store>> 
 }
 
 /// Like [`connect`], with the bulk loader that only `docmerge bench` and the tests use.
+#[cfg(feature = "bench")]
 pub async fn connect_bulk(url: &str, pool_size: u32) -> DomainResult<Arc<dyn BulkStore>> {
     Ok(match open(url, pool_size).await? {
         Backend::Sqlite(s) => Arc::new(s),

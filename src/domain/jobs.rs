@@ -52,10 +52,15 @@ pub enum JobSpec {
     Backup(BackupArgs),
     /// Periodic housekeeping: old events and finished jobs.
     Prune(NoArgs),
-    /// Does nothing: the queue benchmark's job.
+    /// Deletes stored files no row refers to: the ones a purge freed, or (None) every file in
+    /// the storage (the periodic orphan sweep).
+    SweepBlobs(SweepArgs),
+    /// Does nothing: the queue benchmark's job (feature `test-jobs`).
+    #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
     /// Appends its job id to a file — registered only when `DOCMERGE_ENABLE_TEST_JOBS=1` (the
     /// exactly-once and crash-recovery tests count these lines).
+    #[cfg(feature = "test-jobs")]
     #[serde(rename = "test.append")]
     TestAppend(TestAppendArgs),
     /// A row whose payload does not parse as its kind's (written by a newer or broken version):
@@ -97,6 +102,14 @@ pub struct BackupArgs {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepArgs {
+    /// The sha256 of the files to look at; None: all of them.
+    #[serde(default)]
+    pub candidates: Option<Vec<String>>,
+}
+
+#[cfg(feature = "test-jobs")]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestAppendArgs {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,7 +133,10 @@ impl JobSpec {
             JobSpec::RotatePageImages(_) => kinds::ROTATE_PAGE_IMAGES,
             JobSpec::Backup(_) => kinds::BACKUP,
             JobSpec::Prune(_) => kinds::PRUNE,
+            JobSpec::SweepBlobs(_) => kinds::SWEEP_BLOBS,
+            #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
+            #[cfg(feature = "test-jobs")]
             JobSpec::TestAppend(_) => kinds::TEST_APPEND,
             JobSpec::Unreadable { kind, .. } => kind,
         }
@@ -164,7 +180,10 @@ pub mod kinds {
     pub const ROTATE_PAGE_IMAGES: &str = "rotate_page_images";
     pub const BACKUP: &str = "backup";
     pub const PRUNE: &str = "prune";
+    pub const SWEEP_BLOBS: &str = "sweep_blobs";
+    #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
+    #[cfg(feature = "test-jobs")]
     pub const TEST_APPEND: &str = "test.append";
 }
 
@@ -195,6 +214,13 @@ impl NewJob {
             document_id: None,
             owner_id: None,
         }
+    }
+
+    /// The files a purge freed, queued in the purge's transaction: the sweep job deletes each
+    /// once nothing refers to it and it has been unused for `storage.sweep_grace_secs` (an
+    /// identical upload meanwhile keeps it).
+    pub fn sweep_freed(candidates: Vec<String>) -> Self {
+        NewJob::new(JobSpec::SweepBlobs(SweepArgs { candidates: Some(candidates) })).priority(-5).max_attempts(3)
     }
 
     /// Processing of an uploaded (or reprocessed, or imported) version: the one place this job

@@ -523,6 +523,7 @@ pub struct PageRecord {
 /// A finished document for `Store::bulk_load_for_bench`: what the upload and the pipeline
 /// would have written for it, with the text of each page (page 1 first).
 #[derive(Clone, Debug)]
+#[cfg(feature = "bench")]
 pub struct SyntheticDoc {
     pub folder_id: Id,
     pub title: String,

@@ -124,6 +124,9 @@ pub trait DocumentStore: Send + Sync + 'static {
     async fn version(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Version>;
     async fn pages(&self, owner: Id, document_id: Id, version_id: Option<Id>) -> DomainResult<Vec<Page>>;
     async fn page(&self, owner: Id, document_id: Id, version_id: Option<Id>, number: i32) -> DomainResult<Page>;
+    /// Which of these stored files (sha256) a row still refers to (an original, a searchable
+    /// PDF, a page image) — the sweep deletes only the others.
+    async fn referenced_blobs(&self, shas: Vec<String>) -> DomainResult<Vec<String>>;
     /// Queues processing of the current version again (after a failure or a raised limit).
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id>;
 }
@@ -137,6 +140,7 @@ pub trait TagStore: Send + Sync + 'static {
     async fn delete_tag(&self, owner: Id, id: Id) -> DomainResult<()>;
 }
 
+#[cfg(feature = "bench")]
 /// Bulk loading for `docmerge bench` and the tests that need a large library. Not part of
 /// [`Store`]: the product never calls it; [`crate::db::connect_bulk`] hands it out.
 #[async_trait]
@@ -233,8 +237,10 @@ pub trait Store:
 impl<T: Operations + UserStore + FolderStore + DocumentStore + TagStore + SearchStore + JobQueue + Processing + EventStore> Store for T {}
 
 /// A store that can also bulk-load (benchmarks and tests).
+#[cfg(feature = "bench")]
 pub trait BulkStore: Store + BulkLoad {}
 
+#[cfg(feature = "bench")]
 impl<T: Store + BulkLoad> BulkStore for T {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -101,53 +101,9 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
     let stop_aux = CancellationToken::new();
 
     // Heartbeat: renew every lease we hold, in one statement batch; a lease found lost aborts its job.
-    let hb = {
-        let (store, running, opts, stop) = (store.clone(), running.clone(), opts.clone(), stop_aux.clone());
-        tokio::spawn(async move {
-            let every = opts.lease / 3;
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(every) => {}
-                }
-                let leases: Vec<Lease> = running.lock().unwrap_or_else(|p| p.into_inner()).values().map(|r| r.lease.clone()).collect();
-                if leases.is_empty() {
-                    continue;
-                }
-                match store.heartbeat(&leases, opts.lease_ms()).await {
-                    Ok(alive) => {
-                        let map = running.lock().unwrap_or_else(|p| p.into_inner());
-                        for (lease, ok) in leases.iter().zip(alive) {
-                            if !ok && let Some(r) = map.get(&lease.job_id) {
-                                tracing::warn!(job = lease.job_id, "lease lost (another worker took the job over); stopping it");
-                                r.abort.abort();
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "heartbeat failed; will retry"),
-                }
-            }
-        })
-    };
-
+    let hb = spawn_heartbeat(store.clone(), running.clone(), opts.clone(), stop_aux.clone());
     // Reaper: expired leases of dead workers go back to the queue.
-    let reaper = {
-        let (store, opts, stop) = (store.clone(), opts.clone(), stop_aux.clone());
-        tokio::spawn(async move {
-            let every = (opts.lease / 4).max(Duration::from_millis(500));
-            loop {
-                match store.reap_expired().await {
-                    Ok(n) if n > 0 => tracing::info!(jobs = n, "returned jobs with expired leases to the queue"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
-                }
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(every) => {}
-                }
-            }
-        })
-    };
+    let reaper = spawn_reaper(store.clone(), opts.clone(), stop_aux.clone());
 
     tracing::info!(worker = %opts.worker_id, concurrency = opts.concurrency, kinds = ?kinds, "worker started");
     let mut backoff = Duration::from_millis(100);
@@ -254,6 +210,56 @@ pub async fn run_worker(store: Arc<dyn Store>, registry: Registry, opts: RunnerO
     let _ = hb.await;
     let _ = reaper.await;
     tracing::info!(worker = %opts.worker_id, "worker stopped");
+}
+
+fn spawn_heartbeat(
+    store: Arc<dyn Store>,
+    running: Arc<Mutex<HashMap<Id, Running>>>,
+    opts: RunnerOptions,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = opts.lease / 3;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let leases: Vec<Lease> = running.lock().unwrap_or_else(|p| p.into_inner()).values().map(|r| r.lease.clone()).collect();
+            if leases.is_empty() {
+                continue;
+            }
+            match store.heartbeat(&leases, opts.lease_ms()).await {
+                Ok(alive) => {
+                    let map = running.lock().unwrap_or_else(|p| p.into_inner());
+                    for (lease, ok) in leases.iter().zip(alive) {
+                        if !ok && let Some(r) = map.get(&lease.job_id) {
+                            tracing::warn!(job = lease.job_id, "lease lost (another worker took the job over); stopping it");
+                            r.abort.abort();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "heartbeat failed; will retry"),
+            }
+        }
+    })
+}
+
+fn spawn_reaper(store: Arc<dyn Store>, opts: RunnerOptions, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (opts.lease / 4).max(Duration::from_millis(500));
+        loop {
+            match store.reap_expired().await {
+                Ok(n) if n > 0 => tracing::info!(jobs = n, "returned jobs with expired leases to the queue"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    })
 }
 
 async fn finish(store: &dyn Store, handler: &dyn JobHandler, job: &ClaimedJob, lease: &Lease, result: Result<Outcome, JobError>) {

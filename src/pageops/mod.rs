@@ -182,6 +182,8 @@ fn new_title(source: &Document, numbers: &[i32], given: Option<String>) -> Strin
 }
 
 /// Applies one operation to document `id`, which the client saw at `base_version` (a version id).
+// One match arm per operation, each a few lines of page arithmetic: read whole, the arms show
+// side by side how every operation maps onto the same PageEdit (longer than 120 lines for that).
 pub async fn apply(ctx: &AppContext, owner: Id, id: Id, base_version: Id, op: Operation) -> DomainResult<PageEditOutcome> {
     let src = load(ctx, owner, id, base_version).await?;
     let n = src.pages.len();

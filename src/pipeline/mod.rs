@@ -189,6 +189,7 @@ impl Engine {
     /// The text of an image file (first page, upright) with its lines found by the `ocrs` crate
     /// instead of this pipeline's layout (see `OcrModels::read_with_ocrs_layout`): the
     /// comparison in `docmerge bench ocr`.
+    #[cfg(feature = "bench")]
     pub(crate) fn ocr_image_with_ocrs_layout(
         &self,
         path: &Path,
@@ -383,6 +384,7 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
     RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")), text_font: None }
 }
 
+#[cfg(feature = "bench")]
 pub mod bench;
 mod service;
 pub use service::{check_runtime, engine, limits, ocr_file, prepare_runtime, register_jobs, runtime_paths};

@@ -230,6 +230,7 @@ impl OcrModels {
     /// and reading order over this pipeline's detected boxes, or (`ocrs_detector`) over the words
     /// found by the ocrs engine's own detection model; the lines are read by this pipeline's
     /// recogniser. For the comparison in `docmerge bench ocr` only.
+    #[cfg(feature = "bench")]
     pub(crate) fn read_with_ocrs_layout(
         &self,
         img: &GrayImage,

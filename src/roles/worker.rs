@@ -21,6 +21,7 @@ pub fn worker_id() -> String {
 
 pub fn registry(ctx: &AppContext) -> Registry {
     let mut registry = Registry::default();
+    #[cfg(feature = "test-jobs")]
     crate::jobs::register_test_jobs(&mut registry);
     crate::jobs::register_maintenance(&mut registry, ctx);
     crate::pipeline::register_jobs(&mut registry, ctx);

@@ -241,6 +241,9 @@ async fn handle(stream: TcpStream, store: Arc<dyn Store>, hub: Hub, origins: Arc
     hub.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// One connection's life: a single `select!` over the client's frames, the hub's events, the
+/// missed-event catch-up, the token re-check and shutdown. It reads better whole (every arm
+/// sees the same state: the last event id sent and the caller), hence over 120 lines.
 async fn run_connection(
     ws: tokio_tungstenite::WebSocketStream<TcpStream>,
     caller: Caller,

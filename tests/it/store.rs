@@ -1222,3 +1222,44 @@ fn child_id(c: &ChildItem) -> Id {
         ChildItem::Document(d) => d.id,
     }
 }
+
+conformance!(an_identical_upload_between_purge_and_sweep_keeps_its_file);
+/// Files are shared by content across owners. Alice purges her letter; before the sweep the
+/// purge queued runs, Bob uploads the same bytes. The sweep must leave the file (Bob's row
+/// refers to it); once Bob purges too, the next sweep deletes it.
+async fn an_identical_upload_between_purge_and_sweep_keeps_its_file(store: Arc<dyn BulkStore>) {
+    use docmerge::domain::jobs::SweepArgs;
+    use docmerge::storage::{BlobStore, SweepReport};
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = BlobStore::open(dir.path()).unwrap();
+    let grace = std::time::Duration::from_secs(60);
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    let (a_home, b_home) = (home(&store, alice.id).await, home(&store, bob.id).await);
+
+    let sha = blobs.put_bytes(b"%PDF-1.4 the same letter").unwrap();
+    let a = upload(&store, alice.id, a_home, "Letter", &sha).await;
+    store.trash_document(alice.id, a.document.id).await.unwrap();
+    assert_eq!(store.purge_document(alice.id, a.document.id).await.unwrap(), vec![sha.clone()]);
+    let sweep = claim_one(&store, kinds::SWEEP_BLOBS).await;
+    assert_eq!(sweep.spec, JobSpec::SweepBlobs(SweepArgs { candidates: Some(vec![sha.clone()]) }), "queued by the purge");
+    assert!(blobs.exists(&sha), "a purge deletes no file itself");
+
+    // Bob's identical upload: the file is reused (touched), then his row commits.
+    assert_eq!(blobs.put_bytes(b"%PDF-1.4 the same letter").unwrap(), sha);
+    let b = upload(&store, bob.id, b_home, "Letter", &sha).await;
+    std::fs::File::open(blobs.path(&sha)).unwrap().set_modified(long_ago).unwrap(); // the grace has passed
+    let JobSpec::SweepBlobs(SweepArgs { candidates: Some(candidates) }) = sweep.spec else { unreachable!() };
+    let report = blobs.sweep(candidates.clone(), grace, |shas| store.referenced_blobs(shas)).await.unwrap();
+    assert_eq!(report, SweepReport::default(), "still referenced: not even set aside");
+    assert!(blobs.exists(&sha), "Bob's original is there");
+    assert_eq!(store.referenced_blobs(vec![sha.clone(), "0".repeat(64)]).await.unwrap(), vec![sha.clone()]);
+
+    // Bob purges too: now nothing refers to the file and the sweep deletes it.
+    store.trash_document(bob.id, b.document.id).await.unwrap();
+    assert_eq!(store.purge_document(bob.id, b.document.id).await.unwrap(), vec![sha.clone()]);
+    std::fs::File::open(blobs.path(&sha)).unwrap().set_modified(long_ago).unwrap();
+    let report = blobs.sweep(candidates, grace, |shas| store.referenced_blobs(shas)).await.unwrap();
+    assert_eq!(report, SweepReport { deleted: 1, kept: 0 });
+    assert!(!blobs.exists(&sha));
+}

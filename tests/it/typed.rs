@@ -24,6 +24,8 @@ fn every_kind() -> Vec<JobSpec> {
         }),
         JobSpec::Backup(BackupArgs { slot: 1_700_000_000_000 }),
         JobSpec::Prune(NoArgs {}),
+        JobSpec::SweepBlobs(SweepArgs { candidates: Some(vec!["ab".repeat(32)]) }),
+        JobSpec::SweepBlobs(SweepArgs { candidates: None }),
         JobSpec::Noop(NoArgs {}),
         JobSpec::TestAppend(TestAppendArgs { path: "/tmp/x y".into(), sleep_ms: Some(5), sleep_only_first: true, fail_times: 2 }),
     ]

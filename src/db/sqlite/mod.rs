@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "listing_indexes", include_str!("../../../migrations/sqlite/0003_listing_indexes.sql")),
     (4, "lists_and_search", include_str!("../../../migrations/sqlite/0004_lists_and_search.sql")),
     (5, "login_attempts", include_str!("../../../migrations/sqlite/0005_login_attempts.sql")),
+    (6, "blob_reference_indexes", include_str!("../../../migrations/sqlite/0006_blob_reference_indexes.sql")),
 ];
 
 pub struct SqliteStore {

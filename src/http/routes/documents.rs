@@ -120,12 +120,9 @@ async fn read_text_field(field: &mut actix_multipart::Field, name: &str) -> Resu
     String::from_utf8(buf).map_err(|_| ApiError::bad_request(format!("the field {name} is not valid UTF-8 text")))
 }
 
-/// `POST /api/v1/documents`: streams the file to a temp file (hashing, size limit), sniffs its
-/// type, moves it into the blob store, then one transaction creates document + version + job +
-/// event. Nothing is written for a rejected upload.
-pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mut payload: Multipart) -> ApiResult<HttpResponse> {
-    let owner = auth.0.user.id;
-    let limit = ctx.settings.max_upload_bytes();
+/// Refuses an upload before its body is read: larger than the limit by its Content-Length, or
+/// a (nearly) full disk — the space left keeps the database, processing and deleting working.
+fn check_room(ctx: &AppContext, req: &HttpRequest, limit: u64) -> Result<(), ApiError> {
     if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limit + 64 * 1024
     {
@@ -145,6 +142,36 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
         ))
         .into());
     }
+    Ok(())
+}
+
+/// The type of the uploaded bytes (never the name), and a name that claims another type is
+/// refused rather than stored under a misleading extension.
+fn file_type(head: &[u8], filename: &str) -> Result<FileType, ApiError> {
+    let Some(kind) = sniff(head) else {
+        return Err(DomainError::UnsupportedType("unsupported file type: docmerge accepts PDF, PNG, JPEG and TIFF files".into()).into());
+    };
+    if let Some(ext) = filename.rsplit_once('.').map(|(_, e)| e)
+        && let Some(claimed) = FileType::from_extension(ext)
+        && claimed != kind
+    {
+        return Err(DomainError::UnsupportedType(format!(
+            "the file name {filename:?} says {} but the content is {}; rename the file or upload the right one",
+            claimed.describe(),
+            kind.describe()
+        ))
+        .into());
+    }
+    Ok(kind)
+}
+
+/// `POST /api/v1/documents`: streams the file to a temp file (hashing, size limit), sniffs its
+/// type, moves it into the blob store, then one transaction creates document + version + job +
+/// event. Nothing is written for a rejected upload.
+pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mut payload: Multipart) -> ApiResult<HttpResponse> {
+    let owner = auth.0.user.id;
+    let limit = ctx.settings.max_upload_bytes();
+    check_room(&ctx, &req, limit)?;
     let mut incoming = None;
     let mut filename = String::new();
     let (mut folder_id, mut title, mut tags): (Option<Id>, Option<String>, Vec<String>) = (None, None, Vec::new());
@@ -188,20 +215,7 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
     if incoming.size() == 0 {
         return Err(ApiError::bad_request("the file is empty (0 bytes)"));
     }
-    let Some(kind) = sniff(incoming.head()) else {
-        return Err(DomainError::UnsupportedType("unsupported file type: docmerge accepts PDF, PNG, JPEG and TIFF files".into()).into());
-    };
-    if let Some(ext) = filename.rsplit_once('.').map(|(_, e)| e)
-        && let Some(claimed) = FileType::from_extension(ext)
-        && claimed != kind
-    {
-        return Err(DomainError::UnsupportedType(format!(
-            "the file name {filename:?} says {} but the content is {}; rename the file or upload the right one",
-            claimed.describe(),
-            kind.describe()
-        ))
-        .into());
-    }
+    let kind = file_type(incoming.head(), &filename)?;
     let folder_id = match folder_id {
         Some(f) => f,
         None => ctx.store.root_folders(owner).await?.1.id,
@@ -233,16 +247,10 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
         reject_duplicates: ctx.settings.server.duplicates == DuplicatePolicy::Reject,
         max_attempts: ctx.settings.worker.max_attempts,
     };
-    let out = match ctx.store.create_upload(upload).await {
-        Ok(o) => o,
-        Err(e) => {
-            // The blob may be shared with another document; only remove it when nothing refers to it.
-            if matches!(e, DomainError::Conflict(_)) {
-                tracing::debug!("duplicate upload rejected");
-            }
-            return Err(e.into());
-        }
-    };
+    // Refused (a duplicate under `server.duplicates = "reject"`, a folder trashed meanwhile):
+    // the stored file may be shared with another document, so it stays; if nothing refers to
+    // it, the periodic sweep deletes it (jobs::maintenance).
+    let out = ctx.store.create_upload(upload).await?;
     ctx.metrics.count_upload(size);
     Ok(HttpResponse::Accepted().json(json!({
         "document": dto::document(&out.document), "version_id": out.version_id, "job_id": out.job_id,
@@ -364,10 +372,8 @@ pub async fn restore(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>
 }
 
 pub async fn purge(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {
-    let blobs = ctx.store.purge_document(auth.0.user.id, path.into_inner()).await?;
-    for b in blobs {
-        ctx.blobs.delete(&b);
-    }
+    // Its files are deleted by the sweep job the purge queued (see storage::BlobStore::sweep).
+    ctx.store.purge_document(auth.0.user.id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

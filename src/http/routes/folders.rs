@@ -126,9 +126,7 @@ pub async fn trash(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<super::
 }
 
 pub async fn empty_trash(ctx: web::Data<AppContext>, auth: Auth) -> ApiResult<HttpResponse> {
-    let blobs = ctx.store.empty_trash(auth.0.user.id).await?;
-    for b in blobs {
-        ctx.blobs.delete(&b);
-    }
+    // The files are deleted by the sweep job the purge queued (see storage::BlobStore::sweep).
+    ctx.store.empty_trash(auth.0.user.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -229,8 +229,8 @@ impl DocumentStore for PgStore {
             return Err(DomainError::Conflict("only a document in the trash can be deleted for good; move it to the trash first".into()));
         }
         let blobs = purge_doc_rows(&tx, id).await?;
-        let out = unreferenced(&tx, blobs).await?;
-        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentDeleted {})], false).await?;
+        let out = queue_sweep(&tx, unreferenced(&tx, blobs).await?).await?;
+        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentDeleted {})], !out.is_empty()).await?;
         Ok(out)
     }
 
@@ -297,8 +297,8 @@ impl DocumentStore for PgStore {
             exec(&tx, "DELETE FROM folders WHERE id = $1", &[f]).await?;
             events.push(NewEvent::folder(owner, *f, EventData::FolderDeleted {}));
         }
-        let out = unreferenced(&tx, blobs).await?;
-        Self::commit(tx, &events, false).await?;
+        let out = queue_sweep(&tx, unreferenced(&tx, blobs).await?).await?;
+        Self::commit(tx, &events, !out.is_empty()).await?;
         Ok(out)
     }
 
@@ -332,6 +332,19 @@ impl DocumentStore for PgStore {
         let c = self.client().await?;
         let row = query_opt(&c, &format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = $1 AND number = $2"), &[&v.id, &number]).await?;
         row.as_ref().map(page_from).transpose()?.ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
+    }
+
+    async fn referenced_blobs(&self, shas: Vec<String>) -> DomainResult<Vec<String>> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT s FROM unnest($1::text[]) s WHERE EXISTS(SELECT 1 FROM versions WHERE sha256 = s) \
+             OR EXISTS(SELECT 1 FROM versions WHERE searchable_sha256 = s) \
+             OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = s) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = s)",
+            &[&shas],
+        )
+        .await?;
+        rows.iter().map(|r| col::<String>(r, 0)).collect()
     }
 
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id> {

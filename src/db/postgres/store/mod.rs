@@ -19,6 +19,7 @@ use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_p
 use crate::domain::store::*;
 use crate::domain::*;
 
+#[cfg(feature = "bench")]
 mod bench;
 mod documents;
 mod events;
@@ -272,6 +273,14 @@ async fn unreferenced(tx: &Tx<'_>, candidates: Vec<String>) -> DomainResult<Vec<
         }
     }
     Ok(out)
+}
+
+/// Queues the sweep of the files a purge freed (in the purge's transaction); returns them.
+async fn queue_sweep(tx: &Tx<'_>, freed: Vec<String>) -> DomainResult<Vec<String>> {
+    if !freed.is_empty() {
+        insert_job(tx, &NewJob::sweep_freed(freed.clone()), now_millis()).await?;
+    }
+    Ok(freed)
 }
 
 /// None when a queued/running job with the same unique key exists (the partial unique index).

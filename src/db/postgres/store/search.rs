@@ -140,44 +140,9 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
     // documents inside the index scan would look up the document of every match before
     // sorting, not only of the newest ones kept.
     let filter_args = &args[..q_arg - 1];
-    let page_sql = "SELECT s.rowid, s.document_id, s.page_number FROM search_index s \
-                    WHERE s.owner_id = $1 AND s.tsv @@ to_tsquery('simple', $2) AND s.rowid < $3 ORDER BY s.rowid DESC LIMIT $4";
     let docs_sql = format!("SELECT d.id FROM documents d WHERE d.id = ANY(${}) AND {wher}", q_arg);
-    let batch = RANKED_MATCHES + 1;
-    let mut before = Id::MAX;
-    let mut pages: Vec<Candidate> = Vec::new();
-    loop {
-        let rows = query(c, page_sql, &[&owner, &expr, &before, &batch]).await?;
-        let Some(last) = rows.last() else { break };
-        before = col(last, 0)?;
-        let found: Vec<(Id, Id, i32)> =
-            rows.iter().map(|r| Ok((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?))).collect::<DomainResult<_>>()?;
-        let mut ids: Vec<Id> = found.iter().map(|f| f.1).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut p = refs(filter_args);
-        p.push(&ids);
-        let visible: HashSet<Id> = query(c, &docs_sql, &p).await?.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
-        pages.extend(found.into_iter().filter(|f| visible.contains(&f.1)).map(|(rid, doc, pno)| (rid, doc, pno, 0.0)));
-        if pages.len() as i64 > RANKED_MATCHES || (rows.len() as i64) < batch {
-            break;
-        }
-    }
-    truncated |= pages.len() as i64 > RANKED_MATCHES;
-    pages.truncate(RANKED_MATCHES as usize);
-    if !truncated && !pages.is_empty() {
-        // Few enough to rank: ts_rank of just these rows.
-        let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
-        let rank: HashMap<Id, f64> =
-            query(c, "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)", &[&rids, &expr])
-                .await?
-                .iter()
-                .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
-                .collect::<DomainResult<_>>()?;
-        for p in &mut pages {
-            p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
-        }
-    }
+    let (pages, pages_truncated) = matching_pages(c, owner, &expr, filter_args, &docs_sql).await?;
+    truncated |= pages_truncated;
     candidates.extend(pages);
     // Titles: documents.title_tsv (GIN), small rows, filtered in the same query; read in
     // windows of document ids, newest first, so that a title word on thousands of documents
@@ -189,22 +154,7 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
         args.len() + 1,
         args.len() + 2
     );
-    let bounds = query_one(c, "SELECT min(id), max(id) FROM documents", &[]).await?;
-    let mut titles: Vec<Candidate> = Vec::new();
-    if let (Some(lowest), Some(highest)) = (col::<Option<Id>>(&bounds, 0)?, col::<Option<Id>>(&bounds, 1)?) {
-        let want = RANKED_MATCHES + 1;
-        let mut windows = crate::domain::search::IdWindows::new(lowest, highest);
-        while let Some((from, below)) = windows.next(titles.len() as i64, want) {
-            let mut p = refs(&args);
-            p.push(&below);
-            p.push(&from);
-            let rows = query(c, &title_sql, &p).await?;
-            for r in &rows {
-                titles.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
-            }
-            windows.read_down_to(from);
-        }
-    }
+    let mut titles = matching_titles(c, &args, &title_sql).await?;
     truncated |= titles.len() as i64 > RANKED_MATCHES;
     titles.truncate(RANKED_MATCHES as usize);
     candidates.extend(titles);
@@ -216,6 +166,86 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
     let ranked = best_per_document(candidates);
     let total = ranked.len() as i64;
     let hits: Vec<_> = ranked.into_iter().skip(page.offset() as usize).take(page.limit() as usize).collect();
+    let items = hits_with_documents(c, owner, q, hits).await?;
+    Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
+}
+
+/// This owner's pages matching `expr`, newest first, read from search_index alone in batches;
+/// each batch's documents are checked against the search's filters in one query. At most
+/// RANKED_MATCHES; ranked with ts_rank when there are not more than that (the flag says there
+/// were more, and then they are listed newest first).
+async fn matching_pages<C: GenericClient>(
+    c: &C,
+    owner: Id,
+    expr: &String,
+    filter_args: &[Box<dyn ToSql + Sync + Send>],
+    docs_sql: &str,
+) -> DomainResult<(Vec<Candidate>, bool)> {
+    let page_sql = "SELECT s.rowid, s.document_id, s.page_number FROM search_index s \
+                    WHERE s.owner_id = $1 AND s.tsv @@ to_tsquery('simple', $2) AND s.rowid < $3 ORDER BY s.rowid DESC LIMIT $4";
+    let batch = RANKED_MATCHES + 1;
+    let mut before = Id::MAX;
+    let mut pages: Vec<Candidate> = Vec::new();
+    loop {
+        let rows = query(c, page_sql, &[&owner, expr, &before, &batch]).await?;
+        let Some(last) = rows.last() else { break };
+        before = col(last, 0)?;
+        let found: Vec<(Id, Id, i32)> =
+            rows.iter().map(|r| Ok((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?))).collect::<DomainResult<_>>()?;
+        let mut ids: Vec<Id> = found.iter().map(|f| f.1).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut p = refs(filter_args);
+        p.push(&ids);
+        let visible: HashSet<Id> = query(c, docs_sql, &p).await?.iter().map(|r| col::<Id>(r, 0)).collect::<DomainResult<_>>()?;
+        pages.extend(found.into_iter().filter(|f| visible.contains(&f.1)).map(|(rid, doc, pno)| (rid, doc, pno, 0.0)));
+        if pages.len() as i64 > RANKED_MATCHES || (rows.len() as i64) < batch {
+            break;
+        }
+    }
+    let truncated = pages.len() as i64 > RANKED_MATCHES;
+    pages.truncate(RANKED_MATCHES as usize);
+    if !truncated && !pages.is_empty() {
+        // Few enough to rank: ts_rank of just these rows.
+        let rids: Vec<Id> = pages.iter().map(|p| p.0).collect();
+        let rank: HashMap<Id, f64> =
+            query(c, "SELECT rowid, ts_rank(tsv, to_tsquery('simple', $2)) FROM search_index WHERE rowid = ANY($1)", &[&rids, expr])
+                .await?
+                .iter()
+                .map(|r| Ok((col::<Id>(r, 0)?, col::<f32>(r, 1)? as f64)))
+                .collect::<DomainResult<_>>()?;
+        for p in &mut pages {
+            p.3 = rank.get(&p.0).copied().unwrap_or(0.0);
+        }
+    }
+    Ok((pages, truncated))
+}
+
+/// Documents whose title matches, read in windows of document ids, newest first (see the
+/// caller): at most RANKED_MATCHES + 1.
+async fn matching_titles<C: GenericClient>(c: &C, args: &[Box<dyn ToSql + Sync + Send>], title_sql: &str) -> DomainResult<Vec<Candidate>> {
+    let bounds = query_one(c, "SELECT min(id), max(id) FROM documents", &[]).await?;
+    let mut titles: Vec<Candidate> = Vec::new();
+    if let (Some(lowest), Some(highest)) = (col::<Option<Id>>(&bounds, 0)?, col::<Option<Id>>(&bounds, 1)?) {
+        let want = RANKED_MATCHES + 1;
+        let mut windows = crate::domain::search::IdWindows::new(lowest, highest);
+        while let Some((from, below)) = windows.next(titles.len() as i64, want) {
+            let mut p = refs(args);
+            p.push(&below);
+            p.push(&from);
+            let rows = query(c, title_sql, &p).await?;
+            for r in &rows {
+                titles.push((col::<Id>(r, 0)?, col::<Id>(r, 1)?, col::<i32>(r, 2)?, col::<f32>(r, 3)? as f64));
+            }
+            windows.read_down_to(from);
+        }
+    }
+    Ok(titles)
+}
+
+/// The page of results shown: its documents in one query, snippets cut in Rust from the stored
+/// text of just these pages.
+async fn hits_with_documents<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, hits: Vec<Candidate>) -> DomainResult<Vec<SearchHit>> {
     let rids: Vec<Id> = hits.iter().map(|r| r.0).filter(|r| *r > 0).collect();
     // Snippets only for the page of results shown, cut in Rust from the stored text (the same
     // code on both backends; ts_headline would re-parse every page's whole text).
@@ -246,5 +276,5 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
             rank,
         });
     }
-    Ok(Paged { truncated, items, total, page: page.page, page_size: page.page_size })
+    Ok(items)
 }

@@ -247,7 +247,7 @@ impl DocumentStore for SqliteStore {
                 }
                 let blobs = purge_doc_rows(tx, id)?;
                 emit(tx, &NewEvent::document(owner, id, EventData::DocumentDeleted {}))?;
-                unreferenced(tx, blobs)
+                queue_sweep(tx, unreferenced(tx, blobs)?)
             })
             .await?;
         Ok(out)
@@ -337,7 +337,7 @@ impl DocumentStore for SqliteStore {
                     tx.execute("DELETE FROM folders WHERE id = ?1", params![f])?;
                     emit(tx, &NewEvent::folder(owner, *f, EventData::FolderDeleted {}))?;
                 }
-                unreferenced(tx, blobs)
+                queue_sweep(tx, unreferenced(tx, blobs)?)
             })
             .await?;
         Ok(out)
@@ -380,6 +380,23 @@ impl DocumentStore for SqliteStore {
             c.prepare_cached(&format!("SELECT {PAGE_COLS} FROM pages WHERE version_id = ?1 AND number = ?2"))
                 .and_then(|mut st| st.query_row(params![v.id, number], page_from).optional())?
                 .ok_or_else(|| DomainError::not_found(format!("page {number} of document {document_id}")))
+        })
+        .await
+    }
+
+    async fn referenced_blobs(&self, shas: Vec<String>) -> DomainResult<Vec<String>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM versions WHERE sha256 = ?1) OR EXISTS(SELECT 1 FROM versions WHERE searchable_sha256 = ?1) \
+                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = ?1)",
+            )?;
+            let mut used = Vec::new();
+            for sha in shas {
+                if st.query_row(params![sha], |r| r.get::<_, bool>(0))? {
+                    used.push(sha);
+                }
+            }
+            Ok(used)
         })
         .await
     }

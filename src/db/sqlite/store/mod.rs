@@ -14,6 +14,7 @@ use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_p
 use crate::domain::store::*;
 use crate::domain::*;
 
+#[cfg(feature = "bench")]
 mod bench;
 mod documents;
 mod events;
@@ -254,8 +255,8 @@ fn unreferenced(tx: &WriteTx<'_>, candidates: Vec<String>) -> DomainResult<Vec<S
         }
         let used: bool = tx
             .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM versions WHERE sha256 = ?1 OR searchable_sha256 = ?1) \
-                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1 OR preview_sha256 = ?1)",
+                "SELECT EXISTS(SELECT 1 FROM versions WHERE sha256 = ?1) OR EXISTS(SELECT 1 FROM versions WHERE searchable_sha256 = ?1) \
+                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = ?1)",
             )
             .and_then(|mut st| st.query_row(params![sha], |r| r.get(0)))?;
         if !used {
@@ -263,6 +264,14 @@ fn unreferenced(tx: &WriteTx<'_>, candidates: Vec<String>) -> DomainResult<Vec<S
         }
     }
     Ok(out)
+}
+
+/// Queues the sweep of the files a purge freed (in the purge's transaction); returns them.
+fn queue_sweep(tx: &WriteTx<'_>, freed: Vec<String>) -> DomainResult<Vec<String>> {
+    if !freed.is_empty() {
+        insert_job(tx, &NewJob::sweep_freed(freed.clone()), now_millis())?;
+    }
+    Ok(freed)
 }
 
 fn insert_job(tx: &WriteTx<'_>, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {
