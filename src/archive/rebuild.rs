@@ -38,11 +38,7 @@ impl JobHandler for RebuildDerived {
             return Err(JobError::Abort(format!("the original file is missing from the storage ({})", version.sha256)));
         }
         let pages = self.store.page_records(vid).await?;
-        let texts: Vec<PageText> = pages
-            .iter()
-            .map(|p| serde_json::from_str::<PageText>(&p.lines_json))
-            .collect::<Result<_, _>>()
-            .map_err(|e| JobError::Abort(format!("stored page text is unreadable: {e}")))?;
+        let texts: Vec<PageText> = pages.iter().map(|p| p.layout.clone()).collect();
         let engine = crate::pipeline::engine(&self.settings).map_err(JobError::Retry)?;
         let limits = crate::pipeline::limits(&self.settings);
         let (blobs, out) = (self.blobs.clone(), self.blobs.temp_path(".pdf"));

@@ -6,6 +6,7 @@ pub mod events;
 pub mod filetype;
 pub mod jobs;
 pub mod login;
+pub mod page_text;
 pub mod pages;
 pub mod schedule;
 pub mod search;
@@ -295,9 +296,10 @@ pub struct Page {
     pub width: f64,
     pub height: f64,
     pub text: String,
-    /// JSON: the recognised lines with their boxes.
-    pub lines_json: String,
+    /// `text_layer` or `ocr`.
     pub source: String,
+    /// The text with its lines and boxes.
+    pub layout: page_text::PageText,
     pub thumbnail_sha256: Option<String>,
     pub preview_sha256: Option<String>,
 }
@@ -513,11 +515,23 @@ pub struct PageRecord {
     pub number: i32,
     pub width: f64,
     pub height: f64,
-    pub text: String,
-    pub lines_json: String,
-    pub source: String,
+    /// The page's text with its layout; the store keeps the text (searchable), its source and
+    /// the layout.
+    pub layout: page_text::PageText,
     pub thumbnail_sha256: Option<String>,
     pub preview_sha256: Option<String>,
+}
+
+impl PageRecord {
+    pub fn text(&self) -> &str {
+        &self.layout.text
+    }
+    pub fn source(&self) -> &'static str {
+        self.layout.source.as_str()
+    }
+    pub fn layout_json(&self) -> String {
+        self.layout.to_stored()
+    }
 }
 
 /// A finished document for `Store::bulk_load_for_bench`: what the upload and the pipeline

@@ -23,7 +23,7 @@ use crate::domain::pages::{
     DocEdit, NewDocument, NewPage, PageEdit, PageEditOutcome, VersionFile, check_degrees, check_editable, check_order, select_pages,
 };
 use crate::domain::{DocState, Document, DomainError, DomainResult, Id, Page, PageRecord};
-use crate::pipeline::{PageText, PdfPiece};
+use crate::pipeline::PdfPiece;
 
 pub use jobs::register_jobs;
 
@@ -100,24 +100,19 @@ fn stem(filename: &str) -> &str {
 
 /// The stored page, copied to position `number` of a new version and turned by `rotate`.
 fn copy_page(p: &Page, number: i32, rotate: u16) -> NewPage {
-    let (mut width, mut height, mut lines_json) = (p.width, p.height, p.lines_json.clone());
+    let (mut width, mut height, mut layout) = (p.width, p.height, p.layout.clone());
     if !rotate.is_multiple_of(360) {
         if rotate % 180 == 90 {
             std::mem::swap(&mut width, &mut height);
         }
-        // Pages processed by the pipeline store their PageText; anything else keeps its JSON.
-        if let Ok(t) = serde_json::from_str::<PageText>(&p.lines_json) {
-            lines_json = serde_json::to_string(&crate::pipeline::rotate_page_text(&t, rotate)).unwrap_or(lines_json);
-        }
+        layout = crate::pipeline::rotate_page_text(&layout, rotate);
     }
     NewPage {
         record: PageRecord {
             number,
             width,
             height,
-            text: p.text.clone(),
-            lines_json,
-            source: p.source.clone(),
+            layout,
             thumbnail_sha256: p.thumbnail_sha256.clone(),
             preview_sha256: p.preview_sha256.clone(),
         },

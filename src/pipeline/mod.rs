@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use image::DynamicImage;
-use serde::{Deserialize, Serialize};
 
 pub use assemble::{PdfPiece, rotate_box, rotate_jpeg, rotate_page_text};
 pub use error::PipelineError;
@@ -67,16 +66,9 @@ pub struct PageInfo {
     pub has_text_layer: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Word {
-    pub text: String,
-    /// x0, y0, x1, y1 normalised 0..1 of the displayed page, origin top-left.
-    pub bbox: [f32; 4],
-    /// Clockwise degrees (0/90/180/270) this word must be turned to read upright, when it
-    /// differs from its page's `rotation` (text running up or down a margin). Absent: the page's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub turn: Option<u16>,
-}
+/// The recognised text of a page — one type from the pipeline through the store to the PDF
+/// writer (see `domain::page_text`).
+pub use crate::domain::page_text::{Line, PageText, TextSource, Word};
 
 /// Clockwise degrees (0/90/180/270) that make text running from `from` to `to` (image
 /// coordinates, y down) read left to right.
@@ -89,37 +81,6 @@ fn turn_of(from: [f32; 2], to: [f32; 2]) -> u16 {
     } else {
         270
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Line {
-    pub text: String,
-    /// x0, y0, x1, y1 normalised 0..1 of the displayed page, origin top-left.
-    pub bbox: [f32; 4],
-    /// Word boxes (OCR pages only; estimated from the recogniser's character positions).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub words: Vec<Word>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TextSource {
-    TextLayer,
-    Ocr,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PageText {
-    pub text: String,
-    pub lines: Vec<Line>,
-    pub source: TextSource,
-    /// Same units as `PageInfo`.
-    pub width: f32,
-    pub height: f32,
-    /// OCR pages: clockwise degrees (0/90/180/270) the page image had to be turned
-    /// for its text to read upright. Tells the PDF writer which way words run.
-    #[serde(default)]
-    pub rotation: u16,
 }
 
 #[derive(Debug, Clone)]

@@ -249,9 +249,7 @@ impl JobHandler for ProcessPage {
             number: index as i32 + 1,
             width: text.width as f64,
             height: text.height as f64,
-            text: text.text.clone(),
-            lines_json: serde_json::to_string(&text).unwrap_or_else(|_| "{}".into()),
-            source: source_name(text.source).into(),
+            layout: text,
             thumbnail_sha256: Some(thumb_sha),
             preview_sha256: Some(preview_sha),
         };
@@ -280,11 +278,7 @@ impl JobHandler for FinishVersion {
         let (path, _version) = p.original(vid).await?;
         let info = p.inspect(vid, &path).await?;
         let pages = p.store.page_records(vid).await?;
-        let texts: Vec<PageText> = pages
-            .iter()
-            .map(|pg| serde_json::from_str::<PageText>(&pg.lines_json))
-            .collect::<Result<_, _>>()
-            .map_err(|e| JobError::Abort(format!("stored page text is unreadable: {e}")))?;
+        let texts: Vec<PageText> = pages.into_iter().map(|pg| pg.layout).collect();
         if texts.len() != info.pages.len() {
             return Err(JobError::Retry(format!("{} of {} pages are stored", texts.len(), info.pages.len())));
         }

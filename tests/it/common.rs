@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use docmerge::domain::jobs::{ClaimedJob, JobSpec, NewJob, PageArgs, VersionArgs};
+use docmerge::domain::page_text::{PageText, TextSource};
 use docmerge::domain::store::BulkStore;
 use docmerge::domain::*;
 use docmerge::jobs::kinds;
@@ -171,9 +172,14 @@ pub fn page_record(n: i32, text: &str) -> PageRecord {
         number: n,
         width: 595.0,
         height: 842.0,
-        text: text.to_string(),
-        lines_json: "[]".into(),
-        source: "text".into(),
+        layout: PageText {
+            text: text.to_string(),
+            lines: Vec::new(),
+            source: TextSource::TextLayer,
+            width: 595.0,
+            height: 842.0,
+            rotation: 0,
+        },
         thumbnail_sha256: Some(format!("thumb-{n}-{}", text.len())),
         preview_sha256: None,
     }

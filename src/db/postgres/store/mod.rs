@@ -15,6 +15,7 @@ use super::{PgStore, Tx, col, conflict_or_db, exec, query, query_one, query_opt,
 use crate::db::like_escape;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
+use crate::domain::page_text::PageText;
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::*;
 use crate::domain::*;
@@ -122,14 +123,16 @@ fn job_from(r: &Row) -> DomainResult<JobView> {
 }
 
 fn page_from(r: &Row) -> DomainResult<Page> {
+    let (width, height, text, source): (f64, f64, String, String) = (col(r, 2)?, col(r, 3)?, col(r, 4)?, col(r, 6)?);
+    let layout = PageText::from_stored(&col::<String>(r, 5)?, &text, &source, width, height);
     Ok(Page {
         version_id: col(r, 0)?,
         number: col(r, 1)?,
-        width: col(r, 2)?,
-        height: col(r, 3)?,
-        text: col(r, 4)?,
-        lines_json: col(r, 5)?,
-        source: col(r, 6)?,
+        width,
+        height,
+        text,
+        source,
+        layout,
         thumbnail_sha256: col(r, 7)?,
         preview_sha256: col(r, 8)?,
     })

@@ -48,14 +48,14 @@ async fn insert_pages(tx: &Tx<'_>, doc: Id, version_id: Id, pages: &[NewPage]) -
         a.0.push(r.number);
         a.1.push(r.width);
         a.2.push(r.height);
-        a.3.push(r.text.clone());
-        a.4.push(r.lines_json.clone());
-        a.5.push(r.source.clone());
+        a.3.push(r.text().to_string());
+        a.4.push(r.layout_json());
+        a.5.push(r.source().to_string());
         a.6.push(r.thumbnail_sha256.clone());
         a.7.push(r.preview_sha256.clone());
         from_v.push(p.from_version);
         from_n.push(p.from_number);
-        words.push(index_words(&r.text));
+        words.push(index_words(r.text()));
     }
     let rows = query(
         tx,

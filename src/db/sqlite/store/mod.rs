@@ -10,6 +10,7 @@ use super::{MIGRATIONS, SqliteStore, WriteTx, emit, is_unique_violation};
 use crate::db::like_escape;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
+use crate::domain::page_text::PageText;
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document};
 use crate::domain::store::*;
 use crate::domain::*;
@@ -111,14 +112,16 @@ fn job_from(row: &Row<'_>) -> rusqlite::Result<JobView> {
 }
 
 fn page_from(row: &Row<'_>) -> rusqlite::Result<Page> {
+    let (width, height, text, source): (f64, f64, String, String) = (row.get(2)?, row.get(3)?, row.get(4)?, row.get(6)?);
+    let layout = PageText::from_stored(&row.get::<_, String>(5)?, &text, &source, width, height);
     Ok(Page {
         version_id: row.get(0)?,
         number: row.get(1)?,
-        width: row.get(2)?,
-        height: row.get(3)?,
-        text: row.get(4)?,
-        lines_json: row.get(5)?,
-        source: row.get(6)?,
+        width,
+        height,
+        text,
+        source,
+        layout,
         thumbnail_sha256: row.get(7)?,
         preview_sha256: row.get(8)?,
     })

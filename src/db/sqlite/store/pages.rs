@@ -38,14 +38,14 @@ fn insert_pages(tx: &WriteTx<'_>, doc: Id, version_id: Id, pages: &[NewPage]) ->
             r.number,
             r.width,
             r.height,
-            r.text,
-            r.lines_json,
-            r.source,
+            r.text(),
+            r.layout_json(),
+            r.source(),
             r.thumbnail_sha256,
             r.preview_sha256
         ])?;
-        if !r.text.is_empty() {
-            index.execute(params![pid, r.text, doc, r.number])?;
+        if !r.text().is_empty() {
+            index.execute(params![pid, r.text(), doc, r.number])?;
         }
     }
     Ok(())

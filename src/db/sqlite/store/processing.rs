@@ -61,9 +61,9 @@ impl Processing for SqliteStore {
                         page.number,
                         page.width,
                         page.height,
-                        page.text,
-                        page.lines_json,
-                        page.source,
+                        page.text(),
+                        page.layout_json(),
+                        page.source(),
                         page.thumbnail_sha256,
                         page.preview_sha256
                     ],
