@@ -1,4 +1,5 @@
-//! `connect(url)` picks the backend from the URL. Callers only ever see `Arc<dyn Store>`.
+//! `connect(url)` picks the backend from the URL. Callers only ever see `Arc<dyn Store>` (and
+//! the benchmarks and tests `Arc<dyn BulkStore>`, through `connect_bulk`).
 
 pub mod postgres;
 pub mod sqlite;

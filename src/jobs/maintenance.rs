@@ -1,5 +1,6 @@
-//! Housekeeping through the job table: pruning old events and finished jobs. Every worker
-//! offers the job every few minutes; the unique key makes one of them win.
+//! Housekeeping through the job table: pruning old events and finished jobs, and sweeping
+//! stored files nothing refers to (after a purge, and every few hours for orphans). Every
+//! worker offers the periodic jobs every few minutes; their unique keys make one of them win.
 
 use std::sync::Arc;
 use std::time::Duration;
