@@ -17,18 +17,24 @@ pub fn init_tracing(log: &LogSettings) {
     };
 }
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Bucket bounds in seconds: requests take milliseconds, jobs seconds to minutes (an OCR'd page,
+/// a searchable PDF of a thousand pages, a backup).
+const HTTP_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const JOB_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
 
-#[derive(Default)]
 struct Histogram {
-    counts: [u64; BUCKETS.len()],
+    bounds: &'static [f64],
+    counts: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
 impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram { bounds, counts: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
     fn observe(&mut self, v: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
+        for (i, b) in self.bounds.iter().enumerate() {
             if v <= *b {
                 self.counts[i] += 1;
             }
@@ -56,12 +62,12 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut m = self.http.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry((method.to_string(), route.to_string(), status)).or_default().observe(seconds);
+        m.entry((method.to_string(), route.to_string(), status)).or_insert_with(|| Histogram::new(HTTP_BUCKETS)).observe(seconds);
     }
 
     pub fn observe_job(&self, kind: &str, outcome: &str, seconds: f64) {
         let mut m = self.job_durations.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry((kind.to_string(), outcome.to_string())).or_default().observe(seconds);
+        m.entry((kind.to_string(), outcome.to_string())).or_insert_with(|| Histogram::new(JOB_BUCKETS)).observe(seconds);
     }
 
     pub fn count_upload(&self, bytes: u64) {
@@ -115,7 +121,7 @@ impl Metrics {
 }
 
 fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
-    for (i, b) in BUCKETS.iter().enumerate() {
+    for (i, b) in h.bounds.iter().enumerate() {
         out.push_str(&format!("{name}_bucket{{{labels},le=\"{b}\"}} {}\n", h.counts[i]));
     }
     out.push_str(&format!("{name}_bucket{{{labels},le=\"+Inf\"}} {}\n", h.count));
@@ -125,4 +131,21 @@ fn render_histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
 
 pub fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_measured_in_minutes_and_requests_in_milliseconds() {
+        let m = Metrics::default();
+        m.observe_job("process_page", "done", 42.0);
+        m.observe_http("GET", "/api/v1/documents", 200, 0.003);
+        let text = m.render(&[]);
+        assert!(text.contains("docmerge_job_duration_seconds_bucket{kind=\"process_page\",outcome=\"done\",le=\"30\"} 0"), "{text}");
+        assert!(text.contains("docmerge_job_duration_seconds_bucket{kind=\"process_page\",outcome=\"done\",le=\"60\"} 1"), "{text}");
+        assert!(text.contains("docmerge_job_duration_seconds_count{kind=\"process_page\",outcome=\"done\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.0025\"} 0") && text.contains("le=\"0.005\"} 1"), "{text}");
+    }
 }
