@@ -45,7 +45,15 @@ pub(crate) fn map_load_error(e: PdfiumError) -> PipelineError {
     }
 }
 
+/// pdfium says why a document did not load through one process-wide "last error", which the
+/// next failed load on any thread overwrites; pdfium-render reads it right after its own load
+/// call, so another thread's load landing in between gave one damaged PDF another's reason (a
+/// truncated file reported "password-protected"). Every load holds this lock, so each reads
+/// its own error; opening is short (the pages are parsed when used).
+static LOADING: Mutex<()> = Mutex::new(());
+
 pub(crate) fn open<'a>(pdfium: &'a Pdfium, path: &Path) -> Result<PdfDocument<'a>, PipelineError> {
+    let _one_at_a_time = LOADING.lock().unwrap_or_else(|p| p.into_inner());
     pdfium.load_pdf_from_file(path, None).map_err(map_load_error)
 }
 

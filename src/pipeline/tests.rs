@@ -746,3 +746,28 @@ fn turning_a_page_turns_the_words_running_up_its_margin_too() {
     assert_eq!(old.turn, None);
     assert!(!serde_json::to_string(&turned.lines[0].words[0]).unwrap().contains("turn"));
 }
+
+#[test]
+fn damaged_pdfs_read_at_the_same_time_each_get_their_own_reason() {
+    // pdfium keeps one process-wide "last error" that a failed load sets and the caller reads
+    // after it: two failing loads on two threads must not read each other's.
+    let c = corpus();
+    let limits = Limits::default();
+    let threads: Vec<_> = [("bad-encrypted-password-is-test.pdf", true), ("bad-truncated-cupertino.pdf", false)]
+        .into_iter()
+        .flat_map(|f| [f, f])
+        .map(|(name, encrypted)| {
+            let (path, limits) = (c.join(name), limits.clone());
+            std::thread::spawn(move || {
+                for round in 0..150 {
+                    let e = engine().inspect(&path, &limits).expect_err(name);
+                    let says_password = e.to_string().starts_with("password-protected PDF");
+                    assert_eq!(says_password, encrypted, "{name}, round {round}: {e}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("no thread saw another file's reason");
+    }
+}
