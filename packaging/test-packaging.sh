@@ -267,7 +267,9 @@ else
   st="$(stat -c '%U:%G %a' /etc/docmerge/docmerge.toml 2>/dev/null)"
   [[ "$st" == "root:docmerge 640" ]] && pass "/etc/docmerge/docmerge.toml is root:docmerge 0640" || fail "/etc/docmerge/docmerge.toml is '$st'"
   v="$(/usr/bin/docmerge --version 2>&1)"
-  [[ "$v" == "docmerge $version" ]] && pass "docmerge --version: $v" || fail "docmerge --version printed '$v'"
+  # First line: the version and the commit; then the runtime packages.
+  [[ "$(head -n1 <<<"$v")" == "docmerge $version (commit "*")" && "$v" == *"runtime files: "* ]] \
+    && pass "docmerge --version: $(head -n1 <<<"$v")" || fail "docmerge --version printed '$v'"
   # A clean environment, as systemd gives the units.
   as_dm() { (cd /var/lib/docmerge && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin runuser -u docmerge -- "$@"); }
   if out="$(as_dm /usr/bin/docmerge migrate 2>&1)"; then pass "docmerge migrate as docmerge: $out"

@@ -71,29 +71,36 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
     println!("# effective settings (secrets redacted)\n{}", settings.to_redacted_toml());
     let mut worst = 0u8;
     let url = settings.database_url();
-    match crate::db::connect(&url, 1).await {
-        Ok(store) => match store.migration_status().await {
-            Ok((a, k)) if a == k => {
-                println!("OK   database {} reachable, schema current ({a} migrations)", crate::config::redact_url(&url))
-            }
+    let shown = crate::config::redact_url(&url);
+    // Before the first start there is nothing to check yet, and that is fine: `all`, `serve`
+    // and `migrate` create the schema. (Checking must not create the SQLite file either.)
+    let not_created = format!("OK   database {shown} not created yet; `docmerge all` or `docmerge migrate` will create it");
+    let sqlite_missing = url.strip_prefix("sqlite://").is_some_and(|p| !std::path::Path::new(p).exists());
+    let store = if sqlite_missing { None } else { crate::db::connect(&url, 1).await.map(Some).transpose() };
+    match store {
+        None => println!("{not_created}"),
+        Some(Ok(store)) => match store.migration_status().await {
+            Ok((a, k)) if a == k => println!("OK   database {shown} reachable, schema current ({a} migrations)"),
+            Ok((0, _)) => println!("{not_created}"),
             Ok((a, k)) => {
-                println!("FAIL database reachable but the schema is not current ({a} of {k} migrations): run `docmerge migrate`");
+                println!(
+                    "WARN database reachable, schema at {a} of {k} migrations: `docmerge all`, `serve` or `migrate` applies the rest \
+                     (workers wait for that)"
+                );
                 worst = worst.max(1);
             }
             Err(e) => {
-                println!("FAIL database {}: {e}. Check database.url.", crate::config::redact_url(&url));
+                println!("FAIL database {shown}: {e}. Check database.url.");
                 worst = 2;
             }
         },
-        Err(e) => {
-            println!(
-                "FAIL cannot connect to the database {}: {e}. Check database.url (DOCMERGE__DATABASE__URL).",
-                crate::config::redact_url(&url)
-            );
+        Some(Err(e)) => {
+            println!("FAIL cannot connect to the database {shown}: {e}. Check database.url (DOCMERGE__DATABASE__URL).");
             worst = 2;
         }
     }
-    if let Ok(store) = crate::db::connect(&url, 1).await
+    if !sqlite_missing
+        && let Ok(store) = crate::db::connect(&url, 1).await
         && let Ok(status) = store.archive().backup_status().await
     {
         match crate::archive::backup::check_line(&settings, &status, crate::domain::now_millis()) {
@@ -111,14 +118,19 @@ pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
             worst = worst.max(1);
         }
     }
+    let mut runtime_missing = false;
     for (item, result) in crate::pipeline::check_runtime(&settings) {
         match result {
             Ok(place) => println!("OK   {item}: {place}"),
             Err(todo) => {
                 println!("FAIL {item}: {todo}");
+                runtime_missing = true;
                 worst = worst.max(1);
             }
         }
+    }
+    if runtime_missing {
+        println!("     To fix: {}", crate::pipeline::RUNTIME_FIX_HINT);
     }
     Ok(ExitCode::from(worst))
 }

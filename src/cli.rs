@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "docmerge",
     version,
+    long_version = crate::LONG_VERSION,
     about = "docmerge — a self-hosted document management system in one binary",
     long_about = "docmerge keeps your scanned letters, receipts and PDFs, makes every page searchable \
 (OCR where there is no text layer) and lets you file, tag, find and download them from a web UI or a REST API.\n\n\

@@ -22,3 +22,7 @@ pub mod telemetry;
 pub mod ws;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `docmerge --version`: the version, the commit it was built from, and the runtime files.
+pub const LONG_VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("DOCMERGE_COMMIT"), ")\nruntime files: ", env!("DOCMERGE_RUNTIME"));

@@ -45,14 +45,29 @@ const FRIENDLY = {
   500: 'The server had a problem. Please try again.',
 };
 
+/** {code, message} of an error body: flat `{code, message}` or nested `{error: {code, message}}`. */
+export function errorParts(body) {
+  if (!body || typeof body !== 'object') return { code: null, message: null };
+  const e = body.error && typeof body.error === 'object' ? body.error : body;
+  const text = (v) => (typeof v === 'string' && v.trim() ? v.trim() : null);
+  return { code: text(e.code), message: text(e.message) || (typeof body.error === 'string' ? text(body.error) : null) };
+}
+
+/** A server message in words: first letter upper-case, ends with a full stop. */
+export function sentence(msg) {
+  const s = String(msg || '').trim();
+  if (!s) return s;
+  const t = s.charAt(0).toUpperCase() + s.slice(1);
+  return /[.!?…)]$/.test(t) ? t : `${t}.`;
+}
+
 async function toError(res) {
   let code = null; let message = null;
   try {
-    const body = await res.json();
-    code = body.code; message = body.message;
+    ({ code, message } = errorParts(await res.json()));
   } catch { /* not JSON */ }
   if (!message) message = FRIENDLY[res.status] || `Request failed (HTTP ${res.status})`;
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, sentence(message));
 }
 
 /**
@@ -119,7 +134,8 @@ export function upload(file, { folderId, title, tags, onProgress } = {}) {
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);
       else {
         if (xhr.status === 401) emit('unauthorized');
-        reject(new ApiError(xhr.status, body && body.code, (body && body.message) || FRIENDLY[xhr.status] || `Upload failed (HTTP ${xhr.status})`));
+        const { code, message } = errorParts(body);
+        reject(new ApiError(xhr.status, code, sentence(message || FRIENDLY[xhr.status] || (xhr.status ? `Upload failed (HTTP ${xhr.status})` : FRIENDLY[0]))));
       }
     };
     xhr.onerror = () => reject(new ApiError(0, 'network', FRIENDLY[0]));

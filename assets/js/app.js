@@ -1,6 +1,6 @@
 // Entry point: session bootstrap, app shell (header, sidebar), routes, global keys.
-import { h, icon, clear, debounce, tagChip } from './dom.js';
-import { get, post, on, session, setCsrf, loadTags, ApiError } from './api.js';
+import { h, icon, clear, debounce, tagChip, put } from './dom.js';
+import { get, post, on, session, setCsrf, loadTags, ApiError, sentence } from './api.js';
 import { startWs, stopWs } from './ws.js';
 import { route, fallback, guard, start, navigate, parseHash, href } from './router.js';
 import { toast, toastError, emptyState, setTitle } from './ui.js';
@@ -14,6 +14,9 @@ import { searchView } from './views/search.js';
 import { trashView } from './views/trash.js';
 import { usersView } from './views/users.js';
 import { tokensView } from './views/tokens.js';
+import { recentView } from './views/recent.js';
+import { tagsView } from './views/tags.js';
+import { tagQuery } from './common.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -28,6 +31,38 @@ export async function establish(me) {
   loadTags().catch(() => {});
   document.body.classList.remove('logged-out');
   renderShell();
+  renderRuntimeBanner();
+}
+
+// ---------- runtime banner (administrators) ----------
+const RUNTIME_KEY = 'docmerge.runtimeBannerCollapsed';
+/** When the PDF library or OCR models are missing, admins see why on every page, until fixed. */
+function renderRuntimeBanner() {
+  const old = $('runtime-banner');
+  if (old) old.remove();
+  const rt = session.config && session.config.runtime;
+  if (!session.user || !session.user.is_admin || !rt || rt.ready !== false) return;
+  const problem = typeof rt.problem === 'string' && rt.problem.trim()
+    ? sentence(rt.problem.trim())
+    : 'The runtime files (PDF library, OCR models) were not found. See the installation guide.';
+  let collapsed = sessionStorage.getItem(RUNTIME_KEY) === '1';
+  const details = h('p', { class: 'runtime-problem', id: 'runtime-problem', 'data-testid': 'runtime-problem' }, problem);
+  const toggle = h('button', { type: 'button', class: 'btn btn-small runtime-toggle', 'aria-controls': 'runtime-problem', 'data-testid': 'runtime-toggle' });
+  const banner = h('div', { class: 'runtime-banner', id: 'runtime-banner', role: 'region', 'aria-label': 'Server problem', 'data-testid': 'runtime-banner' },
+    h('div', { class: 'runtime-head' }, icon('alert', 18),
+      h('strong', null, 'Documents cannot be processed: runtime files are missing.'),
+      h('span', { class: 'muted small runtime-who' }, 'Only administrators see this.'),
+      toggle),
+    details);
+  const sync = () => {
+    details.hidden = collapsed;
+    banner.classList.toggle('collapsed', collapsed);
+    toggle.textContent = collapsed ? 'Show what to do' : 'Hide details';
+    toggle.setAttribute('aria-expanded', String(!collapsed));
+  };
+  toggle.addEventListener('click', () => { collapsed = !collapsed; sessionStorage.setItem(RUNTIME_KEY, collapsed ? '1' : '0'); sync(); });
+  sync();
+  document.querySelector('.layout').before(banner);
 }
 
 export async function logout() {
@@ -43,6 +78,7 @@ function dropSession() {
   resetUploads();
   document.body.classList.add('logged-out');
   clear($('sidebar')); clear($('user-menu'));
+  if ($('runtime-banner')) $('runtime-banner').remove();
 }
 
 on('unauthorized', (err) => {
@@ -67,9 +103,13 @@ function renderShell() {
   dropTarget(homeLink, () => ({ id: home.id, name: 'Home' }), { onFiles: (f) => uploadFiles(f, home.id) });
   dropTarget(inboxLink, () => ({ id: inbox.id, name: 'Inbox' }), { onFiles: (f) => uploadFiles(f, inbox.id) });
   const tagList = h('ul', { class: 'nav-tags', id: 'nav-tags' });
-  sb.replaceChildren(
-    h('div', { class: 'nav-group' }, homeLink, inboxLink, navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
-    h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Tags'), tagList),
+  put(sb,
+    h('div', { class: 'nav-group' },
+      navLink('/', 'clock', 'Recent', { 'data-testid': 'nav-recent', title: 'What is processing, and all documents, newest first' }),
+      homeLink, inboxLink,
+      navLink('/tags', 'tag', 'Tags', { 'data-testid': 'nav-tags-page' }),
+      navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
+    h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Your tags'), tagList),
     h('div', { class: 'nav-group nav-bottom' },
       navLink('/settings/tokens', 'key', 'API tokens'),
       session.user.is_admin ? navLink('/admin/users', 'users', 'Users') : null,
@@ -89,19 +129,19 @@ function renderShell() {
   document.addEventListener('click', (e) => { if (!um.contains(e.target)) setOpen(false); });
   um.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !pop.hidden) { setOpen(false); btn.focus(); } });
   pop.addEventListener('click', (e) => { if (e.target.closest('.pop-item')) setOpen(false); });
-  um.replaceChildren(btn, pop);
+  put(um, btn, pop);
   markActiveNav();
 }
 
 function renderNavTags() {
   const list = $('nav-tags');
   if (!list) return;
-  if (!session.tags.length) { list.replaceChildren(h('li', { class: 'muted small nav-empty' }, 'No tags yet')); return; }
-  list.replaceChildren(...session.tags.map((t) => h('li', null,
+  if (!session.tags.length) { put(list, h('li', { class: 'muted small nav-empty' }, 'No tags yet')); return; }
+  put(list, ...session.tags.map((t) => h('li', null,
     h('a', { class: 'nav-tag', href: href('/search', { q: tagQuery(t.name) }) },
-      tagChip(t), h('span', { class: 'count muted' }, t.document_count != null ? t.document_count.toLocaleString() : '')))));
+      tagChip(t), h('span', { class: 'count muted' }, Number.isFinite(t.document_count) ? t.document_count.toLocaleString() : '')))));
 }
-export function tagQuery(name) { return /[\s"]/.test(name) ? `tag:"${name.replace(/"/g, '')}"` : `tag:${name}`; }
+export { tagQuery };
 on('tags', renderNavTags);
 
 function markActiveNav() {
@@ -153,7 +193,11 @@ function requireRoots(fn) {
 }
 
 route('/login', (params) => loginView(params, establish));
-route('/', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
+route('/', requireRoots(recentView));
+route('/recent', () => navigate('/', null, { replace: true }));
+route('/documents', () => navigate('/', null, { replace: true }));
+route('/home', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
+route('/tags', tagsView);
 route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
 route('/folder/:id', folderView);
 route('/doc/:id', docView);
@@ -163,7 +207,7 @@ route('/admin/users', usersView);
 route('/settings/tokens', tokensView);
 fallback(() => {
   setTitle('Not found');
-  $('main').replaceChildren(emptyState('alert', 'Page not found', 'That address does not match any page.', h('a', { href: '#/', class: 'btn' }, 'Go home')));
+  put($('main'), emptyState('alert', 'Page not found', 'That address does not match any page.', h('a', { href: '#/', class: 'btn' }, 'Go home')));
 });
 guard((path) => {
   if (!session.user && path !== '/login') return `/login?next=${encodeURIComponent(location.hash.slice(1) || '/')}`;

@@ -5,9 +5,29 @@ import { toast, toastError } from './ui.js';
 
 export const STATE_LABEL = { queued: 'Queued', processing: 'Processing', ready: 'Ready', failed: 'Failed' };
 
-export function stateText(doc) {
-  if (doc.state === 'processing' && doc.progress && doc.progress.total) return `Page ${doc.progress.done} of ${doc.progress.total}`;
-  return STATE_LABEL[doc.state] || doc.state || '';
+/**
+ * Short state text for badges. Processing shows the page being worked on ("Page 2 of 3"): the
+ * progress counts finished pages, so 0 done is page 1, and all done is the final step.
+ * long: the wordier text of the upload tray ("Waiting for a worker").
+ */
+export function stateText(doc, { long = false } = {}) {
+  const p = doc.progress;
+  const total = p && Number(p.total) > 0 ? Number(p.total) : 0;
+  const done = p && Number(p.done) > 0 ? Number(p.done) : 0;
+  if (doc.state === 'queued') return long ? 'Waiting for a worker' : 'Queued';
+  if (doc.state === 'processing') {
+    if (!total) return long ? 'Starting…' : 'Processing';
+    if (done >= total) return 'Finishing…';
+    return `Page ${done + 1} of ${total}`;
+  }
+  return STATE_LABEL[doc.state] || (typeof doc.state === 'string' ? doc.state : '');
+}
+
+/** Whether reprocessing a failed document may help (not for encrypted, corrupt or unsupported files). */
+export function reprocessHelps(doc) {
+  if (!doc || doc.state !== 'failed') return false;
+  if (typeof doc.reprocess_helps === 'boolean') return doc.reprocess_helps;
+  return !/encrypt|password/i.test(doc.error || '');
 }
 
 /** The state badge used in lists, the document view and the upload tray. */
@@ -20,9 +40,9 @@ export function updateBadge(el, doc) {
   el.className = `badge state-${doc.state}`;
   el.dataset.state = doc.state;
   el.textContent = stateText(doc);
-  el.title = doc.state === 'failed' && doc.error ? `Failed: ${doc.error}` : stateText(doc);
-  if (doc.state === 'processing' && doc.progress && doc.progress.total) {
-    const pct = Math.round((100 * doc.progress.done) / doc.progress.total);
+  el.title = doc.state === 'failed' && doc.error ? `Failed: ${doc.error}` : stateText(doc, { long: true });
+  if (doc.state === 'processing' && doc.progress && doc.progress.total > 0) {
+    const pct = Math.min(100, Math.round((100 * (doc.progress.done || 0)) / doc.progress.total));
     el.style.setProperty('--pct', `${pct}%`);
     el.classList.add('has-progress');
   } else el.style.removeProperty('--pct');
@@ -38,6 +58,8 @@ export function applyEventToDoc(doc, ev) {
       doc.progress = { done: 0, total: d.pages ?? 0 };
       return true;
     case 'job.progress':
+      // Progress of another job (a thumbnail re-render) must not turn a ready document back.
+      if (doc.state === 'ready') return false;
       doc.state = 'processing';
       doc.progress = { done: d.page ?? (doc.progress ? doc.progress.done : 0), total: d.pages ?? (doc.progress ? doc.progress.total : 0) };
       return true;
@@ -147,4 +169,50 @@ export function dropTarget(el, getTarget, { onFiles } = {}) {
     endDrag();
     if (items && items.length) moveItems(items, t.id, t.name);
   });
+}
+
+/** The search query for one tag: tag:name, quoted when it has spaces. */
+export function tagQuery(name) { return /[\s"]/.test(name) ? `tag:"${name.replace(/"/g, '')}"` : `tag:${name}`; }
+
+/**
+ * Keep --selbar-h (the selection bar's height) current, so the upload tray sits above the bar
+ * and the page keeps room for both. Returns a function that stops it.
+ */
+export function trackSelectionBar(el) {
+  if (typeof ResizeObserver !== 'function') return () => {};
+  const ro = new ResizeObserver(() => {
+    const hgt = Math.ceil(el.getBoundingClientRect().height);
+    if (hgt) document.documentElement.style.setProperty('--selbar-h', `${hgt}px`);
+  });
+  ro.observe(el);
+  return () => ro.disconnect();
+}
+
+/**
+ * What a list of documents wires the same way in every view: the sort menu (remembered under
+ * `sortKey`; `reset` empties the list before it loads again), "Load more" and endless scrolling
+ * near the foot, Delete (selection to the trash) and Escape (clear the selection). Returns the
+ * function that unwires it all.
+ */
+export function wireDocumentList({ st, sortSel, sortKey, reset, loadMore, moreBtn, foot, trashSelected, syncSelection }) {
+  sortSel.addEventListener('change', () => {
+    st.sort = sortSel.value;
+    localStorage.setItem(sortKey, st.sort);
+    reset();
+    loadMore();
+  });
+  moreBtn.addEventListener('click', loadMore);
+  const io = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && !st.done && st.items.length) loadMore();
+  }, { rootMargin: '400px' });
+  io.observe(foot);
+  function onKey(e) {
+    if (document.querySelector('dialog[open]')) return;
+    const t = e.target;
+    if (t instanceof HTMLElement && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) && t.type !== 'checkbox') return;
+    if (e.key === 'Delete' && st.selected.size) { e.preventDefault(); trashSelected(); }
+    else if (e.key === 'Escape' && st.selected.size) { st.selected.clear(); syncSelection(); }
+  }
+  document.addEventListener('keydown', onKey);
+  return () => { io.disconnect(); document.removeEventListener('keydown', onKey); };
 }

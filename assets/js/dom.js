@@ -34,6 +34,14 @@ export function append(el, children) {
 
 export function clear(el) { el.replaceChildren(); return el; }
 
+/**
+ * Replace el's children. Like h(), it skips null/undefined/false/true and flattens arrays: never
+ * call the native replaceChildren/append with values that may be missing (they print "null").
+ */
+export function put(el, ...children) { el.replaceChildren(); return append(el, children); }
+/** Append children to el, skipping missing ones (see put). */
+export function add(el, ...children) { return append(el, children); }
+
 // ---- icons: constant SVG markup authored here (never server data) ----
 const ICONS = {
   home: '<path d="M3 10.5 12 3l9 7.5V20a1 1 0 0 1-1 1h-5v-6h-6v6H4a1 1 0 0 1-1-1z"/>',
@@ -64,6 +72,8 @@ const ICONS = {
   copy: '<rect x="8" y="8" width="12" height="12" rx="1"/><path d="M16 8V4H4v12h4"/>',
   sort: '<path d="M7 4v16M4 17l3 3 3-3M17 20V4M14 7l3-3 3 3"/>',
   filter: '<path d="M3 5h18l-7 8v6l-4 2v-8z"/>',
+  clock: '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
+  chevronDown: '<path d="m5 9 7 7 7-7"/>',
 };
 
 const iconCache = new Map();
@@ -93,13 +103,16 @@ const dateTimeFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month:
 export function fmtDate(s) { if (!s) return ''; const d = new Date(s); return isNaN(d) ? '' : dateFmt.format(d); }
 export function fmtDateTime(s) { if (!s) return ''; const d = new Date(s); return isNaN(d) ? '' : dateTimeFmt.format(d); }
 export function fmtSize(n) {
-  if (n == null) return '';
+  if (n == null || !Number.isFinite(Number(n))) return '';
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0; let v = Number(n);
   while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
   return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${u[i]}`;
 }
-export function plural(n, one, many) { return `${n.toLocaleString()} ${n === 1 ? one : many}`; }
+export function plural(n, one, many) {
+  const v = Number.isFinite(Number(n)) ? Number(n) : 0;
+  return `${v.toLocaleString()} ${v === 1 ? one : many}`;
+}
 
 /** Pick black or white text for a tag colour. */
 export function textOn(hex) {

@@ -6,6 +6,9 @@ export function toast(message, { kind = 'info', timeout = 4500 } = {}) {
   const t = h('div', { class: `toast toast-${kind}`, 'data-testid': 'toast' },
     icon(kind === 'error' ? 'alert' : 'check', 16), h('span', null, message));
   region.append(t);
+  // At most three at a time: older ones make room (a burst of actions must not fill the screen).
+  const shown = [...region.children].filter((x) => !x.classList.contains('leaving'));
+  for (const old of shown.slice(0, Math.max(0, shown.length - 3))) { old.classList.add('leaving'); setTimeout(() => old.remove(), 200); }
   const remove = () => { t.classList.add('leaving'); setTimeout(() => t.remove(), 200); };
   setTimeout(remove, kind === 'error' ? Math.max(timeout, 7000) : timeout);
   t.addEventListener('click', remove);

@@ -1374,6 +1374,11 @@ impl Vocabulary {
     }
 
     /// The word of the given frequency rank (1 = most frequent).
+    /// The rank of a word of the vocabulary, if it is one.
+    pub fn rank(&self, word: &str) -> Option<usize> {
+        self.words.iter().position(|w| w == word).map(|i| i + 1)
+    }
+
     pub fn word(&self, rank: usize) -> &str {
         &self.words[(rank.max(1) - 1).min(self.words.len() - 1)]
     }

@@ -170,6 +170,18 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
         let common: Vec<String> = (25..35).map(|r| vocab.word(r).to_string()).collect();
         let rare: Vec<String> = (3000..3010).map(|r| vocab.word(r).to_string()).collect();
         let phrases: Vec<String> = PHRASES.iter().map(|p| format!("\"{p}\"")).collect();
+        // The start of a word, as people type it (`linn` for "LinnSequencer"): the exact word finds
+        // nothing, so the search looks again for words that begin with it (domain::search).
+        let starts = |ranks: std::ops::Range<usize>| -> Vec<String> {
+            ranks
+                .map(|r| vocab.word(r))
+                .filter(|w| w.chars().count() >= 7)
+                .map(|w| w.chars().take(4).collect::<String>())
+                .filter(|start| vocab.rank(start).is_none())
+                .take(10)
+                .collect()
+        };
+        let (common_starts, rare_starts) = (starts(20..400), starts(3000..3400));
         let boundary = "dmbench7MA4YWxkTrZu0gW";
         let runs = vec![
             (
@@ -186,6 +198,8 @@ pub async fn run(args: LibraryArgs) -> Result<(), AppError> {
             (format!("search common word ({}…)", common[0]), Requests::Pick(search_paths(&common))),
             (format!("search rare word ({}…)", rare[0]), Requests::Pick(search_paths(&rare))),
             (format!("search phrase ({}…)", phrases[0]), Requests::Pick(search_paths(&phrases))),
+            (format!("search start of a common word ({}…)", common_starts[0]), Requests::Pick(search_paths(&common_starts))),
+            (format!("search start of a rare word ({}…)", rare_starts[0]), Requests::Pick(search_paths(&rare_starts))),
         ];
         // Unmeasured warm-up (as long as one measurement, at most 5 s) of every request kind:
         // the rows then show the steady state, not the first reads of a just-filled database

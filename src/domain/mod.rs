@@ -4,7 +4,9 @@
 pub mod archive;
 pub mod events;
 pub mod filetype;
+pub mod find;
 pub mod jobs;
+pub mod lifecycle;
 pub mod login;
 pub mod page_text;
 pub mod pages;
@@ -498,7 +500,9 @@ pub struct NewUpload {
 pub struct UploadOutcome {
     pub document: Document,
     pub version_id: Id,
-    pub job_id: Id,
+    /// The processing job; None when the upload took over the results of an identical file
+    /// processed before (it is ready at once).
+    pub job_id: Option<Id>,
 }
 
 #[derive(Clone, Debug, Serialize)]

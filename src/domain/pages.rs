@@ -4,6 +4,7 @@
 //! document is still at the version the client saw, then writes all new versions at once — so
 //! no reader ever sees pages in both documents or in neither.
 
+use super::events::{DocumentCreated, DocumentTrashed, DocumentUpdated, EventData, NewEvent};
 use super::jobs::{JobSpec, NewJob, RotateArgs, TurnedPage};
 use super::{DomainError, DomainResult, Id, PageRecord};
 
@@ -65,6 +66,43 @@ pub struct PageEdit {
 }
 
 impl PageEdit {
+    /// `document.updated` for an edited document's new current version.
+    pub fn updated_event(&self, doc: Id, version_id: Id, page_count: usize) -> NewEvent {
+        NewEvent::document(
+            self.owner,
+            doc,
+            EventData::DocumentUpdated(DocumentUpdated {
+                operation: Some(self.operation.to_string()),
+                version_id: Some(version_id),
+                page_count: Some(page_count as i32),
+                ..Default::default()
+            }),
+        )
+    }
+
+    /// `document.created` for the document the edit made (split, extract).
+    pub fn created_event(&self, doc: Id, created: &NewDocument) -> NewEvent {
+        NewEvent::document(
+            self.owner,
+            doc,
+            EventData::DocumentCreated(DocumentCreated {
+                title: created.title.to_string(),
+                folder_id: created.folder_id,
+                operation: Some(self.operation.to_string()),
+                page_count: Some(created.pages.len() as i32),
+            }),
+        )
+    }
+
+    /// `document.trashed` for a document the edit emptied (merged into another one).
+    pub fn trashed_event(&self, doc: Id, folder_id: Id) -> NewEvent {
+        NewEvent::document(
+            self.owner,
+            doc,
+            EventData::DocumentTrashed(DocumentTrashed { folder_id, operation: Some(self.operation.to_string()) }),
+        )
+    }
+
     /// Every (document, version seen) the edit depends on, sorted by document id (the order
     /// PostgreSQL locks them in, so two edits never deadlock).
     pub fn checked_documents(&self) -> Vec<(Id, Id)> {
@@ -166,6 +204,23 @@ pub fn check_degrees(degrees: i32) -> DomainResult<u16> {
         -90 => Ok(270),
         _ => Err(DomainError::Invalid(format!("degrees must be 90, 180 or 270 (clockwise), not {degrees}"))),
     }
+}
+
+/// `document.updated` after a page image job replaced thumbnails and previews of the current
+/// version (a late job for an older version tells nobody).
+pub fn page_images_event(owner: Id, doc: Id, version_id: Id, is_current: bool, numbers: Vec<i32>) -> Option<NewEvent> {
+    is_current.then(|| {
+        NewEvent::document(
+            owner,
+            doc,
+            EventData::DocumentUpdated(DocumentUpdated {
+                operation: Some("page_images".to_string()),
+                version_id: Some(version_id),
+                pages: Some(numbers),
+                ..Default::default()
+            }),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,29 @@ impl SearchQuery {
     pub fn has_text(&self) -> bool {
         !self.include.is_empty()
     }
+
+    /// The same query with each word of at least [`PREFIX_MIN_CHARS`] characters (not a phrase,
+    /// not already `word*`) also matching as the start of a longer word: `linn` finds
+    /// "LinnSequencer". None when no word changes.
+    pub fn widened(&self) -> Option<SearchQuery> {
+        let mut wide = self.clone();
+        let mut changed = false;
+        for t in &mut wide.include {
+            if !t.prefix && t.words.len() == 1 && t.words[0].chars().count() >= PREFIX_MIN_CHARS {
+                t.prefix = true;
+                changed = true;
+            }
+        }
+        changed.then_some(wide)
+    }
 }
+
+/// Fewer matching documents than this, and the words are also looked up as the start of longer
+/// words (below the exact matches). Searches that find enough cost nothing more.
+pub const FEW_MATCHES: i64 = 10;
+
+/// Shorter words are not widened: a one- or two-letter prefix matches half the dictionary.
+pub const PREFIX_MIN_CHARS: usize = 3;
 
 const MAX_QUERY_CHARS: usize = 1000;
 /// Words, phrases, exclusions and `tag:` / `folder:` filters together: every one of them is work
@@ -335,14 +357,33 @@ pub fn snippet(text: &str, q: &SearchQuery) -> String {
     if let Some(s) = start {
         words.push((s, text.len()));
     }
-    // For each word, which include term (index) it matches, if any.
-    let term_of = |w: &str| -> Option<usize> {
-        let w = w.to_lowercase();
-        q.include
-            .iter()
-            .position(|t| if t.prefix { t.words.first().is_some_and(|p| w.starts_with(p.as_str())) } else { t.words.contains(&w) })
-    };
-    let hits: Vec<Option<usize>> = words.iter().map(|&(s, e)| term_of(&text[s..e])).collect();
+    // For each word, which include term (index) it matches, if any; a phrase matches only where
+    // all its words stand in a row, and is marked as one (`joined`: continues the mark before).
+    let lower: Vec<String> = words.iter().map(|&(s, e)| text[s..e].to_lowercase()).collect();
+    let mut hits: Vec<Option<usize>> = vec![None; words.len()];
+    let mut joined = vec![false; words.len()];
+    for (ti, t) in q.include.iter().enumerate() {
+        if t.words.len() > 1 {
+            let k = t.words.len();
+            let mut i = 0;
+            while i + k <= lower.len() {
+                if lower[i..i + k] == t.words[..] && hits[i..i + k].iter().all(Option::is_none) {
+                    hits[i..i + k].iter_mut().for_each(|h| *h = Some(ti));
+                    joined[i + 1..i + k].iter_mut().for_each(|j| *j = true);
+                    i += k;
+                } else {
+                    i += 1;
+                }
+            }
+        } else if let Some(w) = t.words.first() {
+            for (i, lw) in lower.iter().enumerate() {
+                let matched = if t.prefix { lw.starts_with(w.as_str()) } else { lw == w };
+                if matched && hits[i].is_none() {
+                    hits[i] = Some(ti);
+                }
+            }
+        }
+    }
     let n = words.len();
     let span = SNIPPET_WORDS.min(n);
     // Best window start: most distinct terms, then most hits, then earliest; the first hit is
@@ -373,14 +414,22 @@ pub fn snippet(text: &str, q: &SearchQuery) -> String {
         out.push('…');
     }
     let mut pos = words.get(first).map_or(0, |w| w.0);
-    for (&(s, e), hit) in words[first..last].iter().zip(&hits[first..last]) {
-        out.push_str(&text[pos..s]);
-        if hit.is_some() {
-            out.push('\u{1}');
-            out.push_str(&text[s..e]);
-            out.push('\u{2}');
+    for i in first..last {
+        let (s, e) = words[i];
+        let continues = joined[i] && i > first;
+        if !continues {
+            out.push_str(&text[pos..s]);
+            if hits[i].is_some() {
+                out.push('\u{1}');
+            }
         } else {
-            out.push_str(&text[s..e]);
+            // Inside a phrase: the spaces between its words stay inside the mark.
+            out.push_str(&text[pos..s]);
+        }
+        out.push_str(&text[s..e]);
+        let phrase_goes_on = i + 1 < last && joined[i + 1];
+        if hits[i].is_some() && !phrase_goes_on {
+            out.push('\u{2}');
         }
         pos = e;
     }
@@ -463,9 +512,29 @@ mod snippet_tests {
         let q = parse_query(r#"invoice "acme corp" pay*"#).unwrap();
         let s = show(&snippet(text, &q));
         assert!(s.starts_with('…'), "{s}");
-        assert!(s.contains("[Invoice] from [ACME] [corp], total due: 12 EUR. [Payment] reminder"), "{s}");
+        // The phrase is one mark, spaces and all (#21: it used to read as separate words).
+        assert!(s.contains("[Invoice] from [ACME corp], total due: 12 EUR. [Payment] reminder"), "{s}");
         assert!(!s.ends_with('…'), "{s}");
         assert!(!s.contains("[twenty"), "{s}");
+    }
+
+    #[test]
+    fn a_phrase_is_marked_only_where_its_words_stand_together() {
+        let q = parse_query(r#""acme corp""#).unwrap();
+        assert_eq!(show(&snippet("ACME ships; ACME  Corp pays corp", &q)), "ACME ships; [ACME  Corp] pays corp");
+        let q = parse_query(r#""new york" york"#).unwrap();
+        assert_eq!(show(&snippet("York to New York", &q)), "[York] to [New York]");
+    }
+
+    #[test]
+    fn widened_words_match_as_prefixes_and_short_ones_stay() {
+        let q = parse_query(r#"linn ab "acme corp" inv*"#).unwrap();
+        let w = q.widened().unwrap();
+        assert!(w.include[0].prefix, "linn widens");
+        assert!(!w.include[1].prefix, "two letters stay exact");
+        assert!(!w.include[2].prefix, "a phrase stays a phrase");
+        assert_eq!(show(&snippet("The LinnSequencer", &w)), "The [LinnSequencer]");
+        assert!(parse_query("ab").unwrap().widened().is_none());
     }
 
     #[test]

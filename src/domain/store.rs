@@ -111,6 +111,9 @@ pub trait DocumentStore: Send + Sync + 'static {
         tag_ids: Option<&[Id]>,
     ) -> DomainResult<Document>;
     async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document>;
+    /// The same tag change on many documents, all or nothing (NotFound when one of them is not
+    /// the owner's); one `document.updated` each. Returns how many documents were changed.
+    async fn change_tags_of_documents(&self, owner: Id, ids: &[Id], add: &[Id], remove: &[Id]) -> DomainResult<usize>;
     async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()>;
     async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document>;
     /// Deletes a trashed document for good; returns the blob hashes no row refers to any more.
@@ -138,6 +141,9 @@ pub trait TagStore: Send + Sync + 'static {
     async fn create_tag(&self, owner: Id, name: &str, color: &str) -> DomainResult<Tag>;
     async fn update_tag(&self, owner: Id, id: Id, name: Option<&str>, color: Option<&str>) -> DomainResult<Tag>;
     async fn delete_tag(&self, owner: Id, id: Id) -> DomainResult<()>;
+    /// Every document and folder carrying `from` carries `into` instead; `from` is deleted.
+    /// Emits `tag.deleted` (from) and `tag.updated` (into). Returns the surviving tag.
+    async fn merge_tags(&self, owner: Id, from: Id, into: Id) -> DomainResult<Tag>;
 }
 
 #[cfg(feature = "bench")]

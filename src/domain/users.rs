@@ -10,6 +10,10 @@ pub fn validate_username(name: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// The folders every account starts with: the root of the tree, and where uploads land
+/// unless told otherwise. Neither can be renamed, moved or trashed.
+pub const STARTER_FOLDERS: [(&str, super::FolderKind); 2] = [("Home", super::FolderKind::Home), ("Inbox", super::FolderKind::Inbox)];
+
 /// Which of a user's tokens an account change ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Revocation {

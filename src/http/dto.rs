@@ -45,6 +45,7 @@ pub fn document(d: &Document) -> Value {
         "tags": d.tags.iter().map(tag_ref).collect::<Vec<_>>(),
         "created_at": time(d.created_at), "updated_at": time(d.updated_at), "trashed_at": opt_time(d.trashed_at),
         "duplicate_of": d.duplicate_of,
+        "reprocess_helps": crate::domain::lifecycle::reprocess_helps(d.error.as_deref()),
         "version": {"id": d.version.id, "number": d.version.number, "filename": d.version.filename, "mime": d.version.mime,
                     "size": d.version.size, "sha256": d.version.sha256, "created_at": time(d.version.created_at),
                     "searchable": d.version.searchable_sha256.is_some()},

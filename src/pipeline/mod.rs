@@ -122,21 +122,17 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Finds and loads pdfium and the OCR models. Lookup order: the explicit paths,
-    /// then /usr/lib/docmerge (pdfium) and /usr/share/docmerge/models, then next to
-    /// the executable (exe_dir, exe_dir/lib|models, exe_dir/../../.runtime/lib|models),
-    /// then ./.runtime/lib|models.
+    /// Finds and loads pdfium and the OCR models (lookup order: `runtime::candidate_dirs`).
     pub fn load(paths: &RuntimePaths) -> Result<Engine, PipelineError> {
-        let mut missing = Vec::new();
-        let pdfium_path = runtime::find_pdfium(paths).map_err(|m| missing.push(m)).ok();
-        let model = |f: &str, missing: &mut Vec<String>| runtime::find_model(paths, f).map_err(|m| missing.push(m)).ok();
-        let det = model(runtime::DET_MODEL_FILE, &mut missing);
-        let rec = model(runtime::REC_MODEL_FILE, &mut missing);
-        let dict = model(runtime::DICT_FILE, &mut missing);
-        let text_font = runtime::find_text_font(paths).map_err(|m| missing.push(m)).unwrap_or(None);
-        let (Some(pdfium_path), Some(det), Some(rec), Some(dict)) = (pdfium_path, det, rec, dict) else {
-            return Err(PipelineError::RuntimeMissing(missing.join("; ")));
-        };
+        if let Some(missing) = runtime::missing_message(paths) {
+            return Err(PipelineError::RuntimeMissing(missing));
+        }
+        let found = |r: Result<runtime::Found, String>| r.map(|f| f.path).map_err(PipelineError::RuntimeMissing);
+        let pdfium_path = found(runtime::find_pdfium(paths))?;
+        let det = found(runtime::find_model(paths, runtime::DET_MODEL_FILE))?;
+        let rec = found(runtime::find_model(paths, runtime::REC_MODEL_FILE))?;
+        let dict = found(runtime::find_model(paths, runtime::DICT_FILE))?;
+        let text_font = runtime::find_text_font(paths).map_err(PipelineError::RuntimeMissing)?;
         let pdfium = pdf::bind(&pdfium_path).map_err(PipelineError::RuntimeMissing)?;
         let ocr = ocr::OcrModels::load(&det, &rec, &dict).map_err(PipelineError::RuntimeMissing)?;
         Ok(Engine { pdfium, ocr, text_font })
@@ -342,10 +338,18 @@ pub fn runtime_paths_from_env() -> RuntimePaths {
     let dir = std::env::var_os("DOCMERGE_RUNTIME_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".runtime"));
-    RuntimePaths { pdfium_library: Some(dir.join("lib")), models_dir: Some(dir.join("models")), text_font: None }
+    RuntimePaths {
+        pdfium_library: Some(dir.join("lib")),
+        models_dir: Some(dir.join("models")),
+        text_font: None,
+        origin: Some("DOCMERGE_RUNTIME_DIR"),
+    }
 }
 
 #[cfg(feature = "bench")]
 pub mod bench;
 mod service;
-pub use service::{check_runtime, engine, limits, ocr_file, prepare_runtime, register_jobs, runtime_paths};
+pub use runtime::FIX_HINT as RUNTIME_FIX_HINT;
+pub use service::{
+    check_runtime, engine, limits, ocr_file, prepare_runtime, register_jobs, runtime_paths, runtime_problem, runtime_status,
+};

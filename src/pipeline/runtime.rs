@@ -7,7 +7,12 @@ pub const DET_MODEL_FILE: &str = "PP-OCRv6_det_small.rten";
 pub const REC_MODEL_FILE: &str = "PP-OCRv6_rec_small.rten";
 pub const DICT_FILE: &str = "ppocrv6_dict.txt";
 
-const FETCH_HINT: &str = "run scripts/fetch-runtime.sh (or install the docmerge package, which ships them)";
+/// What to do when a runtime file is not found anywhere.
+const FETCH_HINT: &str = "use the release binary (it carries them), install the docmerge package, set DOCMERGE_RUNTIME_DIR \
+     to a folder with lib/ and models/ (scripts/fetch-runtime.sh DIR fills one), or set pdf.library_path and ocr.models_dir";
+
+/// The environment variable naming a folder with `lib/` and `models/` inside.
+pub const RUNTIME_DIR_ENV: &str = "DOCMERGE_RUNTIME_DIR";
 
 /// Explicit locations from the configuration; `None` means "search the usual places".
 #[derive(Debug, Clone, Default)]
@@ -18,6 +23,14 @@ pub struct RuntimePaths {
     pub models_dir: Option<PathBuf>,
     /// TrueType font for searchable-PDF words beyond Latin-1 (Polish, Czech, Greek, Cyrillic…).
     pub text_font: Option<PathBuf>,
+    /// Where explicit paths come from, for `docmerge check` (None: the configuration).
+    pub origin: Option<&'static str>,
+}
+
+impl RuntimePaths {
+    fn origin(&self) -> &'static str {
+        self.origin.unwrap_or("the configuration")
+    }
 }
 
 /// Fonts with wide coverage (Latin, Greek, Cyrillic) where common systems keep them, in the
@@ -41,74 +54,110 @@ pub(crate) fn find_text_font(paths: &RuntimePaths) -> Result<Option<PathBuf>, St
     }
 }
 
-/// Candidate directories, in lookup order, for one kind of runtime file.
-fn candidate_dirs(explicit: Option<&Path>, system_dir: &str, sub: &str) -> Vec<PathBuf> {
+/// Candidate directories, in lookup order, for one kind of runtime file, each with the name of
+/// where it comes from: the configuration (authoritative: nothing else is tried), then
+/// `DOCMERGE_RUNTIME_DIR`, then the packaged location, then beside the binary (and, for
+/// `cargo run` / `cargo test`, the repository's `.runtime`), then the working directory's
+/// `.runtime`. The embedded copy (release builds) comes after all of these.
+fn candidate_dirs(explicit: Option<&Path>, origin: &'static str, system_dir: &str, sub: &str) -> Vec<(PathBuf, &'static str)> {
     let mut dirs = Vec::new();
     if let Some(p) = explicit {
-        dirs.push(p.to_path_buf());
         // An explicit path is authoritative: do not silently fall back elsewhere.
+        dirs.push((p.to_path_buf(), origin));
         return dirs;
     }
-    dirs.push(PathBuf::from(system_dir));
+    if let Some(d) = std::env::var_os(RUNTIME_DIR_ENV).filter(|d| !d.is_empty()) {
+        dirs.push((PathBuf::from(d).join(sub), RUNTIME_DIR_ENV));
+    }
+    dirs.push((PathBuf::from(system_dir), "the packaged location"));
     if let Ok(exe) = std::env::current_exe()
         && let Some(exe_dir) = exe.parent()
     {
-        dirs.push(exe_dir.to_path_buf());
-        dirs.push(exe_dir.join(sub));
+        dirs.push((exe_dir.to_path_buf(), "beside the binary"));
+        dirs.push((exe_dir.join(sub), "beside the binary"));
         // `cargo run` / `cargo test`: target/{debug,release}/ -> repo root/.runtime
         // (tests and examples live one level deeper, in target/debug/deps|examples).
         for up in [exe_dir.join("../.."), exe_dir.join("../../..")] {
-            dirs.push(up.join(".runtime").join(sub));
+            dirs.push((up.join(".runtime").join(sub), "the source tree"));
         }
     }
-    dirs.push(PathBuf::from(".runtime").join(sub));
+    dirs.push((PathBuf::from(".runtime").join(sub), "the working directory"));
     dirs
 }
 
-fn find_file(explicit: Option<&Path>, system_dir: &str, sub: &str, file: &str) -> Result<PathBuf, Vec<PathBuf>> {
+/// A runtime file and where it was found.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub path: PathBuf,
+    pub from: &'static str,
+}
+
+impl Found {
+    fn describe(&self) -> String {
+        format!("{} (from {})", self.path.display(), self.from)
+    }
+}
+
+fn find_file(explicit: Option<&Path>, origin: &'static str, system_dir: &str, sub: &str, file: &str) -> Result<Found, Vec<PathBuf>> {
     if let Some(p) = explicit
         && p.is_file()
     {
-        return Ok(p.to_path_buf());
+        return Ok(Found { path: p.to_path_buf(), from: origin });
     }
-    let dirs = candidate_dirs(explicit, system_dir, sub);
-    for d in &dirs {
+    let dirs = candidate_dirs(explicit, origin, system_dir, sub);
+    for (d, from) in &dirs {
         let candidate = d.join(file);
         if candidate.is_file() {
-            return Ok(candidate.canonicalize().unwrap_or(candidate));
+            return Ok(Found { path: candidate.canonicalize().unwrap_or(candidate), from });
         }
     }
-    Err(dirs)
+    Err(dirs.into_iter().map(|(d, _)| d).collect())
 }
 
 fn looked_in(dirs: &[PathBuf]) -> String {
     dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-pub(crate) fn find_pdfium(paths: &RuntimePaths) -> Result<PathBuf, String> {
-    find_file(paths.pdfium_library.as_deref(), "/usr/lib/docmerge", "lib", PDFIUM_FILE)
-        .map_err(|dirs| format!("the PDF library is missing: {PDFIUM_FILE} was not found in {}; {FETCH_HINT}", looked_in(&dirs)))
+pub(crate) fn find_pdfium(paths: &RuntimePaths) -> Result<Found, String> {
+    find_file(paths.pdfium_library.as_deref(), paths.origin(), "/usr/lib/docmerge", "lib", PDFIUM_FILE)
+        .map_err(|dirs| format!("{PDFIUM_FILE} was not found in {}", looked_in(&dirs)))
 }
 
-pub(crate) fn find_model(paths: &RuntimePaths, file: &str) -> Result<PathBuf, String> {
-    let explicit = paths.models_dir.as_deref();
-    let dirs = candidate_dirs(explicit, "/usr/share/docmerge/models", "models");
-    for d in &dirs {
-        let candidate = d.join(file);
-        if candidate.is_file() {
-            return Ok(candidate.canonicalize().unwrap_or(candidate));
-        }
+pub(crate) fn find_model(paths: &RuntimePaths, file: &str) -> Result<Found, String> {
+    find_file(paths.models_dir.as_deref(), paths.origin(), "/usr/share/docmerge/models", "models", file)
+        .map_err(|dirs| format!("{file} was not found in {}", looked_in(&dirs)))
+}
+
+/// What is missing, in one sentence with what to do once: None when every file is found.
+pub(crate) fn missing_message(paths: &RuntimePaths) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Err(e) = find_pdfium(paths) {
+        parts.push(format!("the PDF library is missing ({e})"));
     }
-    Err(format!("the OCR model file {file} is missing: it was not found in {}; {FETCH_HINT}", looked_in(&dirs)))
+    let models: Vec<&str> = [DET_MODEL_FILE, REC_MODEL_FILE, DICT_FILE].into_iter().filter(|f| find_model(paths, f).is_err()).collect();
+    if !models.is_empty() {
+        let dirs = candidate_dirs(paths.models_dir.as_deref(), paths.origin(), "/usr/share/docmerge/models", "models");
+        let dirs: Vec<PathBuf> = dirs.into_iter().map(|(d, _)| d).collect();
+        parts.push(format!("the OCR models are missing ({} not found in {})", models.join(", "), looked_in(&dirs)));
+    }
+    (!parts.is_empty()).then(|| format!("{}. To fix: {FETCH_HINT}", parts.join("; ")))
+}
+
+/// For `docmerge check`, after the lines of what is missing.
+pub const FIX_HINT: &str = FETCH_HINT;
+
+/// Whether the PDF library and every OCR model file are found without the embedded copy.
+pub(crate) fn all_found(paths: &RuntimePaths) -> bool {
+    find_pdfium(paths).is_ok() && [DET_MODEL_FILE, REC_MODEL_FILE, DICT_FILE].iter().all(|f| find_model(paths, f).is_ok())
 }
 
 /// Cheap presence check for `docmerge check`: item, then where it was found or what to do.
 pub fn check(paths: &RuntimePaths) -> Vec<(String, Result<String, String>)> {
-    let mut out = vec![("PDF library (pdfium)".to_string(), find_pdfium(paths).map(|p| p.display().to_string()))];
+    let mut out = vec![("PDF library (pdfium)".to_string(), find_pdfium(paths).map(|f| f.describe()))];
     for (item, file) in
         [("OCR detection model", DET_MODEL_FILE), ("OCR recognition model", REC_MODEL_FILE), ("OCR character dictionary", DICT_FILE)]
     {
-        out.push((item.to_string(), find_model(paths, file).map(|p| p.display().to_string())));
+        out.push((item.to_string(), find_model(paths, file).map(|f| f.describe())));
     }
     let font = find_text_font(paths).map(|found| match found {
         Some(p) => p.display().to_string(),

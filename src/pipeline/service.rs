@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,17 +24,18 @@ pub fn runtime_paths(settings: &Settings) -> RuntimePaths {
         pdfium_library: opt(&settings.pdf.library_path),
         models_dir: opt(&settings.ocr.models_dir),
         text_font: opt(&settings.pdf.text_font),
+        origin: None,
     }
 }
 
-/// The runtime files this process uses. Explicit settings win; a binary built with
-/// `embed-runtime` otherwise uses its own copies, unpacked (once per process at most) into
-/// the data directory.
+/// The runtime files this process uses. Explicit settings win; otherwise the usual places
+/// (`runtime::candidate_dirs`), and last, in a binary built with `embed-runtime` (the default),
+/// its own copies, unpacked (once per process at most) into the data directory.
 fn resolved_runtime_paths(settings: &Settings) -> Result<RuntimePaths, String> {
     let paths = runtime_paths(settings);
     #[cfg(feature = "embed-runtime")]
-    if paths.pdfium_library.is_none() && paths.models_dir.is_none() {
-        static UNPACKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    if paths.pdfium_library.is_none() && paths.models_dir.is_none() && !super::runtime::all_found(&paths) {
+        static UNPACKED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
         let dir = UNPACKED
             .get_or_init(|| {
                 let dir = super::embedded::unpack_dir(&settings.storage.root);
@@ -45,6 +46,7 @@ fn resolved_runtime_paths(settings: &Settings) -> Result<RuntimePaths, String> {
             pdfium_library: Some(dir.join("lib")),
             models_dir: Some(dir.join("models")),
             text_font: paths.text_font,
+            origin: Some("the embedded copy"),
         });
     }
     Ok(paths)
@@ -66,17 +68,43 @@ pub fn limits(settings: &Settings) -> Limits {
     }
 }
 
-/// pdfium can be bound once per process: the engine is loaded once and shared. A failure is
-/// kept too (with its sentence) so every job reports the same clear reason.
-static ENGINE: OnceLock<Result<Arc<Engine>, String>> = OnceLock::new();
+/// The engine is loaded once and shared. Only a success is kept: while the runtime files are
+/// missing each job fails with the reason, and once the operator has put them in place a
+/// reprocess works without a restart (pdfium itself is bound at most once, `pdf::bind`).
+static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
 
 pub fn engine(settings: &Settings) -> Result<Arc<Engine>, String> {
-    ENGINE
-        .get_or_init(|| {
-            let paths = resolved_runtime_paths(settings)?;
-            Engine::load(&paths).map(Arc::new).map_err(|e| e.to_string())
-        })
-        .clone()
+    let mut guard = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = guard.as_ref() {
+        return Ok(e.clone());
+    }
+    let paths = resolved_runtime_paths(settings)?;
+    let engine = Arc::new(Engine::load(&paths).map_err(|e| e.to_string())?);
+    *guard = Some(engine.clone());
+    Ok(engine)
+}
+
+/// Set when this process runs the document jobs (`worker` or `all`): only then does it speak
+/// for the runtime files.
+static PROCESSES_HERE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process can process pages: `None` when it does not run the document jobs (a
+/// lone `serve` knows nothing of the workers' hosts), else `Some(None)` when ready or
+/// `Some(Some(why))`, in words (the UI's banner and `/api/v1/config`).
+pub fn runtime_status(settings: &Settings) -> Option<Option<String>> {
+    PROCESSES_HERE.load(std::sync::atomic::Ordering::Relaxed).then(|| runtime_problem(settings))
+}
+
+/// Why the runtime files are not usable, if they are not. Cheap: looks for the files, loads
+/// nothing (unless they were loaded already).
+pub fn runtime_problem(settings: &Settings) -> Option<String> {
+    if ENGINE.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+        return None;
+    }
+    match resolved_runtime_paths(settings) {
+        Err(e) => Some(e),
+        Ok(paths) => super::runtime::missing_message(&paths).or_else(|| super::runtime::find_text_font(&paths).err()),
+    }
 }
 
 pub fn check_runtime(settings: &Settings) -> Vec<(String, Result<String, String>)> {
@@ -110,9 +138,9 @@ struct Pipeline {
 
 impl Pipeline {
     fn engine(&self) -> Result<Arc<Engine>, JobError> {
-        // Missing runtime files are the operator's to fix: retry (with backoff) rather than
-        // condemning the document, and say exactly what to do.
-        engine(&self.settings).map_err(JobError::Retry)
+        // Missing runtime files are the operator's to fix: the document fails now with exactly
+        // what to do (instead of sitting in the queue), and a reprocess after the fix works.
+        engine(&self.settings).map_err(JobError::Abort)
     }
 
     async fn original(&self, version_id: Id) -> Result<(PathBuf, crate::domain::Version), JobError> {
@@ -310,6 +338,7 @@ impl JobHandler for FinishVersion {
 }
 
 pub fn register_jobs(registry: &mut Registry, ctx: &AppContext) {
+    PROCESSES_HERE.store(true, std::sync::atomic::Ordering::Relaxed);
     let p = Arc::new(Pipeline {
         settings: ctx.settings.clone(),
         store: ctx.store.clone(),

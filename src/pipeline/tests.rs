@@ -119,6 +119,20 @@ fn errors_are_sentences_and_classified() {
     assert_eq!(e.to_string(), "page 3 took longer than 120 s");
     assert!(!e.is_permanent());
     assert!(PipelineError::Encrypted.to_string().starts_with("password-protected PDF"));
+    // The file's own faults are told apart by their words (no reprocess offered for them).
+    use crate::domain::lifecycle::reprocess_helps;
+    for e in
+        [PipelineError::UnsupportedType("x".into()), PipelineError::Empty, PipelineError::Damaged("x".into()), PipelineError::Encrypted]
+    {
+        assert!(!reprocess_helps(Some(&e.to_string())), "{e}");
+    }
+    for e in [
+        PipelineError::TooManyPages { pages: 9, limit: 1 },
+        PipelineError::RuntimeMissing("no models".into()),
+        PipelineError::Internal("x".into()),
+    ] {
+        assert!(reprocess_helps(Some(&e.to_string())), "{e}");
+    }
     assert!(!PipelineError::RuntimeMissing("x".into()).is_permanent());
 }
 
@@ -147,15 +161,22 @@ fn render_size_respects_pixel_limit() {
 #[test]
 fn missing_runtime_says_what_to_run() {
     let nowhere = tmpdir("nowhere");
-    let paths = RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")), text_font: None };
+    let paths =
+        RuntimePaths { pdfium_library: Some(nowhere.join("lib")), models_dir: Some(nowhere.join("models")), text_font: None, origin: None };
     let report = Engine::check(&paths);
     assert_eq!(report.len(), 5);
-    // The four required files fail and say what to run; the optional text-layer font comes last.
+    // The four required files fail and say where they were looked for; the optional
+    // text-layer font comes last.
     for (item, status) in &report[..4] {
         let msg = status.as_ref().expect_err(item);
-        assert!(msg.contains("scripts/fetch-runtime.sh"), "{item}: {msg}");
+        assert!(msg.contains("was not found in") && msg.contains("nowhere"), "{item}: {msg}");
     }
     assert!(report[4].0.contains("font"), "{:?}", report[4]);
+    // The engine's error names everything missing and says what to do, once.
+    let err = Engine::load(&paths).expect_err("nothing to load").to_string();
+    assert!(err.starts_with("the PDF library is missing (libpdfium.so"), "{err}");
+    assert!(err.contains("the OCR models are missing (PP-OCRv6_det_small.rten, PP-OCRv6_rec_small.rten, ppocrv6_dict.txt"), "{err}");
+    assert_eq!(err.matches("scripts/fetch-runtime.sh").count(), 1, "{err}");
     // An explicit font that does not exist is an error, not a silent fallback.
     let wrong = RuntimePaths { text_font: Some(nowhere.join("no.ttf")), ..paths };
     let font = Engine::check(&wrong).pop().unwrap();
@@ -331,7 +352,7 @@ fn detecting_only_the_inked_part_finds_the_same_lines_as_the_whole_page() {
     // (the detector sees a little less context, so within a few pixels) and read the same.
     let img = sample_image();
     let paths = runtime_paths_from_env();
-    let model = |f: &str| runtime::find_model(&paths, f).expect("OCR models (run scripts/fetch-runtime.sh)");
+    let model = |f: &str| runtime::find_model(&paths, f).expect("OCR models (run scripts/fetch-runtime.sh)").path;
     let (det, rec, dict) = (model(runtime::DET_MODEL_FILE), model(runtime::REC_MODEL_FILE), model(runtime::DICT_FILE));
     let mut whole = ocr::OcrModels::load(&det, &rec, &dict).unwrap();
     whole.params.det_crop_to_ink = false;

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { requireEnv, launch, shot, login } from './lib.mjs';
+import { requireEnv, launch, shot, login, openHome } from './lib.mjs';
 
 const env = requireEnv(); // throws loudly when anything is unset
 const READY_TIMEOUT = Number(process.env.DOCMERGE_READY_TIMEOUT_MS || 300_000);
@@ -64,9 +64,13 @@ describe('docmerge web UI flow', { timeout: READY_TIMEOUT + 600_000 }, () => {
     await login(page, env);
     await page.getByTestId('search-input').waitFor();
     await page.getByTestId('user-menu').waitFor();
+    // The start page is Recent (issue 21).
+    assert.equal(await hash(), '#/');
+    await page.locator('h1', { hasText: 'Recent' }).waitFor();
   });
 
   step('create a folder for this run', async () => {
+    await openHome(page);
     await page.getByTestId('new-folder-button').click();
     await page.getByTestId('new-folder-input').fill(uploadFolder);
     await page.getByTestId('new-folder-submit').click();

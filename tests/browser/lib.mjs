@@ -57,10 +57,29 @@ export async function launch({ width = 1280, height = 800 } = {}) {
   return { context, page, close };
 }
 
-export async function shot(page, name) {
+/** Literal programming values that must never reach the screen, as whole words. */
+export const LITERALS = /(?<![\w-])(null|undefined|NaN)(?![\w-])|\[object Object\]/;
+
+/**
+ * Fail when the rendered text of the page (document.body.innerText: what is visible, dialogs
+ * and the tray included) shows a literal null, undefined, NaN or [object Object].
+ */
+export async function assertNoLiterals(page, where = '') {
+  const text = await page.evaluate(() => (document.body ? document.body.innerText : ''));
+  const m = LITERALS.exec(text);
+  if (m) {
+    const at = Math.max(0, m.index - 60);
+    const context = text.slice(at, m.index + m[0].length + 60).replace(/\s+/g, ' ');
+    throw new Error(`the page${where ? ` (${where})` : ''} shows a literal "${m[0]}": …${context}…`);
+  }
+}
+
+/** Screenshot into OUTPUT, after checking the page shows no literal null/undefined/NaN/[object Object]. */
+export async function shot(page, name, { check = true } = {}) {
   mkdirSync(OUTPUT, { recursive: true });
   const path = join(OUTPUT, `${name}.png`);
   await page.screenshot({ path, fullPage: false });
+  if (check) await assertNoLiterals(page, `${name}, ${page.url()}`);
   return path;
 }
 
@@ -70,7 +89,16 @@ export async function login(page, env) {
   await page.getByTestId('login-username').fill(env.user);
   await page.getByTestId('login-password').fill(env.password);
   await page.getByTestId('login-submit').click();
-  await page.waitForFunction(() => /^#\/folder\/\d+/.test(location.hash), null, { timeout: 20_000 });
+  // The start page is Recent (#/); a ?next= target may be any other page.
+  await page.waitForFunction(() => location.hash && !location.hash.startsWith('#/login'), null, { timeout: 20_000 });
+  await page.locator('#main > *').first().waitFor();
+}
+
+/** Open the Home folder from the navigation (the start page is Recent). */
+export async function openHome(page) {
+  await page.getByTestId('nav-home').click();
+  await page.waitForFunction(() => /^#\/folder\/\d+/.test(location.hash));
+  await page.getByTestId('new-folder-button').waitFor();
 }
 
 export function isLocalUrl(u, allowedHosts = []) {

@@ -39,6 +39,8 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
     const docs = await page.evaluate(async () => (await fetch('/api/v1/documents?page_size=1')).json());
     const roots = await page.evaluate(async () => (await fetch('/api/v1/folders/roots')).json());
     const routes = [
+      '#/',
+      '#/tags',
       `#/folder/${roots.home.id}`,
       `#/folder/${roots.inbox.id}`,
       '#/search?q=test',
@@ -57,9 +59,12 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
     }
     // Phone-sized layout too.
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto(`${env.url}/#/folder/${roots.home.id}`);
-    await page.waitForLoadState('networkidle').catch(() => {});
-    await shot(page, 'offline-phone-home');
+    for (const [r, name] of [[`#/folder/${roots.home.id}`, 'home'], ['#/', 'recent'], ['#/tags', 'tags']]) {
+      await page.goto(`${env.url}/${r}`);
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 15_000 }).catch(() => {});
+      await shot(page, `offline-phone-${name}`);
+    }
 
     assert.ok(requests.length > 5, 'requests were observed');
     assert.deepEqual(foreign, [], `requests left localhost:\n${foreign.join('\n')}`);

@@ -3,7 +3,7 @@
 // Env: as flow.test.mjs (DOCMERGE_URL, DOCMERGE_USER, DOCMERGE_PASSWORD, DOCMERGE_TEST_CORPUS).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireEnv, launch, shot, login } from './lib.mjs';
+import { requireEnv, launch, shot, login, openHome } from './lib.mjs';
 
 const env = requireEnv();
 const stamp = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
@@ -75,6 +75,7 @@ describe('page operations in the web UI', { timeout: 900_000 }, () => {
 
   step('log in and upload two documents', async () => {
     await login(page, env);
+    await openHome(page);
     await page.getByTestId('new-folder-button').click();
     await page.getByTestId('new-folder-input').fill(folderName);
     await page.getByTestId('new-folder-submit').click();

@@ -51,9 +51,10 @@ fn bench_library_prints_its_table() {
         &pg,
     ]);
     assert!(out.contains("p99 ms"), "{out}");
-    // Five GET kinds + uploads per backend, none with errors (the command fails otherwise).
-    assert_eq!(table_rows(&out, "sqlite ").len(), 6, "{out}");
-    assert_eq!(table_rows(&out, "postgres ").len(), 6, "{out}");
+    // Seven GET kinds (two of them the start of a word) + uploads per backend, none with errors
+    // (the command fails otherwise).
+    assert_eq!(table_rows(&out, "sqlite ").len(), 8, "{out}");
+    assert_eq!(table_rows(&out, "postgres ").len(), 8, "{out}");
     assert!(out.contains("serve RSS idle after start"), "{out}");
 }
 

@@ -117,28 +117,10 @@ fn wait_ready(base: &str, what: &str) {
     }
 }
 
-/// node --test over flow.test.mjs and offline.test.mjs against `base`; screenshots into `output`.
+/// node --test over the browser tests of a normal server against `base`; screenshots into `output`.
 fn run_browser_tests(base: &str, output: &std::path::Path) {
-    let corpus = corpus_dir();
-    let root = browser_root();
-    assert!(
-        root.join("node_modules/playwright-core").is_dir(),
-        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (scripts/test.sh does)"
-    );
-    assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is needed (.ci/run installs it)");
-    let _ = std::fs::remove_dir_all(output);
-    let out = std::process::Command::new("node")
-        .args(["--test", "--test-concurrency=1", "flow.test.mjs", "offline.test.mjs", "pages.test.mjs", "session.test.mjs"])
-        .current_dir(&root)
-        .env("DOCMERGE_URL", base)
-        .env("DOCMERGE_USER", "admin")
-        .env("DOCMERGE_PASSWORD", ADMIN_PASSWORD)
-        .env("DOCMERGE_TEST_CORPUS", &corpus)
-        .env("DOCMERGE_BROWSER_OUTPUT", output)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "browser tests against {base} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout =
+        run_node_tests(base, output, &["flow.test.mjs", "first.test.mjs", "offline.test.mjs", "pages.test.mjs", "session.test.mjs"]);
     assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
     // Screenshots of every step are kept.
     assert!(output.join("13-log-out.png").is_file(), "no screenshots in {}", output.display());
@@ -148,4 +130,52 @@ fn run_browser_tests(base: &str, output: &std::path::Path) {
         output.display()
     );
     assert!(output.join("session-02-signed-out-by-revocation.png").is_file(), "no session screenshots in {}", output.display());
+}
+
+/// A server without its runtime files (#21): the administrator's banner, and an upload that
+/// fails with the reason, in the browser.
+#[test]
+fn browser_banner_when_the_runtime_files_are_missing() {
+    let db = TestDb::new(Db::Sqlite);
+    let (http, ws) = (free_port(), free_port());
+    let missing = db.dir.path().join("no-runtime");
+    let _all = start_all(
+        &db,
+        http,
+        ws,
+        &[
+            ("DOCMERGE__PDF__LIBRARY_PATH", missing.join("lib/libpdfium.so").display().to_string()),
+            ("DOCMERGE__OCR__MODELS_DIR", missing.join("models").display().to_string()),
+        ],
+    );
+    let output = browser_root().join("output-banner");
+    let stdout = run_node_tests(&format!("http://127.0.0.1:{http}"), &output, &["banner.test.mjs"]);
+    assert!(stdout.contains("# pass 1") && stdout.contains("# fail 0"), "{stdout}");
+    assert!(output.join("banner-02-upload-failed.png").is_file(), "no screenshots in {}", output.display());
+}
+
+/// `node --test` over `files` against `base`; returns its output (fails on a failed test).
+fn run_node_tests(base: &str, output: &std::path::Path, files: &[&str]) -> String {
+    let corpus = corpus_dir();
+    let root = browser_root();
+    assert!(
+        root.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run `npm ci` in tests/browser (scripts/test.sh does)"
+    );
+    assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is needed (.ci/run installs it)");
+    let _ = std::fs::remove_dir_all(output);
+    let out = std::process::Command::new("node")
+        .args(["--test", "--test-concurrency=1"])
+        .args(files)
+        .current_dir(&root)
+        .env("DOCMERGE_URL", base)
+        .env("DOCMERGE_USER", "admin")
+        .env("DOCMERGE_PASSWORD", ADMIN_PASSWORD)
+        .env("DOCMERGE_TEST_CORPUS", &corpus)
+        .env("DOCMERGE_BROWSER_OUTPUT", output)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "browser tests against {base} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
 }

@@ -192,7 +192,7 @@ pub async fn process(store: &Arc<dyn BulkStore>, up: &UploadOutcome, texts: &[&s
     let doc = up.document.id;
     let vid = up.version_id;
     let job = claim_one(store, kinds::PROCESS_VERSION).await;
-    assert_eq!(job.id, up.job_id);
+    assert_eq!(Some(job.id), up.job_id, "the upload queued this job");
     let pages: Vec<NewJob> = (1..=texts.len() as i32).map(|n| page_job(owner, doc, vid, n)).collect();
     assert!(store.begin_version(&job.lease(WORKER), vid, texts.len() as i32, pages).await.expect("begin_version"));
     let claimed = store.claim(WORKER, &[kinds::PROCESS_PAGE.to_string()], 100, 60_000).await.expect("claim pages");

@@ -12,6 +12,7 @@ mod archive;
 mod bench;
 mod browser;
 mod events;
+mod first_run;
 mod hardening;
 mod packaging;
 mod pages;

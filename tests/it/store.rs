@@ -266,7 +266,7 @@ async fn upload_queues_document_version_job_and_event(store: Arc<dyn BulkStore>)
     tag_names.sort();
     assert_eq!(tag_names, vec!["2024", "tax"]);
 
-    let job = store.job(out.job_id).await.unwrap();
+    let job = store.job(out.job_id.expect("a processing job")).await.unwrap();
     assert_eq!((job.kind.as_str(), job.state, job.priority, job.max_attempts), (kinds::PROCESS_VERSION, JobState::Queued, 10, 3));
     assert_eq!((job.document_id, job.owner_id), (Some(d.id), Some(u.id)));
     let jobs = store.jobs_for_owner(u.id, Some(d.id), page_req(1, 10)).await.unwrap();
@@ -492,7 +492,7 @@ async fn users_cannot_see_each_other(store: Arc<dyn BulkStore>) {
     assert!(is_not_found(store.update_tag(b.id, tag.id, Some("x"), None).await));
     assert!(is_not_found(store.delete_tag(b.id, tag.id).await));
     assert!(is_not_found(store.jobs_for_owner(b.id, Some(d), page_req(1, 10)).await));
-    assert!(is_not_found(store.retry_job(b.id, doc.job_id).await));
+    assert!(is_not_found(store.retry_job(b.id, doc.job_id.expect("a processing job")).await));
     assert!(is_not_found(store.set_folder_tags(b.id, b_home, &[tag.id], &[]).await));
 
     // Lists and search show nothing of A.
@@ -630,14 +630,43 @@ async fn search_hostile_input(store: Arc<dyn BulkStore>) {
 
 // ---- trash, purge ------------------------------------------------------------------------------
 
+conformance!(a_copy_takes_over_the_processed_result_and_keeps_it);
+async fn a_copy_takes_over_the_processed_result_and_keeps_it(store: Arc<dyn BulkStore>) {
+    let u = user(&store, "alice").await;
+    let folder = home_of(&store, u.id).await;
+    let d1 = upload(&store, u.id, folder, "one", "same-bytes").await;
+    process(&store, &d1, &["first page", "second page"]).await;
+    let after = store.latest_event_id().await.unwrap();
+    let d2 = upload(&store, u.id, folder, "two", "same-bytes").await;
+    // Ready at once: no job, the pages, text and searchable PDF of d1's version.
+    assert_eq!(d2.job_id, None);
+    assert_eq!((d2.document.state, d2.document.duplicate_of), (DocState::Ready, Some(d1.document.id)));
+    assert_eq!(d2.document.version.page_count, 2);
+    assert_eq!(d2.document.version.searchable_sha256.as_deref(), Some(format!("searchable-{}", d1.version_id).as_str()));
+    let pages = store.pages(u.id, d2.document.id, None).await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(), vec!["first page", "second page"]);
+    assert_eq!(kinds_of(&events_since(&store, u.id, after).await), vec!["document.created", "document.ready"]);
+    assert_eq!(store.search(u.id, &search_q("second"), page_req(1, 10)).await.unwrap().total, 2);
+    // Purging the original frees none of what the copy took over.
+    store.trash_document(u.id, d1.document.id).await.unwrap();
+    let freed = store.purge_document(u.id, d1.document.id).await.unwrap();
+    assert!(freed.is_empty(), "{freed:?}");
+    assert_eq!(store.search(u.id, &search_q("second"), page_req(1, 10)).await.unwrap().total, 1);
+    // Another user's identical file is processed on its own.
+    let v = user(&store, "victor").await;
+    let other = upload(&store, v.id, home_of(&store, v.id).await, "v", "same-bytes").await;
+    assert!(other.job_id.is_some() && other.document.state == DocState::Queued);
+}
+
 conformance!(trash_restore_purge_and_blobs);
 async fn trash_restore_purge_and_blobs(store: Arc<dyn BulkStore>) {
     let u = user(&store, "alice").await;
     let (home, inbox) = store.root_folders(u.id).await.unwrap();
     let f = store.create_folder(u.id, home.id, "F").await.unwrap();
     let d1 = upload(&store, u.id, f.id, "one", "shared").await;
-    process(&store, &d1, &["first page", "second page"]).await;
+    // (Uploaded before d1 is processed, so it gets its own processing, not d1's results.)
     let d2 = upload(&store, u.id, home.id, "two", "shared").await;
+    process(&store, &d1, &["first page", "second page"]).await;
     let d3 = upload(&store, u.id, f.id, "three", "only-three").await;
 
     assert!(is_conflict(store.purge_document(u.id, d1.document.id).await), "not in the trash");
@@ -665,7 +694,7 @@ async fn trash_restore_purge_and_blobs(store: Arc<dyn BulkStore>) {
     assert_eq!(freed, expected);
     assert!(is_not_found(store.document(u.id, d1.document.id).await));
     assert_eq!(store.search(u.id, &search_q("first"), page_req(1, 10)).await.unwrap().total, 0);
-    assert!(store.job(d1.job_id).await.is_err(), "the document's jobs go with it");
+    assert!(store.job(d1.job_id.expect("a processing job")).await.is_err(), "the document's jobs go with it");
     assert_eq!(store.document(u.id, d2.document.id).await.unwrap().duplicate_of, None, "duplicate_of is cleared");
 
     // The trash holds folder F (with d3 inside); emptying it frees d3's blob and deletes F.
@@ -856,7 +885,7 @@ async fn reaper_fails_jobs_out_of_attempts(store: Arc<dyn BulkStore>) {
     store.claim(W1, &[], 1, -1).await.unwrap().pop().unwrap();
     let before = store.latest_event_id().await.unwrap();
     assert_eq!(store.reap_expired().await.unwrap(), 1, "one job reaped");
-    let v = store.job(out.job_id).await.unwrap();
+    let v = store.job(out.job_id.expect("a processing job")).await.unwrap();
     assert_eq!((v.state, v.attempts), (JobState::Failed, 1));
     assert!(v.last_error.unwrap().contains("lease expired"));
     let d = store.document(u.id, out.document.id).await.unwrap();
@@ -866,10 +895,10 @@ async fn reaper_fails_jobs_out_of_attempts(store: Arc<dyn BulkStore>) {
     assert_eq!(store.reap_expired().await.unwrap(), 0);
 
     // retry_job brings a failed job back with fresh attempts; only failed jobs can be retried.
-    let r = store.retry_job(u.id, out.job_id).await.unwrap();
+    let r = store.retry_job(u.id, out.job_id.expect("a processing job")).await.unwrap();
     assert_eq!((r.state, r.attempts), (JobState::Queued, 0));
     assert_eq!(store.document(u.id, out.document.id).await.unwrap().state, DocState::Queued);
-    assert!(is_conflict(store.retry_job(u.id, out.job_id).await));
+    assert!(is_conflict(store.retry_job(u.id, out.job_id.expect("a processing job")).await));
 }
 
 // ---- processing and events ---------------------------------------------------------------------
@@ -902,14 +931,14 @@ async fn processing_emits_progress_and_ready(store: Arc<dyn BulkStore>) {
     assert!(is_not_found(store.page(u.id, up.document.id, None, 4).await));
     assert_eq!(store.page_records(up.version_id).await.unwrap().len(), 3);
     assert_eq!(store.version_by_id(up.version_id).await.unwrap().state, DocState::Ready);
-    let j = store.job(up.job_id).await.unwrap();
+    let j = store.job(up.job_id.expect("a processing job")).await.unwrap();
     assert_eq!((j.state, j.progress_done, j.progress_total), (JobState::Done, Some(3), Some(3)));
     assert_eq!(store.totals().await.unwrap().pages, 3);
     assert_eq!(store.search(u.id, &search_q("gamma"), page_req(1, 5)).await.unwrap().items[0].page_number, Some(3));
 
     // Reprocessing: queued again, old page index dropped, a second request is a conflict.
     let job2 = store.reprocess_document(u.id, up.document.id, 3).await.unwrap();
-    assert_ne!(job2, up.job_id);
+    assert_ne!(job2, up.job_id.expect("a processing job"));
     assert_eq!(store.document(u.id, up.document.id).await.unwrap().state, DocState::Queued);
     assert!(is_conflict(store.reprocess_document(u.id, up.document.id, 3).await));
     assert_eq!(store.search(u.id, &search_q("gamma"), page_req(1, 5)).await.unwrap().total, 0);

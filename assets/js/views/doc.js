@@ -1,9 +1,9 @@
 // Document view: thumbnails, page preview, page text, title, tags, versions, downloads.
-import { h, icon, iconButton, fmtDateTime, fmtSize, tagChip, localUrl, safeColor, debounce, plural } from '../dom.js';
-import { get, post, patch, del, on, session, loadTags, emit, thumbUrl, previewUrl, downloadUrl } from '../api.js';
+import { h, icon, iconButton, fmtDateTime, fmtSize, tagChip, localUrl, safeColor, debounce, plural, put } from '../dom.js';
+import { get, post, patch, del, on, session, loadTags, emit, thumbUrl, previewUrl, downloadUrl, sentence } from '../api.js';
 import { href, navigate, setQuery } from '../router.js';
 import { toast, toastError, confirmDialog, modal, spinner, errorBox, setTitle } from '../ui.js';
-import { stateBadge, updateBadge, applyEventToDoc, stateText } from '../common.js';
+import { stateBadge, updateBadge, applyEventToDoc, stateText, reprocessHelps } from '../common.js';
 import { pickFolder } from './movedialog.js';
 import { isLive } from '../ws.js';
 
@@ -15,7 +15,7 @@ export async function docView({ params, query }) {
   const st = { doc: null, pages: [], page: Math.max(1, Number(query.get('page')) || 1), alive: true, editing: false, folder: null, selected: new Set(), busy: false };
   let dragPages = null;
 
-  main.replaceChildren(h('section', { class: 'doc-view' }, spinner('Loading document')));
+  put(main, h('section', { class: 'doc-view' }, spinner('Loading document')));
 
   // ---- elements ----
   const crumbs = h('ol', { class: 'breadcrumbs' });
@@ -76,7 +76,7 @@ export async function docView({ params, query }) {
   // ---- rendering ----
   function renderCrumbs() {
     const bc = st.folder ? (st.folder.breadcrumbs && st.folder.breadcrumbs.length ? st.folder.breadcrumbs : [{ id: st.folder.id, name: st.folder.name }]) : [];
-    crumbs.replaceChildren(...bc.map((b) => h('li', null, h('a', { href: href(`/folder/${b.id}`), class: 'crumb' }, b.name))),
+    put(crumbs, ...bc.map((b) => h('li', null, h('a', { href: href(`/folder/${b.id}`), class: 'crumb' }, b.name))),
       h('li', null, h('span', { 'aria-current': 'page' }, st.doc ? st.doc.title : '')));
   }
 
@@ -84,19 +84,19 @@ export async function docView({ params, query }) {
     const d = st.doc;
     setTitle(d.title);
     if (!st.editing) titleText.textContent = d.title;
-    badge.replaceChildren(stateBadge(d));
+    put(badge, stateBadge(d));
     const ready = d.state === 'ready';
     const searchable = ready
       ? h('a', { class: 'btn', href: downloadUrl(d.id, 'searchable'), download: '', 'data-testid': 'download-searchable' }, icon('download', 16), h('span', null, 'Searchable PDF'))
       : h('a', { class: 'btn', 'aria-disabled': 'true', role: 'link', tabindex: '-1', title: 'Available once processing has finished', 'data-testid': 'download-searchable' }, icon('download', 16), h('span', null, 'Searchable PDF'));
-    actions.replaceChildren(...[
-      d.state === 'failed' ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'reprocess', onclick: reprocess }, icon('refresh', 16), h('span', null, 'Reprocess')) : null,
+    put(actions, ...[
+      reprocessHelps(d) ? h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'reprocess', onclick: reprocess }, icon('refresh', 16), h('span', null, 'Reprocess')) : null,
       h('a', { class: 'btn', href: downloadUrl(d.id, 'original'), download: '', 'data-testid': 'download-original' }, icon('download', 16), h('span', null, 'Original')),
       searchable,
       d.trashed_at ? null : h('button', { type: 'button', class: 'btn', 'data-testid': 'move-button', onclick: move }, icon('move', 16), h('span', null, 'Move')),
       d.trashed_at ? null : h('button', { type: 'button', class: 'btn btn-danger-soft', 'data-testid': 'trash-button', onclick: trash }, icon('trash', 16), h('span', null, 'Trash')),
     ].filter(Boolean));
-    banner.replaceChildren();
+    put(banner);
     banner.className = 'doc-banner';
     if (d.trashed_at) {
       banner.classList.add('warn');
@@ -104,7 +104,9 @@ export async function docView({ params, query }) {
         h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'restore-button', onclick: restore }, icon('restore', 16), 'Restore'));
     } else if (d.state === 'failed') {
       banner.classList.add('error');
-      banner.append(icon('alert', 18), h('span', { 'data-testid': 'doc-error' }, `Processing failed: ${d.error || 'unknown error'}. The original file is kept safe.`));
+      const why = d.error ? sentence(d.error) : 'The reason was not recorded.';
+      const next = reprocessHelps(d) ? 'The original file is kept safe; Reprocess tries again.' : 'The original file is kept; reprocessing cannot fix it.';
+      banner.append(icon('alert', 18), h('span', { 'data-testid': 'doc-error' }, `Processing failed: ${why} ${next}`));
     } else if (d.state !== 'ready') {
       banner.classList.add('info');
       banner.append(h('span', { class: 'spinner small', 'aria-hidden': 'true' }), h('span', null, d.state === 'queued' ? 'Waiting to be processed…' : `Processing: ${stateText(d).toLowerCase()}…`));
@@ -117,7 +119,7 @@ export async function docView({ params, query }) {
 
   function renderThumbs() {
     const can = editable();
-    thumbs.replaceChildren(...st.pages.map((p) => {
+    put(thumbs, ...st.pages.map((p) => {
       const ratio = p.width && p.height ? `${p.width} / ${p.height}` : '3 / 4';
       const b = h('button', { type: 'button', class: 'thumb-btn', 'aria-label': `Page ${p.number}`, 'data-testid': 'page-thumb', dataset: { page: p.number }, onclick: () => go(p.number) },
         h('img', { src: localUrl(p.thumbnail_url, thumbUrl(id, p.number)), alt: '', loading: 'lazy', decoding: 'async', draggable: 'false', style: { aspectRatio: ratio } }),
@@ -160,7 +162,7 @@ export async function docView({ params, query }) {
     if (!st.doc || !editable()) { pageTools.hidden = true; return; }
     pageTools.hidden = false;
     const n = st.selected.size;
-    pageTools.replaceChildren(
+    put(pageTools, 
       h('span', { class: 'muted small sel-label', 'data-testid': 'page-selection' }, n ? `${plural(n, 'page', 'pages')} selected` : `Page ${st.page}`),
       h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-left', title: 'Rotate 90° counter-clockwise', onclick: () => rotatePages(270) }, icon('restore', 16), 'Rotate left'),
       h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-right', title: 'Rotate 90° clockwise', onclick: () => rotatePages(90) }, icon('refresh', 16), 'Rotate right'),
@@ -265,8 +267,8 @@ export async function docView({ params, query }) {
       pageLabel.textContent = d.page_count ? `${d.page_count} pages` : '';
       prevBtn.disabled = true; nextBtn.disabled = true;
       const msg = d.state === 'failed' ? 'No preview: processing failed.' : d.state === 'ready' ? 'This document has no pages.' : `Preview appears when processing is done (${stateText(d).toLowerCase()}).`;
-      stage.replaceChildren(h('div', { class: 'stage-empty' }, icon(d.state === 'failed' ? 'alert' : 'doc', 40), h('p', null, msg)));
-      textEl.replaceChildren(h('span', { class: 'muted' }, d.state === 'failed' ? 'No text: processing failed.' : 'Text appears when processing is done.'));
+      put(stage, h('div', { class: 'stage-empty' }, icon(d.state === 'failed' ? 'alert' : 'doc', 40), h('p', null, msg)));
+      put(textEl, h('span', { class: 'muted' }, d.state === 'failed' ? 'No text: processing failed.' : 'Text appears when processing is done.'));
       textSource.textContent = '';
       copyBtn.hidden = true;
       return;
@@ -283,7 +285,7 @@ export async function docView({ params, query }) {
       img = h('img', { class: 'preview', 'data-testid': 'page-preview', decoding: 'async' });
       img.addEventListener('load', () => img.classList.remove('loading'));
       img.addEventListener('error', () => img.classList.remove('loading'));
-      stage.replaceChildren(h('div', { class: 'preview-frame' }, img));
+      put(stage, h('div', { class: 'preview-frame' }, img));
     }
     img.style.aspectRatio = ratio;
     if (p.width && p.height) { img.width = p.width; img.height = p.height; }
@@ -353,7 +355,7 @@ export async function docView({ params, query }) {
     const chips = (d.tags || []).length
       ? h('div', { class: 'tag-list', 'data-testid': 'doc-tags' }, d.tags.map((t) => tagChip(t, { onRemove: () => removeTag(t) })))
       : h('p', { class: 'muted small', 'data-testid': 'doc-tags' }, 'No tags yet.');
-    tagSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'tags-h' }, 'Tags')), chips, form);
+    put(tagSection, h('div', { class: 'sec-head' }, h('h2', { id: 'tags-h' }, 'Tags')), chips, form);
     syncColor();
   }
   async function removeTag(t) {
@@ -368,7 +370,7 @@ export async function docView({ params, query }) {
   function renderDetails() {
     const d = st.doc; const v = d.version || {};
     const row = (k, val) => (val === '' || val == null ? null : [h('dt', null, k), h('dd', null, val)]);
-    detailSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'details-h' }, 'Details')),
+    put(detailSection, h('div', { class: 'sec-head' }, h('h2', { id: 'details-h' }, 'Details')),
       h('dl', { class: 'details' },
         row('Pages', d.page_count ? String(d.page_count) : ''),
         row('File', v.filename || ''),
@@ -380,12 +382,12 @@ export async function docView({ params, query }) {
   }
 
   async function renderVersions() {
-    versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), spinner());
+    put(versionSection, h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), spinner());
     try {
       const r = await get(`/documents/${id}/versions`);
       if (!st.alive) return;
       const items = (r.items || []).slice().sort((a, b) => b.number - a.number);
-      versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')),
+      put(versionSection, h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')),
         h('ol', { class: 'versions', 'data-testid': 'versions' }, items.map((v) => h('li', null,
           h('div', { class: 'v-line' }, h('strong', null, `v${v.number}`), h('span', { class: 'v-file', title: v.filename }, v.filename),
             v.id !== st.doc.version.id && v.state === 'ready' && !st.doc.trashed_at && st.doc.state === 'ready'
@@ -395,7 +397,7 @@ export async function docView({ params, query }) {
           h('div', { class: 'muted small' }, [fmtDateTime(v.created_at), fmtSize(v.size), v.state].filter(Boolean).join(' · ')),
           v.note ? h('div', { class: 'small' }, v.note) : null))));
     } catch (e) {
-      versionSection.replaceChildren(h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), h('p', { class: 'muted small' }, e.message));
+      put(versionSection, h('div', { class: 'sec-head' }, h('h2', { id: 'versions-h' }, 'Versions')), h('p', { class: 'muted small' }, e.message));
     }
   }
 
@@ -411,7 +413,7 @@ export async function docView({ params, query }) {
       if (finished) return; finished = true;
       const v = input.value.trim();
       st.editing = false;
-      titleH.replaceChildren(titleText, editBtn);
+      put(titleH, titleText, editBtn);
       if (save && v && v !== st.doc.title) {
         titleText.textContent = v;
         try { st.doc = await patch(`/documents/${id}`, { title: v }); toast('Title saved.'); } catch (e) { toastError(e); }
@@ -424,7 +426,7 @@ export async function docView({ params, query }) {
       else if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); finish(false); }
     });
     input.addEventListener('blur', () => finish(true));
-    titleH.replaceChildren(input);
+    put(titleH, input);
     input.focus(); input.select();
   }
   editBtn.addEventListener('click', startEdit);
@@ -540,11 +542,11 @@ export async function docView({ params, query }) {
     await loadPages();
   } catch (e) {
     setTitle('Document');
-    main.replaceChildren(h('section', { class: 'doc-view' }, errorBox(e.status === 404 ? new Error('This document does not exist (or was deleted).') : e, e.status === 404 ? null : () => navigate(`/doc/${id}`))));
+    put(main, h('section', { class: 'doc-view' }, errorBox(e.status === 404 ? new Error('This document does not exist (or was deleted).') : e, e.status === 404 ? null : () => navigate(`/doc/${id}`))));
     return cleanup;
   }
   if (!st.alive) return cleanup;
-  main.replaceChildren(view);
+  put(main, view);
   renderAll();
   loadFolderCrumbs();
   renderVersions();

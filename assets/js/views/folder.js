@@ -1,15 +1,19 @@
 // Folder browser: breadcrumbs, paginated children, selection, drag & drop, uploads, live updates.
-import { h, icon, iconButton, fmtDate, tagChip, debounce, plural } from '../dom.js';
-import { get, post, patch, on, emit, session, thumbUrl } from '../api.js';
+import { h, icon, iconButton, fmtDate, tagChip, debounce, plural, put } from '../dom.js';
+import { get, post, patch, on, emit, session, thumbUrl, sentence } from '../api.js';
 import { href, navigate } from '../router.js';
 import { toast, toastError, promptDialog, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 import { stateBadge, updateBadge, applyEventToDoc, validateFolderName, moveItems, trashItems, startDrag, endDrag, dropTarget, isFileDrag } from '../common.js';
+import { trackSelectionBar, wireDocumentList } from '../common.js';
 import { uploadButton, uploadFiles } from '../uploads.js';
 import { pickFolder } from './movedialog.js';
+import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
 import { isLive } from '../ws.js';
 
 const PAGE = 50;
-const SORTS = [['name', 'Name A–Z'], ['-name', 'Name Z–A'], ['-created_at', 'Newest first'], ['created_at', 'Oldest first']];
+// Newest first by default; a sort the user picks is kept (localStorage).
+const SORTS = [['-created_at', 'Newest first'], ['created_at', 'Oldest first'], ['name', 'Name A–Z'], ['-name', 'Name Z–A']];
+const DEFAULT_SORT = '-created_at';
 const keyOf = (it) => `${it.type === 'folder' ? 'f' : 'd'}:${it.id}`;
 
 export async function folderView({ params }) {
@@ -19,10 +23,10 @@ export async function folderView({ params }) {
 
   const st = {
     folder: null, items: [], total: 0, loading: false, done: false,
-    sort: localStorage.getItem('docmerge.sort') || 'name',
+    sort: localStorage.getItem('docmerge.sort') || DEFAULT_SORT,
     selected: new Set(), anchor: null, rows: new Map(), alive: true,
   };
-  if (!SORTS.some(([v]) => v === st.sort)) st.sort = 'name';
+  if (!SORTS.some(([v]) => v === st.sort)) st.sort = DEFAULT_SORT;
 
   // ---- skeleton ----
   const crumbs = h('ol', { class: 'breadcrumbs', 'data-testid': 'breadcrumbs' });
@@ -34,14 +38,17 @@ export async function folderView({ params }) {
     h('label', { class: 'sort' }, icon('sort', 16), sortSel));
 
   const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite' });
+  const tagBtn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'tag-selected', onclick: () => tagSelected() }, icon('tag', 16), 'Tag…');
   const mergeBtn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'merge-selected', hidden: true, title: 'Append the pages of the other selected documents, in list order, to the first one', onclick: () => mergeSelected() }, icon('doc', 16), 'Merge');
   const selBar = h('div', { class: 'selection-bar', 'data-testid': 'selection-bar', hidden: true },
     selCount,
+    tagBtn,
     h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-selected', onclick: () => moveSelected() }, icon('move', 16), 'Move…'),
     h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'trash-selected', onclick: () => trashSelected() }, icon('trash', 16), 'Move to trash'),
     mergeBtn,
     h('span', { class: 'spacer' }),
     h('button', { type: 'button', class: 'btn btn-small', onclick: () => { st.selected.clear(); syncSelection(); } }, 'Clear selection'));
+  const untrackBar = trackSelectionBar(selBar);
 
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded items', 'data-testid': 'select-all' });
   const listHead = h('div', { class: 'list-head', 'aria-hidden': 'false' },
@@ -59,7 +66,7 @@ export async function folderView({ params }) {
       h('div', { class: 'head-row' }, titleEl, toolbar)),
     selBar, body, overlay);
   titleEl.id = 'folder-title';
-  main.replaceChildren(view);
+  put(main, view);
 
   // ---- data ----
   async function loadFolder() {
@@ -67,9 +74,9 @@ export async function folderView({ params }) {
     if (!st.alive) return;
     const f = st.folder;
     setTitle(f.name);
-    titleEl.replaceChildren(icon(f.kind === 'home' ? 'home' : f.kind === 'inbox' ? 'inbox' : 'folder', 22), h('span', null, f.name));
+    put(titleEl, icon(f.kind === 'home' ? 'home' : f.kind === 'inbox' ? 'inbox' : 'folder', 22), h('span', null, f.name));
     const bc = f.breadcrumbs && f.breadcrumbs.length ? f.breadcrumbs : [{ id: f.id, name: f.name }];
-    crumbs.replaceChildren(...bc.map((b, i) => {
+    put(crumbs, ...bc.map((b, i) => {
       const last = i === bc.length - 1;
       const el = last ? h('span', { 'aria-current': 'page' }, b.name) : h('a', { href: href(`/folder/${b.id}`), class: 'crumb' }, b.name);
       const li = h('li', null, el);
@@ -153,7 +160,7 @@ export async function folderView({ params }) {
     } else thumb = h('span', { class: 'thumb thumb-doc' }, icon('doc', 20));
     const link = h('a', { class: 'row-link', href: href(isFolder ? `/folder/${it.id}` : `/doc/${it.id}`), draggable: 'false' }, name);
     const tags = (it.tags || []).length ? h('span', { class: 'row-tags' }, it.tags.map((t) => tagChip(t))) : null;
-    const sub = !isFolder && it.state === 'failed' && it.error ? h('span', { class: 'row-error' }, it.error) : null;
+    const sub = !isFolder && it.state === 'failed' && it.error ? h('span', { class: 'row-error' }, sentence(it.error)) : null;
     const dup = !isFolder && it.duplicate_of ? h('a', { class: 'badge badge-dup', href: href(`/doc/${it.duplicate_of}`), title: 'Same file as another document' }, 'Duplicate') : null;
     const row = h('li', {
       class: `row ${isFolder ? 'row-folder' : 'row-doc'}`, draggable: 'true',
@@ -188,11 +195,11 @@ export async function folderView({ params }) {
   function render() {
     if (!st.items.length && st.done) {
       const box = emptyState('folder', 'This folder is empty', 'Drop files here, use Upload, or create a folder.');
-      body.replaceChildren(box);
+      put(body, box);
       updateFoot();
       return;
     }
-    if (!body.contains(list)) body.replaceChildren(listHead, list, foot);
+    if (!body.contains(list)) put(body, listHead, list, foot);
     const next = new Map();
     const rows = st.items.map((it) => {
       const key = keyOf(it);
@@ -203,7 +210,7 @@ export async function folderView({ params }) {
       return row;
     });
     st.rows = next;
-    list.replaceChildren(...rows);
+    put(list, ...rows);
     syncSelection();
     updateFoot();
   }
@@ -248,6 +255,8 @@ export async function folderView({ params }) {
     selCount.textContent = n ? `${plural(n, 'item', 'items')} selected` : '';
     const docs = selectedDocs();
     mergeBtn.hidden = !(docs.length >= 2 && docs.length === n);
+    tagBtn.hidden = !docs.length;
+    tagBtn.title = docs.length && docs.length < n ? 'Tag the selected documents (folders are not changed)' : 'Add or remove tags on the selected documents';
     selectAll.checked = n > 0 && n === st.items.length;
     selectAll.indeterminate = n > 0 && n < st.items.length;
   }
@@ -277,6 +286,15 @@ export async function folderView({ params }) {
       emit('changed', { kind: 'merge' });
       refresh();
     } catch (e) { toastError(e); refresh(); }
+  }
+  async function tagSelected() {
+    const docs = selectedDocs();
+    if (!docs.length) return;
+    const folders = st.selected.size - docs.length;
+    const r = await bulkTagDialog(docs, { note: folders ? `${plural(folders, 'selected folder is', 'selected folders are')} not changed: only documents get these tags.` : null });
+    if (!r) return;
+    toast(bulkTagMessage(r));
+    refresh();
   }
   async function moveThese(items) {
     const target = await pickFolder({ title: items.length > 1 ? `Move ${items.length} items to…` : 'Move to…', excludeIds: items.filter((i) => i.type === 'folder').map((i) => i.id), startId: folderId });
@@ -322,28 +340,11 @@ export async function folderView({ params }) {
     if (res) { toast(`Created folder “${res.name}”.`); refresh(); }
   });
 
-  sortSel.addEventListener('change', () => {
-    st.sort = sortSel.value;
-    localStorage.setItem('docmerge.sort', st.sort);
-    st.items = []; st.done = false; st.rows = new Map();
-    body.replaceChildren(spinner());
-    loadMore();
-  });
-  moreBtn.addEventListener('click', loadMore);
-  const io = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting) && !st.done && st.items.length) loadMore();
-  }, { rootMargin: '400px' });
-  io.observe(foot);
-
   // Keyboard: Delete moves the selection to the trash; Escape clears it.
-  function onKey(e) {
-    if (document.querySelector('dialog[open]')) return;
-    const t = e.target;
-    if (t instanceof HTMLElement && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) && t.type !== 'checkbox') return;
-    if (e.key === 'Delete' && st.selected.size) { e.preventDefault(); trashSelected(); }
-    else if (e.key === 'Escape' && st.selected.size) { st.selected.clear(); syncSelection(); }
-  }
-  document.addEventListener('keydown', onKey);
+  const unwireList = wireDocumentList({
+    st, sortSel, sortKey: 'docmerge.sort', loadMore, moreBtn, foot, trashSelected, syncSelection,
+    reset: () => { st.items = []; st.done = false; st.rows = new Map(); put(body, spinner()); },
+  });
 
   // ---- file drop onto the view ----
   let depth = 0;
@@ -384,10 +385,13 @@ export async function folderView({ params }) {
     on('uploaded', (doc) => {
       if (doc.folder_id !== folderId) return;
       if (!inList('d', doc.id)) {
+        // At the top of the documents at once (below the subfolders), whatever the sort.
         const firstDoc = st.items.findIndex((x) => x.type !== 'folder');
         st.items.splice(firstDoc < 0 ? st.items.length : firstDoc, 0, { type: 'document', ...doc });
         st.total += 1;
         render();
+        const row = st.rows.get(`d:${doc.id}`);
+        if (row && row.el.scrollIntoView) row.el.scrollIntoView({ block: 'nearest' });
       }
     }),
     on('ws-reconnected', () => refresh()),
@@ -401,17 +405,17 @@ export async function folderView({ params }) {
   try {
     await Promise.all([loadFolder(), loadMore()]);
   } catch (e) {
-    body.replaceChildren(errorBox(e, () => navigate(`/folder/${folderId}`)));
+    put(body, errorBox(e, () => navigate(`/folder/${folderId}`)));
     if (e.status === 404) titleEl.textContent = 'Folder not found';
   }
 
   return () => {
     st.alive = false;
     document.body.classList.remove('has-selection');
+    untrackBar();
     offs.forEach((f) => f());
-    io.disconnect();
+    unwireList();
     clearInterval(poll);
     scheduleRefresh.cancel();
-    document.removeEventListener('keydown', onKey);
   };
 }

@@ -1,4 +1,4 @@
-import { h } from '../dom.js';
+import { h, put } from '../dom.js';
 import { post, setCsrf } from '../api.js';
 import { navigate } from '../router.js';
 import { setTitle } from '../ui.js';
@@ -50,6 +50,6 @@ export function loginView({ query }, establish) {
     }
   });
   form.setAttribute('aria-describedby', 'login-error');
-  main.replaceChildren(h('div', { class: 'login-wrap' }, form));
+  put(main, h('div', { class: 'login-wrap' }, form));
   user.focus();
 }

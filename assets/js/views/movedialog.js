@@ -1,5 +1,5 @@
 // Folder picker used for "Move to…".
-import { h, icon } from '../dom.js';
+import { h, icon, put } from '../dom.js';
 import { get, post, session } from '../api.js';
 import { modal, promptDialog, spinner, errorBox } from '../ui.js';
 import { validateFolderName } from '../common.js';
@@ -21,7 +21,7 @@ export function pickFolder({ title = 'Move to…', excludeIds = [], startId, con
       const newBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'move-new-folder' }, icon('folderPlus', 16), 'New folder');
 
       async function open(id) {
-        list.replaceChildren(h('li', null, spinner()));
+        put(list, h('li', null, spinner()));
         confirm.disabled = true;
         try {
           const [folder, children] = await Promise.all([
@@ -30,11 +30,11 @@ export function pickFolder({ title = 'Move to…', excludeIds = [], startId, con
           ]);
           current = folder;
           const bc = folder.breadcrumbs && folder.breadcrumbs.length ? folder.breadcrumbs : [{ id: folder.id, name: folder.name }];
-          crumbs.replaceChildren(...bc.map((b, i) => h('li', null,
+          put(crumbs, ...bc.map((b, i) => h('li', null,
             i === bc.length - 1 ? h('span', { 'aria-current': 'location' }, b.name)
               : h('button', { type: 'button', class: 'link-btn', onclick: () => open(b.id) }, b.name))));
           const folders = children.items.filter((it) => it.type === 'folder');
-          list.replaceChildren(...folders.map((f) => {
+          put(list, ...folders.map((f) => {
             const disabled = exclude.has(f.id);
             return h('li', null, h('button', {
               type: 'button', class: 'picker-item', role: 'option', 'data-testid': 'move-folder', 'data-folder-id': f.id,
@@ -47,7 +47,7 @@ export function pickFolder({ title = 'Move to…', excludeIds = [], startId, con
           confirm.disabled = inside;
           status.textContent = inside ? 'A folder cannot be moved into itself.' : `Destination: ${folder.name}`;
         } catch (e) {
-          list.replaceChildren(h('li', null, errorBox(e, () => open(id))));
+          put(list, h('li', null, errorBox(e, () => open(id))));
         }
       }
 

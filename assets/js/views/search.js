@@ -1,5 +1,5 @@
 // Search results with safe highlighted snippets and filters that build the query language.
-import { h, icon, fmtDate, tagChip, snippetNode, plural } from '../dom.js';
+import { h, icon, fmtDate, tagChip, snippetNode, plural, put } from '../dom.js';
 import { get, session, on, thumbUrl } from '../api.js';
 import { href, navigate } from '../router.js';
 import { spinner, errorBox, emptyState, setTitle } from '../ui.js';
@@ -47,7 +47,7 @@ export async function searchView({ query }) {
     const names = session.tags.map((t) => t.name);
     const match = names.find((n) => n.toLowerCase() === cur) || (cur ? (tagSel.value || parsed.tag) : '');
     if (match && !names.includes(match)) names.push(match);
-    tagSel.replaceChildren(h('option', { value: '' }, 'Any tag'), ...names.map((n) => h('option', { value: n }, n)));
+    put(tagSel, h('option', { value: '' }, 'Any tag'), ...names.map((n) => h('option', { value: n }, n)));
     tagSel.value = match;
   };
   fillTags();
@@ -71,30 +71,30 @@ export async function searchView({ query }) {
   beforeIn.addEventListener('change', submit);
 
   const results = h('div', { class: 'results-wrap', 'aria-live': 'polite', 'aria-busy': 'true' });
-  main.replaceChildren(h('section', { class: 'search-view', 'aria-labelledby': 'search-title' },
+  put(main, h('section', { class: 'search-view', 'aria-labelledby': 'search-title' },
     h('div', { class: 'view-head' }, h('h1', { class: 'view-title', id: 'search-title' }, icon('search', 22), h('span', null, 'Search'))),
     form, results));
   const offTags = on('tags', fillTags);
 
   if (!q) {
     results.setAttribute('aria-busy', 'false');
-    results.replaceChildren(emptyState('search', 'Search your documents', 'Type words in the box above. Press / anywhere to jump to it.'));
+    put(results, emptyState('search', 'Search your documents', 'Type words in the box above. Press / anywhere to jump to it.'));
     return offTags;
   }
-  results.replaceChildren(spinner('Searching'));
+  put(results, spinner('Searching'));
   const t0 = performance.now();
   let r;
   try {
     r = await get('/search', { q, page, page_size: PAGE_SIZE });
   } catch (e) {
     results.setAttribute('aria-busy', 'false');
-    results.replaceChildren(errorBox(e.status === 400 ? new Error(`Cannot understand this search: ${e.message}`) : e));
+    put(results, errorBox(e.status === 400 ? new Error(`Cannot understand this search: ${e.message}`) : e));
     return offTags;
   }
   const ms = Math.round(performance.now() - t0);
   results.setAttribute('aria-busy', 'false');
   if (!r.items.length) {
-    results.replaceChildren(emptyState('search', 'No documents match', `Nothing found for “${q}”. Try fewer words or a prefix like invoi*.`));
+    put(results, emptyState('search', 'No documents match', `Nothing found for “${q}”. Try fewer words or a prefix like invoi*.`));
     return offTags;
   }
   const pages = Math.max(1, Math.ceil(r.total / PAGE_SIZE));
@@ -121,7 +121,7 @@ export async function searchView({ query }) {
     h('a', { class: 'btn', href: href('/search', { q, page: page - 1 }), 'aria-disabled': String(page <= 1), tabindex: page <= 1 ? '-1' : null }, icon('chevronLeft', 16), 'Previous'),
     h('span', { class: 'muted' }, `Page ${page} of ${pages}`),
     h('a', { class: 'btn', href: href('/search', { q, page: page + 1 }), 'aria-disabled': String(page >= pages), tabindex: page >= pages ? '-1' : null }, 'Next', icon('chevronRight', 16))) : null;
-  results.replaceChildren(
+  put(results, 
     h('p', { class: 'muted small result-count', 'data-testid': 'result-count' }, `${plural(r.total, 'result', 'results')} · ${ms} ms`),
     r.truncated
       ? h('p', { class: 'muted small', 'data-testid': 'result-truncated' },

@@ -1,5 +1,5 @@
 // Personal API tokens: create (shown once), list, revoke.
-import { h, icon, fmtDateTime } from '../dom.js';
+import { h, icon, fmtDateTime, put } from '../dom.js';
 import { get, post, del } from '../api.js';
 import { toast, toastError, confirmDialog, modal, spinner, errorBox, setTitle } from '../ui.js';
 
@@ -27,7 +27,7 @@ export async function tokensView() {
       showToken(t);
     } catch (ex) { err.textContent = ex.message; } finally { btn.disabled = false; }
   });
-  main.replaceChildren(h('section', { class: 'tokens-view narrow', 'aria-labelledby': 'tok-title' },
+  put(main, h('section', { class: 'tokens-view narrow', 'aria-labelledby': 'tok-title' },
     h('div', { class: 'view-head' }, h('h1', { class: 'view-title', id: 'tok-title' }, icon('key', 22), h('span', null, 'API tokens'))),
     form, body));
 
@@ -51,8 +51,8 @@ export async function tokensView() {
   async function load() {
     try {
       const r = await get('/auth/tokens');
-      if (!r.items.length) { body.replaceChildren(h('p', { class: 'muted' }, 'You have no API tokens.')); return; }
-      body.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'tokens-table' },
+      if (!r.items.length) { put(body, h('p', { class: 'muted' }, 'You have no API tokens.')); return; }
+      put(body, h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'tokens-table' },
         h('caption', { class: 'sr-only' }, 'Your API tokens'),
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Created'), h('th', { scope: 'col', class: 'hide-sm' }, 'Last used'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
         h('tbody', null, r.items.map((t) => h('tr', { 'data-testid': 'token-row', 'data-token-id': t.id },
@@ -64,7 +64,7 @@ export async function tokensView() {
             if (!ok) return;
             try { await del(`/auth/tokens/${t.id}`); toast('Token revoked.'); load(); } catch (e) { toastError(e); }
           } }, 'Revoke'))))))));
-    } catch (e) { body.replaceChildren(errorBox(e, load)); }
+    } catch (e) { put(body, errorBox(e, load)); }
   }
   await load();
 }

@@ -1,5 +1,5 @@
 // Trash: list trashed folders/documents, restore, delete forever, empty.
-import { h, icon, fmtDateTime, plural, debounce } from '../dom.js';
+import { h, icon, fmtDateTime, plural, debounce, put } from '../dom.js';
 import { get, del, on, emit } from '../api.js';
 import { href } from '../router.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
@@ -15,7 +15,7 @@ export async function trashView() {
   const body = h('div', { class: 'list-body' }, spinner());
   const countEl = h('span', { class: 'muted small' });
   const moreBtn = h('button', { type: 'button', class: 'btn', hidden: true }, 'Load more');
-  main.replaceChildren(h('section', { class: 'trash-view', 'aria-labelledby': 'trash-title' },
+  put(main, h('section', { class: 'trash-view', 'aria-labelledby': 'trash-title' },
     h('div', { class: 'view-head' }, h('div', { class: 'head-row' },
       h('h1', { class: 'view-title', id: 'trash-title' }, icon('trash', 22), h('span', null, 'Trash')),
       h('div', { class: 'toolbar' }, emptyBtn))),
@@ -31,13 +31,13 @@ export async function trashView() {
       st.items = reset ? r.items : st.items.concat(r.items.filter((x) => !st.items.some((y) => y.type === x.type && y.id === x.id)));
       st.total = r.total;
       render();
-    } catch (e) { body.replaceChildren(errorBox(e, () => load(true))); }
+    } catch (e) { put(body, errorBox(e, () => load(true))); }
   }
   const refresh = debounce(() => load(true), 300);
 
   function render() {
     emptyBtn.disabled = !st.items.length;
-    if (!st.items.length) { body.replaceChildren(emptyState('trash', 'The trash is empty', 'Things you delete appear here until you empty the trash.')); return; }
+    if (!st.items.length) { put(body, emptyState('trash', 'The trash is empty', 'Things you delete appear here until you empty the trash.')); return; }
     const list = h('ul', { class: 'item-list trash-list', 'data-testid': 'trash-list' }, st.items.map((it) => {
       const isFolder = it.type === 'folder';
       const name = isFolder ? it.name : it.title;
@@ -51,7 +51,7 @@ export async function trashView() {
     }));
     countEl.textContent = `${st.items.length.toLocaleString()} of ${plural(st.total, 'item', 'items')}`;
     moreBtn.hidden = st.items.length >= st.total;
-    body.replaceChildren(list, h('div', { class: 'list-foot' }, countEl, moreBtn));
+    put(body, list, h('div', { class: 'list-foot' }, countEl, moreBtn));
   }
 
   async function purge(it) {

@@ -1,5 +1,5 @@
 // Admin: list users, add users, toggle admin/disabled, reset password.
-import { h, icon, fmtDate } from '../dom.js';
+import { h, icon, fmtDate, put } from '../dom.js';
 import { get, post, patch, session } from '../api.js';
 import { toast, toastError, promptDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 
@@ -7,7 +7,7 @@ export async function usersView() {
   setTitle('Users');
   const main = document.getElementById('main');
   if (!session.user || !session.user.is_admin) {
-    main.replaceChildren(emptyState('users', 'Administrators only', 'Ask an administrator to manage users.'));
+    put(main, emptyState('users', 'Administrators only', 'Ask an administrator to manage users.'));
     return;
   }
   const body = h('div', { class: 'card' }, spinner());
@@ -37,7 +37,7 @@ export async function usersView() {
       load();
     } catch (ex) { err.textContent = ex.message; } finally { addBtn.disabled = false; }
   });
-  main.replaceChildren(h('section', { class: 'users-view narrow', 'aria-labelledby': 'users-title' },
+  put(main, h('section', { class: 'users-view narrow', 'aria-labelledby': 'users-title' },
     h('div', { class: 'view-head' }, h('h1', { class: 'view-title', id: 'users-title' }, icon('users', 22), h('span', null, 'Users'))),
     form, body));
 
@@ -66,8 +66,8 @@ export async function usersView() {
               self ? null : h('button', { type: 'button', class: 'btn btn-small', onclick: () => update(u, { is_admin: !u.is_admin }, u.is_admin ? `${u.username} is no longer an administrator.` : `${u.username} is now an administrator.`) }, u.is_admin ? 'Remove admin' : 'Make admin'),
               self ? null : h('button', { type: 'button', class: `btn btn-small ${u.disabled ? '' : 'btn-danger-soft'}`, onclick: () => update(u, { disabled: !u.disabled }, u.disabled ? `${u.username} can sign in again.` : `${u.username} is disabled.`) }, u.disabled ? 'Enable' : 'Disable')));
         })));
-      body.replaceChildren(h('div', { class: 'table-wrap' }, table));
-    } catch (e) { body.replaceChildren(errorBox(e, load)); }
+      put(body, h('div', { class: 'table-wrap' }, table));
+    } catch (e) { put(body, errorBox(e, load)); }
   }
   await load();
 }

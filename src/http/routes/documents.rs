@@ -354,6 +354,38 @@ pub async fn add_tags(
     Ok(HttpResponse::Ok().json(dto::document(&d)))
 }
 
+/// Documents one bulk tag change may touch.
+pub const MAX_BULK_DOCUMENTS: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTags {
+    documents: Vec<Id>,
+    #[serde(default)]
+    add: Vec<Id>,
+    #[serde(default)]
+    remove: Vec<Id>,
+}
+
+/// `POST /api/v1/documents/tags`: adds and removes tags on many documents at once, all or
+/// nothing.
+pub async fn bulk_tags(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkTags>) -> ApiResult<HttpResponse> {
+    if body.documents.is_empty() || body.documents.len() > MAX_BULK_DOCUMENTS {
+        return Err(ApiError::bad_request(format!("documents: list 1 to {MAX_BULK_DOCUMENTS} document ids")));
+    }
+    if body.add.is_empty() && body.remove.is_empty() {
+        return Err(ApiError::bad_request("nothing to do: list tag ids in add and/or remove"));
+    }
+    if body.add.len() + body.remove.len() > 100 {
+        return Err(ApiError::bad_request("at most 100 tags per request"));
+    }
+    if let Some(t) = body.add.iter().find(|t| body.remove.contains(t)) {
+        return Err(ApiError::bad_request(format!("tag {t} is both added and removed")));
+    }
+    let n = ctx.store.change_tags_of_documents(auth.0.user.id, &body.documents, &body.add, &body.remove).await?;
+    Ok(HttpResponse::Ok().json(json!({ "updated": n })))
+}
+
 pub async fn remove_tag(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<(Id, Id)>) -> ApiResult<HttpResponse> {
     let (id, tag) = path.into_inner();
     live_document(&ctx, auth.0.user.id, id).await?;

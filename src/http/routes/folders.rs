@@ -40,7 +40,8 @@ pub struct ChildrenQuery {
 }
 
 pub fn parse_child_sort(s: Option<&str>) -> Result<ChildSort, ApiError> {
-    Ok(match s.unwrap_or("name") {
+    // Newest first unless asked otherwise (folders still come before documents).
+    Ok(match s.unwrap_or("-created_at") {
         "name" => ChildSort::NameAsc,
         "-name" => ChildSort::NameDesc,
         "created_at" => ChildSort::CreatedAsc,

@@ -65,7 +65,7 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(OPENAPI)
 }
 
-pub async fn client_config(ctx: web::Data<AppContext>, _auth: Auth, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn client_config(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest) -> ApiResult<HttpResponse> {
     let s = &ctx.settings.server;
     let ws_url = if !s.ws_public_url.is_empty() {
         s.ws_public_url.clone()
@@ -82,9 +82,16 @@ pub async fn client_config(ctx: web::Data<AppContext>, _auth: Auth, req: HttpReq
         let port = ctx.settings.ws.bind.rsplit_once(':').map(|(_, p)| p.to_string()).unwrap_or_else(|| "8001".into());
         format!("ws://{host}:{port}/ws")
     };
+    // Whether documents can be processed (only a process that runs the document jobs knows;
+    // the problem is shown to administrators, whose to fix it is).
+    let runtime = match crate::pipeline::runtime_status(&ctx.settings) {
+        None => json!({"ready": null, "problem": null}),
+        Some(None) => json!({"ready": true, "problem": null}),
+        Some(Some(why)) => json!({"ready": false, "problem": if auth.0.user.is_admin { Some(why) } else { None }}),
+    };
     Ok(HttpResponse::Ok().json(json!({
         "version": crate::VERSION, "ws_url": ws_url, "max_upload_bytes": ctx.settings.max_upload_bytes(),
-        "duplicates": s.duplicates,
+        "duplicates": s.duplicates, "runtime": runtime,
     })))
 }
 

@@ -41,7 +41,7 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
                 .retry_after(2));
             }
         };
-        ctx.store.search(auth.0.user.id, &parsed, page).await.map_err(ApiError::from)
+        crate::domain::find::search_with_prefixes(&*ctx.store, auth.0.user.id, &parsed, page).await.map_err(ApiError::from)
     };
     let p = tokio::select! {
         found = run => found?,

@@ -64,3 +64,16 @@ pub async fn delete(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>)
     ctx.store.delete_tag(auth.0.user.id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeTag {
+    into: Id,
+}
+
+/// `POST /api/v1/tags/{id}/merge` `{"into": other}`: the tag's documents and folders get the
+/// other one; the tag is deleted. Answers the surviving tag.
+pub async fn merge(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, body: web::Json<MergeTag>) -> ApiResult<HttpResponse> {
+    let t = ctx.store.merge_tags(auth.0.user.id, path.into_inner(), body.into).await?;
+    Ok(HttpResponse::Ok().json(dto::tag(&t)))
+}

@@ -9,16 +9,18 @@ impl DocumentStore for PgStore {
         let tx = Self::begin(&mut c).await?;
         live_folder(&tx, up.owner_id, up.folder_id).await?;
         let now = now_millis();
-        let duplicate_of: Option<Id> =
-            query_opt(&tx, "SELECT id FROM documents WHERE owner_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1", &[&up.owner_id, &up.sha256])
-                .await?
-                .map(|r| col(&r, 0))
-                .transpose()?;
-        if let Some(dup) = duplicate_of
-            && up.reject_duplicates
-        {
-            return Err(DomainError::Conflict(format!("this file is already in your library as document {dup}")));
-        }
+        let earlier = query_opt(
+            &tx,
+            "SELECT d.id, (SELECT v.id FROM versions v JOIN documents o ON o.id = v.document_id \
+               WHERE v.sha256 = $2 AND v.state = 'ready' AND v.page_count > 0 AND o.owner_id = $1 ORDER BY v.id LIMIT 1) \
+             FROM documents d WHERE d.owner_id = $1 AND d.sha256 = $2 ORDER BY d.id LIMIT 1",
+            &[&up.owner_id, &up.sha256],
+        )
+        .await?
+        .map(|r| -> DomainResult<_> { Ok(lifecycle::EarlierCopy { document_id: col(&r, 0)?, ready_version: col(&r, 1)? }) })
+        .transpose()?;
+        let admission = lifecycle::admit_upload(up.reject_duplicates, earlier)?;
+        let duplicate_of = admission.duplicate_of;
         let doc_id: Id = col(
             &query_one(
                 &tx,
@@ -50,20 +52,17 @@ impl DocumentStore for PgStore {
             .await?;
         }
         title_index_update(&tx, doc_id, &up.title).await?;
-        let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
-        let job_id = insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
+        let reused = match admission.reuse {
+            Some(source) => Some(take_over_processed(&tx, source, doc_id, version_id).await?),
+            None => None,
+        };
+        let fx = lifecycle::uploaded(up.owner_id, up.folder_id, &up.title, (doc_id, version_id), up.max_attempts, reused);
+        let job_id = match &fx.process {
+            Some(job) => Some(insert_job(&tx, job, now).await?.ok_or_else(lifecycle::already_queued)?),
+            None => None,
+        };
         let document = load_document(&tx, up.owner_id, doc_id).await?;
-        let ev = NewEvent::document(
-            up.owner_id,
-            doc_id,
-            EventData::DocumentCreated(DocumentCreated {
-                title: up.title.to_string(),
-                folder_id: up.folder_id,
-                operation: None,
-                page_count: None,
-            }),
-        );
-        Self::commit(tx, &[ev], true).await?;
+        Self::commit(tx, &fx.events, job_id.is_some()).await?;
         Ok(UploadOutcome { document, version_id, job_id })
     }
 
@@ -184,54 +183,65 @@ impl DocumentStore for PgStore {
         Ok(out)
     }
 
+    async fn change_tags_of_documents(&self, owner: Id, documents: &[Id], add: &[Id], remove: &[Id]) -> DomainResult<usize> {
+        let mut docs = documents.to_vec();
+        docs.sort_unstable();
+        docs.dedup();
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        check_tags_owned(&tx, owner, add).await?;
+        check_tags_owned(&tx, owner, remove).await?;
+        let found =
+            ids(query(&tx, "SELECT id FROM documents WHERE owner_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE", &[&owner, &docs])
+                .await?)?;
+        if let Some(missing) = docs.iter().find(|d| !found.contains(d)) {
+            return Err(DomainError::not_found(format!("document {missing}")));
+        }
+        exec(
+            &tx,
+            "INSERT INTO document_tags (document_id, tag_id) SELECT d, t FROM UNNEST($1::bigint[]) d CROSS JOIN UNNEST($2::bigint[]) t ON CONFLICT DO NOTHING",
+            &[&docs, &add],
+        )
+        .await?;
+        exec(&tx, "DELETE FROM document_tags WHERE document_id = ANY($1) AND tag_id = ANY($2)", &[&docs, &remove]).await?;
+        exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = ANY($1)", &[&docs, &now_millis()]).await?;
+        let events: Vec<NewEvent> =
+            docs.iter().map(|d| NewEvent::document(owner, *d, EventData::DocumentUpdated(DocumentUpdated::default()))).collect();
+        Self::commit(tx, &events, false).await?;
+        Ok(docs.len())
+    }
+
     async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
-        if doc.trashed_at.is_some() {
-            return Ok(());
-        }
+        let Some(trashed) = lifecycle::trash(&doc) else { return Ok(()) };
         exec(&tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
-        Self::commit(
-            tx,
-            &[NewEvent::document(owner, id, EventData::DocumentTrashed(DocumentTrashed { folder_id: doc.folder_id, operation: None }))],
-            false,
-        )
-        .await
+        Self::commit(tx, &[trashed], false).await
     }
 
     async fn restore_document(&self, owner: Id, id: Id) -> DomainResult<Document> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
-        if doc.trashed_at.is_none() {
-            return Ok(doc);
-        }
-        // Back where it was, unless that folder is gone to the trash too: then the Inbox.
-        let folder_live = load_folder(&tx, owner, doc.folder_id).await.map(|f| f.trashed_at.is_none()).unwrap_or(false);
-        let folder: Id = if folder_live {
-            doc.folder_id
-        } else {
-            col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'inbox'", &[&owner]).await?, 0)?
-        };
+        let old_folder_live = load_folder(&tx, owner, doc.folder_id).await.map(|f| f.trashed_at.is_none()).unwrap_or(false);
+        let inbox: Id = col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'inbox'", &[&owner]).await?, 0)?;
+        let Some((folder, restored)) = lifecycle::restore(&doc, old_folder_live, inbox) else { return Ok(doc) };
         exec(&tx, "UPDATE documents SET trashed_at = NULL, folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &folder, &now_millis()])
             .await?;
         let out = load_document(&tx, owner, id).await?;
-        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentRestored { folder_id: folder })], false).await?;
+        Self::commit(tx, &[restored], false).await?;
         Ok(out)
     }
 
     async fn purge_document(&self, owner: Id, id: Id) -> DomainResult<Vec<String>> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
-        let doc = load_document(&tx, owner, id).await?;
-        if doc.trashed_at.is_none() {
-            return Err(DomainError::Conflict("only a document in the trash can be deleted for good; move it to the trash first".into()));
-        }
+        lifecycle::check_purgeable(&load_document(&tx, owner, id).await?)?;
         let blobs = purge_doc_rows(&tx, id).await?;
-        let out = queue_sweep(&tx, unreferenced(&tx, blobs).await?).await?;
-        Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentDeleted {})], !out.is_empty()).await?;
-        Ok(out)
+        let freed = unreferenced(&tx, blobs).await?;
+        write_purged(tx, lifecycle::purged(owner, &[id], &[], &freed)).await?;
+        Ok(freed)
     }
 
     async fn list_trash(&self, owner: Id, page: PageReq) -> DomainResult<Paged<ChildItem>> {
@@ -273,7 +283,6 @@ impl DocumentStore for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let mut blobs = Vec::new();
-        let mut events = Vec::new();
         // Documents trashed themselves, and every document inside a trashed folder tree.
         let trashed_folders =
             ids(query(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND trashed_at IS NOT NULL ORDER BY id", &[&owner]).await?)?;
@@ -291,15 +300,13 @@ impl DocumentStore for PgStore {
         doc_ids.dedup();
         for d in &doc_ids {
             blobs.extend(purge_doc_rows(&tx, *d).await?);
-            events.push(NewEvent::document(owner, *d, EventData::DocumentDeleted {}));
         }
         for f in &trashed_folders {
             exec(&tx, "DELETE FROM folders WHERE id = $1", &[f]).await?;
-            events.push(NewEvent::folder(owner, *f, EventData::FolderDeleted {}));
         }
-        let out = queue_sweep(&tx, unreferenced(&tx, blobs).await?).await?;
-        Self::commit(tx, &events, !out.is_empty()).await?;
-        Ok(out)
+        let freed = unreferenced(&tx, blobs).await?;
+        write_purged(tx, lifecycle::purged(owner, &doc_ids, &trashed_folders, &freed)).await?;
+        Ok(freed)
     }
 
     async fn versions(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Version>> {
@@ -352,25 +359,42 @@ impl DocumentStore for PgStore {
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
         let vid = doc.version.id;
+        let fx = lifecycle::reprocess(&doc, max_attempts);
         let now = now_millis();
         // Forget partial results of the earlier run.
         exec(&tx, "DELETE FROM search_index WHERE rowid IN (SELECT id FROM pages WHERE version_id = $1)", &[&vid]).await?;
         exec(&tx, "DELETE FROM pages WHERE version_id = $1", &[&vid]).await?;
         exec(&tx, "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = $1", &[&vid]).await?;
         exec(&tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
-        let job = NewJob::process_version(owner, id, vid, max_attempts);
-        let job_id =
-            insert_job(&tx, &job, now).await?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
-        Self::commit(
-            tx,
-            &[NewEvent::document(
-                owner,
-                id,
-                EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
-            )],
-            true,
-        )
-        .await?;
+        let job_id = insert_job(&tx, &fx.process, now).await?.ok_or_else(lifecycle::already_processing)?;
+        Self::commit(tx, &[fx.updated], true).await?;
         Ok(job_id)
     }
+}
+
+/// A new upload takes over what processing `source` (a ready version of the same bytes)
+/// produced: its pages with their text, layout and images, its searchable PDF; the document is
+/// ready and searchable at once. Returns the page count.
+async fn take_over_processed(tx: &Tx<'_>, source: Id, doc: Id, version_id: Id) -> DomainResult<i32> {
+    exec(
+        tx,
+        "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
+         SELECT $2, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256 FROM pages WHERE version_id = $1 ORDER BY number",
+        &[&source, &version_id],
+    )
+    .await?;
+    let page_count: i32 = col(
+        &query_one(
+            tx,
+            "UPDATE versions SET state = 'ready', error = NULL, page_count = s.page_count, pages_done = s.page_count, \
+             searchable_sha256 = s.searchable_sha256 FROM (SELECT page_count, searchable_sha256 FROM versions WHERE id = $1) s \
+             WHERE versions.id = $2 RETURNING versions.page_count",
+            &[&source, &version_id],
+        )
+        .await?,
+        0,
+    )?;
+    exec(tx, "UPDATE documents SET state = 'ready', error = NULL WHERE id = $1", &[&doc]).await?;
+    index_version_pages(tx, doc, version_id).await?;
+    Ok(page_count)
 }

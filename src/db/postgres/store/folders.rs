@@ -106,17 +106,13 @@ impl FolderStore for PgStore {
     async fn trash_folder(&self, owner: Id, id: Id) -> DomainResult<()> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
-        let f = live_folder(&tx, owner, id).await?;
-        if f.kind != FolderKind::Folder {
-            return Err(DomainError::Conflict(format!("the {} folder cannot be deleted", f.name)));
-        }
+        let trashed = lifecycle::trash_folder(&live_folder(&tx, owner, id).await?)?;
         let now = now_millis();
         // The whole subtree goes with one timestamp, so a restore brings back exactly it.
         let sub = subtree(&tx, id).await?;
         exec(&tx, "UPDATE folders SET trashed_at = $2 WHERE id = ANY($1) AND trashed_at IS NULL", &[&sub, &now]).await?;
         exec(&tx, "UPDATE documents SET trashed_at = $2 WHERE folder_id = ANY($1) AND trashed_at IS NULL", &[&sub, &now]).await?;
-        let ev = NewEvent::folder(owner, id, EventData::FolderTrashed { parent_id: f.parent_id });
-        Self::commit(tx, &[ev], false).await
+        Self::commit(tx, &[trashed], false).await
     }
 
     async fn restore_folder(&self, owner: Id, id: Id) -> DomainResult<Folder> {
@@ -124,33 +120,27 @@ impl FolderStore for PgStore {
         let tx = Self::begin(&mut c).await?;
         let f = load_folder(&tx, owner, id).await?;
         let Some(ts) = f.trashed_at else { return Ok(f) };
-        let parent_ok = match f.parent_id {
+        let parent_live = match f.parent_id {
             Some(p) => load_folder(&tx, owner, p).await.map(|pf| pf.trashed_at.is_none()).unwrap_or(false),
             None => true,
         };
-        let target: Option<Id> = if parent_ok {
-            f.parent_id
-        } else {
-            Some(col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'home'", &[&owner]).await?, 0)?)
-        };
+        let home: Id = col(&query_one(&tx, "SELECT id FROM folders WHERE owner_id = $1 AND kind = 'home'", &[&owner]).await?, 0)?;
+        let Some((target, restored)) = lifecycle::restore_folder(&f, parent_live, home) else { return Ok(f) };
         try_exec(
             &tx,
             "UPDATE folders SET trashed_at = NULL, parent_id = $2, updated_at = $3 WHERE id = $1",
             &[&id, &target, &now_millis()],
         )
         .await
-        .map_err(|e| {
-            conflict_or_db(e, || format!("a folder named {:?} exists where this one would be restored; rename one of them first", f.name))
-        })?;
+        .map_err(|e| conflict_or_db(e, || lifecycle::restored_name_taken(&f.name)))?;
         let sub = subtree(&tx, id).await?;
         try_exec(&tx, "UPDATE folders SET trashed_at = NULL WHERE id = ANY($1) AND trashed_at = $2", &[&sub, &ts]).await.map_err(|e| {
             conflict_or_db(e, || "a folder with the same name as one being restored exists; rename one of them first".into())
         })?;
         exec(&tx, "UPDATE documents SET trashed_at = NULL WHERE folder_id = ANY($1) AND trashed_at = $2", &[&sub, &ts]).await?;
-        let restored = load_folder(&tx, owner, id).await?;
-        let ev = NewEvent::folder(owner, id, EventData::FolderRestored { parent_id: target });
-        Self::commit(tx, &[ev], false).await?;
-        Ok(restored)
+        let folder = load_folder(&tx, owner, id).await?;
+        Self::commit(tx, &[restored], false).await?;
+        Ok(folder)
     }
 
     async fn children(&self, owner: Id, id: Id, sort: ChildSort, page: PageReq) -> DomainResult<Paged<ChildItem>> {

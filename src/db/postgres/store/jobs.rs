@@ -140,7 +140,7 @@ impl JobQueue for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let now = now_millis();
-        let msg = "the worker running this job stopped responding (its lease expired)";
+        let msg = lifecycle::WORKER_LOST;
         let rows = query(
             &tx,
             "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
@@ -163,7 +163,7 @@ impl JobQueue for PgStore {
                     )
                     .await?;
                     if let Some(o) = owner {
-                        events.push(NewEvent::document(col(&o, 0)?, doc, EventData::DocumentFailed { error: msg.to_string() }));
+                        events.push(lifecycle::failed(col(&o, 0)?, doc, msg));
                     }
                 }
                 ("queued", _) => requeued = true,
@@ -219,11 +219,7 @@ impl JobQueue for PgStore {
         let mut events = Vec::new();
         if let Some(doc) = job.document_id {
             exec(&tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
-            events.push(NewEvent::document(
-                owner,
-                doc,
-                EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
-            ));
+            events.push(lifecycle::queued_again(owner, doc));
         }
         let view = job_from(&query_one(&tx, &format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"), &[&id]).await?)?;
         Self::commit(tx, &events, true).await?;

@@ -279,14 +279,34 @@ async fn unreferenced(tx: &Tx<'_>, candidates: Vec<String>) -> DomainResult<Vec<
 }
 
 /// Queues the sweep of the files a purge freed (in the purge's transaction); returns them.
-async fn queue_sweep(tx: &Tx<'_>, freed: Vec<String>) -> DomainResult<Vec<String>> {
-    if !freed.is_empty() {
-        insert_job(tx, &NewJob::sweep_freed(freed.clone()), now_millis()).await?;
+/// Adds the search index rows of a version's pages (the caller dropped any older ones).
+async fn index_version_pages(tx: &Tx<'_>, doc: Id, version_id: Id) -> DomainResult<()> {
+    let pages = query(tx, "SELECT id, number, text FROM pages WHERE version_id = $1 AND text <> ''", &[&version_id]).await?;
+    let (mut pids, mut nums, mut words) = (Vec::new(), Vec::new(), Vec::new());
+    for p in &pages {
+        pids.push(col::<Id>(p, 0)?);
+        nums.push(col::<i32>(p, 1)?);
+        words.push(index_words(&col::<String>(p, 2)?));
     }
-    Ok(freed)
+    exec(
+        tx,
+        "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
+         SELECT u.pid, $1, u.pno, to_tsvector('simple', u.words) \
+         FROM UNNEST($2::bigint[], $3::int[], $4::text[]) AS u(pid, pno, words)",
+        &[&doc, &pids, &nums, &words],
+    )
+    .await?;
+    Ok(())
 }
 
-/// None when a queued/running job with the same unique key exists (the partial unique index).
+/// Writes what a purge leaves behind (events, the sweep job) and commits.
+async fn write_purged(tx: Tx<'_>, purged: lifecycle::Purged) -> DomainResult<()> {
+    if let Some(sweep) = &purged.sweep {
+        insert_job(&tx, sweep, now_millis()).await?;
+    }
+    PgStore::commit(tx, &purged.events, purged.sweep.is_some()).await
+}
+
 async fn insert_job<C: GenericClient>(c: &C, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {
     let row = query_opt(
         c,

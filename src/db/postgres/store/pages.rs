@@ -104,16 +104,7 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
         insert_pages(tx, e.document_id, vid, &e.pages).await?;
         exec(tx, "UPDATE documents SET current_version_id = $2, updated_at = $3 WHERE id = $1", &[&e.document_id, &vid, &now]).await?;
         jobs |= queue_rotations(tx, edit, e.document_id, vid, &e.pages, now).await?;
-        events.push(NewEvent::document(
-            owner,
-            e.document_id,
-            EventData::DocumentUpdated(DocumentUpdated {
-                operation: Some(edit.operation.to_string()),
-                version_id: Some(vid),
-                page_count: Some(e.pages.len() as i32),
-                ..Default::default()
-            }),
-        ));
+        events.push(edit.updated_event(e.document_id, vid, e.pages.len()));
         out.versions.push((e.document_id, vid));
     }
     if let Some(c) = &edit.create {
@@ -140,16 +131,7 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
         }
         title_index_update(tx, doc, &c.title).await?;
         jobs |= queue_rotations(tx, edit, doc, vid, &c.pages, now).await?;
-        events.push(NewEvent::document(
-            owner,
-            doc,
-            EventData::DocumentCreated(DocumentCreated {
-                title: c.title.to_string(),
-                folder_id: c.folder_id,
-                operation: Some(edit.operation.to_string()),
-                page_count: Some(c.pages.len() as i32),
-            }),
-        ));
+        events.push(edit.created_event(doc, c));
         out.created = Some(doc);
     }
     // Only now: the new rows above copied their index entries from these.
@@ -161,11 +143,7 @@ pub(super) async fn apply(tx: &Tx<'_>, edit: &PageEdit) -> DomainResult<(PageEdi
             &query_one(tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1 RETURNING folder_id", &[doc, &now]).await?,
             0,
         )?;
-        events.push(NewEvent::document(
-            owner,
-            *doc,
-            EventData::DocumentTrashed(DocumentTrashed { folder_id: folder, operation: Some(edit.operation.to_string()) }),
-        ));
+        events.push(edit.trashed_event(*doc, folder));
     }
     Ok((out, events, jobs))
 }
@@ -181,19 +159,6 @@ pub(super) async fn set_page_images(tx: &Tx<'_>, version_id: Id, pages: &[(i32, 
         .await?;
     }
     let current: Option<Id> = col(&query_one(tx, "SELECT current_version_id FROM documents WHERE id = $1", &[&doc]).await?, 0)?;
-    let mut events = Vec::new();
-    if current == Some(version_id) {
-        let numbers: Vec<i32> = pages.iter().map(|p| p.0).collect();
-        events.push(NewEvent::document(
-            owner,
-            doc,
-            EventData::DocumentUpdated(DocumentUpdated {
-                operation: Some("page_images".to_string()),
-                version_id: Some(version_id),
-                pages: Some(numbers.clone()),
-                ..Default::default()
-            }),
-        ));
-    }
-    Ok(events)
+    let numbers = pages.iter().map(|p| p.0).collect();
+    Ok(crate::domain::pages::page_images_event(owner, doc, version_id, current == Some(version_id), numbers).into_iter().collect())
 }

@@ -12,24 +12,25 @@ impl Processing for PgStore {
             return Ok(false);
         }
         let (doc, owner) = doc_owner_of_version(&tx, version_id).await?;
-        if page_count <= 0 {
-            // Nothing to process: the document fails in words instead of waiting forever.
-            let error = "the file has no pages";
-            exec(
-                &tx,
-                "UPDATE versions SET state = 'failed', error = $2, page_count = 0, pages_done = 0 WHERE id = $1",
-                &[&version_id, &error],
-            )
-            .await?;
-            exec(
-                &tx,
-                "UPDATE documents SET state = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND current_version_id = $4",
-                &[&doc, &error, &now, &version_id],
-            )
-            .await?;
-            Self::commit(tx, &[NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() })], false).await?;
-            return Ok(true);
-        }
+        let processing = match lifecycle::pages_known(owner, doc, page_count) {
+            lifecycle::PagesKnown::Fails { error, event } => {
+                exec(
+                    &tx,
+                    "UPDATE versions SET state = 'failed', error = $2, page_count = 0, pages_done = 0 WHERE id = $1",
+                    &[&version_id, &error],
+                )
+                .await?;
+                exec(
+                    &tx,
+                    "UPDATE documents SET state = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND current_version_id = $4",
+                    &[&doc, &error, &now, &version_id],
+                )
+                .await?;
+                Self::commit(tx, &[event], false).await?;
+                return Ok(true);
+            }
+            lifecycle::PagesKnown::Processes { event } => event,
+        };
         exec(
             &tx,
             "UPDATE versions SET state = 'processing', page_count = $2, pages_done = 0, error = NULL WHERE id = $1",
@@ -41,8 +42,7 @@ impl Processing for PgStore {
         for j in &page_jobs {
             insert_job(&tx, j, now).await?;
         }
-        let ev = NewEvent::document(owner, doc, EventData::DocumentProcessing { pages: page_count });
-        Self::commit(tx, &[ev], true).await?;
+        Self::commit(tx, &[processing], true).await?;
         Ok(true)
     }
 
@@ -86,15 +86,13 @@ impl Processing for PgStore {
             &[&doc, &done, &total, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
-        let mut events = Vec::new();
-        if inserted == 1 {
-            events.push(NewEvent::document(owner, doc, EventData::JobProgress { page: done, pages: total }));
-        }
+        let progress = lifecycle::Progress { newly_stored: inserted == 1, done, total };
+        let (event, finish) = lifecycle::page_stored(owner, doc, progress, finish_job);
         let mut queued = false;
-        if done >= total {
-            queued = insert_job(&tx, &finish_job, now).await?.is_some();
+        if let Some(job) = &finish {
+            queued = insert_job(&tx, job, now).await?.is_some();
         }
-        Self::commit(tx, &events, queued).await?;
+        Self::commit(tx, event.as_slice(), queued).await?;
         Ok(true)
     }
 
@@ -116,35 +114,20 @@ impl Processing for PgStore {
             .await?,
             0,
         )?;
-        let mut events = Vec::new();
         if current == Some(version_id) {
             // Index this version's pages (and drop any older version's entries).
             exec(&tx, "DELETE FROM search_index WHERE document_id = $1 AND page_number > 0", &[&doc]).await?;
-            let pages = query(&tx, "SELECT id, number, text FROM pages WHERE version_id = $1 AND text <> ''", &[&version_id]).await?;
-            let (mut pids, mut nums, mut words) = (Vec::new(), Vec::new(), Vec::new());
-            for p in &pages {
-                pids.push(col::<Id>(p, 0)?);
-                nums.push(col::<i32>(p, 1)?);
-                words.push(index_words(&col::<String>(p, 2)?));
-            }
-            exec(
-                &tx,
-                "INSERT INTO search_index (rowid, document_id, page_number, tsv) \
-                 SELECT u.pid, $1, u.pno, to_tsvector('simple', u.words) \
-                 FROM UNNEST($2::bigint[], $3::int[], $4::text[]) AS u(pid, pno, words)",
-                &[&doc, &pids, &nums, &words],
-            )
-            .await?;
+            index_version_pages(&tx, doc, version_id).await?;
             exec(&tx, "UPDATE documents SET state = 'ready', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
-            events.push(NewEvent::document(owner, doc, EventData::DocumentReady { page_count, version_id }));
         }
+        let ready = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id));
         exec(
             &tx,
             "UPDATE jobs SET progress_done = $2, progress_total = $2 WHERE document_id = $1 AND kind = $3",
             &[&doc, &page_count, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
-        Self::commit(tx, &events, false).await?;
+        Self::commit(tx, ready.as_slice(), false).await?;
         Ok(true)
     }
 
@@ -163,12 +146,12 @@ impl Processing for PgStore {
         // Other page jobs of this version have nothing left to do.
         exec(
             &tx,
-            "UPDATE jobs SET state = 'failed', last_error = 'another page of this document failed', updated_at = $2 \
+            "UPDATE jobs SET state = 'failed', last_error = $4, updated_at = $2 \
              WHERE document_id = $1 AND state = 'queued' AND kind <> $3",
-            &[&doc, &now, &crate::domain::jobs::kinds::PROCESS_VERSION],
+            &[&doc, &now, &crate::domain::jobs::kinds::PROCESS_VERSION, &lifecycle::ANOTHER_PAGE_FAILED],
         )
         .await?;
-        Self::commit(tx, &[NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() })], false).await
+        Self::commit(tx, &[lifecycle::failed(owner, doc, error)], false).await
     }
 
     async fn version_by_id(&self, version_id: Id) -> DomainResult<Version> {

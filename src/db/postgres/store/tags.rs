@@ -64,4 +64,47 @@ impl TagStore for PgStore {
         let ev = NewEvent::owner(owner, EventData::TagDeleted { tag_id: id });
         Self::commit(tx, &[ev], false).await
     }
+
+    async fn merge_tags(&self, owner: Id, from: Id, into: Id) -> DomainResult<Tag> {
+        if from == into {
+            return Err(DomainError::Invalid("a tag cannot be merged into itself".into()));
+        }
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        // Both rows locked in id order, so two opposite merges cannot deadlock.
+        let owned =
+            query(&tx, "SELECT id FROM tags WHERE owner_id = $1 AND id IN ($2, $3) ORDER BY id FOR UPDATE", &[&owner, &from, &into])
+                .await?
+                .len();
+        if owned < 2 {
+            return Err(DomainError::not_found("tag"));
+        }
+        exec(
+            &tx,
+            "INSERT INTO document_tags (document_id, tag_id) SELECT document_id, $2 FROM document_tags WHERE tag_id = $1 ON CONFLICT DO NOTHING",
+            &[&from, &into],
+        )
+        .await?;
+        exec(
+            &tx,
+            "INSERT INTO folder_tags (folder_id, tag_id) SELECT folder_id, $2 FROM folder_tags WHERE tag_id = $1 ON CONFLICT DO NOTHING",
+            &[&from, &into],
+        )
+        .await?;
+        exec(&tx, "DELETE FROM tags WHERE id = $1", &[&from]).await?;
+        let row = query_one(
+            &tx,
+            "SELECT t.id, t.owner_id, t.name, t.color, (SELECT COUNT(*) FROM document_tags dt JOIN documents d ON d.id = dt.document_id \
+             WHERE dt.tag_id = t.id AND d.trashed_at IS NULL) FROM tags t WHERE t.id = $1",
+            &[&into],
+        )
+        .await?;
+        let tag = tag_from(&row)?;
+        let events = [
+            NewEvent::owner(owner, EventData::TagDeleted { tag_id: from }),
+            NewEvent::owner(owner, EventData::TagUpdated { tag_id: into }),
+        ];
+        Self::commit(tx, &events, false).await?;
+        Ok(tag)
+    }
 }

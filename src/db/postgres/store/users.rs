@@ -16,11 +16,11 @@ impl UserStore for PgStore {
         .await
         .map_err(|e| conflict_or_db(e, || format!("the user name {username:?} is taken")))?;
         let user = user_from(&row)?;
-        for (name, kind) in [("Home", "home"), ("Inbox", "inbox")] {
+        for (name, kind) in crate::domain::users::STARTER_FOLDERS {
             exec(
                 &tx,
                 "INSERT INTO folders (owner_id, parent_id, name, kind, created_at, updated_at) VALUES ($1, NULL, $2, $3, $4, $4)",
-                &[&user.id, &name, &kind, &now],
+                &[&user.id, &name, &kind.as_str(), &now],
             )
             .await?;
         }

@@ -9,19 +9,17 @@ impl DocumentStore for SqliteStore {
             .write(move |tx| {
                 live_folder(tx, up.owner_id, up.folder_id)?;
                 let now = now_millis();
-                let duplicate_of: Option<Id> = tx
+                let earlier = tx
                     .query_row(
-                        "SELECT id FROM documents WHERE owner_id = ?1 AND sha256 = ?2 ORDER BY id LIMIT 1",
+                        "SELECT d.id, (SELECT v.id FROM versions v JOIN documents o ON o.id = v.document_id \
+                           WHERE v.sha256 = ?2 AND v.state = 'ready' AND v.page_count > 0 AND o.owner_id = ?1 ORDER BY v.id LIMIT 1) \
+                         FROM documents d WHERE d.owner_id = ?1 AND d.sha256 = ?2 ORDER BY d.id LIMIT 1",
                         params![up.owner_id, up.sha256],
-                        |r| r.get(0),
+                        |r| Ok(lifecycle::EarlierCopy { document_id: r.get(0)?, ready_version: r.get(1)? }),
                     )
-                    .optional()
-                    ?;
-                if let Some(dup) = duplicate_of
-                    && up.reject_duplicates
-                {
-                    return Err(DomainError::Conflict(format!("this file is already in your library as document {dup}")));
-                }
+                    .optional()?;
+                let admission = lifecycle::admit_upload(up.reject_duplicates, earlier)?;
+                let duplicate_of = admission.duplicate_of;
                 tx.execute(
                     "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
                     params![up.owner_id, up.folder_id, up.title, up.sha256, duplicate_of, now],
@@ -44,9 +42,18 @@ impl DocumentStore for SqliteStore {
                     ?;
                 }
                 title_index_update(tx, doc_id, &up.title)?;
-                let job = NewJob::process_version(up.owner_id, doc_id, version_id, up.max_attempts);
-                let job_id = insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("processing is already queued".into()))?;
-                emit(tx, &NewEvent::document(up.owner_id, doc_id, EventData::DocumentCreated(DocumentCreated { title: up.title.to_string(), folder_id: up.folder_id, operation: None, page_count: None })))?;
+                let reused = match admission.reuse {
+                    Some(source) => Some(take_over_processed(tx, source, doc_id, version_id)?),
+                    None => None,
+                };
+                let fx = lifecycle::uploaded(up.owner_id, up.folder_id, &up.title, (doc_id, version_id), up.max_attempts, reused);
+                let job_id = match &fx.process {
+                    Some(job) => Some(insert_job(tx, job, now)?.ok_or_else(lifecycle::already_queued)?),
+                    None => None,
+                };
+                for ev in &fx.events {
+                    tx.emit(ev)?;
+                }
                 let document = load_document(tx, up.owner_id, doc_id)?;
                 Ok(UploadOutcome { document, version_id, job_id })
             })
@@ -192,18 +199,44 @@ impl DocumentStore for SqliteStore {
         Ok(out)
     }
 
+    async fn change_tags_of_documents(&self, owner: Id, ids: &[Id], add: &[Id], remove: &[Id]) -> DomainResult<usize> {
+        let (mut ids, add, remove) = (ids.to_vec(), add.to_vec(), remove.to_vec());
+        ids.sort_unstable();
+        ids.dedup();
+        let out = self
+            .write(move |tx| {
+                check_tags_owned(tx, owner, &add)?;
+                check_tags_owned(tx, owner, &remove)?;
+                let now = now_millis();
+                for d in &ids {
+                    let owned = tx
+                        .prepare_cached("UPDATE documents SET updated_at = ?3 WHERE id = ?1 AND owner_id = ?2")
+                        .and_then(|mut st| st.execute(params![d, owner, now]))?;
+                    if owned == 0 {
+                        return Err(DomainError::not_found(format!("document {d}")));
+                    }
+                    for t in &add {
+                        tx.prepare_cached("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)")
+                            .and_then(|mut st| st.execute(params![d, t]))?;
+                    }
+                    for t in &remove {
+                        tx.prepare_cached("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2")
+                            .and_then(|mut st| st.execute(params![d, t]))?;
+                    }
+                    tx.emit(&NewEvent::document(owner, *d, EventData::DocumentUpdated(DocumentUpdated::default())))?;
+                }
+                Ok(ids.len())
+            })
+            .await?;
+        Ok(out)
+    }
+
     async fn trash_document(&self, owner: Id, id: Id) -> DomainResult<()> {
         self.write(move |tx| {
             let doc = load_document(tx, owner, id)?;
-            if doc.trashed_at.is_some() {
-                return Ok(());
-            }
-            let now = now_millis();
-            tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![id, now])?;
-            emit(
-                tx,
-                &NewEvent::document(owner, id, EventData::DocumentTrashed(DocumentTrashed { folder_id: doc.folder_id, operation: None })),
-            )?;
+            let Some(trashed) = lifecycle::trash(&doc) else { return Ok(()) };
+            tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
+            tx.emit(&trashed)?;
             Ok(())
         })
         .await?;
@@ -214,22 +247,15 @@ impl DocumentStore for SqliteStore {
         let out = self
             .write(move |tx| {
                 let doc = load_document(tx, owner, id)?;
-                if doc.trashed_at.is_none() {
-                    return Ok(doc);
-                }
-                let now = now_millis();
-                // Back where it was, unless that folder is gone to the trash too: then the Inbox.
-                let folder_live = load_folder(tx, owner, doc.folder_id).map(|f| f.trashed_at.is_none()).unwrap_or(false);
-                let folder = if folder_live {
-                    doc.folder_id
-                } else {
-                    tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'inbox'", params![owner], |r| r.get(0))?
-                };
+                let old_folder_live = load_folder(tx, owner, doc.folder_id).map(|f| f.trashed_at.is_none()).unwrap_or(false);
+                let inbox: Id =
+                    tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'inbox'", params![owner], |r| r.get(0))?;
+                let Some((folder, restored)) = lifecycle::restore(&doc, old_folder_live, inbox) else { return Ok(doc) };
                 tx.execute(
                     "UPDATE documents SET trashed_at = NULL, folder_id = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, folder, now],
+                    params![id, folder, now_millis()],
                 )?;
-                emit(tx, &NewEvent::document(owner, id, EventData::DocumentRestored { folder_id: folder }))?;
+                tx.emit(&restored)?;
                 load_document(tx, owner, id)
             })
             .await?;
@@ -239,15 +265,11 @@ impl DocumentStore for SqliteStore {
     async fn purge_document(&self, owner: Id, id: Id) -> DomainResult<Vec<String>> {
         let out = self
             .write(move |tx| {
-                let doc = load_document(tx, owner, id)?;
-                if doc.trashed_at.is_none() {
-                    return Err(DomainError::Conflict(
-                        "only a document in the trash can be deleted for good; move it to the trash first".into(),
-                    ));
-                }
+                lifecycle::check_purgeable(&load_document(tx, owner, id)?)?;
                 let blobs = purge_doc_rows(tx, id)?;
-                emit(tx, &NewEvent::document(owner, id, EventData::DocumentDeleted {}))?;
-                queue_sweep(tx, unreferenced(tx, blobs)?)
+                let freed = unreferenced(tx, blobs)?;
+                write_purged(tx, lifecycle::purged(owner, &[id], &[], &freed))?;
+                Ok(freed)
             })
             .await?;
         Ok(out)
@@ -331,13 +353,13 @@ impl DocumentStore for SqliteStore {
                 doc_ids.dedup();
                 for d in &doc_ids {
                     blobs.extend(purge_doc_rows(tx, *d)?);
-                    emit(tx, &NewEvent::document(owner, *d, EventData::DocumentDeleted {}))?;
                 }
                 for f in &trashed_folders {
                     tx.execute("DELETE FROM folders WHERE id = ?1", params![f])?;
-                    emit(tx, &NewEvent::folder(owner, *f, EventData::FolderDeleted {}))?;
                 }
-                queue_sweep(tx, unreferenced(tx, blobs)?)
+                let freed = unreferenced(tx, blobs)?;
+                write_purged(tx, lifecycle::purged(owner, &doc_ids, &trashed_folders, &freed))?;
+                Ok(freed)
             })
             .await?;
         Ok(out)
@@ -406,7 +428,7 @@ impl DocumentStore for SqliteStore {
             .write(move |tx| {
                 let doc = load_document(tx, owner, id)?;
                 let vid = doc.version.id;
-                let now = now_millis();
+                let fx = lifecycle::reprocess(&doc, max_attempts);
                 // Forget partial results of the earlier run.
                 let page_ids: Vec<Id> = {
                     let mut st = tx.prepare("SELECT id FROM pages WHERE version_id = ?1")?;
@@ -420,21 +442,36 @@ impl DocumentStore for SqliteStore {
                     "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = ?1",
                     params![vid],
                 )?;
+                let now = now_millis();
                 tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![id, now])?;
-                let job = NewJob::process_version(owner, id, vid, max_attempts);
-                let job_id =
-                    insert_job(tx, &job, now)?.ok_or_else(|| DomainError::Conflict("this document is already being processed".into()))?;
-                emit(
-                    tx,
-                    &NewEvent::document(
-                        owner,
-                        id,
-                        EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
-                    ),
-                )?;
+                let job_id = insert_job(tx, &fx.process, now)?.ok_or_else(lifecycle::already_processing)?;
+                tx.emit(&fx.updated)?;
                 Ok(job_id)
             })
             .await?;
         Ok(out)
     }
+}
+
+/// A new upload takes over what processing `source` (a ready version of the same bytes)
+/// produced: its pages with their text, layout and images, its searchable PDF; the document is
+/// ready and searchable at once. Returns the page count.
+fn take_over_processed(tx: &WriteTx<'_>, source: Id, doc: Id, version_id: Id) -> DomainResult<i32> {
+    tx.execute(
+        "INSERT INTO pages (version_id, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256) \
+         SELECT ?2, number, width, height, text, lines_json, source, thumbnail_sha256, preview_sha256 FROM pages WHERE version_id = ?1 ORDER BY number",
+        params![source, version_id],
+    )?;
+    let page_count: i32 = tx.query_row(
+        "UPDATE versions SET state = 'ready', error = NULL, page_count = s.page_count, pages_done = s.page_count, searchable_sha256 = s.searchable_sha256 \
+         FROM (SELECT page_count, searchable_sha256 FROM versions WHERE id = ?1) s WHERE versions.id = ?2 RETURNING versions.page_count",
+        params![source, version_id],
+        |r| r.get(0),
+    )?;
+    tx.execute("UPDATE documents SET state = 'ready', error = NULL WHERE id = ?1", params![doc])?;
+    tx.execute(
+        "INSERT INTO search_index (rowid, body, document_id, page_number) SELECT id, text, ?2, number FROM pages WHERE version_id = ?1 AND text != ''",
+        params![version_id, doc],
+    )?;
+    Ok(page_count)
 }

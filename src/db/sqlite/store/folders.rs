@@ -106,17 +106,14 @@ impl FolderStore for SqliteStore {
 
     async fn trash_folder(&self, owner: Id, id: Id) -> DomainResult<()> {
         self.write(move |tx| {
-            let f = live_folder(tx, owner, id)?;
-            if f.kind != FolderKind::Folder {
-                return Err(DomainError::Conflict(format!("the {} folder cannot be deleted", f.name)));
-            }
+            let trashed = lifecycle::trash_folder(&live_folder(tx, owner, id)?)?;
             let now = now_millis();
             // The whole subtree goes with one timestamp, so a restore brings back exactly it.
             for fid in subtree(tx, id)? {
                 tx.execute("UPDATE folders SET trashed_at = ?2 WHERE id = ?1 AND trashed_at IS NULL", params![fid, now])?;
                 tx.execute("UPDATE documents SET trashed_at = ?2 WHERE folder_id = ?1 AND trashed_at IS NULL", params![fid, now])?;
             }
-            emit(tx, &NewEvent::folder(owner, id, EventData::FolderTrashed { parent_id: f.parent_id }))?;
+            tx.emit(&trashed)?;
             Ok(())
         })
         .await?;
@@ -128,29 +125,21 @@ impl FolderStore for SqliteStore {
             .write(move |tx| {
                 let f = load_folder(tx, owner, id)?;
                 let Some(ts) = f.trashed_at else { return Ok(f) };
-                let parent_ok = match f.parent_id {
+                let parent_live = match f.parent_id {
                     Some(p) => load_folder(tx, owner, p).map(|pf| pf.trashed_at.is_none()).unwrap_or(false),
                     None => true,
                 };
+                let home: Id =
+                    tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'home'", params![owner], |r| r.get(0))?;
+                let Some((target, restored)) = lifecycle::restore_folder(&f, parent_live, home) else { return Ok(f) };
                 let now = now_millis();
-                let target =
-                    if parent_ok {
-                        f.parent_id
-                    } else {
-                        Some(tx.query_row("SELECT id FROM folders WHERE owner_id = ?1 AND kind = 'home'", params![owner], |r| {
-                            r.get::<_, Id>(0)
-                        })?)
-                    };
                 match tx.execute(
                     "UPDATE folders SET trashed_at = NULL, parent_id = ?2, updated_at = ?3 WHERE id = ?1",
                     params![id, target, now],
                 ) {
                     Ok(_) => {}
                     Err(e) if is_unique_violation(&e) => {
-                        return Err(DomainError::Conflict(format!(
-                            "a folder named {:?} exists where this one would be restored; rename one of them first",
-                            f.name
-                        )));
+                        return Err(DomainError::Conflict(lifecycle::restored_name_taken(&f.name)));
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -158,7 +147,7 @@ impl FolderStore for SqliteStore {
                     tx.execute("UPDATE folders SET trashed_at = NULL WHERE id = ?1 AND trashed_at = ?2", params![fid, ts])?;
                     tx.execute("UPDATE documents SET trashed_at = NULL WHERE folder_id = ?1 AND trashed_at = ?2", params![fid, ts])?;
                 }
-                emit(tx, &NewEvent::folder(owner, id, EventData::FolderRestored { parent_id: target }))?;
+                tx.emit(&restored)?;
                 load_folder(tx, owner, id)
             })
             .await?;

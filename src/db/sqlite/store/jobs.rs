@@ -139,7 +139,7 @@ impl JobQueue for SqliteStore {
         let n = self
             .write(|tx| {
                 let now = now_millis();
-                let msg = "the worker running this job stopped responding (its lease expired)";
+                let msg = lifecycle::WORKER_LOST;
                 let (reaped, failed_docs): (u64, Vec<(Id, Id)>) = {
                     let mut st = tx.prepare_cached(
                         "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END, \
@@ -160,7 +160,7 @@ impl JobQueue for SqliteStore {
                             "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
                             params![doc, msg, now],
                         )?;
-                        emit(tx, &NewEvent::document(owner, *doc, EventData::DocumentFailed { error: msg.to_string() }))?;
+                        tx.emit(&lifecycle::failed(owner, *doc, msg))?;
                     }
                 }
                 if reaped > 0 {
@@ -222,14 +222,7 @@ impl JobQueue for SqliteStore {
                 }
                 if let Some(doc) = job.document_id {
                     tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])?;
-                    emit(
-                        tx,
-                        &NewEvent::document(
-                            owner,
-                            doc,
-                            EventData::DocumentUpdated(DocumentUpdated { state: Some("queued".to_string()), ..Default::default() }),
-                        ),
-                    )?;
+                    tx.emit(&lifecycle::queued_again(owner, doc))?;
                 }
                 tx.query_row(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"), params![id], job_from).map_err(DomainError::from)
             })

@@ -270,11 +270,14 @@ fn unreferenced(tx: &WriteTx<'_>, candidates: Vec<String>) -> DomainResult<Vec<S
 }
 
 /// Queues the sweep of the files a purge freed (in the purge's transaction); returns them.
-fn queue_sweep(tx: &WriteTx<'_>, freed: Vec<String>) -> DomainResult<Vec<String>> {
-    if !freed.is_empty() {
-        insert_job(tx, &NewJob::sweep_freed(freed.clone()), now_millis())?;
+fn write_purged(tx: &WriteTx<'_>, purged: lifecycle::Purged) -> DomainResult<()> {
+    for ev in &purged.events {
+        tx.emit(ev)?;
     }
-    Ok(freed)
+    if let Some(sweep) = &purged.sweep {
+        insert_job(tx, sweep, now_millis())?;
+    }
+    Ok(())
 }
 
 fn insert_job(tx: &WriteTx<'_>, job: &NewJob, now: Millis) -> DomainResult<Option<Id>> {

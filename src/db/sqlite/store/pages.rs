@@ -84,19 +84,7 @@ pub(super) fn apply(tx: &WriteTx<'_>, edit: &PageEdit) -> DomainResult<PageEditO
         insert_pages(tx, e.document_id, vid, &e.pages)?;
         tx.execute("UPDATE documents SET current_version_id = ?2, updated_at = ?3 WHERE id = ?1", params![e.document_id, vid, now])?;
         queue_rotations(tx, edit, e.document_id, vid, &e.pages, now)?;
-        emit(
-            tx,
-            &NewEvent::document(
-                owner,
-                e.document_id,
-                EventData::DocumentUpdated(DocumentUpdated {
-                    operation: Some(edit.operation.to_string()),
-                    version_id: Some(vid),
-                    page_count: Some(e.pages.len() as i32),
-                    ..Default::default()
-                }),
-            ),
-        )?;
+        tx.emit(&edit.updated_event(e.document_id, vid, e.pages.len()))?;
         out.versions.push((e.document_id, vid));
     }
     if let Some(c) = &edit.create {
@@ -118,32 +106,13 @@ pub(super) fn apply(tx: &WriteTx<'_>, edit: &PageEdit) -> DomainResult<PageEditO
         }
         title_index_update(tx, doc, &c.title)?;
         queue_rotations(tx, edit, doc, vid, &c.pages, now)?;
-        emit(
-            tx,
-            &NewEvent::document(
-                owner,
-                doc,
-                EventData::DocumentCreated(DocumentCreated {
-                    title: c.title.to_string(),
-                    folder_id: c.folder_id,
-                    operation: Some(edit.operation.to_string()),
-                    page_count: Some(c.pages.len() as i32),
-                }),
-            ),
-        )?;
+        tx.emit(&edit.created_event(doc, c))?;
         out.created = Some(doc);
     }
     for (doc, _) in &edit.trash {
         let folder: Id = tx.query_row("SELECT folder_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))?;
         tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![doc, now])?;
-        emit(
-            tx,
-            &NewEvent::document(
-                owner,
-                *doc,
-                EventData::DocumentTrashed(DocumentTrashed { folder_id: folder, operation: Some(edit.operation.to_string()) }),
-            ),
-        )?;
+        tx.emit(&edit.trashed_event(*doc, folder))?;
     }
     Ok(out)
 }
@@ -157,21 +126,9 @@ pub(super) fn set_page_images(tx: &WriteTx<'_>, version_id: Id, pages: &[(i32, S
         )?;
     }
     let current: Option<Id> = tx.query_row("SELECT current_version_id FROM documents WHERE id = ?1", params![doc], |r| r.get(0))?;
-    if current == Some(version_id) {
-        let numbers: Vec<i32> = pages.iter().map(|p| p.0).collect();
-        emit(
-            tx,
-            &NewEvent::document(
-                owner,
-                doc,
-                EventData::DocumentUpdated(DocumentUpdated {
-                    operation: Some("page_images".to_string()),
-                    version_id: Some(version_id),
-                    pages: Some(numbers.clone()),
-                    ..Default::default()
-                }),
-            ),
-        )?;
+    let numbers = pages.iter().map(|p| p.0).collect();
+    if let Some(ev) = crate::domain::pages::page_images_event(owner, doc, version_id, current == Some(version_id), numbers) {
+        tx.emit(&ev)?;
     }
     Ok(())
 }

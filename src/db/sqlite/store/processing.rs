@@ -13,21 +13,21 @@ impl Processing for SqliteStore {
                     return Ok(false);
                 }
                 let (doc, owner) = doc_owner_of_version(tx, version_id)?;
-                if page_count <= 0 {
-                    // Nothing to process: the document fails in words instead of waiting forever
-                    // for a finishing job that no page will ever queue.
-                    let error = "the file has no pages";
-                    tx.execute(
-                        "UPDATE versions SET state = 'failed', error = ?2, page_count = 0, pages_done = 0 WHERE id = ?1",
-                        params![version_id, error],
-                    )?;
-                    tx.execute(
-                        "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 AND current_version_id = ?4",
-                        params![doc, error, now, version_id],
-                    )?;
-                    emit(tx, &NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() }))?;
-                    return Ok(true);
-                }
+                let processing = match lifecycle::pages_known(owner, doc, page_count) {
+                    lifecycle::PagesKnown::Fails { error, event } => {
+                        tx.execute(
+                            "UPDATE versions SET state = 'failed', error = ?2, page_count = 0, pages_done = 0 WHERE id = ?1",
+                            params![version_id, error],
+                        )?;
+                        tx.execute(
+                            "UPDATE documents SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1 AND current_version_id = ?4",
+                            params![doc, error, now, version_id],
+                        )?;
+                        tx.emit(&event)?;
+                        return Ok(true);
+                    }
+                    lifecycle::PagesKnown::Processes { event } => event,
+                };
                 tx.execute(
                     "UPDATE versions SET state = 'processing', page_count = ?2, pages_done = 0, error = NULL WHERE id = ?1",
                     params![version_id, page_count],
@@ -37,7 +37,7 @@ impl Processing for SqliteStore {
                 for j in &page_jobs {
                     insert_job(tx, j, now)?;
                 }
-                emit(tx, &NewEvent::document(owner, doc, EventData::DocumentProcessing { pages: page_count }))?;
+                tx.emit(&processing)?;
                 Ok(true)
             })
             .await?;
@@ -79,11 +79,13 @@ impl Processing for SqliteStore {
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE document_id = ?1 AND kind = ?4",
                     params![doc, done, total, crate::domain::jobs::kinds::PROCESS_VERSION],
                 )?;
-                if inserted == 1 {
-                    emit(tx, &NewEvent::document(owner, doc, EventData::JobProgress { page: done, pages: total }))?;
+                let progress = lifecycle::Progress { newly_stored: inserted == 1, done, total };
+                let (event, finish) = lifecycle::page_stored(owner, doc, progress, finish_job.clone());
+                if let Some(ev) = &event {
+                    tx.emit(ev)?;
                 }
-                if done >= total {
-                    insert_job(tx, &finish_job, now)?;
+                if let Some(job) = &finish {
+                    insert_job(tx, job, now)?;
                 }
                 Ok(true)
             })
@@ -128,7 +130,9 @@ impl Processing for SqliteStore {
                     ?;
                     tx.execute("UPDATE documents SET state = 'ready', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])
                         ?;
-                    emit(tx, &NewEvent::document(owner, doc, EventData::DocumentReady { page_count, version_id }))?;
+                }
+                if let Some(ready) = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id)) {
+                    tx.emit(&ready)?;
                 }
                 tx.execute(
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?2 WHERE document_id = ?1 AND kind = ?3",
@@ -153,11 +157,11 @@ impl Processing for SqliteStore {
             )?;
             // Other page jobs of this version have nothing left to do.
             tx.execute(
-                "UPDATE jobs SET state = 'failed', last_error = 'another page of this document failed', updated_at = ?2 \
+                "UPDATE jobs SET state = 'failed', last_error = ?4, updated_at = ?2 \
                  WHERE document_id = ?1 AND state = 'queued' AND kind != ?3",
-                params![doc, now, crate::domain::jobs::kinds::PROCESS_VERSION],
+                params![doc, now, crate::domain::jobs::kinds::PROCESS_VERSION, lifecycle::ANOTHER_PAGE_FAILED],
             )?;
-            emit(tx, &NewEvent::document(owner, doc, EventData::DocumentFailed { error: error.to_string() }))?;
+            tx.emit(&lifecycle::failed(owner, doc, &error))?;
             Ok(())
         })
         .await?;

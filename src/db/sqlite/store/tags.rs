@@ -73,4 +73,42 @@ impl TagStore for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn merge_tags(&self, owner: Id, from: Id, into: Id) -> DomainResult<Tag> {
+        let out = self
+            .write(move |tx| {
+                let owned: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM tags WHERE owner_id = ?1 AND id IN (?2, ?3)",
+                    params![owner, from, into],
+                    |r| r.get(0),
+                )?;
+                if owned < 2 || from == into {
+                    return Err(if from == into {
+                        DomainError::Invalid("a tag cannot be merged into itself".into())
+                    } else {
+                        DomainError::not_found("tag")
+                    });
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO document_tags (document_id, tag_id) SELECT document_id, ?2 FROM document_tags WHERE tag_id = ?1",
+                    params![from, into],
+                )?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO folder_tags (folder_id, tag_id) SELECT folder_id, ?2 FROM folder_tags WHERE tag_id = ?1",
+                    params![from, into],
+                )?;
+                tx.execute("DELETE FROM tags WHERE id = ?1", params![from])?;
+                tx.emit(&NewEvent::owner(owner, EventData::TagDeleted { tag_id: from }))?;
+                tx.emit(&NewEvent::owner(owner, EventData::TagUpdated { tag_id: into }))?;
+                tx.query_row(
+                    "SELECT t.id, t.owner_id, t.name, t.color, (SELECT COUNT(*) FROM document_tags dt JOIN documents d ON d.id = dt.document_id \
+                     WHERE dt.tag_id = t.id AND d.trashed_at IS NULL) FROM tags t WHERE t.id = ?1",
+                    params![into],
+                    tag_from,
+                )
+                .map_err(DomainError::from)
+            })
+            .await?;
+        Ok(out)
+    }
 }

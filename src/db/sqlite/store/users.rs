@@ -18,10 +18,10 @@ impl UserStore for SqliteStore {
                 }
                 Err(e) => return Err(e.into()),
             };
-            for (name, kind) in [("Home", "home"), ("Inbox", "inbox")] {
+            for (name, kind) in crate::domain::users::STARTER_FOLDERS {
                 tx.execute(
                     "INSERT INTO folders (owner_id, parent_id, name, kind, created_at, updated_at) VALUES (?1, NULL, ?2, ?3, ?4, ?4)",
-                    params![id, name, kind, now],
+                    params![id, name, kind.as_str(), now],
                 )?;
             }
             tx.query_row("SELECT id, username, is_admin, disabled, created_at FROM users WHERE id = ?1", params![id], user_from)
