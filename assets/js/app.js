@@ -63,6 +63,22 @@ function renderRuntimeBanner() {
   toggle.addEventListener('click', () => { collapsed = !collapsed; sessionStorage.setItem(RUNTIME_KEY, collapsed ? '1' : '0'); sync(); });
   sync();
   document.querySelector('.layout').before(banner);
+  recheckRuntime();
+}
+
+/** While the banner shows, ask again every minute: it goes once the files are in place. */
+let runtimeTimer = null;
+function recheckRuntime() {
+  clearTimeout(runtimeTimer);
+  runtimeTimer = setTimeout(async () => {
+    if (!session.user || !$('runtime-banner')) return;
+    try {
+      const cfg = await get('/config');
+      const before = JSON.stringify(session.config && session.config.runtime);
+      session.config = cfg;
+      if (JSON.stringify(cfg.runtime) !== before) renderRuntimeBanner(); else recheckRuntime();
+    } catch { recheckRuntime(); }
+  }, 60_000);
 }
 
 export async function logout() {
