@@ -24,11 +24,28 @@ async fn wait_ready(base: &str, log: &Path) {
     }
 }
 
+/// A child killed when the test ends, also when it fails (and when the test process dies).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `docmerge` command with nothing from the test's environment that could point it at the
 /// repository (no DOCMERGE_* variables), in `dir`.
 fn bare_command(binary: &Path, dir: &Path) -> Command {
     let mut cmd = Command::new(binary);
     cmd.current_dir(dir).env_clear().env("PATH", "/usr/bin:/bin").env("HOME", dir).stdin(Stdio::null());
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     cmd
 }
 
@@ -68,15 +85,14 @@ async fn the_binary_copied_alone_runs_with_its_embedded_runtime() {
         .env("DOCMERGE__AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(home.path().join("all.err")).unwrap());
-    let mut child = cmd.spawn().unwrap();
+    let child = Killed(cmd.spawn().unwrap());
     let base = format!("http://127.0.0.1:{http}");
     wait_ready(&base, &home.path().join("all.err")).await;
     let api = Api::login(&base, "admin", ADMIN_PASSWORD).await;
     let scan = std::fs::read(corpus_dir().join("scan-phototest.png")).unwrap();
     let doc = upload_and_wait(&api, "scan-phototest.png", scan).await;
     let (_, pages) = api.get(&format!("/api/v1/documents/{}/pages", doc["id"])).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(doc["state"], "ready", "{doc}");
     let text = pages["items"][0]["text"].as_str().unwrap_or_default().to_lowercase();
     assert!(text.contains("quick") && text.contains("brown"), "the OCR read the scan: {text}");

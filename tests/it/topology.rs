@@ -32,6 +32,18 @@ pub struct Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGTERM first: the master stops its workers. A SIGKILLed master leaves its workers
+        // running (and listening) after the test.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -91,13 +103,20 @@ pub fn start_nginx(dir: &Path, site: &str) -> Nginx {
     let test = Command::new(NGINX).args(["-t", "-p", &prefix, "-e", "logs/error.log", "-c", &conf]).output().expect("run nginx -t");
     assert!(test.status.success(), "nginx -t refuses the shipped config: {}", String::from_utf8_lossy(&test.stderr));
     let log = std::fs::File::create(dir.join("logs/nginx.out")).unwrap();
-    let child = Command::new(NGINX)
-        .args(["-p", &prefix, "-e", "logs/error.log", "-c", &conf, "-g", "daemon off;"])
+    let mut cmd = Command::new(NGINX);
+    cmd.args(["-p", &prefix, "-e", "logs/error.log", "-c", &conf, "-g", "daemon off;"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start nginx");
+        .stderr(log);
+    // If the test process dies, nginx gets SIGTERM (and stops its workers) with it.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("start nginx");
     Nginx { child }
 }
 
