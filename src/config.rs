@@ -26,6 +26,37 @@ pub struct Settings {
     pub ocr: OcrSettings,
     pub limits: LimitSettings,
     pub backup: BackupSettings,
+    pub metadata: MetadataSettings,
+}
+
+/// How the date a document was written is read from its text (domain::dates).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataSettings {
+    /// How an all-numeric date like 03/04/2025 is read: "dmy" (3 April) or "mdy" (March 4).
+    pub date_order: String,
+    /// No date before this one (YYYY-MM-DD) is taken as a document's date.
+    pub date_floor: String,
+    /// Characters from the start of the first pages looked at for the date.
+    pub date_search_chars: usize,
+}
+
+impl Default for MetadataSettings {
+    fn default() -> Self {
+        MetadataSettings { date_order: "dmy".into(), date_floor: "1900-01-01".into(), date_search_chars: 6000 }
+    }
+}
+
+impl MetadataSettings {
+    /// The rules for a date found today.
+    pub fn date_rules(&self, today: chrono::NaiveDate) -> crate::domain::dates::DateRules {
+        crate::domain::dates::DateRules {
+            order: crate::domain::dates::DayMonthOrder::parse(&self.date_order).unwrap_or(crate::domain::dates::DayMonthOrder::DayFirst),
+            floor: crate::domain::metadata::parse_date(&self.date_floor).unwrap_or(chrono::NaiveDate::MIN),
+            today,
+            max_chars: self.date_search_chars,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -309,6 +340,18 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if crate::domain::dates::DayMonthOrder::parse(&self.metadata.date_order).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "metadata.date_order must be \"dmy\" or \"mdy\", not {:?}",
+                self.metadata.date_order
+            )));
+        }
+        if crate::domain::metadata::parse_date(&self.metadata.date_floor).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "metadata.date_floor must be a date like 1900-01-01, not {:?}",
+                self.metadata.date_floor
+            )));
+        }
         let url = &self.database.url;
         if !url.is_empty() && !url.starts_with("sqlite://") && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(ConfigError::Invalid(format!("database.url must start with sqlite:// or postgres://, not {:?}", redact_url(url))));

@@ -98,6 +98,9 @@ pub async fn import(ctx: &AppContext, path: &Path) -> Result<ImportSummary, AppE
     let bar = progress_bar("rows");
     bar.set_length(TABLES.iter().map(|t| manifest.counts.get(t.name).copied().unwrap_or(0)).sum());
     for t in TABLES {
+        if t.optional() && !manifest.files.iter().any(|f| f.path == t.file()) {
+            continue; // an older archive: none of these rows
+        }
         let done = progress.as_ref().filter(|_| resuming).map(|p| p.lines_done(t.name)).unwrap_or(0);
         bar.set_message(t.name);
         bar.inc(done);
@@ -169,7 +172,7 @@ pub(super) fn validate_manifest(m: &Manifest) -> Result<(), AppError> {
             m.format_version
         )));
     }
-    for t in TABLES {
+    for t in TABLES.iter().filter(|t| !t.optional()) {
         if !m.files.iter().any(|f| f.path == t.file()) {
             return Err(bad(format!("{MANIFEST_FILE} does not list {}", t.file())));
         }

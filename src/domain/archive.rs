@@ -24,7 +24,13 @@ use super::{DomainResult, Id, Millis};
 pub const PAPERLESS_SOURCE: &str = "paperless-ngx";
 
 pub const FORMAT_NAME: &str = "docmerge-archive";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: correspondents, document types, custom fields, notes and history (#22). An older
+/// docmerge refuses a newer archive rather than dropping what it does not know.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Tables an archive may leave out (an archive of format 1 has none of them): read as empty.
+pub const OPTIONAL_TABLES: &[&str] =
+    &["correspondents", "document_types", "custom_fields", "document_type_fields", "document_fields", "notes", "document_history"];
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BLOB_LIST_FILE: &str = "data/blobs.jsonl";
 
@@ -77,6 +83,11 @@ pub struct TableSpec {
 impl TableSpec {
     pub fn file(&self) -> String {
         format!("data/{}.jsonl", self.name)
+    }
+
+    /// The archive may leave this table out (see [`OPTIONAL_TABLES`]).
+    pub fn optional(&self) -> bool {
+        OPTIONAL_TABLES.contains(&self.name)
     }
 
     pub fn column_list(&self) -> String {
@@ -141,6 +152,38 @@ pub static TABLES: &[TableSpec] = &[
         changed: Changed::Always,
     },
     TableSpec {
+        name: "correspondents",
+        columns: &[col("id", Int), col("owner_id", Int), col("name", Text), opt("color", Text), col("created_at", Int)],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
+        name: "document_types",
+        columns: &[col("id", Int), col("owner_id", Int), col("name", Text), opt("color", Text), col("created_at", Int)],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
+        name: "custom_fields",
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("name", Text),
+            col("kind", Text),
+            opt("currency", Text),
+            col("options", Text),
+            col("created_at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
+        name: "document_type_fields",
+        columns: &[col("document_type_id", Int), col("field_id", Int), col("position", Int)],
+        key: &["document_type_id", "field_id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
         name: "documents",
         columns: &[
             col("id", Int),
@@ -155,6 +198,11 @@ pub static TABLES: &[TableSpec] = &[
             col("created_at", Int),
             col("updated_at", Int),
             opt("trashed_at", Int),
+            opt("correspondent_id", Int),
+            opt("document_type_id", Int),
+            opt("document_date", Text),
+            opt("date_source", Text),
+            opt("asn", Int),
         ],
         key: &["id"],
         changed: Changed::Documents,
@@ -208,6 +256,38 @@ pub static TABLES: &[TableSpec] = &[
         columns: &[col("folder_id", Int), col("tag_id", Int)],
         key: &["folder_id", "tag_id"],
         changed: Changed::Always,
+    },
+    TableSpec {
+        name: "document_fields",
+        columns: &[col("document_id", Int), col("field_id", Int), opt("value", Text), opt("num", Real), opt("txt", Text)],
+        key: &["document_id", "field_id"],
+        changed: Changed::DocumentLinks,
+    },
+    TableSpec {
+        name: "notes",
+        columns: &[
+            col("id", Int),
+            col("document_id", Int),
+            opt("author_id", Int),
+            col("body", Text),
+            col("created_at", Int),
+            col("updated_at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::DocumentLinks,
+    },
+    TableSpec {
+        name: "document_history",
+        columns: &[
+            col("id", Int),
+            col("document_id", Int),
+            opt("actor_id", Int),
+            col("action", Text),
+            col("changes", Text),
+            col("at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::DocumentLinks,
     },
 ];
 

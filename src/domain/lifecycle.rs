@@ -233,6 +233,36 @@ pub fn purged(owner: Id, documents: &[Id], folders: &[Id], freed: &[String]) -> 
     Purged { events, sweep: (!freed.is_empty()).then(|| NewJob::sweep_freed(freed.to_vec())) }
 }
 
+// ---- the document's date --------------------------------------------------------------------
+
+/// What a finished version's found date changes: the document's date and its source (ISO date,
+/// `extracted:<rule>`) and the history entry. Nothing when the version is no longer current,
+/// when a user set the date (their word stands), or when nothing was found or it is unchanged.
+pub fn date_found(
+    document_id: Id,
+    current: (Option<&str>, Option<&str>),
+    is_current: bool,
+    found: Option<&crate::domain::dates::FoundDate>,
+) -> Option<(String, String, crate::domain::metadata::NewHistory)> {
+    let (current_date, current_source) = current;
+    let found = found?;
+    if !is_current || current_source == Some(crate::domain::metadata::DATE_BY_USER) {
+        return None;
+    }
+    let iso = found.date.format("%Y-%m-%d").to_string();
+    let source = crate::domain::metadata::date_source_extracted(found.rule);
+    if current_date == Some(iso.as_str()) && current_source == Some(source.as_str()) {
+        return None;
+    }
+    let history = crate::domain::metadata::NewHistory {
+        document_id,
+        actor_id: None,
+        action: crate::domain::metadata::actions::DATE_FOUND,
+        changes: serde_json::json!({"date": [current_date, iso], "rule": found.rule, "text": found.text}),
+    };
+    Some((iso, source, history))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,14 @@
 //! to a user, and the store interface (port) the backends implement. No HTTP, no SQL here.
 
 pub mod archive;
+pub mod dates;
 pub mod events;
 pub mod filetype;
 pub mod find;
 pub mod jobs;
 pub mod lifecycle;
 pub mod login;
+pub mod metadata;
 pub mod page_text;
 pub mod pages;
 pub mod schedule;
@@ -289,6 +291,8 @@ pub struct Document {
     pub trashed_at: Option<Millis>,
     pub tags: Vec<Tag>,
     pub version: Version,
+    /// Correspondent, type, date, ASN, custom fields, how many notes.
+    pub meta: metadata::DocumentMeta,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -442,6 +446,14 @@ pub struct DocumentFilter {
     pub created_before: Option<Millis>,
     pub duplicate: Option<bool>,
     pub trashed: bool,
+    /// `Some(None)`: documents without a correspondent.
+    pub correspondent_id: Option<Option<Id>>,
+    /// `Some(None)`: documents without a type.
+    pub document_type_id: Option<Option<Id>>,
+    /// The document's date (when it was written), inclusive bounds.
+    pub date_from: Option<chrono::NaiveDate>,
+    pub date_to: Option<chrono::NaiveDate>,
+    pub asn: Option<i64>,
     pub sort: DocSort,
 }
 
@@ -463,6 +475,11 @@ impl DocumentFilter {
             && self.created_after.is_none()
             && self.created_before.is_none()
             && self.duplicate.is_none()
+            && self.correspondent_id.is_none()
+            && self.document_type_id.is_none()
+            && self.date_from.is_none()
+            && self.date_to.is_none()
+            && self.asn.is_none()
             && !self.trashed;
         match (only_scope, self.folder_id) {
             (false, _) => None,
@@ -479,6 +496,12 @@ pub enum DocSort {
     CreatedAsc,
     TitleAsc,
     TitleDesc,
+    /// By the document's date (undated documents last), then newest added.
+    DateDesc,
+    DateAsc,
+    /// By archive serial number (documents without one last).
+    AsnAsc,
+    AsnDesc,
 }
 
 /// Everything one upload writes in its single transaction.

@@ -6,7 +6,9 @@
 
 use async_trait::async_trait;
 
+use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
+use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
 use super::search::SearchQuery;
 use super::*;
 
@@ -101,15 +103,11 @@ pub trait DocumentStore: Send + Sync + 'static {
     async fn create_upload(&self, upload: NewUpload) -> DomainResult<UploadOutcome>;
     async fn document(&self, owner: Id, id: Id) -> DomainResult<Document>;
     async fn list_documents(&self, owner: Id, filter: &DocumentFilter, page: PageReq) -> DomainResult<Paged<Document>>;
-    /// `tag_ids`: replaces the set. Emits `document.updated` (and `document.moved` on a move).
-    async fn update_document(
-        &self,
-        owner: Id,
-        id: Id,
-        title: Option<&str>,
-        folder_id: Option<Id>,
-        tag_ids: Option<&[Id]>,
-    ) -> DomainResult<Document>;
+    /// Changes what the patch names, all or nothing (`tag_ids` replaces the set; field values
+    /// are validated against their definitions, linked documents must be the owner's; a new
+    /// document type adds its default fields). Emits `document.updated` (and `document.moved`
+    /// on a move) and records the [`diff`](super::metadata::diff) in the history, by `owner`.
+    async fn update_document(&self, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<Document>;
     async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document>;
     /// The same tag change on many documents, all or nothing (NotFound when one of them is not
     /// the owner's); one `document.updated` each. Returns how many documents were changed.
@@ -204,8 +202,16 @@ pub trait Processing: Send + Sync + 'static {
     /// `finish_job`. Emits `job.progress` (page n of N). One transaction.
     async fn store_page(&self, lease: &Lease, version_id: Id, page: PageRecord, finish_job: NewJob) -> DomainResult<bool>;
     /// Marks the version and document ready, indexes page text for search, records the
-    /// searchable PDF, emits `document.ready`, completes the job — one transaction.
-    async fn finish_version(&self, lease: &Lease, version_id: Id, searchable_sha256: Option<&str>) -> DomainResult<bool>;
+    /// searchable PDF, emits `document.ready`, completes the job — one transaction. A date
+    /// found in the text becomes the document's date unless a user set one
+    /// ([`lifecycle::date_found`](super::lifecycle::date_found)).
+    async fn finish_version(
+        &self,
+        lease: &Lease,
+        version_id: Id,
+        searchable_sha256: Option<&str>,
+        found: Option<FoundDate>,
+    ) -> DomainResult<bool>;
     /// Marks the version and its document failed with the reason in words; emits `document.failed`.
     async fn fail_version(&self, version_id: Id, error: &str) -> DomainResult<()>;
     /// For the worker: the version row without owner scoping.
@@ -234,13 +240,78 @@ pub trait EventStore: Send + Sync + 'static {
     async fn wait_for_change(&self, channel: WakeChannel, timeout: std::time::Duration);
 }
 
+/// Correspondents, document types, custom fields, notes, ASNs and each document's history.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// The owner's correspondents or document types by name, with live document counts.
+    async fn labels(&self, owner: Id, kind: LabelKind) -> DomainResult<Vec<Label>>;
+    /// Conflict if the name is taken. `default_fields` (document types only) must be the owner's.
+    async fn create_label(&self, owner: Id, kind: LabelKind, name: &str, color: Option<&str>, default_fields: &[Id])
+    -> DomainResult<Label>;
+    async fn update_label(
+        &self,
+        owner: Id,
+        kind: LabelKind,
+        id: Id,
+        name: Option<&str>,
+        color: Option<Option<&str>>,
+        default_fields: Option<&[Id]>,
+    ) -> DomainResult<Label>;
+    /// Documents that had it keep nothing in its place.
+    async fn delete_label(&self, owner: Id, kind: LabelKind, id: Id) -> DomainResult<()>;
+    /// Documents of `from` get `into` (each with a history entry); `from` is deleted.
+    async fn merge_labels(&self, owner: Id, kind: LabelKind, from: Id, into: Id) -> DomainResult<Label>;
+
+    async fn fields(&self, owner: Id) -> DomainResult<Vec<FieldDef>>;
+    async fn field(&self, owner: Id, id: Id) -> DomainResult<FieldDef>;
+    /// Conflict if the name is taken.
+    async fn create_field(
+        &self,
+        owner: Id,
+        name: &str,
+        kind: FieldKind,
+        currency: Option<&str>,
+        options: &[SelectOption],
+    ) -> DomainResult<FieldDef>;
+    /// Renames, changes the default currency, or replaces the options of a select field
+    /// (already validated against the old ones: kept ids keep their values; values of a removed
+    /// option are emptied). The kind never changes.
+    async fn update_field(
+        &self,
+        owner: Id,
+        id: Id,
+        name: Option<&str>,
+        currency: Option<Option<&str>>,
+        options: Option<&[SelectOption]>,
+    ) -> DomainResult<FieldDef>;
+    /// The field and its values on every document.
+    async fn delete_field(&self, owner: Id, id: Id) -> DomainResult<()>;
+
+    /// One more than the largest ASN the owner uses (1 when none).
+    async fn next_asn(&self, owner: Id) -> DomainResult<i64>;
+
+    async fn notes(&self, owner: Id, document_id: Id) -> DomainResult<Vec<Note>>;
+    /// Notes are searchable with the document's title; each is recorded in the history.
+    async fn add_note(&self, owner: Id, document_id: Id, author: Id, body: &str) -> DomainResult<Note>;
+    /// Forbidden unless `author` wrote it.
+    async fn update_note(&self, owner: Id, document_id: Id, note_id: Id, author: Id, body: &str) -> DomainResult<Note>;
+    /// Forbidden unless `author` wrote it.
+    async fn delete_note(&self, owner: Id, document_id: Id, note_id: Id, author: Id) -> DomainResult<()>;
+
+    /// Newest first.
+    async fn history(&self, owner: Id, document_id: Id, page: PageReq) -> DomainResult<Paged<HistoryEntry>>;
+}
+
 /// Everything the product needs from a backend.
 pub trait Store:
-    Operations + UserStore + FolderStore + DocumentStore + TagStore + SearchStore + JobQueue + Processing + EventStore
+    Operations + UserStore + FolderStore + DocumentStore + TagStore + MetadataStore + SearchStore + JobQueue + Processing + EventStore
 {
 }
 
-impl<T: Operations + UserStore + FolderStore + DocumentStore + TagStore + SearchStore + JobQueue + Processing + EventStore> Store for T {}
+impl<T: Operations + UserStore + FolderStore + DocumentStore + TagStore + MetadataStore + SearchStore + JobQueue + Processing + EventStore>
+    Store for T
+{
+}
 
 /// A store that can also bulk-load (benchmarks and tests).
 #[cfg(feature = "bench")]

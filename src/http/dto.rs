@@ -23,6 +23,49 @@ fn tag_ref(t: &Tag) -> Value {
     json!({"id": t.id, "name": t.name, "color": t.color})
 }
 
+fn label_ref(l: &metadata::LabelRef) -> Value {
+    json!({"id": l.id, "name": l.name, "color": l.color})
+}
+
+pub fn label(l: &metadata::Label) -> Value {
+    let mut v = json!({"id": l.id, "name": l.name, "color": l.color, "document_count": l.document_count});
+    if l.kind == metadata::LabelKind::DocumentType {
+        v["default_fields"] = json!(l.default_fields);
+    }
+    v
+}
+
+pub fn field(f: &metadata::FieldDef) -> Value {
+    json!({
+        "id": f.id, "name": f.name, "kind": f.kind.as_str(), "currency": f.currency,
+        "options": f.options.iter().map(|o| json!({"id": o.id, "label": o.label})).collect::<Vec<_>>(),
+        "document_count": f.document_count, "created_at": time(f.created_at),
+    })
+}
+
+fn field_value(f: &metadata::FieldValue) -> Value {
+    json!({"field_id": f.field_id, "name": f.name, "kind": f.kind.as_str(), "value": f.value})
+}
+
+fn person(id: Option<Id>, name: &Option<String>) -> Value {
+    match (id, name) {
+        (Some(id), Some(name)) => json!({"id": id, "username": name}),
+        _ => Value::Null,
+    }
+}
+
+/// A note; `editable` when the caller wrote it.
+pub fn note(n: &metadata::Note, me: Id) -> Value {
+    json!({
+        "id": n.id, "body": n.body, "author": person(n.author_id, &n.author_name),
+        "created_at": time(n.created_at), "updated_at": time(n.updated_at), "editable": n.author_id == Some(me),
+    })
+}
+
+pub fn history(h: &metadata::HistoryEntry) -> Value {
+    json!({"id": h.id, "at": time(h.at), "actor": person(h.actor_id, &h.actor_name), "action": h.action, "changes": h.changes})
+}
+
 pub fn version(v: &Version) -> Value {
     json!({
         "id": v.id, "number": v.number, "filename": v.filename, "mime": v.mime, "size": v.size,
@@ -45,6 +88,9 @@ pub fn document(d: &Document) -> Value {
         "tags": d.tags.iter().map(tag_ref).collect::<Vec<_>>(),
         "created_at": time(d.created_at), "updated_at": time(d.updated_at), "trashed_at": opt_time(d.trashed_at),
         "duplicate_of": d.duplicate_of,
+        "correspondent": d.meta.correspondent.as_ref().map(label_ref), "document_type": d.meta.document_type.as_ref().map(label_ref),
+        "date": d.meta.date.map(|x| x.format("%Y-%m-%d").to_string()), "date_source": d.meta.date_source, "asn": d.meta.asn,
+        "fields": d.meta.fields.iter().map(field_value).collect::<Vec<_>>(), "note_count": d.meta.note_count,
         "reprocess_helps": crate::domain::lifecycle::reprocess_helps(d.error.as_deref()),
         "version": {"id": d.version.id, "number": d.version.number, "filename": d.version.filename, "mime": d.version.mime,
                     "size": d.version.size, "sha256": d.version.sha256, "created_at": time(d.version.created_at),

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, documents, folders, ops, pages, search, tags};
+use routes::{account, documents, folders, metadata, ops, pages, search, tags};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -74,6 +74,26 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/api/v1/correspondents"),
+    ("POST", "/api/v1/correspondents"),
+    ("PATCH", "/api/v1/correspondents/{id}"),
+    ("DELETE", "/api/v1/correspondents/{id}"),
+    ("POST", "/api/v1/correspondents/{id}/merge"),
+    ("GET", "/api/v1/document-types"),
+    ("POST", "/api/v1/document-types"),
+    ("PATCH", "/api/v1/document-types/{id}"),
+    ("DELETE", "/api/v1/document-types/{id}"),
+    ("POST", "/api/v1/document-types/{id}/merge"),
+    ("GET", "/api/v1/custom-fields"),
+    ("POST", "/api/v1/custom-fields"),
+    ("PATCH", "/api/v1/custom-fields/{id}"),
+    ("DELETE", "/api/v1/custom-fields/{id}"),
+    ("GET", "/api/v1/documents/next-asn"),
+    ("GET", "/api/v1/documents/{id}/notes"),
+    ("POST", "/api/v1/documents/{id}/notes"),
+    ("PATCH", "/api/v1/documents/{id}/notes/{note_id}"),
+    ("DELETE", "/api/v1/documents/{id}/notes/{note_id}"),
+    ("GET", "/api/v1/documents/{id}/history"),
 ];
 
 fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
@@ -142,6 +162,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/documents", web::post().to(documents::upload))
             .route("/documents", web::get().to(documents::list))
             .route("/documents/tags", web::post().to(documents::bulk_tags))
+            .route("/documents/next-asn", web::get().to(metadata::next_asn))
+            .route("/documents/{id}/notes", web::get().to(metadata::notes))
+            .route("/documents/{id}/notes", web::post().to(metadata::add_note))
+            .route("/documents/{id}/notes/{note_id}", web::patch().to(metadata::patch_note))
+            .route("/documents/{id}/notes/{note_id}", web::delete().to(metadata::delete_note))
+            .route("/documents/{id}/history", web::get().to(metadata::history))
             .route("/documents/{id}", web::get().to(documents::get))
             .route("/documents/{id}", web::patch().to(documents::patch))
             .route("/documents/{id}", web::delete().to(documents::trash))
@@ -166,6 +192,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tags/{id}", web::patch().to(tags::patch))
             .route("/tags/{id}", web::delete().to(tags::delete))
             .route("/tags/{id}/merge", web::post().to(tags::merge))
+            .route("/correspondents", web::get().to(metadata::list_labels::<{ metadata::CORRESPONDENTS }>))
+            .route("/correspondents", web::post().to(metadata::create_label::<{ metadata::CORRESPONDENTS }>))
+            .route("/correspondents/{id}", web::patch().to(metadata::patch_label::<{ metadata::CORRESPONDENTS }>))
+            .route("/correspondents/{id}", web::delete().to(metadata::delete_label::<{ metadata::CORRESPONDENTS }>))
+            .route("/correspondents/{id}/merge", web::post().to(metadata::merge_labels::<{ metadata::CORRESPONDENTS }>))
+            .route("/document-types", web::get().to(metadata::list_labels::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/document-types", web::post().to(metadata::create_label::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/document-types/{id}", web::patch().to(metadata::patch_label::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/document-types/{id}", web::delete().to(metadata::delete_label::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/document-types/{id}/merge", web::post().to(metadata::merge_labels::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/custom-fields", web::get().to(metadata::list_fields))
+            .route("/custom-fields", web::post().to(metadata::create_field))
+            .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))
+            .route("/custom-fields/{id}", web::delete().to(metadata::delete_field))
             .route("/search", web::get().to(search::search))
             .route("/jobs", web::get().to(documents::jobs))
             .route("/jobs/{id}/retry", web::post().to(documents::retry_job))

@@ -307,6 +307,10 @@ impl JobHandler for FinishVersion {
         let info = p.inspect(vid, &path).await?;
         let pages = p.store.page_records(vid).await?;
         let texts: Vec<PageText> = pages.into_iter().map(|pg| pg.layout).collect();
+        // The date the document was written, from its first pages (kept unless a user set one).
+        let rules = p.settings.metadata.date_rules(chrono::Local::now().date_naive());
+        let first: Vec<&str> = texts.iter().take(2).map(|t| t.text.as_str()).collect();
+        let found = crate::domain::dates::extract_date(&first, &rules);
         if texts.len() != info.pages.len() {
             return Err(JobError::Retry(format!("{} of {} pages are stored", texts.len(), info.pages.len())));
         }
@@ -327,7 +331,8 @@ impl JobHandler for FinishVersion {
                 let _ = std::fs::remove_file(&out);
                 storage_error(e)
             })?;
-        let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha))).await?;
+        let ok = retry_while_unreachable(job.id, "the finished version", || p.store.finish_version(lease, vid, Some(&sha), found.clone()))
+            .await?;
         p.sources.lock().unwrap_or_else(|p| p.into_inner()).remove(&vid);
         Ok(Outcome::CompletedInTransaction(ok))
     }

@@ -474,3 +474,113 @@ fn openapi_describes_every_route() {
         assert!(op["responses"].is_object(), "{method} {path} has no responses");
     }
 }
+
+/// Metadata through HTTP (#22): correspondents, types with default fields, typed field values
+/// with messages that name the field, date and ASN, notes, history, the list filters, and
+/// another user's ids answering 404 everywhere.
+async fn metadata_api(db: Db) {
+    let srv = TestServer::start(db, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (_, up) = a.upload("invoice.png", tiny_png(40, 30), &[("title", "ACME invoice")]).await;
+    let doc = up["document"]["id"].as_i64().unwrap();
+    assert_eq!((up["document"]["correspondent"].clone(), up["document"]["fields"].clone()), (Value::Null, json!([])));
+
+    let (s, acme) = a.post("/api/v1/correspondents", &json!({"name": "ACME", "color": "#FF0000"})).await;
+    assert_eq!(s, 201, "{acme}");
+    assert_eq!(acme["color"], "#ff0000");
+    assert_eq!(a.post("/api/v1/correspondents", &json!({"name": "ACME"})).await.0, 409);
+    assert_eq!(a.post("/api/v1/correspondents", &json!({"name": "  "})).await.0, 400);
+    let (s, amount) = a.post("/api/v1/custom-fields", &json!({"name": "Amount", "kind": "monetary", "currency": "eur"})).await;
+    assert_eq!(s, 201, "{amount}");
+    assert_eq!(amount["currency"], "EUR");
+    let (s, e) = a.post("/api/v1/custom-fields", &json!({"name": "x", "kind": "colour"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("monetary"), "{e}");
+    let (_, cat) = a.post("/api/v1/custom-fields", &json!({"name": "Category", "kind": "select", "options": ["Insurance", "Tax"]})).await;
+    let (s, inv) = a.post("/api/v1/document-types", &json!({"name": "Invoice", "default_fields": [amount["id"], cat["id"]]})).await;
+    assert_eq!(s, 201, "{inv}");
+    assert_eq!(inv["default_fields"], json!([amount["id"], cat["id"]]));
+
+    // One PATCH sets everything; a bad amount is a 400 naming the field and changes nothing.
+    let (s, d) = a
+        .patch(
+            &format!("/api/v1/documents/{doc}"),
+            &json!({"correspondent_id": acme["id"], "document_type_id": inv["id"], "date": "2025-03-14", "asn": 7,
+                    "fields": [{"field_id": amount["id"], "value": "123.4"}, {"field_id": cat["id"], "value": "Tax"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{d}");
+    assert_eq!((d["correspondent"]["name"].as_str(), d["document_type"]["name"].as_str()), (Some("ACME"), Some("Invoice")));
+    assert_eq!((d["date"].as_str(), d["date_source"].as_str(), d["asn"].as_i64()), (Some("2025-03-14"), Some("user"), Some(7)));
+    assert_eq!(
+        d["fields"][0],
+        json!({"field_id": amount["id"], "name": "Amount", "kind": "monetary", "value": {"amount": "123.40", "currency": "EUR"}})
+    );
+    let (s, e) = a
+        .patch(&format!("/api/v1/documents/{doc}"), &json!({"title": "x", "fields": [{"field_id": amount["id"], "value": "12,3,4"}]}))
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("field \"Amount\""), "{e}");
+    assert_eq!(a.get(&format!("/api/v1/documents/{doc}")).await.1["title"], "ACME invoice");
+    assert_eq!(a.patch(&format!("/api/v1/documents/{doc}"), &json!({"date": "14.03.2025"})).await.0, 400);
+    assert_eq!(a.patch(&format!("/api/v1/documents/{doc}"), &json!({"asn": -1})).await.0, 400);
+    assert_eq!(a.get("/api/v1/documents/next-asn").await.1, json!({"asn": 8}));
+    let (_, other) = a.upload("other.png", tiny_png(41, 30), &[]).await;
+    let other = other["document"]["id"].as_i64().unwrap();
+    let (s, e) = a.patch(&format!("/api/v1/documents/{other}"), &json!({"asn": 7})).await;
+    assert!(s == 409 && e["message"].as_str().unwrap().contains('7'), "{e}");
+
+    // Lists filter by correspondent, type, date range, ASN and "none".
+    let list = |q: &'static str| {
+        let a = &a;
+        async move { ids(&a.get(&format!("/api/v1/documents?{q}")).await.1) }
+    };
+    assert_eq!(list("correspondent=none").await, vec![other]);
+    assert_eq!(list("date_from=2025-01-01&date_to=2025-12-31&sort=-date").await, vec![doc]);
+    assert_eq!(list("asn=7").await, vec![doc]);
+    assert_eq!(a.get(&format!("/api/v1/documents?correspondent={}", acme["id"])).await.1["total"], 1);
+    assert_eq!(a.get("/api/v1/documents?date_from=yesterday").await.0, 400);
+    assert_eq!(a.get("/api/v1/documents?sort=colour").await.0, 400);
+
+    // Notes and history.
+    let (s, note) = a.post(&format!("/api/v1/documents/{doc}/notes"), &json!({"body": "Paid by transfer on the 20th"})).await;
+    assert_eq!(s, 201, "{note}");
+    assert_eq!((note["author"]["username"].as_str(), note["editable"].as_bool()), (Some("alice"), Some(true)));
+    assert_eq!(a.get("/api/v1/search?q=transfer").await.1["total"], 1);
+    let (_, hist) = a.get(&format!("/api/v1/documents/{doc}/history")).await;
+    let actions: Vec<&str> = hist["items"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions[..2], ["note.added", "edited"]);
+    assert_eq!(hist["items"][1]["changes"]["correspondent"], json!([null, "ACME"]));
+    assert_eq!(hist["items"][1]["actor"]["username"], "alice");
+
+    // Another user: 404 for every id of alice's, and empty lists.
+    let nid = note["id"].as_i64().unwrap();
+    for path in [format!("/api/v1/documents/{doc}/notes"), format!("/api/v1/documents/{doc}/history")] {
+        assert_eq!(b.get(&path).await.0, 404, "GET {path}");
+    }
+    let (_, mine) = b.upload("b.png", tiny_png(9, 9), &[]).await;
+    let mine = mine["document"]["id"].as_i64().unwrap();
+    for (s, what) in [
+        (b.patch(&format!("/api/v1/correspondents/{}", acme["id"]), &json!({"name": "x"})).await.0, "rename correspondent"),
+        (b.delete(&format!("/api/v1/document-types/{}", inv["id"])).await.0, "delete type"),
+        (b.patch(&format!("/api/v1/custom-fields/{}", amount["id"]), &json!({"name": "x"})).await.0, "rename field"),
+        (b.post(&format!("/api/v1/documents/{doc}/notes"), &json!({"body": "x"})).await.0, "add note"),
+        (b.patch(&format!("/api/v1/documents/{doc}/notes/{nid}"), &json!({"body": "x"})).await.0, "edit note"),
+        (b.patch(&format!("/api/v1/documents/{mine}"), &json!({"correspondent_id": acme["id"]})).await.0, "use correspondent"),
+        (b.patch(&format!("/api/v1/documents/{mine}"), &json!({"fields": [{"field_id": amount["id"], "value": 1}]})).await.0, "use field"),
+        (b.post(&format!("/api/v1/correspondents/{}/merge", acme["id"]), &json!({"into": acme["id"]})).await.0, "merge"),
+    ] {
+        assert_eq!(s, 404, "{what} as another user must be 404");
+    }
+    for path in ["/api/v1/correspondents", "/api/v1/document-types", "/api/v1/custom-fields"] {
+        assert_eq!(b.get(path).await.1["total"], 0, "{path}");
+    }
+    assert_eq!(b.get("/api/v1/documents/next-asn").await.1, json!({"asn": 1}));
+    // Merging and deleting a correspondent (documents keep none).
+    let (_, acme2) = a.post("/api/v1/correspondents", &json!({"name": "Acme Corp"})).await;
+    let (s, merged) = a.post(&format!("/api/v1/correspondents/{}/merge", acme["id"]), &json!({"into": acme2["id"]})).await;
+    assert_eq!((s, merged["document_count"].as_i64()), (200, Some(1)), "{merged}");
+    assert_eq!(a.delete(&format!("/api/v1/correspondents/{}", acme2["id"])).await.0, 204);
+    assert_eq!(a.get(&format!("/api/v1/documents/{doc}")).await.1["correspondent"], Value::Null);
+}
+db_tests!(metadata_api);

@@ -424,7 +424,15 @@ async fn incremental_export_applies_on_a_restore() {
     export(&ctx_a, ExportOptions { path: full.clone(), with_derived: false, since: None }).await.expect("full export");
     let since = docmerge::domain::now_millis();
     tokio::time::sleep(Duration::from_millis(5)).await;
-    ctx_a.store.update_document(1, 7, Some("Renamed after the backup"), None, None).await.expect("rename");
+    ctx_a
+        .store
+        .update_document(
+            1,
+            7,
+            &docmerge::domain::metadata::DocumentPatch { title: Some("Renamed after the backup".into()), ..Default::default() },
+        )
+        .await
+        .expect("rename");
 
     let inc = work.path().join("inc");
     let s = export(&ctx_a, ExportOptions { path: inc.clone(), with_derived: false, since: Some(since) }).await.expect("incremental");

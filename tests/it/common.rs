@@ -204,7 +204,10 @@ pub async fn process(store: &Arc<dyn BulkStore>, up: &UploadOutcome, texts: &[&s
         assert!(store.store_page(&j.lease(WORKER), vid, rec, finish_job(owner, doc, vid)).await.expect("store_page"));
     }
     let fin = claim_one(store, kinds::FINISH_VERSION).await;
-    assert!(store.finish_version(&fin.lease(WORKER), vid, Some(&format!("searchable-{vid}"))).await.expect("finish_version"));
+    // As the worker does: the document's date from the first pages.
+    let rules = docmerge::config::MetadataSettings::default().date_rules(chrono::Local::now().date_naive());
+    let found = docmerge::domain::dates::extract_date(&texts[..texts.len().min(2)], &rules);
+    assert!(store.finish_version(&fin.lease(WORKER), vid, Some(&format!("searchable-{vid}")), found).await.expect("finish_version"));
 }
 
 pub async fn events_since(store: &Arc<dyn BulkStore>, owner: Id, after: Id) -> Vec<Event> {

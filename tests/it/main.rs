@@ -14,6 +14,7 @@ mod browser;
 mod events;
 mod first_run;
 mod hardening;
+mod metadata;
 mod packaging;
 mod pages;
 mod pg_tls;

@@ -375,7 +375,10 @@ async fn kept_counts_follow_every_change(store: Arc<dyn BulkStore>) {
     upload(&store, other.id, home_of(&store, other.id).await, "theirs", "sha-x").await;
     check("uploads").await;
     assert_eq!(store.list_documents(u.id, &DocumentFilter::default(), page_req(1, 1)).await.unwrap().total, 3);
-    store.update_document(u.id, a.document.id, None, Some(f.id), None).await.unwrap();
+    store
+        .update_document(u.id, a.document.id, &docmerge::domain::metadata::DocumentPatch { folder_id: Some(f.id), ..Default::default() })
+        .await
+        .unwrap();
     check("move").await;
     store.trash_document(u.id, b.document.id).await.unwrap();
     check("trash").await;
@@ -402,10 +405,29 @@ async fn update_move_and_retag_document(store: Arc<dyn BulkStore>) {
     let t1 = store.create_tag(u.id, "one", "#111").await.unwrap();
     let t2 = store.create_tag(u.id, "two", "#222").await.unwrap();
     let before = store.latest_event_id().await.unwrap();
-    let up = store.update_document(u.id, d.document.id, Some("new title"), Some(home.id), Some(&[t1.id, t2.id])).await.unwrap();
+    let up = store
+        .update_document(
+            u.id,
+            d.document.id,
+            &docmerge::domain::metadata::DocumentPatch {
+                title: Some("new title".into()),
+                folder_id: Some(home.id),
+                tag_ids: Some([t1.id, t2.id].to_vec()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!((up.title.as_str(), up.folder_id, up.tags.len()), ("new title", home.id, 2));
     assert_eq!(kinds_of(&events_since(&store, u.id, before).await), vec!["document.moved", "document.updated"]);
-    let up = store.update_document(u.id, d.document.id, None, None, Some(&[t2.id])).await.unwrap();
+    let up = store
+        .update_document(
+            u.id,
+            d.document.id,
+            &docmerge::domain::metadata::DocumentPatch { tag_ids: Some([t2.id].to_vec()), ..Default::default() },
+        )
+        .await
+        .unwrap();
     assert_eq!(up.tags.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t2.id]);
     let up = store.change_document_tags(u.id, d.document.id, &[t1.id], &[t2.id]).await.unwrap();
     assert_eq!(up.tags.iter().map(|t| t.id).collect::<Vec<_>>(), vec![t1.id]);
@@ -476,8 +498,18 @@ async fn users_cannot_see_each_other(store: Arc<dyn BulkStore>) {
     assert!(is_not_found(store.set_folder_tags(b.id, folder.id, &[], &[]).await));
     assert!(is_not_found(store.create_upload(new_upload(b.id, folder.id, "x", "y")).await));
     assert!(is_not_found(store.document(b.id, d).await));
-    assert!(is_not_found(store.update_document(b.id, d, Some("x"), None, None).await));
-    assert!(is_not_found(store.update_document(b.id, b_doc.document.id, None, Some(folder.id), None).await));
+    assert!(is_not_found(
+        store.update_document(b.id, d, &docmerge::domain::metadata::DocumentPatch { title: Some("x".into()), ..Default::default() }).await
+    ));
+    assert!(is_not_found(
+        store
+            .update_document(
+                b.id,
+                b_doc.document.id,
+                &docmerge::domain::metadata::DocumentPatch { folder_id: Some(folder.id), ..Default::default() }
+            )
+            .await
+    ));
     assert!(is_not_found(store.change_document_tags(b.id, d, &[], &[]).await));
     assert!(is_not_found(store.change_document_tags(b.id, b_doc.document.id, &[tag.id], &[]).await), "a's tag on b's doc");
     assert!(is_not_found(store.trash_document(b.id, d).await));
@@ -1236,7 +1268,14 @@ async fn deep_pages_stay_exact_after_changes(store: Arc<dyn BulkStore>) {
     };
     check("filled").await;
     // A title from deep in the list moves to the front; a document leaves; two arrive.
-    store.update_document(alice.id, ids[n - 700], Some("AAA first now"), None, None).await.unwrap();
+    store
+        .update_document(
+            alice.id,
+            ids[n - 700],
+            &docmerge::domain::metadata::DocumentPatch { title: Some("AAA first now".into()), ..Default::default() },
+        )
+        .await
+        .unwrap();
     check("renamed").await;
     store.trash_document(alice.id, ids[n - 600]).await.unwrap();
     check("trashed").await;

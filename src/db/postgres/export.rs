@@ -19,7 +19,20 @@ const FETCH_ROWS: i32 = 1000;
 const PROGRESS_DDL: &str =
     "CREATE TABLE IF NOT EXISTS archive_import (table_name TEXT PRIMARY KEY, archive_id TEXT NOT NULL, lines_done BIGINT NOT NULL)";
 /// Tables whose ids come from a BIGSERIAL.
-const SERIAL_TABLES: &[&str] = &["users", "api_tokens", "folders", "tags", "documents", "versions", "pages"];
+const SERIAL_TABLES: &[&str] = &[
+    "users",
+    "api_tokens",
+    "folders",
+    "tags",
+    "correspondents",
+    "document_types",
+    "custom_fields",
+    "documents",
+    "versions",
+    "pages",
+    "notes",
+    "document_history",
+];
 
 const CHANGED_DOCS: &str = "SELECT id FROM documents WHERE updated_at >= $1::bigint OR created_at >= $1::bigint";
 
@@ -163,6 +176,21 @@ async fn index_row(tx: &Tx<'_>, t: &TableSpec, row: &Row, mode: ImportMode, curr
             }
             let title = row.get("title").and_then(Value::as_str).unwrap_or_default();
             exec(tx, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&id, &words_of(title).join(" ")])
+                .await?;
+        }
+        "notes" => {
+            // A document's notes are searchable with its title.
+            let doc = row.get("document_id").and_then(Value::as_i64).unwrap_or_default();
+            let title: String = match query_opt(tx, "SELECT title FROM documents WHERE id = $1", &[&doc]).await? {
+                Some(r) => r.try_get(0).map_err(|e| crate::domain::DomainError::database(e.to_string()))?,
+                None => return Ok(()),
+            };
+            let mut notes = Vec::new();
+            for r in query(tx, "SELECT body FROM notes WHERE document_id = $1 ORDER BY id", &[&doc]).await? {
+                notes.push(r.try_get::<_, String>(0).map_err(|e| crate::domain::DomainError::database(e.to_string()))?);
+            }
+            let body = crate::domain::metadata::searchable_title(&title, &notes);
+            exec(tx, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&doc, &words_of(&body).join(" ")])
                 .await?;
         }
         "pages" => {

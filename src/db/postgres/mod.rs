@@ -34,6 +34,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "listing_indexes", include_str!("../../../migrations/postgres/0003_listing_indexes.sql")),
     (4, "lists_and_search", include_str!("../../../migrations/postgres/0004_lists_and_search.sql")),
     (5, "login_attempts", include_str!("../../../migrations/postgres/0005_login_attempts.sql")),
+    (7, "metadata", include_str!("../../../migrations/postgres/0007_metadata.sql")),
 ];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";
@@ -283,6 +284,16 @@ impl PgStore {
                     &[&ev.owner_id, &ev.data.kind(), &ev.document_id, &ev.folder_id, &ev.data.payload().to_string(), &now],
                 )
                 .await?;
+                // The lifecycle events a document's history shows (uploads, processing, trash, page edits).
+                if let Some(h) = crate::domain::metadata::history_of_event(ev) {
+                    exec(
+                        &tx,
+                        "INSERT INTO document_history (document_id, actor_id, action, changes, at) \
+                         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM documents WHERE id = $1)",
+                        &[&h.document_id, &h.actor_id, &h.action, &h.changes.to_string(), &now],
+                    )
+                    .await?;
+                }
             }
             exec(&tx, "SELECT pg_notify($1, '')", &[&EVENTS_CHANNEL]).await?;
         }

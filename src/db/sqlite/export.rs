@@ -149,6 +149,25 @@ fn index_row(tx: &Transaction<'_>, t: &TableSpec, row: &Row, mode: ImportMode) -
             tx.prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)")
                 .and_then(|mut st| st.execute(params![-id, title, id]))?;
         }
+        "notes" => {
+            // A document's notes are searchable with its title.
+            let doc = row.get("document_id").and_then(Value::as_i64).unwrap_or_default();
+            let Some(title) =
+                tx.query_row("SELECT title FROM documents WHERE id = ?1", params![doc], |r| r.get::<_, String>(0)).optional()?
+            else {
+                return Ok(());
+            };
+            let notes: Vec<String> = tx
+                .prepare_cached("SELECT body FROM notes WHERE document_id = ?1 ORDER BY id")?
+                .query_map(params![doc], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let body = crate::domain::metadata::searchable_title(&title, &notes);
+            tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc])?;
+            tx.execute(
+                "INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)",
+                params![-doc, body, doc],
+            )?;
+        }
         "pages" => {
             if mode == ImportMode::Apply {
                 tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![id])?;

@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "lists_and_search", include_str!("../../../migrations/sqlite/0004_lists_and_search.sql")),
     (5, "login_attempts", include_str!("../../../migrations/sqlite/0005_login_attempts.sql")),
     (6, "blob_reference_indexes", include_str!("../../../migrations/sqlite/0006_blob_reference_indexes.sql")),
+    (7, "metadata", include_str!("../../../migrations/sqlite/0007_metadata.sql")),
 ];
 
 pub struct SqliteStore {
@@ -288,5 +289,13 @@ fn emit_row(tx: &Transaction<'_>, ev: &NewEvent) -> DomainResult<()> {
                 now_millis()
             ])
         })?;
+    // The lifecycle events a document's history shows (uploads, processing, trash, page edits).
+    if let Some(h) = crate::domain::metadata::history_of_event(ev) {
+        tx.prepare_cached(
+            "INSERT INTO document_history (document_id, actor_id, action, changes, at) \
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM documents WHERE id = ?1)",
+        )
+        .and_then(|mut st| st.execute(rusqlite::params![h.document_id, h.actor_id, h.action, h.changes.to_string(), now_millis()]))?;
+    }
     Ok(())
 }

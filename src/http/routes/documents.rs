@@ -266,9 +266,29 @@ pub struct ListQuery {
     created_after: Option<String>,
     created_before: Option<String>,
     duplicate: Option<bool>,
+    /// A correspondent id, or `none`.
+    correspondent: Option<String>,
+    /// A document type id, or `none`.
+    document_type: Option<String>,
+    date_from: Option<String>,
+    date_to: Option<String>,
+    asn: Option<i64>,
     sort: Option<String>,
     page: Option<u32>,
     page_size: Option<u32>,
+}
+
+/// `none` or an id.
+fn label_filter(name: &str, v: Option<&str>) -> Result<Option<Option<Id>>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(v) => v.parse::<Id>().map(|id| Some(Some(id))).map_err(|_| ApiError::bad_request(format!("{name} must be an id or none"))),
+    }
+}
+
+fn iso_date(name: &str, v: &str) -> Result<chrono::NaiveDate, ApiError> {
+    crate::domain::metadata::parse_date(v).ok_or_else(|| ApiError::bad_request(format!("{name} must be a date like 2025-12-31")))
 }
 
 fn parse_date_param(name: &str, v: &str) -> Result<i64, ApiError> {
@@ -291,7 +311,15 @@ pub async fn list(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<ListQuer
         "created_at" => DocSort::CreatedAsc,
         "title" => DocSort::TitleAsc,
         "-title" => DocSort::TitleDesc,
-        other => return Err(ApiError::bad_request(format!("sort must be created_at, -created_at, title or -title, not {other:?}"))),
+        "-date" => DocSort::DateDesc,
+        "date" => DocSort::DateAsc,
+        "asn" => DocSort::AsnAsc,
+        "-asn" => DocSort::AsnDesc,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "sort must be created_at, -created_at, title, -title, date, -date, asn or -asn, not {other:?}"
+            )));
+        }
     };
     let filter = DocumentFilter {
         folder_id: q.folder_id,
@@ -301,6 +329,11 @@ pub async fn list(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<ListQuer
         created_before: q.created_before.as_deref().map(|v| parse_date_param("created_before", v)).transpose()?,
         duplicate: q.duplicate,
         trashed: false,
+        correspondent_id: label_filter("correspondent", q.correspondent.as_deref())?,
+        document_type_id: label_filter("document_type", q.document_type.as_deref())?,
+        date_from: q.date_from.as_deref().map(|v| iso_date("date_from", v)).transpose()?,
+        date_to: q.date_to.as_deref().map(|v| iso_date("date_to", v)).transpose()?,
+        asn: q.asn,
         sort,
     };
     if let Some(f) = filter.folder_id {
@@ -321,6 +354,27 @@ pub struct PatchDocument {
     title: Option<String>,
     folder_id: Option<Id>,
     tag_ids: Option<Vec<Id>>,
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    correspondent_id: Option<Option<Id>>,
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    document_type_id: Option<Option<Id>>,
+    /// When the document was written: `YYYY-MM-DD`, or null.
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    asn: Option<Option<i64>>,
+    /// Values to set: `[{"field_id": 3, "value": …}]` (null: the field stays, empty).
+    #[serde(default)]
+    fields: Vec<FieldIn>,
+    #[serde(default)]
+    remove_fields: Vec<Id>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldIn {
+    field_id: Id,
+    value: serde_json::Value,
 }
 
 /// A document in the trash is read-only until it is restored.
@@ -339,7 +393,30 @@ pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, 
     if body.tag_ids.as_ref().is_some_and(|t| t.len() > 200) {
         return Err(ApiError::bad_request("at most 200 tags per document"));
     }
-    let d = ctx.store.update_document(auth.0.user.id, path.into_inner(), title.as_deref(), body.folder_id, body.tag_ids.as_deref()).await?;
+    if body.fields.len() + body.remove_fields.len() > 100 {
+        return Err(ApiError::bad_request("at most 100 field changes per request"));
+    }
+    let date = match body.date {
+        Some(Some(d)) => Some(Some(iso_date("date", &d)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let asn = match body.asn {
+        Some(Some(a)) => Some(Some(crate::domain::metadata::validate_asn(a)?)),
+        other => other,
+    };
+    let patch = crate::domain::metadata::DocumentPatch {
+        title,
+        folder_id: body.folder_id,
+        tag_ids: body.tag_ids,
+        correspondent_id: body.correspondent_id,
+        document_type_id: body.document_type_id,
+        date,
+        asn,
+        fields: body.fields.into_iter().map(|f| (f.field_id, f.value)).collect(),
+        remove_fields: body.remove_fields,
+    };
+    let d = ctx.store.update_document(auth.0.user.id, path.into_inner(), &patch).await?;
     Ok(HttpResponse::Ok().json(dto::document(&d)))
 }
 

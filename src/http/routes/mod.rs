@@ -1,6 +1,7 @@
 pub mod account;
 pub mod documents;
 pub mod folders;
+pub mod metadata;
 pub mod ops;
 pub mod pages;
 pub mod search;

@@ -100,11 +100,37 @@ impl DocumentStore for PgStore {
             Some(false) => conds.push("d.duplicate_of IS NULL".into()),
             None => {}
         }
+        for (column, wanted) in [("d.correspondent_id", f.correspondent_id), ("d.document_type_id", f.document_type_id)] {
+            match wanted {
+                Some(Some(id)) => {
+                    args.push(Box::new(id));
+                    conds.push(format!("{column} = ${}", args.len()));
+                }
+                Some(None) => conds.push(format!("{column} IS NULL")),
+                None => {}
+            }
+        }
+        if let Some(from) = f.date_from {
+            args.push(Box::new(from.format("%Y-%m-%d").to_string()));
+            conds.push(format!("d.document_date >= ${}", args.len()));
+        }
+        if let Some(to) = f.date_to {
+            args.push(Box::new(to.format("%Y-%m-%d").to_string()));
+            conds.push(format!("d.document_date <= ${}", args.len()));
+        }
+        if let Some(asn) = f.asn {
+            args.push(Box::new(asn));
+            conds.push(format!("d.asn = ${}", args.len()));
+        }
         let order = match f.sort {
             DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
             DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
             DocSort::TitleAsc => "lower(d.title) ASC, d.id ASC",
             DocSort::TitleDesc => "lower(d.title) DESC, d.id DESC",
+            DocSort::DateDesc => "d.document_date IS NULL ASC, d.document_date DESC, d.created_at DESC, d.id DESC",
+            DocSort::DateAsc => "d.document_date IS NULL ASC, d.document_date ASC, d.created_at ASC, d.id ASC",
+            DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
+            DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
         };
         let wher = conds.join(" AND ");
         let c = self.client().await?;
@@ -127,40 +153,41 @@ impl DocumentStore for PgStore {
         Ok(Paged { truncated: false, items: docs, total, page: page.page, page_size: page.page_size })
     }
 
-    async fn update_document(
-        &self,
-        owner: Id,
-        id: Id,
-        title: Option<&str>,
-        folder_id: Option<Id>,
-        tag_ids: Option<&[Id]>,
-    ) -> DomainResult<Document> {
+    async fn update_document(&self, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<Document> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
         let now = now_millis();
         let mut events = Vec::new();
-        if let Some(t) = title {
-            exec(&tx, "UPDATE documents SET title = $2, updated_at = $3 WHERE id = $1", &[&id, &t, &now]).await?;
+        if let Some(t) = &patch.title {
+            exec(&tx, "UPDATE documents SET title = $2 WHERE id = $1", &[&id, t]).await?;
             title_index_update(&tx, id, t).await?;
         }
-        if let Some(fid) = folder_id
+        if let Some(fid) = patch.folder_id
             && fid != doc.folder_id
         {
             live_folder(&tx, owner, fid).await?;
-            exec(&tx, "UPDATE documents SET folder_id = $2, updated_at = $3 WHERE id = $1", &[&id, &fid, &now]).await?;
+            exec(&tx, "UPDATE documents SET folder_id = $2 WHERE id = $1", &[&id, &fid]).await?;
             events.push(NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }));
         }
-        if let Some(tags) = tag_ids {
+        if let Some(tags) = &patch.tag_ids {
             check_tags_owned(&tx, owner, tags).await?;
             exec(&tx, "DELETE FROM document_tags WHERE document_id = $1", &[&id]).await?;
             for t in tags {
                 exec(&tx, "INSERT INTO document_tags (document_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, t]).await?;
             }
-            exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        }
+        metadata_store::apply_patch(&tx, owner, id, patch).await?;
+        exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
+        let out = load_document(&tx, owner, id).await?;
+        if let Some(changes) = metadata::diff(&doc, &out) {
+            write_history(
+                &tx,
+                &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+            )
+            .await?;
         }
         events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
-        let out = load_document(&tx, owner, id).await?;
         Self::commit(tx, &events, false).await?;
         Ok(out)
     }
@@ -168,7 +195,7 @@ impl DocumentStore for PgStore {
     async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
-        load_document(&tx, owner, id).await?;
+        let before = load_document(&tx, owner, id).await?;
         check_tags_owned(&tx, owner, add).await?;
         check_tags_owned(&tx, owner, remove).await?;
         for t in add {
@@ -179,6 +206,13 @@ impl DocumentStore for PgStore {
         }
         exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
         let out = load_document(&tx, owner, id).await?;
+        if let Some(changes) = metadata::diff(&before, &out) {
+            write_history(
+                &tx,
+                &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+            )
+            .await?;
+        }
         Self::commit(tx, &[NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default()))], false).await?;
         Ok(out)
     }
@@ -196,6 +230,32 @@ impl DocumentStore for PgStore {
                 .await?)?;
         if let Some(missing) = docs.iter().find(|d| !found.contains(d)) {
             return Err(DomainError::not_found(format!("document {missing}")));
+        }
+        // What each document had of the tags named, for its history.
+        let named: Vec<Id> = add.iter().chain(remove).copied().collect();
+        let mut had: HashSet<(Id, Id)> = HashSet::new();
+        for r in
+            query(&tx, "SELECT document_id, tag_id FROM document_tags WHERE document_id = ANY($1) AND tag_id = ANY($2)", &[&docs, &named])
+                .await?
+        {
+            had.insert((col(&r, 0)?, col(&r, 1)?));
+        }
+        let mut tag_names: HashMap<Id, String> = HashMap::new();
+        for r in query(&tx, "SELECT id, name FROM tags WHERE id = ANY($1)", &[&named]).await? {
+            tag_names.insert(col(&r, 0)?, col(&r, 1)?);
+        }
+        for d in &docs {
+            let added: Vec<&String> = add.iter().filter(|t| !had.contains(&(*d, **t))).filter_map(|t| tag_names.get(t)).collect();
+            let removed: Vec<&String> =
+                remove.iter().filter(|t| had.contains(&(*d, **t)) && !add.contains(t)).filter_map(|t| tag_names.get(t)).collect();
+            if !added.is_empty() || !removed.is_empty() {
+                let changes = serde_json::json!({"tags": {"added": added, "removed": removed}});
+                write_history(
+                    &tx,
+                    &metadata::NewHistory { document_id: *d, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+                )
+                .await?;
+            }
         }
         exec(
             &tx,
@@ -395,6 +455,15 @@ async fn take_over_processed(tx: &Tx<'_>, source: Id, doc: Id, version_id: Id) -
         0,
     )?;
     exec(tx, "UPDATE documents SET state = 'ready', error = NULL WHERE id = $1", &[&doc]).await?;
+    // The date read from the same text (not one a user typed on the other document).
+    exec(
+        tx,
+        "UPDATE documents SET document_date = s.document_date, date_source = s.date_source \
+         FROM (SELECT o.document_date, o.date_source FROM versions v JOIN documents o ON o.id = v.document_id WHERE v.id = $1) s \
+         WHERE documents.id = $2 AND s.date_source LIKE 'extracted:%'",
+        &[&source, &doc],
+    )
+    .await?;
     index_version_pages(tx, doc, version_id).await?;
     Ok(page_count)
 }

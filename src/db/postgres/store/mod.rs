@@ -15,6 +15,7 @@ use super::{PgStore, Tx, col, conflict_or_db, exec, query, query_one, query_opt,
 use crate::db::like_escape;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
+use crate::domain::metadata::{self, DocumentMeta, DocumentPatch, FieldValue, LabelKind, LabelRef};
 use crate::domain::page_text::PageText;
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::*;
@@ -26,6 +27,7 @@ mod documents;
 mod events;
 mod folders;
 mod jobs;
+mod metadata_store;
 mod ops;
 mod pages;
 mod processing;
@@ -34,6 +36,7 @@ mod tags;
 mod users;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
+     d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
 const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
@@ -82,7 +85,16 @@ fn document_from(r: &Row) -> DomainResult<Document> {
         updated_at: col(r, 8)?,
         trashed_at: col(r, 9)?,
         tags: Vec::new(),
-        version: version_from(r, 10)?,
+        version: version_from(r, 15)?,
+        meta: DocumentMeta {
+            correspondent: col::<Option<Id>>(r, 10)?.map(LabelRef::unresolved),
+            document_type: col::<Option<Id>>(r, 11)?.map(LabelRef::unresolved),
+            date: col::<Option<String>>(r, 12)?.as_deref().and_then(metadata::parse_date),
+            date_source: col(r, 13)?,
+            asn: col(r, 14)?,
+            fields: Vec::new(),
+            note_count: 0,
+        },
     })
 }
 
@@ -157,7 +169,58 @@ fn index_words(text: &str) -> String {
     words_of(text).join(" ")
 }
 
+/// Fills in the tags, label names, field values and note counts of each document (one query
+/// each for the whole batch).
 async fn attach_tags<C: GenericClient>(c: &C, docs: &mut [Document]) -> DomainResult<()> {
+    attach_tag_rows(c, docs).await?;
+    attach_meta(c, docs).await
+}
+
+async fn attach_meta<C: GenericClient>(c: &C, docs: &mut [Document]) -> DomainResult<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
+        let ids: Vec<Id> = docs.iter().filter_map(|d| d.meta.label(kind).map(|l| l.id)).collect::<HashSet<_>>().into_iter().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let rows = query(c, &format!("SELECT id, name, color FROM {} WHERE id = ANY($1)", kind.table()), &[&ids]).await?;
+        let mut found = HashMap::new();
+        for r in &rows {
+            let l = LabelRef { id: col(r, 0)?, name: col(r, 1)?, color: col(r, 2)? };
+            found.insert(l.id, l);
+        }
+        for d in docs.iter_mut() {
+            d.meta.resolve(kind, &found);
+        }
+    }
+    let ids: Vec<Id> = docs.iter().map(|d| d.id).collect();
+    let rows = query(
+        c,
+        "SELECT df.document_id, f.id, f.name, f.kind, df.value FROM document_fields df JOIN custom_fields f ON f.id = df.field_id \
+         WHERE df.document_id = ANY($1) ORDER BY lower(f.name), f.id",
+        &[&ids],
+    )
+    .await?;
+    let mut fields: HashMap<Id, Vec<FieldValue>> = HashMap::new();
+    for r in &rows {
+        let value: Option<String> = col(r, 4)?;
+        fields.entry(col(r, 0)?).or_default().push(metadata::stored_field(col(r, 1)?, col(r, 2)?, &col::<String>(r, 3)?, value.as_deref()));
+    }
+    let rows = query(c, "SELECT document_id, COUNT(*) FROM notes WHERE document_id = ANY($1) GROUP BY document_id", &[&ids]).await?;
+    let mut notes: HashMap<Id, i64> = HashMap::new();
+    for r in &rows {
+        notes.insert(col(r, 0)?, col(r, 1)?);
+    }
+    for d in docs.iter_mut() {
+        d.meta.fields = fields.remove(&d.id).unwrap_or_default();
+        d.meta.note_count = notes.get(&d.id).copied().unwrap_or(0);
+    }
+    Ok(())
+}
+
+async fn attach_tag_rows<C: GenericClient>(c: &C, docs: &mut [Document]) -> DomainResult<()> {
     if docs.is_empty() {
         return Ok(());
     }
@@ -226,8 +289,26 @@ async fn subtree<C: GenericClient>(c: &C, id: Id) -> DomainResult<Vec<Id>> {
 }
 
 /// A document's title, as search finds it (`documents.title_tsv`, the same words as page text).
+/// With the document's notes: search finds a document by words of its notes too.
 pub(super) async fn title_index_update<C: GenericClient>(c: &C, doc_id: Id, title: &str) -> DomainResult<()> {
-    exec(c, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&doc_id, &index_words(title)]).await?;
+    let notes: Vec<String> = query(c, "SELECT body FROM notes WHERE document_id = $1 ORDER BY id", &[&doc_id])
+        .await?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_, _>>()?;
+    let body = metadata::searchable_title(title, &notes);
+    exec(c, "UPDATE documents SET title_tsv = to_tsvector('simple', $2) WHERE id = $1", &[&doc_id, &index_words(&body)]).await?;
+    Ok(())
+}
+
+/// Records a history entry in the transaction that made the change.
+async fn write_history<C: GenericClient>(c: &C, h: &metadata::NewHistory) -> DomainResult<()> {
+    exec(
+        c,
+        "INSERT INTO document_history (document_id, actor_id, action, changes, at) VALUES ($1, $2, $3, $4, $5)",
+        &[&h.document_id, &h.actor_id, &h.action, &h.changes.to_string(), &now_millis()],
+    )
+    .await?;
     Ok(())
 }
 

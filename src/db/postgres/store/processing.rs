@@ -96,7 +96,13 @@ impl Processing for PgStore {
         Ok(true)
     }
 
-    async fn finish_version(&self, lease: &Lease, version_id: Id, searchable_sha256: Option<&str>) -> DomainResult<bool> {
+    async fn finish_version(
+        &self,
+        lease: &Lease,
+        version_id: Id,
+        searchable_sha256: Option<&str>,
+        found: Option<crate::domain::dates::FoundDate>,
+    ) -> DomainResult<bool> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let now = now_millis();
@@ -119,6 +125,14 @@ impl Processing for PgStore {
             exec(&tx, "DELETE FROM search_index WHERE document_id = $1 AND page_number > 0", &[&doc]).await?;
             index_version_pages(&tx, doc, version_id).await?;
             exec(&tx, "UPDATE documents SET state = 'ready', error = NULL, updated_at = $2 WHERE id = $1", &[&doc, &now]).await?;
+        }
+        let row = query_one(&tx, "SELECT document_date, date_source FROM documents WHERE id = $1", &[&doc]).await?;
+        let (date, source): (Option<String>, Option<String>) = (col(&row, 0)?, col(&row, 1)?);
+        if let Some((iso, source, history)) =
+            lifecycle::date_found(doc, (date.as_deref(), source.as_deref()), current == Some(version_id), found.as_ref())
+        {
+            exec(&tx, "UPDATE documents SET document_date = $2, date_source = $3 WHERE id = $1", &[&doc, &iso, &source]).await?;
+            write_history(&tx, &history).await?;
         }
         let ready = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id));
         exec(

@@ -96,11 +96,37 @@ impl DocumentStore for SqliteStore {
                 Some(false) => conds.push("d.duplicate_of IS NULL".into()),
                 None => {}
             }
+            for (column, wanted) in [("d.correspondent_id", f.correspondent_id), ("d.document_type_id", f.document_type_id)] {
+                match wanted {
+                    Some(Some(id)) => {
+                        args.push(id.into());
+                        conds.push(format!("{column} = ?{}", args.len()));
+                    }
+                    Some(None) => conds.push(format!("{column} IS NULL")),
+                    None => {}
+                }
+            }
+            if let Some(from) = f.date_from {
+                args.push(from.format("%Y-%m-%d").to_string().into());
+                conds.push(format!("d.document_date >= ?{}", args.len()));
+            }
+            if let Some(to) = f.date_to {
+                args.push(to.format("%Y-%m-%d").to_string().into());
+                conds.push(format!("d.document_date <= ?{}", args.len()));
+            }
+            if let Some(asn) = f.asn {
+                args.push(asn.into());
+                conds.push(format!("d.asn = ?{}", args.len()));
+            }
             let order = match f.sort {
                 DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
                 DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
                 DocSort::TitleAsc => "d.title COLLATE NOCASE ASC, d.id ASC",
                 DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id DESC",
+                DocSort::DateDesc => "d.document_date IS NULL ASC, d.document_date DESC, d.created_at DESC, d.id DESC",
+                DocSort::DateAsc => "d.document_date IS NULL ASC, d.document_date ASC, d.created_at ASC, d.id ASC",
+                DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
+                DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
             };
             let wher = conds.join(" AND ");
             let total: i64 = match f.kept_count() {
@@ -138,41 +164,41 @@ impl DocumentStore for SqliteStore {
         .await
     }
 
-    async fn update_document(
-        &self,
-        owner: Id,
-        id: Id,
-        title: Option<&str>,
-        folder_id: Option<Id>,
-        tag_ids: Option<&[Id]>,
-    ) -> DomainResult<Document> {
-        let title = title.map(str::to_string);
-        let tag_ids = tag_ids.map(|t| t.to_vec());
+    async fn update_document(&self, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<Document> {
+        let patch = patch.clone();
         let out = self
             .write(move |tx| {
                 let doc = load_document(tx, owner, id)?;
                 let now = now_millis();
-                if let Some(t) = &title {
-                    tx.execute("UPDATE documents SET title = ?2, updated_at = ?3 WHERE id = ?1", params![id, t, now])?;
+                if let Some(t) = &patch.title {
+                    tx.execute("UPDATE documents SET title = ?2 WHERE id = ?1", params![id, t])?;
                     title_index_update(tx, id, t)?;
                 }
-                if let Some(fid) = folder_id
+                if let Some(fid) = patch.folder_id
                     && fid != doc.folder_id
                 {
                     live_folder(tx, owner, fid)?;
-                    tx.execute("UPDATE documents SET folder_id = ?2, updated_at = ?3 WHERE id = ?1", params![id, fid, now])?;
+                    tx.execute("UPDATE documents SET folder_id = ?2 WHERE id = ?1", params![id, fid])?;
                     emit(tx, &NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }))?;
                 }
-                if let Some(tags) = &tag_ids {
+                if let Some(tags) = &patch.tag_ids {
                     check_tags_owned(tx, owner, tags)?;
                     tx.execute("DELETE FROM document_tags WHERE document_id = ?1", params![id])?;
                     for t in tags {
                         tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])?;
                     }
-                    tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
+                }
+                metadata_store::apply_patch(tx, owner, id, &patch)?;
+                tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
+                let after = load_document(tx, owner, id)?;
+                if let Some(changes) = metadata::diff(&doc, &after) {
+                    write_history(
+                        tx,
+                        &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+                    )?;
                 }
                 emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
-                load_document(tx, owner, id)
+                Ok(after)
             })
             .await?;
         Ok(out)
@@ -182,7 +208,7 @@ impl DocumentStore for SqliteStore {
         let (add, remove) = (add.to_vec(), remove.to_vec());
         let out = self
             .write(move |tx| {
-                load_document(tx, owner, id)?;
+                let before = load_document(tx, owner, id)?;
                 check_tags_owned(tx, owner, &add)?;
                 check_tags_owned(tx, owner, &remove)?;
                 for t in &add {
@@ -193,7 +219,14 @@ impl DocumentStore for SqliteStore {
                 }
                 tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
                 emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
-                load_document(tx, owner, id)
+                let after = load_document(tx, owner, id)?;
+                if let Some(changes) = metadata::diff(&before, &after) {
+                    write_history(
+                        tx,
+                        &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+                    )?;
+                }
+                Ok(after)
             })
             .await?;
         Ok(out)
@@ -207,8 +240,23 @@ impl DocumentStore for SqliteStore {
             .write(move |tx| {
                 check_tags_owned(tx, owner, &add)?;
                 check_tags_owned(tx, owner, &remove)?;
+                let names = |set: &[Id]| -> DomainResult<HashMap<Id, String>> {
+                    let mut out = HashMap::new();
+                    for t in set {
+                        out.insert(*t, tx.query_row("SELECT name FROM tags WHERE id = ?1", params![t], |r| r.get(0))?);
+                    }
+                    Ok(out)
+                };
+                let (add_names, remove_names) = (names(&add)?, names(&remove)?);
                 let now = now_millis();
                 for d in &ids {
+                    let had: HashSet<Id> = tx
+                        .prepare_cached("SELECT tag_id FROM document_tags WHERE document_id = ?1")?
+                        .query_map(params![d], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    let added: Vec<&String> = add.iter().filter(|t| !had.contains(t)).filter_map(|t| add_names.get(t)).collect();
+                    let removed: Vec<&String> =
+                        remove.iter().filter(|t| had.contains(t) && !add.contains(t)).filter_map(|t| remove_names.get(t)).collect();
                     let owned = tx
                         .prepare_cached("UPDATE documents SET updated_at = ?3 WHERE id = ?1 AND owner_id = ?2")
                         .and_then(|mut st| st.execute(params![d, owner, now]))?;
@@ -224,6 +272,13 @@ impl DocumentStore for SqliteStore {
                             .and_then(|mut st| st.execute(params![d, t]))?;
                     }
                     tx.emit(&NewEvent::document(owner, *d, EventData::DocumentUpdated(DocumentUpdated::default())))?;
+                    if !added.is_empty() || !removed.is_empty() {
+                        let changes = serde_json::json!({"tags": {"added": added, "removed": removed}});
+                        write_history(
+                            tx,
+                            &metadata::NewHistory { document_id: *d, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
+                        )?;
+                    }
                 }
                 Ok(ids.len())
             })
@@ -469,6 +524,13 @@ fn take_over_processed(tx: &WriteTx<'_>, source: Id, doc: Id, version_id: Id) ->
         |r| r.get(0),
     )?;
     tx.execute("UPDATE documents SET state = 'ready', error = NULL WHERE id = ?1", params![doc])?;
+    // The date read from the same text (not one a user typed on the other document).
+    tx.execute(
+        "UPDATE documents SET document_date = s.document_date, date_source = s.date_source \
+         FROM (SELECT o.document_date, o.date_source FROM versions v JOIN documents o ON o.id = v.document_id WHERE v.id = ?1) s \
+         WHERE documents.id = ?2 AND s.date_source LIKE 'extracted:%'",
+        params![source, doc],
+    )?;
     tx.execute(
         "INSERT INTO search_index (rowid, body, document_id, page_number) SELECT id, text, ?2, number FROM pages WHERE version_id = ?1 AND text != ''",
         params![version_id, doc],

@@ -10,6 +10,7 @@ use super::{MIGRATIONS, SqliteStore, WriteTx, emit, is_unique_violation};
 use crate::db::like_escape;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
+use crate::domain::metadata::{self, DocumentMeta, DocumentPatch, FieldValue, LabelKind, LabelRef};
 use crate::domain::page_text::PageText;
 use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document};
 use crate::domain::store::*;
@@ -21,6 +22,7 @@ mod documents;
 mod events;
 mod folders;
 mod jobs;
+mod metadata_store;
 mod ops;
 mod pages;
 mod processing;
@@ -29,6 +31,7 @@ mod tags;
 mod users;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
+     d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
      v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
 const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
@@ -71,7 +74,16 @@ fn document_from(row: &Row<'_>) -> rusqlite::Result<Document> {
         updated_at: row.get(8)?,
         trashed_at: row.get(9)?,
         tags: Vec::new(),
-        version: version_from(row, 10)?,
+        version: version_from(row, 15)?,
+        meta: DocumentMeta {
+            correspondent: row.get::<_, Option<Id>>(10)?.map(LabelRef::unresolved),
+            document_type: row.get::<_, Option<Id>>(11)?.map(LabelRef::unresolved),
+            date: row.get::<_, Option<String>>(12)?.as_deref().and_then(metadata::parse_date),
+            date_source: row.get(13)?,
+            asn: row.get(14)?,
+            fields: Vec::new(),
+            note_count: 0,
+        },
     })
 }
 
@@ -135,8 +147,57 @@ fn placeholders(n: usize, start: usize) -> String {
     (0..n).map(|i| format!("?{}", start + i)).collect::<Vec<_>>().join(",")
 }
 
-/// Fills in the tags of each document (one query for the whole batch).
+/// Fills in the tags, label names, field values and note counts of each document (one query
+/// each for the whole batch).
 fn attach_tags(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
+    attach_tag_rows(conn, docs)?;
+    attach_meta(conn, docs)
+}
+
+fn attach_meta(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
+    if docs.is_empty() {
+        return Ok(());
+    }
+    for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
+        let ids: Vec<Id> = docs.iter().filter_map(|d| d.meta.label(kind).map(|l| l.id)).collect::<HashSet<_>>().into_iter().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!("SELECT id, name, color FROM {} WHERE id IN ({})", kind.table(), placeholders(ids.len(), 1));
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(params_from_iter(ids.iter()), |r| Ok(LabelRef { id: r.get(0)?, name: r.get(1)?, color: r.get(2)? }))?;
+        let found: HashMap<Id, LabelRef> = rows.map(|r| r.map(|l| (l.id, l))).collect::<Result<_, _>>()?;
+        for d in docs.iter_mut() {
+            d.meta.resolve(kind, &found);
+        }
+    }
+    let ids: Vec<Id> = docs.iter().map(|d| d.id).collect();
+    let sql = format!(
+        "SELECT df.document_id, f.id, f.name, f.kind, df.value FROM document_fields df JOIN custom_fields f ON f.id = df.field_id \
+         WHERE df.document_id IN ({}) ORDER BY f.name COLLATE NOCASE, f.id",
+        placeholders(ids.len(), 1)
+    );
+    let mut st = conn.prepare(&sql)?;
+    let rows = st.query_map(params_from_iter(ids.iter()), |r| {
+        Ok((r.get::<_, Id>(0)?, r.get::<_, Id>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?))
+    })?;
+    let mut fields: HashMap<Id, Vec<FieldValue>> = HashMap::new();
+    for row in rows {
+        let (doc, field_id, name, kind, value) = row?;
+        fields.entry(doc).or_default().push(metadata::stored_field(field_id, name, &kind, value.as_deref()));
+    }
+    let sql = format!("SELECT document_id, COUNT(*) FROM notes WHERE document_id IN ({}) GROUP BY document_id", placeholders(ids.len(), 1));
+    let mut st = conn.prepare(&sql)?;
+    let notes: HashMap<Id, i64> =
+        st.query_map(params_from_iter(ids.iter()), |r| Ok((r.get::<_, Id>(0)?, r.get::<_, i64>(1)?)))?.collect::<Result<_, _>>()?;
+    for d in docs.iter_mut() {
+        d.meta.fields = fields.remove(&d.id).unwrap_or_default();
+        d.meta.note_count = notes.get(&d.id).copied().unwrap_or(0);
+    }
+    Ok(())
+}
+
+fn attach_tag_rows(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
     if docs.is_empty() {
         return Ok(());
     }
@@ -207,9 +268,22 @@ fn subtree(conn: &Connection, id: Id) -> DomainResult<Vec<Id>> {
     Ok(ids)
 }
 
+/// A document's title and notes, as search finds them (one index row per document).
 fn title_index_update(tx: &WriteTx<'_>, doc_id: Id, title: &str) -> DomainResult<()> {
+    let notes: Vec<String> = tx
+        .prepare_cached("SELECT body FROM notes WHERE document_id = ?1 ORDER BY id")?
+        .query_map(params![doc_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let body = metadata::searchable_title(title, &notes);
     tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![-doc_id])?;
-    tx.execute("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)", params![-doc_id, title, doc_id])?;
+    tx.execute("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, 0)", params![-doc_id, body, doc_id])?;
+    Ok(())
+}
+
+/// Records a history entry in the transaction that made the change.
+fn write_history(tx: &WriteTx<'_>, h: &metadata::NewHistory) -> DomainResult<()> {
+    tx.prepare_cached("INSERT INTO document_history (document_id, actor_id, action, changes, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![h.document_id, h.actor_id, h.action, h.changes.to_string(), now_millis()])?;
     Ok(())
 }
 

@@ -93,7 +93,13 @@ impl Processing for SqliteStore {
         Ok(ok)
     }
 
-    async fn finish_version(&self, lease: &Lease, version_id: Id, searchable_sha256: Option<&str>) -> DomainResult<bool> {
+    async fn finish_version(
+        &self,
+        lease: &Lease,
+        version_id: Id,
+        searchable_sha256: Option<&str>,
+        found: Option<crate::domain::dates::FoundDate>,
+    ) -> DomainResult<bool> {
         let lease = lease.clone();
         let searchable = searchable_sha256.map(str::to_string);
         let ok = self
@@ -130,6 +136,14 @@ impl Processing for SqliteStore {
                     ?;
                     tx.execute("UPDATE documents SET state = 'ready', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc, now])
                         ?;
+                }
+                let (date, source): (Option<String>, Option<String>) =
+                    tx.query_row("SELECT document_date, date_source FROM documents WHERE id = ?1", params![doc], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if let Some((iso, source, history)) =
+                    lifecycle::date_found(doc, (date.as_deref(), source.as_deref()), current == Some(version_id), found.as_ref())
+                {
+                    tx.execute("UPDATE documents SET document_date = ?2, date_source = ?3 WHERE id = ?1", params![doc, iso, source])?;
+                    write_history(tx, &history)?;
                 }
                 if let Some(ready) = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id)) {
                     tx.emit(&ready)?;
