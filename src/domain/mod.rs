@@ -12,6 +12,7 @@ pub mod login;
 pub mod metadata;
 pub mod page_text;
 pub mod pages;
+pub mod query;
 pub mod schedule;
 pub mod search;
 pub mod store;

@@ -1,6 +1,8 @@
 //! The search query language, the same on both databases:
 //! words (all must match; `word*` is a prefix), `"exact phrase"`, `-word` / `-"phrase"` (exclude),
-//! `tag:NAME`, `folder:NAME`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`.
+//! `tag:NAME`, `folder:NAME`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD` (when added), and the
+//! metadata filters of `domain::query` (`correspondent:`, `type:`, `asn:`, `created…`,
+//! `added…`, custom fields with `:` `<` `>` `<=` `>=`, `has:` / `no:`).
 //! Each backend turns a parsed [`SearchQuery`] into its own syntax; user text never reaches SQL
 //! or an FTS parser unescaped.
 
@@ -21,6 +23,8 @@ pub struct SearchQuery {
     pub folders: Vec<String>,
     pub before: Option<Millis>,
     pub after: Option<Millis>,
+    /// Correspondent, type, ASN, dates, custom fields, `has:`/`no:` (domain::query).
+    pub meta: Vec<super::query::MetaFilter>,
     /// How long the database may work on this search before it is stopped (both backends).
     pub time_limit: std::time::Duration,
 }
@@ -91,6 +95,29 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
                 return Err(DomainError::Invalid("a quoted phrase is missing its closing quote".into()));
             }
             let phrase: String = chars[start..end].iter().collect();
+            // `"due date"<2026-01-01`: a quoted field name.
+            if !negate && end + 1 < chars.len() && matches!(chars[end + 1], ':' | '<' | '>') {
+                let mut j = end + 1;
+                let (op, len) = operator(&chars[j..]);
+                j += len;
+                let vstart = j;
+                if j < chars.len() && chars[j] == '"' {
+                    let close = chars[j + 1..].iter().position(|c| *c == '"');
+                    let Some(off) = close else { return Err(DomainError::Invalid("a quoted value is missing its closing quote".into())) };
+                    j = j + 1 + off + 1;
+                } else {
+                    while j < chars.len() && !chars[j].is_whitespace() {
+                        j += 1;
+                    }
+                }
+                let value: String = chars[vstart..j].iter().collect();
+                match super::query::parse_filter(&phrase, op, value.trim_matches('"'))? {
+                    Some(f) => out.meta.push(f),
+                    None => push_reserved(&mut out, &phrase, value.trim_matches('"'))?,
+                }
+                i = j;
+                continue;
+            }
             let words = words_of(&phrase);
             if !words.is_empty() {
                 push(&mut out, negate, Term { words, prefix: false });
@@ -132,6 +159,12 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
             }
             continue;
         }
+        if !negate && let Some((key, op, value)) = split_filter(&token) {
+            if let Some(f) = super::query::parse_filter(key, op, value)? {
+                out.meta.push(f);
+                continue;
+            }
+        }
         let prefix = token.ends_with('*');
         let words = words_of(&token);
         if words.is_empty() {
@@ -140,7 +173,7 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
         // "foo-bar" or "e.mail" split into several words: treat them as a phrase.
         push(&mut out, negate, Term { prefix: prefix && words.len() == 1, words });
     }
-    let terms = out.include.len() + out.exclude.len() + out.tags.len() + out.folders.len();
+    let terms = out.include.len() + out.exclude.len() + out.tags.len() + out.folders.len() + out.meta.len();
     if terms > MAX_TERMS {
         return Err(DomainError::Invalid(format!(
             "the search query has {terms} terms (words, phrases, exclusions, tag: and folder: filters); at most {MAX_TERMS} are allowed"
@@ -153,7 +186,7 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
     if out.include.is_empty() && !out.exclude.is_empty() {
         return Err(DomainError::Invalid("a search needs at least one word to look for, not only exclusions".into()));
     }
-    let filters = !out.tags.is_empty() || !out.folders.is_empty() || out.before.is_some() || out.after.is_some();
+    let filters = !out.tags.is_empty() || !out.folders.is_empty() || out.before.is_some() || out.after.is_some() || !out.meta.is_empty();
     if out.include.is_empty() && !filters {
         // `*`, `-`, `""`, `%` or an emoji: nothing the indexes could look up. Listing every
         // document instead would answer a question nobody asked.
@@ -162,6 +195,43 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
         ));
     }
     Ok(out)
+}
+
+/// `<`, `<=`, `>`, `>=` or `:` at the start of `chars`, and how many characters it takes.
+fn operator(chars: &[char]) -> (super::query::Op, usize) {
+    use super::query::Op;
+    match (chars.first(), chars.get(1)) {
+        (Some('<'), Some('=')) => (Op::Le, 2),
+        (Some('>'), Some('=')) => (Op::Ge, 2),
+        (Some('<'), _) => (Op::Lt, 1),
+        (Some('>'), _) => (Op::Gt, 1),
+        _ => (Op::Is, 1),
+    }
+}
+
+/// `key OP value` in one unquoted token: the key starts with a letter, the value is not empty.
+fn split_filter(token: &str) -> Option<(&str, super::query::Op, &str)> {
+    let at = token.find([':', '<', '>'])?;
+    let key = &token[..at];
+    if !key.chars().next().is_some_and(char::is_alphabetic) {
+        return None;
+    }
+    let rest: Vec<char> = token[at..].chars().collect();
+    let (op, len) = operator(&rest);
+    let value = token[at..].char_indices().nth(len).map(|(i, _)| &token[at + i..]).unwrap_or("").trim_matches('"');
+    (!value.is_empty()).then_some((key, op, value))
+}
+
+/// `"tag":x` and the like: the older filters with a quoted key.
+fn push_reserved(out: &mut SearchQuery, key: &str, value: &str) -> Result<(), DomainError> {
+    match key.to_ascii_lowercase().as_str() {
+        "tag" => push_filter(&mut out.tags, value),
+        "folder" => push_filter(&mut out.folders, value),
+        "before" => out.before = Some(parse_date(value, key)?),
+        "after" => out.after = Some(parse_date(value, key)?),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The error of a search stopped at its time limit (either backend).

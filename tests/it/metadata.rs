@@ -288,3 +288,175 @@ async fn bulk_tag_changes_are_in_each_history(store: Arc<dyn BulkStore>) {
     assert_eq!(edits(a).await, vec![json!({"tags": {"added": ["paid"], "removed": []}})]);
     assert_eq!(edits(b).await, vec![json!({"tags": {"added": ["paid"], "removed": []}})]);
 }
+
+conformance!(search_grammar_over_metadata);
+/// One table of queries, the same answers on both databases.
+async fn search_grammar_over_metadata(store: Arc<dyn BulkStore>) {
+    let u = user(&store, "alice").await;
+    let h = home(&store, u.id).await;
+    let acme = store.create_label(u.id, LabelKind::Correspondent, "ACME Corp", None, &[]).await.unwrap();
+    let bank = store.create_label(u.id, LabelKind::Correspondent, "Bank", None, &[]).await.unwrap();
+    let invoice = store.create_label(u.id, LabelKind::DocumentType, "Invoice", None, &[]).await.unwrap();
+    let amount = store.create_field(u.id, "Amount", FieldKind::Monetary, Some("EUR"), &[]).await.unwrap();
+    let due = store.create_field(u.id, "due date", FieldKind::Date, None, &[]).await.unwrap();
+    let paid = store.create_field(u.id, "paid", FieldKind::Boolean, None, &[]).await.unwrap();
+    let opts = vec![SelectOption { id: "o1".into(), label: "Insurance".into() }, SelectOption { id: "o2".into(), label: "Tax".into() }];
+    let cat = store.create_field(u.id, "category", FieldKind::Select, None, &opts).await.unwrap();
+    let memo = store.create_field(u.id, "memo", FieldKind::Text, None, &[]).await.unwrap();
+    // (title, correspondent, type, date, asn, amount, due, paid, category, memo, note)
+    type Row<'a> = (
+        &'a str,
+        Option<Id>,
+        Option<Id>,
+        Option<&'a str>,
+        Option<i64>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<bool>,
+        Option<&'a str>,
+        Option<&'a str>,
+        bool,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "inv1",
+            Some(acme.id),
+            Some(invoice.id),
+            Some("2025-03-14"),
+            Some(1),
+            Some("150.00"),
+            Some("2025-04-14"),
+            Some(true),
+            Some("Tax"),
+            Some("Office chairs 50%"),
+            true,
+        ),
+        (
+            "inv2",
+            Some(acme.id),
+            Some(invoice.id),
+            Some("2024-11-02"),
+            Some(2),
+            Some("99.99"),
+            Some("2026-02-01"),
+            Some(false),
+            None,
+            None,
+            false,
+        ),
+        (
+            "stmt",
+            Some(bank.id),
+            None,
+            Some("2025-12-31"),
+            None,
+            Some("100"),
+            None,
+            None,
+            Some("Insurance"),
+            Some("annual_statement"),
+            false,
+        ),
+        ("plain", None, None, None, Some(10), None, None, None, None, None, true),
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let d = upload(&store, u.id, h, r.0, &format!("g{i}")).await.document.id;
+        let mut fields = vec![];
+        if let Some(a) = r.5 {
+            fields.push((amount.id, json!(a)));
+        }
+        if let Some(x) = r.6 {
+            fields.push((due.id, json!(x)));
+        }
+        if let Some(x) = r.7 {
+            fields.push((paid.id, json!(x)));
+        }
+        if let Some(x) = r.8 {
+            fields.push((cat.id, json!(x)));
+        }
+        if let Some(x) = r.9 {
+            fields.push((memo.id, json!(x)));
+        }
+        let p = DocumentPatch {
+            correspondent_id: Some(r.1),
+            document_type_id: Some(r.2),
+            date: Some(r.3.map(date)),
+            asn: Some(r.4),
+            fields,
+            ..patch()
+        };
+        store.update_document(u.id, d, &p).await.unwrap();
+        if r.10 {
+            store.add_note(u.id, d, u.id, "remember the receipt").await.unwrap();
+        }
+    }
+    let cases: &[(&str, &[&str])] = &[
+        ("correspondent:\"acme corp\"", &["inv1", "inv2"]),
+        ("correspondent:Bank", &["stmt"]),
+        ("correspondent:Nobody", &[]),
+        ("type:invoice", &["inv1", "inv2"]),
+        ("no:correspondent", &["plain"]),
+        ("has:type", &["inv1", "inv2"]),
+        ("no:type", &["stmt", "plain"]),
+        ("asn:10", &["plain"]),
+        ("has:asn", &["inv1", "inv2", "plain"]),
+        ("created:2025", &["inv1", "stmt"]),
+        ("created:2025-03", &["inv1"]),
+        ("created:2025-03-14", &["inv1"]),
+        ("created>2025-03-14", &["stmt"]),
+        ("created>=2025-03-14", &["inv1", "stmt"]),
+        ("created<2025", &["inv2"]),
+        ("created<=2025-03-14", &["inv1", "inv2"]),
+        ("no:date", &["plain"]),
+        ("amount>100", &["inv1"]),
+        ("amount>=100", &["inv1", "stmt"]),
+        ("amount<100", &["inv2"]),
+        ("amount:100", &["stmt"]),
+        ("Amount<=EUR99.99", &["inv2"]),
+        ("\"due date\"<2026-01-01", &["inv1"]),
+        ("\"due date\":2026", &["inv2"]),
+        ("\"due date\">=2025-04-14", &["inv1", "inv2"]),
+        ("paid:true", &["inv1"]),
+        ("paid:false", &["inv2"]),
+        ("category:Insurance", &["stmt"]),
+        ("category:tax", &["inv1"]),
+        ("category:Car", &[]),
+        ("has:category", &["inv1", "stmt"]),
+        ("no:category", &["inv2", "plain"]),
+        ("memo:chairs", &["inv1"]),
+        ("memo:50%", &["inv1"]),
+        ("memo:_", &["stmt"]),
+        ("has:note", &["inv1", "plain"]),
+        ("no:note", &["inv2", "stmt"]),
+        ("type:invoice amount>100 created:2025", &["inv1"]),
+        ("correspondent:\"ACME Corp\" receipt", &["inv1"]),
+        ("receipt no:correspondent", &["plain"]),
+    ];
+    for (q, want) in cases {
+        let hits = store.search(u.id, &search_q(q), page_req(1, 50)).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+        let mut got: Vec<String> = hits.items.iter().map(|h| h.document.title.clone()).collect();
+        got.sort();
+        let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want, "query {q}");
+        assert_eq!(hits.total, want.len() as i64, "total of {q}");
+    }
+    // Mistakes are named.
+    for (q, says) in [
+        ("colour:red", "no custom field named \"colour\""),
+        ("category>x", "only numbers and dates"),
+        ("amount>lots", "not a number"),
+        ("created:yesterday", "created: needs a date"),
+        ("asn:x", "asn: needs a number"),
+    ] {
+        let err = match docmerge::domain::search::parse_query(q) {
+            Err(e) => e,
+            Ok(parsed) => store.search(u.id, &parsed, page_req(1, 10)).await.expect_err(q),
+        };
+        assert!(err.to_string().contains(says), "{q}: {err}");
+    }
+    // Bob sees none of it, and Alice's names mean nothing to him.
+    let bob = user(&store, "bob").await;
+    assert_eq!(store.search(bob.id, &search_q("correspondent:Bank"), page_req(1, 10)).await.unwrap().total, 0);
+    assert!(store.search(bob.id, &search_q("amount>1"), page_req(1, 10)).await.is_err(), "no field of his is named amount");
+}

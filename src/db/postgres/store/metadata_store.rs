@@ -26,6 +26,19 @@ pub(super) async fn load_field<C: GenericClient>(c: &C, owner: Id, id: Id) -> Do
     row.as_ref().map(field_from).transpose()?.ok_or_else(|| DomainError::not_found(format!("custom field {id}")))
 }
 
+/// The owner's correspondents, document types and fields: what a search's metadata filters
+/// name (small tables, read whole).
+pub(super) async fn vocabulary<C: GenericClient>(c: &C, owner: Id) -> DomainResult<(Vec<Label>, Vec<Label>, Vec<FieldDef>)> {
+    let mut labels = Vec::with_capacity(2);
+    for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
+        let rows = query(c, &format!("{} WHERE l.owner_id = $1", label_select(kind)), &[&owner]).await?;
+        labels.push(rows.iter().map(|r| label_from(r, kind)).collect::<DomainResult<Vec<_>>>()?);
+    }
+    let fields = all(query(c, &format!("SELECT {FIELD_COLS} FROM custom_fields f WHERE f.owner_id = $1"), &[&owner]).await?, field_from)?;
+    let types = labels.pop().unwrap_or_default();
+    Ok((labels.pop().unwrap_or_default(), types, fields))
+}
+
 async fn label_owned<C: GenericClient>(c: &C, owner: Id, kind: LabelKind, id: Id) -> DomainResult<()> {
     let found = query_opt(c, &format!("SELECT id FROM {} WHERE id = $1 AND owner_id = $2", kind.table()), &[&id, &owner]).await?;
     found.map(|_| ()).ok_or_else(|| DomainError::not_found(format!("{} {id}", kind.noun())))

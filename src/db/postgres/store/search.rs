@@ -105,6 +105,20 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
         args.push(Box::new(b));
         conds.push(format!("d.created_at < ${}", args.len()));
     }
+    if !q.meta.is_empty() {
+        let (correspondents, document_types, fields) = super::metadata_store::vocabulary(c, owner).await?;
+        let v = crate::domain::query::Vocabulary { correspondents: &correspondents, document_types: &document_types, fields: &fields };
+        for cond in crate::domain::query::plan(&q.meta, &v)? {
+            conds.push(crate::db::render_cond(&cond, &mut |a| {
+                args.push(match a {
+                    crate::db::SqlArg::Int(i) => Box::new(i),
+                    crate::db::SqlArg::Float(f) => Box::new(f),
+                    crate::db::SqlArg::Text(t) => Box::new(t),
+                });
+                format!("${}", args.len())
+            }));
+        }
+    }
     if !q.has_text() {
         // Filters only: newest documents first.
         let wher = conds.join(" AND ");

@@ -27,6 +27,25 @@ pub(super) fn load_field(conn: &Connection, owner: Id, id: Id) -> DomainResult<F
         .ok_or_else(|| DomainError::not_found(format!("custom field {id}")))
 }
 
+/// The owner's correspondents, document types and fields: what a search's metadata filters
+/// name (small tables, read whole).
+pub(super) fn vocabulary(c: &Connection, owner: Id) -> DomainResult<(Vec<Label>, Vec<Label>, Vec<FieldDef>)> {
+    let mut labels = Vec::with_capacity(2);
+    for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
+        labels.push(
+            c.prepare_cached(&format!("{} WHERE l.owner_id = ?1", label_select(kind)))?
+                .query_map(params![owner], |r| label_from(r, kind))?
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    let fields = c
+        .prepare_cached(&format!("SELECT {FIELD_COLS} FROM custom_fields f WHERE f.owner_id = ?1"))?
+        .query_map(params![owner], field_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let types = labels.pop().unwrap_or_default();
+    Ok((labels.pop().unwrap_or_default(), types, fields))
+}
+
 fn label_owned(conn: &Connection, owner: Id, kind: LabelKind, id: Id) -> DomainResult<()> {
     let found: Option<Id> = conn
         .prepare_cached(&format!("SELECT id FROM {} WHERE id = ?1 AND owner_id = ?2", kind.table()))?

@@ -88,6 +88,20 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
         args.push(b.into());
         conds.push(format!("d.created_at < ?{}", args.len()));
     }
+    if !q.meta.is_empty() {
+        let (correspondents, document_types, fields) = super::metadata_store::vocabulary(c, owner)?;
+        let v = crate::domain::query::Vocabulary { correspondents: &correspondents, document_types: &document_types, fields: &fields };
+        for cond in crate::domain::query::plan(&q.meta, &v)? {
+            conds.push(crate::db::render_cond(&cond, &mut |a| {
+                args.push(match a {
+                    crate::db::SqlArg::Int(i) => i.into(),
+                    crate::db::SqlArg::Float(f) => f.into(),
+                    crate::db::SqlArg::Text(t) => t.into(),
+                });
+                format!("?{}", args.len())
+            }));
+        }
+    }
     if !q.has_text() {
         // Filters only: newest documents first.
         let wher = conds.join(" AND ");
