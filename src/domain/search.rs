@@ -159,11 +159,12 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
             }
             continue;
         }
-        if !negate && let Some((key, op, value)) = split_filter(&token) {
-            if let Some(f) = super::query::parse_filter(key, op, value)? {
-                out.meta.push(f);
-                continue;
-            }
+        if !negate
+            && let Some((key, op, value)) = split_filter(&token)
+            && let Some(f) = super::query::parse_filter(key, op, value)?
+        {
+            out.meta.push(f);
+            continue;
         }
         let prefix = token.ends_with('*');
         let words = words_of(&token);
