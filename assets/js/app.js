@@ -16,6 +16,9 @@ import { usersView } from './views/users.js';
 import { tokensView } from './views/tokens.js';
 import { recentView } from './views/recent.js';
 import { tagsView } from './views/tags.js';
+import { correspondentsView, documentTypesView } from './views/labels.js';
+import { fieldsView } from './views/fields.js';
+import { documentsView } from './views/documents.js';
 import { tagQuery } from './common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -89,6 +92,7 @@ export async function logout() {
 
 function dropSession() {
   session.user = null; session.roots = null; session.tags = [];
+  session.labels = { correspondents: [], 'document-types': [] }; session.fields = [];
   setCsrf(null);
   stopWs();
   resetUploads();
@@ -124,6 +128,9 @@ function renderShell() {
       navLink('/', 'clock', 'Recent', { 'data-testid': 'nav-recent', title: 'What is processing, and all documents, newest first' }),
       homeLink, inboxLink,
       navLink('/tags', 'tag', 'Tags', { 'data-testid': 'nav-tags-page' }),
+      navLink('/correspondents', 'contact', 'Correspondents', { 'data-testid': 'nav-correspondents' }),
+      navLink('/document-types', 'fileType', 'Document types', { 'data-testid': 'nav-document-types' }),
+      navLink('/fields', 'fields', 'Custom fields', { 'data-testid': 'nav-fields' }),
       navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Your tags'), tagList),
     h('div', { class: 'nav-group nav-bottom' },
@@ -211,9 +218,12 @@ function requireRoots(fn) {
 route('/login', (params) => loginView(params, establish));
 route('/', requireRoots(recentView));
 route('/recent', () => navigate('/', null, { replace: true }));
-route('/documents', () => navigate('/', null, { replace: true }));
+route('/documents', requireRoots(documentsView));
 route('/home', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
 route('/tags', tagsView);
+route('/correspondents', correspondentsView);
+route('/document-types', documentTypesView);
+route('/fields', fieldsView);
 route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
 route('/folder/:id', folderView);
 route('/doc/:id', docView);

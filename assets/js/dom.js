@@ -74,6 +74,13 @@ const ICONS = {
   filter: '<path d="M3 5h18l-7 8v6l-4 2v-8z"/>',
   clock: '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
   chevronDown: '<path d="m5 9 7 7 7-7"/>',
+  contact: '<rect x="3" y="4" width="18" height="16" rx="2"/><circle cx="9" cy="11" r="2.5"/><path d="M5.5 17c.6-2 2-3 3.5-3s2.9 1 3.5 3M15 9h3M15 13h3"/>',
+  fileType: '<path d="M6 3h8l4 4v14H6z"/><path d="M14 3v4h4"/><path d="M9 17v-5h6M12 12v5"/>',
+  fields: '<path d="M4 6h16M4 12h16M4 18h16"/><circle cx="9" cy="6" r="2" fill="currentColor"/><circle cx="15" cy="12" r="2" fill="currentColor"/><circle cx="7" cy="18" r="2" fill="currentColor"/>',
+  note: '<path d="M5 4h14a1 1 0 0 1 1 1v10l-5 5H5a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1z"/><path d="M20 15h-5v5M8 9h8M8 13h5"/>',
+  history: '<path d="M4 12a8 8 0 1 0 2.3-5.6"/><path d="M4 4v4h4M12 8v4l3 2"/>',
+  calendar: '<rect x="3" y="5" width="18" height="16" rx="2"/><path d="M3 10h18M8 3v4M16 3v4"/>',
+  link: '<path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1"/><path d="M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/>',
 };
 
 const iconCache = new Map();
@@ -102,6 +109,14 @@ const dateFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'sh
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 export function fmtDate(s) { if (!s) return ''; const d = new Date(s); return isNaN(d) ? '' : dateFmt.format(d); }
 export function fmtDateTime(s) { if (!s) return ''; const d = new Date(s); return isNaN(d) ? '' : dateTimeFmt.format(d); }
+const dayLongFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'long', day: 'numeric' });
+/** A calendar day "YYYY-MM-DD" (no time zone: never shifted by one), short or long month. */
+export function fmtDay(iso, { long = false } = {}) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || '');
+  if (!m) return '';
+  const d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return isNaN(d) ? '' : (long ? dayLongFmt : dateFmt).format(d);
+}
 export function fmtSize(n) {
   if (n == null || !Number.isFinite(Number(n))) return '';
   const u = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -208,6 +208,11 @@ function pump() {
     it.abort = abort;
     promise.then((res) => {
       it.doc = res.document;
+      // Events about it that came before this answer (a file can fail within milliseconds).
+      const before = early.get(it.doc.id) || [];
+      early.delete(it.doc.id);
+      for (const ev of before) applyEventToDoc(it.doc, ev);
+      if (before.some((ev) => ev.type === 'document.failed')) refetch(it);
       it.status = it.doc.state;
       if (items.includes(it)) renderItem(it);
       emit('uploaded', res.document);
@@ -246,15 +251,24 @@ async function refetch(it) {
   } catch { /* the event's data is shown */ }
 }
 
-// Live status from the websocket.
+// Live status from the websocket. Events for documents no upload knows yet are kept a while:
+// the worker may finish (or fail) a small file before the upload's answer arrives.
+const early = new Map(); // document id → events
 on('event', (ev) => {
   if (!ev.document_id) return;
+  let known = false;
   for (const it of items) {
+    if (it.doc && it.doc.id === ev.document_id) known = true;
     if (it.doc && applyEventToDoc(it.doc, ev)) {
       it.status = it.doc.state;
       renderItem(it);
       if (ev.type === 'document.failed') refetch(it);
     }
+  }
+  if (!known && items.some((it) => it.status === 'uploading')) {
+    if (!early.has(ev.document_id)) early.set(ev.document_id, []);
+    early.get(ev.document_id).push(ev);
+    while (early.size > 50) early.delete(early.keys().next().value);
   }
 });
 

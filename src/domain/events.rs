@@ -49,6 +49,10 @@ pub enum EventData {
     TagUpdated { tag_id: Id },
     #[serde(rename = "tag.deleted")]
     TagDeleted { tag_id: Id },
+    /// A chunk of a bulk edit is committed: `done` of `total` documents looked at; `changed`
+    /// and `skipped` are this chunk's.
+    #[serde(rename = "bulk.progress")]
+    BulkProgress { job_id: Id, done: i64, total: i64, changed: i64, skipped: i64 },
     /// Tokens that no longer authenticate: live websockets opened with them close. Internal:
     /// never sent to a client.
     #[serde(rename = "auth.revoked")]
@@ -133,6 +137,7 @@ impl EventData {
             EventData::TagCreated { .. } => "tag.created",
             EventData::TagUpdated { .. } => "tag.updated",
             EventData::TagDeleted { .. } => "tag.deleted",
+            EventData::BulkProgress { .. } => "bulk.progress",
             EventData::TokensRevoked { .. } => "auth.revoked",
             EventData::Unknown { .. } => "unknown",
         }

@@ -55,6 +55,8 @@ pub enum JobSpec {
     /// Deletes stored files no row refers to: the ones a purge freed, or (None) every file in
     /// the storage (the periodic orphan sweep).
     SweepBlobs(SweepArgs),
+    /// One change over many documents (#22), in chunks.
+    BulkEdit(super::bulk::BulkArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -134,6 +136,7 @@ impl JobSpec {
             JobSpec::Backup(_) => kinds::BACKUP,
             JobSpec::Prune(_) => kinds::PRUNE,
             JobSpec::SweepBlobs(_) => kinds::SWEEP_BLOBS,
+            JobSpec::BulkEdit(_) => kinds::BULK_EDIT,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -181,6 +184,7 @@ pub mod kinds {
     pub const BACKUP: &str = "backup";
     pub const PRUNE: &str = "prune";
     pub const SWEEP_BLOBS: &str = "sweep_blobs";
+    pub const BULK_EDIT: &str = "bulk_edit";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]

@@ -2,6 +2,7 @@
 //! to a user, and the store interface (port) the backends implement. No HTTP, no SQL here.
 
 pub mod archive;
+pub mod bulk;
 pub mod dates;
 pub mod events;
 pub mod filetype;

@@ -130,6 +130,13 @@ pub trait DocumentStore: Send + Sync + 'static {
     async fn referenced_blobs(&self, shas: Vec<String>) -> DomainResult<Vec<String>>;
     /// Queues processing of the current version again (after a failure or a raised limit).
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id>;
+    /// One chunk of a bulk edit in one transaction with the job's progress, fenced by the
+    /// lease (`committed` false: the lease is gone, nothing written). Documents gone or in the
+    /// trash are skipped; each changed document gets its history entry and events; the chunk
+    /// emits `bulk.progress`.
+    /// Of these ids (sorted), the ones that are the owner's documents, sorted.
+    async fn owned_documents(&self, owner: Id, ids: &[Id]) -> DomainResult<Vec<Id>>;
+    async fn bulk_edit_chunk(&self, lease: &Lease, chunk: &super::bulk::BulkChunk) -> DomainResult<super::bulk::ChunkOutcome>;
 }
 
 /// Tags of each owner.

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, documents, folders, metadata, ops, pages, search, tags};
+use routes::{account, bulk, documents, folders, metadata, ops, pages, search, tags};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -89,6 +89,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/custom-fields/{id}"),
     ("DELETE", "/api/v1/custom-fields/{id}"),
     ("GET", "/api/v1/documents/next-asn"),
+    ("POST", "/api/v1/documents/bulk"),
+    ("GET", "/api/v1/jobs/{id}"),
     ("GET", "/api/v1/documents/{id}/notes"),
     ("POST", "/api/v1/documents/{id}/notes"),
     ("PATCH", "/api/v1/documents/{id}/notes/{note_id}"),
@@ -163,6 +165,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/documents", web::get().to(documents::list))
             .route("/documents/tags", web::post().to(documents::bulk_tags))
             .route("/documents/next-asn", web::get().to(metadata::next_asn))
+            .route("/documents/bulk", web::post().to(bulk::bulk))
             .route("/documents/{id}/notes", web::get().to(metadata::notes))
             .route("/documents/{id}/notes", web::post().to(metadata::add_note))
             .route("/documents/{id}/notes/{note_id}", web::patch().to(metadata::patch_note))
@@ -208,6 +211,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/custom-fields/{id}", web::delete().to(metadata::delete_field))
             .route("/search", web::get().to(search::search))
             .route("/jobs", web::get().to(documents::jobs))
+            .route("/jobs/{id}", web::get().to(bulk::job))
             .route("/jobs/{id}/retry", web::post().to(documents::retry_job))
             .default_service(web::to(api_not_found)),
     )

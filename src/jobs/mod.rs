@@ -1,12 +1,14 @@
 //! The job runner: claim → lease + heartbeat → fenced completion, each job in its own task
 //! (a panic fails that job, not the worker), retries with backoff, a reaper for expired leases.
 
+mod bulk;
 pub mod kinds;
 mod maintenance;
 mod runner;
 #[cfg(feature = "test-jobs")]
 mod test_jobs;
 
+pub use bulk::register_bulk;
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
 pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};
 #[cfg(feature = "test-jobs")]

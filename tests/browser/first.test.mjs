@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireEnv, launch, shot, login, openHome } from './lib.mjs';
+import { requireEnv, launch, shot, login, openHome, textPdf } from './lib.mjs';
 
 const env = requireEnv();
 const READY_TIMEOUT = Number(process.env.DOCMERGE_READY_TIMEOUT_MS || 300_000);
@@ -19,22 +19,6 @@ const tagA2 = `first-renamed-${stamp}`;
 const tagB = `first-b-${stamp}`;
 const encrypted = join(process.env.DOCMERGE_TEST_CORPUS, 'bad-encrypted-password-is-test.pdf');
 
-/** A born-digital one-page PDF whose text makes it unique to this run. */
-function textPdf(text) {
-  const content = `BT /F1 24 Tf 72 720 Td (${text}) Tj ET`;
-  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', '<< /Type /Pages /Kids [4 0 R] /Count 1 >>',
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R /Resources << /Font << /F1 3 0 R >> >> >>',
-    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`];
-  let out = '%PDF-1.4\n';
-  const offsets = [];
-  objects.forEach((o, i) => { offsets.push(out.length); out += `${i + 1} 0 obj\n${o}\nendobj\n`; });
-  const xref = out.length;
-  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const off of offsets) out += `${String(off).padStart(10, '0')} 00000 n \n`;
-  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(out, 'latin1');
-}
 
 let b; let page; let failed = false; let stepNo = 0;
 const docs = {}; // scan, letter, locked: document ids

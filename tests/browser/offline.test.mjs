@@ -41,6 +41,10 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
     const routes = [
       '#/',
       '#/tags',
+      '#/correspondents',
+      '#/document-types',
+      '#/fields',
+      '#/documents?correspondent=none',
       `#/folder/${roots.home.id}`,
       `#/folder/${roots.inbox.id}`,
       '#/search?q=test',

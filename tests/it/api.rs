@@ -584,3 +584,78 @@ async fn metadata_api(db: Db) {
     assert_eq!(a.get(&format!("/api/v1/documents/{doc}")).await.1["correspondent"], Value::Null);
 }
 db_tests!(metadata_api);
+
+/// Bulk edit through HTTP with a worker (#22): a query's documents (more than one chunk) get
+/// a correspondent, a tag and a field value as one job; the job is followed to the end; another
+/// user can neither use those ids nor see the job.
+async fn bulk_edit_api(db: Db) {
+    let srv = TestServer::start_with(db, true, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (_, tag) = a.post("/api/v1/tags", &json!({"name": "batch"})).await;
+    let mut docs = Vec::new();
+    for i in 0..130 {
+        let (s, up) = a.upload(&format!("b{i}.png"), tiny_png(20 + i, 20), &[("tags", "batch")]).await;
+        assert_eq!(s, 202, "{up}");
+        docs.push(up["document"]["id"].as_i64().unwrap());
+    }
+    let (_, other) = a.upload("other.png", tiny_png(500, 20), &[]).await;
+    let other = other["document"]["id"].as_i64().unwrap();
+    let (_, acme) = a.post("/api/v1/correspondents", &json!({"name": "ACME"})).await;
+    let (_, paid) = a.post("/api/v1/custom-fields", &json!({"name": "paid", "kind": "boolean"})).await;
+    let (_, done_tag) = a.post("/api/v1/tags", &json!({"name": "done"})).await;
+
+    // Refused before anything is queued: nothing to do, a bad value, someone else's ids.
+    assert_eq!(a.post("/api/v1/documents/bulk", &json!({"query": "tag:batch", "edit": {}})).await.0, 400);
+    let (s, e) = a
+        .post("/api/v1/documents/bulk", &json!({"query": "tag:batch", "edit": {"fields": [{"field_id": paid["id"], "value": "maybe"}]}}))
+        .await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("\"paid\""), "{e}");
+    assert_eq!(b.post("/api/v1/documents/bulk", &json!({"documents": [docs[0]], "edit": {"trash": true}})).await.0, 404);
+    assert_eq!(b.post("/api/v1/documents/bulk", &json!({"query": "tag:batch", "edit": {"add_tags": [tag["id"]]}})).await.0, 404);
+
+    let (s, r) = a
+        .post(
+            "/api/v1/documents/bulk",
+            &json!({"query": "tag:batch", "edit": {"correspondent_id": acme["id"], "add_tags": [done_tag["id"]], "date": "2025-01-31",
+                    "fields": [{"field_id": paid["id"], "value": true}]}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{r}");
+    assert_eq!(r["documents"], 130);
+    let job = r["job_id"].as_i64().unwrap();
+    assert_eq!(b.get(&format!("/api/v1/jobs/{job}")).await.0, 404, "another user's job");
+    let started = std::time::Instant::now();
+    let j = loop {
+        let (_, j) = a.get(&format!("/api/v1/jobs/{job}")).await;
+        if j["state"] == "done" || j["state"] == "failed" {
+            break j;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "bulk job still {j}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!((j["state"].as_str(), j["progress"].clone()), (Some("done"), json!({"done": 130, "total": 130})), "{j}");
+    let (_, list) = a.get(&format!("/api/v1/documents?correspondent={}&page_size=200", acme["id"])).await;
+    assert_eq!(list["total"], 130);
+    assert!(!ids(&list).contains(&other));
+    let (_, d) = a.get(&format!("/api/v1/documents/{}", docs[77])).await;
+    assert_eq!((d["date"].as_str(), d["fields"][0]["value"].as_bool()), (Some("2025-01-31"), Some(true)));
+    assert!(d["tags"].as_array().unwrap().iter().any(|t| t["name"] == "done"));
+    let (_, hist) = a.get(&format!("/api/v1/documents/{}/history", docs[77])).await;
+    assert!(
+        hist["items"].as_array().unwrap().iter().any(|h| h["action"] == "edited" && h["changes"]["correspondent"] == json!([null, "ACME"])),
+        "{hist}"
+    );
+    assert_eq!(a.get("/api/v1/search?q=paid:true").await.1["total"], 130);
+    // A selection: trash two.
+    let (s, r) = a.post("/api/v1/documents/bulk", &json!({"documents": [docs[0], docs[1]], "edit": {"trash": true}})).await;
+    assert_eq!(s, 202, "{r}");
+    let job = r["job_id"].as_i64().unwrap();
+    let started = std::time::Instant::now();
+    while a.get(&format!("/api/v1/jobs/{job}")).await.1["state"] != "done" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(a.get(&format!("/api/v1/documents/{}", docs[0])).await.1["trashed_at"].is_string());
+}
+db_tests!(bulk_edit_api);

@@ -119,8 +119,11 @@ fn wait_ready(base: &str, what: &str) {
 
 /// node --test over the browser tests of a normal server against `base`; screenshots into `output`.
 fn run_browser_tests(base: &str, output: &std::path::Path) {
-    let stdout =
-        run_node_tests(base, output, &["flow.test.mjs", "first.test.mjs", "offline.test.mjs", "pages.test.mjs", "session.test.mjs"]);
+    let stdout = run_node_tests(
+        base,
+        output,
+        &["flow.test.mjs", "first.test.mjs", "offline.test.mjs", "pages.test.mjs", "session.test.mjs", "metadata.test.mjs"],
+    );
     assert!(stdout.contains("# fail 0") && !stdout.contains("# pass 0"), "{stdout}");
     // Screenshots of every step are kept.
     assert!(output.join("13-log-out.png").is_file(), "no screenshots in {}", output.display());
@@ -130,6 +133,11 @@ fn run_browser_tests(base: &str, output: &std::path::Path) {
         output.display()
     );
     assert!(output.join("session-02-signed-out-by-revocation.png").is_file(), "no session screenshots in {}", output.display());
+    assert!(
+        std::fs::read_dir(output).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("metadata-")),
+        "no metadata screenshots in {}",
+        output.display()
+    );
 }
 
 /// A server without its runtime files (#21): the administrator's banner, and an upload that

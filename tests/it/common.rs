@@ -147,7 +147,7 @@ pub async fn upload(store: &Arc<dyn BulkStore>, owner: Id, folder: Id, title: &s
     store.create_upload(new_upload(owner, folder, title, sha)).await.expect("upload")
 }
 
-const WORKER: &str = "test-worker";
+pub const WORKER: &str = "test-worker";
 
 pub async fn claim_one(store: &Arc<dyn BulkStore>, kind: &str) -> ClaimedJob {
     let mut jobs = store.claim(WORKER, &[kind.to_string()], 1, 60_000).await.expect("claim");

@@ -460,3 +460,85 @@ async fn search_grammar_over_metadata(store: Arc<dyn BulkStore>) {
     assert_eq!(store.search(bob.id, &search_q("correspondent:Bank"), page_req(1, 10)).await.unwrap().total, 0);
     assert!(store.search(bob.id, &search_q("amount>1"), page_req(1, 10)).await.is_err(), "no field of his is named amount");
 }
+
+conformance!(bulk_edit_chunks_commit_with_progress_and_never_twice);
+/// A bulk edit's chunks: each commits with the job's progress under the lease; the same chunk
+/// again (a retried job) changes nothing and writes no second history entry; a stale lease
+/// writes nothing; trash and reprocess.
+async fn bulk_edit_chunks_commit_with_progress_and_never_twice(store: Arc<dyn BulkStore>) {
+    use docmerge::domain::bulk::{BulkArgs, BulkChunk, BulkEdit};
+    use docmerge::domain::jobs::{JobSpec, NewJob};
+    let u = user(&store, "alice").await;
+    let h = home(&store, u.id).await;
+    let tag = store.create_tag(u.id, "2025", "#123456").await.unwrap();
+    let acme = store.create_label(u.id, LabelKind::Correspondent, "ACME", None, &[]).await.unwrap();
+    let amount = store.create_field(u.id, "Amount", FieldKind::Monetary, Some("EUR"), &[]).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(upload(&store, u.id, h, &format!("d{i}"), &format!("bulk{i}")).await.document.id);
+    }
+    let bob = user(&store, "bob").await;
+    let bobs = upload(&store, bob.id, home(&store, bob.id).await, "bob's", "bulkb").await.document.id;
+    let edit = BulkEdit {
+        add_tags: vec![tag.id],
+        correspondent_id: Some(Some(acme.id)),
+        date: Some(Some("2025-06-30".into())),
+        fields: vec![(amount.id, json!("10"))],
+        ..BulkEdit::default()
+    };
+    let mut job = NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: u.id, documents: ids.clone(), edit: edit.clone() }));
+    job.owner_id = Some(u.id);
+    store.enqueue(vec![job]).await.unwrap();
+    let claimed = claim_one(&store, "bulk_edit").await;
+    let lease = claimed.lease(crate::common::WORKER);
+    let chunk = |docs: &[Id], done: i64| BulkChunk {
+        owner_id: u.id,
+        documents: docs.to_vec(),
+        edit: edit.clone(),
+        done_after: done,
+        total: 5,
+        max_attempts: 3,
+    };
+    let before = store.latest_event_id().await.unwrap();
+    // Bob's document in Alice's job is skipped, never touched.
+    let out = store.bulk_edit_chunk(&lease, &chunk(&[ids[0], ids[1], ids[2], bobs], 3)).await.unwrap();
+    assert_eq!((out.committed, out.changed, out.skipped), (true, 3, 1));
+    assert!(store.document(bob.id, bobs).await.unwrap().meta.correspondent.is_none());
+    let j = store.job(claimed.id).await.unwrap();
+    assert_eq!((j.progress_done, j.progress_total), (Some(3), Some(5)));
+    let d = store.document(u.id, ids[0]).await.unwrap();
+    assert_eq!(d.meta.correspondent.as_ref().map(|c| c.id), Some(acme.id));
+    assert_eq!(d.meta.date, Some(date("2025-06-30")));
+    assert_eq!(d.tags.iter().map(|t| t.id).collect::<Vec<_>>(), vec![tag.id]);
+    assert_eq!(d.meta.fields[0].value, json!({"amount": "10.00", "currency": "EUR"}));
+    let evs = events_since(&store, u.id, before).await;
+    let progress: Vec<_> = evs.iter().filter(|e| e.kind() == "bulk.progress").map(|e| e.data.payload()).collect();
+    assert_eq!(progress, vec![json!({"job_id": claimed.id, "done": 3, "total": 5, "changed": 3, "skipped": 1})]);
+    // The same chunk again (a retry after a crash between commit and the next chunk): nothing
+    // changes, no second history entry.
+    let edits = |d: Id| {
+        let store = store.clone();
+        async move { store.history(u.id, d, page_req(1, 50)).await.unwrap().items.iter().filter(|h| h.action == "edited").count() }
+    };
+    assert_eq!(edits(ids[0]).await, 1);
+    let again = store.bulk_edit_chunk(&lease, &chunk(&ids[..3], 3)).await.unwrap();
+    assert_eq!((again.committed, again.changed), (true, 0));
+    assert_eq!(edits(ids[0]).await, 1);
+    // A stale lease writes nothing.
+    let stale = docmerge::domain::jobs::Lease { seq: lease.seq - 1, ..lease.clone() };
+    let out = store.bulk_edit_chunk(&stale, &chunk(&ids[3..], 5)).await.unwrap();
+    assert!(!out.committed);
+    assert!(store.document(u.id, ids[3]).await.unwrap().meta.correspondent.is_none());
+    let out = store.bulk_edit_chunk(&lease, &chunk(&ids[3..], 5)).await.unwrap();
+    assert_eq!((out.committed, out.changed), (true, 2));
+    assert_eq!(list(&store, u.id, DocumentFilter { correspondent_id: Some(Some(acme.id)), ..Default::default() }).await.len(), 5);
+
+    // Trash in bulk; reprocess in bulk (a document already queued is left alone).
+    let trash = BulkChunk { edit: BulkEdit { trash: true, ..BulkEdit::default() }, ..chunk(&ids[..2], 2) };
+    let out = store.bulk_edit_chunk(&lease, &trash).await.unwrap();
+    assert_eq!(out.changed, 2);
+    assert!(store.document(u.id, ids[0]).await.unwrap().trashed_at.is_some());
+    let reprocess = BulkChunk { edit: BulkEdit { reprocess: true, ..BulkEdit::default() }, ..chunk(&ids, 5) };
+    let out = store.bulk_edit_chunk(&lease, &reprocess).await.unwrap();
+    assert_eq!((out.changed, out.skipped), (0, 2), "uploads are queued already; trashed ones are skipped");
+}

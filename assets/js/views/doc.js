@@ -6,6 +6,10 @@ import { toast, toastError, confirmDialog, modal, spinner, errorBox, setTitle } 
 import { stateBadge, updateBadge, applyEventToDoc, stateText, reprocessHelps } from '../common.js';
 import { pickFolder } from './movedialog.js';
 import { isLive } from '../ws.js';
+import { loadMetadata } from '../metadata.js';
+import { metadataPanel } from './docmeta.js';
+import { notesPanel } from './docnotes.js';
+import { historyPanel } from './dochistory.js';
 
 const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4', '#f07fb6', '#6b7a90'];
 
@@ -37,6 +41,9 @@ export async function docView({ params, query }) {
   const tagSection = h('section', { class: 'side-sec', 'data-testid': 'tag-editor', 'aria-labelledby': 'tags-h' });
   const detailSection = h('section', { class: 'side-sec', 'aria-labelledby': 'details-h' });
   const versionSection = h('section', { class: 'side-sec', 'aria-labelledby': 'versions-h' });
+  const history = historyPanel({ docId: id });
+  const meta = metadataPanel({ docId: id, getDoc: () => st.doc, setDoc: (d) => { st.doc = d; renderHead(); renderCrumbs(); renderDetails(); history.refresh(); } });
+  const notes = notesPanel({ docId: id, onChange: () => history.refresh() });
 
   const view = h('section', { class: 'doc-view' },
     h('div', { class: 'view-head' },
@@ -50,10 +57,11 @@ export async function docView({ params, query }) {
         h('div', { class: 'pager-bar' }, prevBtn, pageLabel, nextBtn),
         stage),
       h('aside', { class: 'doc-side', 'aria-label': 'Document details' },
+        meta.el,
         h('section', { class: 'side-sec text-sec', 'aria-labelledby': 'text-h' },
           h('div', { class: 'sec-head' }, h('h2', { id: 'text-h' }, 'Page text'), textSource, copyBtn),
           textEl),
-        tagSection, detailSection, versionSection)));
+        tagSection, notes.el, detailSection, history.el, versionSection)));
 
   // ---- loading ----
   async function loadDoc() {
@@ -401,7 +409,8 @@ export async function docView({ params, query }) {
     }
   }
 
-  function renderAll() { renderHead(); renderCrumbs(); renderThumbs(); renderPage(); renderTags(); renderDetails(); }
+  function renderAll() { renderHead(); renderCrumbs(); renderThumbs(); renderPage(); renderTags(); renderDetails(); renderMeta(); }
+  function renderMeta() { meta.render(); notes.setReadOnly(!!st.doc.trashed_at); }
 
   // ---- title editing ----
   function startEdit() {
@@ -460,7 +469,7 @@ export async function docView({ params, query }) {
       toast('Moved to the trash.');
       emit('changed', { kind: 'trash' });
       st.doc.trashed_at = new Date().toISOString();
-      renderHead();
+      renderHead(); renderMeta();
     } catch (e) { toastError(e); }
   }
   async function restore() {
@@ -468,7 +477,7 @@ export async function docView({ params, query }) {
       st.doc = await post(`/documents/${id}/restore`);
       toast('Restored.');
       emit('changed', { kind: 'restore' });
-      renderHead(); loadFolderCrumbs();
+      renderHead(); renderMeta(); loadFolderCrumbs();
     } catch (e) { toastError(e); }
   }
   copyBtn.addEventListener('click', async () => {
@@ -505,6 +514,8 @@ export async function docView({ params, query }) {
       if (!st.alive) return;
       renderAll();
       renderVersions();
+      notes.refresh();
+      history.refresh();
     } catch (e) { if (e.status === 404) { toast('This document no longer exists.'); navigate('/'); } }
   }, 250);
   const offs = [
@@ -533,13 +544,16 @@ export async function docView({ params, query }) {
     offs.forEach((f) => f());
     clearInterval(poll);
     reload.cancel();
+    meta.cleanup();
     document.removeEventListener('keydown', onKey);
   };
 
   // ---- go ----
+  const metaLoaded = loadMetadata();
   try {
     await loadDoc();
     await loadPages();
+    await metaLoaded;
   } catch (e) {
     setTitle('Document');
     put(main, h('section', { class: 'doc-view' }, errorBox(e.status === 404 ? new Error('This document does not exist (or was deleted).') : e, e.status === 404 ? null : () => navigate(`/doc/${id}`))));
@@ -550,5 +564,7 @@ export async function docView({ params, query }) {
   renderAll();
   loadFolderCrumbs();
   renderVersions();
+  notes.refresh();
+  history.refresh();
   return cleanup;
 }

@@ -9,6 +9,7 @@ import { uploadButton, uploadFiles } from '../uploads.js';
 import { pickFolder } from './movedialog.js';
 import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
 import { isLive } from '../ws.js';
+import { rowMeta, dateCell } from '../metadata.js';
 
 const PAGE = 50;
 // Newest first by default; a sort the user picks is kept (localStorage).
@@ -53,7 +54,7 @@ export async function folderView({ params }) {
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded items', 'data-testid': 'select-all' });
   const listHead = h('div', { class: 'list-head', 'aria-hidden': 'false' },
     h('span', { class: 'c-check' }, selectAll), h('span', { class: 'c-name' }, 'Name'), h('span', { class: 'c-state' }, 'Status'),
-    h('span', { class: 'c-pages' }, 'Pages'), h('span', { class: 'c-date' }, 'Added'), h('span', { class: 'c-actions' }));
+    h('span', { class: 'c-pages' }, 'Pages'), h('span', { class: 'c-date', title: 'When the document was written, else when it was added' }, 'Date'), h('span', { class: 'c-actions' }));
   const list = h('ul', { class: 'item-list', 'data-testid': 'item-list', 'aria-label': 'Folder contents' });
   const countEl = h('span', { class: 'muted small' });
   const moreBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'load-more', hidden: true }, 'Load more');
@@ -131,7 +132,7 @@ export async function folderView({ params }) {
 
   // ---- rendering ----
   function rowSig(it) {
-    return JSON.stringify([it.type, it.name, it.title, it.state, it.progress, it.error, it.page_count, it.tags, it.created_at, it.duplicate_of]);
+    return JSON.stringify([it.type, it.name, it.title, it.state, it.progress, it.error, it.page_count, it.tags, it.created_at, it.duplicate_of, it.correspondent, it.date]);
   }
 
   function docActions(it) {
@@ -168,10 +169,10 @@ export async function folderView({ params }) {
       dataset: isFolder ? { folderId: it.id, key } : { docId: it.id, key },
     },
     h('span', { class: 'c-check' }, check),
-    h('span', { class: 'c-name' }, thumb, h('span', { class: 'name-wrap' }, h('span', { class: 'name-line' }, link, dup), tags, sub)),
+    h('span', { class: 'c-name' }, thumb, h('span', { class: 'name-wrap' }, h('span', { class: 'name-line' }, link, dup), isFolder ? null : h('span', { class: 'row-sub' }, rowMeta(it)), tags, sub)),
     h('span', { class: 'c-state' }, isFolder ? null : stateBadge(it)),
     h('span', { class: 'c-pages muted' }, !isFolder && it.page_count ? String(it.page_count) : ''),
-    h('span', { class: 'c-date muted' }, fmtDate(it.created_at)),
+    isFolder ? h('span', { class: 'c-date muted' }, fmtDate(it.created_at)) : dateCell(it),
     h('span', { class: 'c-actions' }, isFolder ? folderActions(it) : docActions(it)));
 
     check.addEventListener('click', (e) => { e.stopPropagation(); toggle(key, e.shiftKey, check.checked); });

@@ -1,6 +1,6 @@
 // Recent: the start page. What is processing now, then every document of every folder, newest
 // first (the sort can be changed), with selection and bulk actions (Tag…, Move…, Trash).
-import { h, icon, iconButton, fmtDate, tagChip, debounce, plural, put } from '../dom.js';
+import { h, icon, iconButton, tagChip, debounce, plural, put } from '../dom.js';
 import { get, on, session, thumbUrl, sentence } from '../api.js';
 import { href } from '../router.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
@@ -10,6 +10,7 @@ import { uploadButton, uploadFiles } from '../uploads.js';
 import { pickFolder } from './movedialog.js';
 import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
 import { isLive } from '../ws.js';
+import { rowMeta, dateCell } from '../metadata.js';
 
 const PAGE = 50;
 const SORT_KEY = 'docmerge.recentSort';
@@ -52,7 +53,7 @@ export async function recentView() {
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded documents', 'data-testid': 'select-all' });
   const listHead = h('div', { class: 'list-head' },
     h('span', { class: 'c-check' }, selectAll), h('span', { class: 'c-name' }, 'Name'), h('span', { class: 'c-state' }, 'Status'),
-    h('span', { class: 'c-pages' }, 'Pages'), h('span', { class: 'c-date' }, 'Added'), h('span', { class: 'c-actions' }));
+    h('span', { class: 'c-pages' }, 'Pages'), h('span', { class: 'c-date', title: 'When the document was written, else when it was added' }, 'Date'), h('span', { class: 'c-actions' }));
   const list = h('ul', { class: 'item-list', 'data-testid': 'item-list', 'aria-label': 'All documents' });
   const countEl = h('span', { class: 'muted small', 'data-testid': 'recent-count' });
   const moreBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'load-more', hidden: true }, 'Load more');
@@ -162,10 +163,10 @@ export async function recentView() {
     const sub = d.state === 'failed' && d.error ? h('span', { class: 'row-error' }, sentence(d.error)) : null;
     const row = h('li', { class: 'row row-doc', 'data-testid': 'doc-row', dataset: { docId: d.id } },
       h('span', { class: 'c-check' }, check),
-      h('span', { class: 'c-name' }, thumb, h('span', { class: 'name-wrap' }, h('span', { class: 'name-line' }, link), h('span', { class: 'row-sub' }, icon('folder', 12), where), tags, sub)),
+      h('span', { class: 'c-name' }, thumb, h('span', { class: 'name-wrap' }, h('span', { class: 'name-line' }, link), h('span', { class: 'row-sub' }, h('span', { class: 'row-where' }, icon('folder', 12), where), rowMeta(d)), tags, sub)),
       h('span', { class: 'c-state' }, stateBadge(d)),
       h('span', { class: 'c-pages muted' }, d.page_count ? String(d.page_count) : ''),
-      h('span', { class: 'c-date muted' }, fmtDate(d.created_at)),
+      dateCell(d),
       h('span', { class: 'c-actions' },
         iconButton('tag', `Tag ${d.title}`, { onclick: () => tagThese([d]) }),
         iconButton('move', `Move ${d.title}`, { onclick: () => moveThese([d]) }),

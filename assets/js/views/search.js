@@ -1,9 +1,10 @@
 // Search results with safe highlighted snippets and filters that build the query language.
-import { h, icon, fmtDate, tagChip, snippetNode, plural, put } from '../dom.js';
+import { h, icon, tagChip, snippetNode, plural, put } from '../dom.js';
 import { get, session, on, thumbUrl } from '../api.js';
 import { href, navigate } from '../router.js';
 import { spinner, errorBox, emptyState, setTitle } from '../ui.js';
 import { stateBadge } from '../common.js';
+import { docDate } from '../metadata.js';
 
 const PAGE_SIZE = 20;
 const FILTER_KEYS = ['tag', 'folder', 'after', 'before'];
@@ -114,7 +115,8 @@ export async function searchView({ query }) {
           d.state !== 'ready' ? stateBadge(d) : null),
         it.snippet ? snippetNode(it.snippet, { 'data-testid': 'snippet' }) : null,
         h('div', { class: 'result-meta muted small' },
-          h('span', null, fmtDate(d.created_at)),
+          h('span', { title: docDate(d).title }, docDate(d).text),
+          d.correspondent ? h('span', { class: 'row-corr', title: `Correspondent: ${d.correspondent.name}` }, `· ${d.correspondent.name}`) : null,
           (d.tags || []).map((t) => tagChip(t)))));
   }));
   const pager = pages > 1 ? h('nav', { class: 'pager', 'aria-label': 'Result pages' },

@@ -373,8 +373,8 @@ pub struct PatchDocument {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldIn {
-    field_id: Id,
-    value: serde_json::Value,
+    pub(super) field_id: Id,
+    pub(super) value: serde_json::Value,
 }
 
 /// A document in the trash is read-only until it is restored.

@@ -1,4 +1,5 @@
 pub mod account;
+pub mod bulk;
 pub mod documents;
 pub mod folders;
 pub mod metadata;

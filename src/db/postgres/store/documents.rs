@@ -157,37 +157,8 @@ impl DocumentStore for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
-        let now = now_millis();
         let mut events = Vec::new();
-        if let Some(t) = &patch.title {
-            exec(&tx, "UPDATE documents SET title = $2 WHERE id = $1", &[&id, t]).await?;
-            title_index_update(&tx, id, t).await?;
-        }
-        if let Some(fid) = patch.folder_id
-            && fid != doc.folder_id
-        {
-            live_folder(&tx, owner, fid).await?;
-            exec(&tx, "UPDATE documents SET folder_id = $2 WHERE id = $1", &[&id, &fid]).await?;
-            events.push(NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }));
-        }
-        if let Some(tags) = &patch.tag_ids {
-            check_tags_owned(&tx, owner, tags).await?;
-            exec(&tx, "DELETE FROM document_tags WHERE document_id = $1", &[&id]).await?;
-            for t in tags {
-                exec(&tx, "INSERT INTO document_tags (document_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, t]).await?;
-            }
-        }
-        metadata_store::apply_patch(&tx, owner, id, patch).await?;
-        exec(&tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
-        let out = load_document(&tx, owner, id).await?;
-        if let Some(changes) = metadata::diff(&doc, &out) {
-            write_history(
-                &tx,
-                &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
-            )
-            .await?;
-        }
-        events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
+        let (out, _) = edit_document(&tx, &doc, patch, &[], &[], &mut events).await?;
         Self::commit(tx, &events, false).await?;
         Ok(out)
     }
@@ -418,18 +389,142 @@ impl DocumentStore for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
-        let vid = doc.version.id;
-        let fx = lifecycle::reprocess(&doc, max_attempts);
-        let now = now_millis();
-        // Forget partial results of the earlier run.
-        exec(&tx, "DELETE FROM search_index WHERE rowid IN (SELECT id FROM pages WHERE version_id = $1)", &[&vid]).await?;
-        exec(&tx, "DELETE FROM pages WHERE version_id = $1", &[&vid]).await?;
-        exec(&tx, "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = $1", &[&vid]).await?;
-        exec(&tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&id, &now]).await?;
-        let job_id = insert_job(&tx, &fx.process, now).await?.ok_or_else(lifecycle::already_processing)?;
-        Self::commit(tx, &[fx.updated], true).await?;
+        let mut events = Vec::new();
+        let job_id = reprocess_in(&tx, &doc, max_attempts, &mut events).await?.ok_or_else(lifecycle::already_processing)?;
+        Self::commit(tx, &events, true).await?;
         Ok(job_id)
     }
+
+    async fn owned_documents(&self, owner: Id, ids: &[Id]) -> DomainResult<Vec<Id>> {
+        let c = self.client().await?;
+        super::ids(query(&c, "SELECT id FROM documents WHERE owner_id = $1 AND id = ANY($2) ORDER BY id", &[&owner, &ids]).await?)
+    }
+
+    async fn bulk_edit_chunk(&self, lease: &Lease, args: &bulk::BulkChunk) -> DomainResult<bulk::ChunkOutcome> {
+        let mut out = bulk::ChunkOutcome::default();
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        // The chunk and the job's progress commit together, under the lease.
+        let ours = exec(
+            &tx,
+            "UPDATE jobs SET progress_done = $4, progress_total = $5, updated_at = $6 \
+             WHERE id = $1 AND locked_by = $2 AND lease_seq = $3 AND state = 'running'",
+            &[&lease.job_id, &lease.worker_id, &lease.seq, &(args.done_after as i32), &(args.total as i32), &now_millis()],
+        )
+        .await?;
+        if ours == 0 {
+            return Ok(out);
+        }
+        out.committed = true;
+        let edit = &args.edit;
+        check_tags_owned(&tx, args.owner_id, &edit.add_tags).await?;
+        check_tags_owned(&tx, args.owner_id, &edit.remove_tags).await?;
+        let patch = edit.patch();
+        let mut events = Vec::new();
+        let mut jobs = false;
+        // Rows locked in id order, so two bulk edits over the same documents cannot deadlock.
+        let mut ids = args.documents.clone();
+        ids.sort_unstable();
+        exec(&tx, "SELECT id FROM documents WHERE id = ANY($1) AND owner_id = $2 ORDER BY id FOR UPDATE", &[&ids, &args.owner_id]).await?;
+        for id in &args.documents {
+            let doc = match load_document(&tx, args.owner_id, *id).await {
+                Ok(d) => d,
+                Err(DomainError::NotFound(_)) => {
+                    out.skipped += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if edit.trash {
+                match lifecycle::trash(&doc) {
+                    Some(trashed) => {
+                        exec(&tx, "UPDATE documents SET trashed_at = $2, updated_at = $2 WHERE id = $1", &[id, &now_millis()]).await?;
+                        events.push(trashed);
+                        out.changed += 1;
+                    }
+                    None => out.skipped += 1,
+                }
+                continue;
+            }
+            if doc.trashed_at.is_some() {
+                out.skipped += 1;
+                continue;
+            }
+            let (_, changed) = edit_document(&tx, &doc, &patch, &edit.add_tags, &edit.remove_tags, &mut events).await?;
+            let reprocessed = edit.reprocess && reprocess_in(&tx, &doc, args.max_attempts, &mut events).await?.is_some();
+            jobs |= reprocessed;
+            if changed || reprocessed {
+                out.changed += 1;
+            }
+        }
+        events.push(NewEvent::owner(args.owner_id, bulk::progress_event(lease.job_id, args, &out)));
+        Self::commit(tx, &events, jobs).await?;
+        Ok(out)
+    }
+}
+
+/// Changes what the patch names (and adds/removes tags), records the diff in the history and
+/// adds the events; returns the document after the change and whether anything changed.
+async fn edit_document(
+    tx: &Tx<'_>,
+    doc: &Document,
+    patch: &DocumentPatch,
+    add_tags: &[Id],
+    remove_tags: &[Id],
+    events: &mut Vec<NewEvent>,
+) -> DomainResult<(Document, bool)> {
+    let (owner, id) = (doc.owner_id, doc.id);
+    if let Some(t) = &patch.title {
+        exec(tx, "UPDATE documents SET title = $2 WHERE id = $1", &[&id, t]).await?;
+        title_index_update(tx, id, t).await?;
+    }
+    if let Some(fid) = patch.folder_id
+        && fid != doc.folder_id
+    {
+        live_folder(tx, owner, fid).await?;
+        exec(tx, "UPDATE documents SET folder_id = $2 WHERE id = $1", &[&id, &fid]).await?;
+        events.push(NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }));
+    }
+    if let Some(tags) = &patch.tag_ids {
+        check_tags_owned(tx, owner, tags).await?;
+        exec(tx, "DELETE FROM document_tags WHERE document_id = $1", &[&id]).await?;
+        for t in tags {
+            exec(tx, "INSERT INTO document_tags (document_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[&id, t]).await?;
+        }
+    }
+    if !add_tags.is_empty() {
+        exec(
+            tx,
+            "INSERT INTO document_tags (document_id, tag_id) SELECT $1, t FROM UNNEST($2::bigint[]) t ON CONFLICT DO NOTHING",
+            &[&id, &add_tags],
+        )
+        .await?;
+    }
+    if !remove_tags.is_empty() {
+        exec(tx, "DELETE FROM document_tags WHERE document_id = $1 AND tag_id = ANY($2)", &[&id, &remove_tags]).await?;
+    }
+    metadata_store::apply_patch(tx, owner, id, patch).await?;
+    let after = load_document(tx, owner, id).await?;
+    let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
+    exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
+    write_history(tx, &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes }).await?;
+    events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
+    Ok((after, true))
+}
+
+/// Queues processing of the document's current version again, forgetting partial results.
+/// None (and nothing changed) when its processing is queued or running already.
+async fn reprocess_in(tx: &Tx<'_>, doc: &Document, max_attempts: i32, events: &mut Vec<NewEvent>) -> DomainResult<Option<Id>> {
+    let vid = doc.version.id;
+    let fx = lifecycle::reprocess(doc, max_attempts);
+    let now = now_millis();
+    let Some(job_id) = insert_job(tx, &fx.process, now).await? else { return Ok(None) };
+    exec(tx, "DELETE FROM search_index WHERE rowid IN (SELECT id FROM pages WHERE version_id = $1)", &[&vid]).await?;
+    exec(tx, "DELETE FROM pages WHERE version_id = $1", &[&vid]).await?;
+    exec(tx, "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = $1", &[&vid]).await?;
+    exec(tx, "UPDATE documents SET state = 'queued', error = NULL, updated_at = $2 WHERE id = $1", &[&doc.id, &now]).await?;
+    events.push(fx.updated);
+    Ok(Some(job_id))
 }
 
 /// A new upload takes over what processing `source` (a ready version of the same bytes)

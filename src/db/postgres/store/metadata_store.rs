@@ -138,7 +138,7 @@ pub(super) async fn apply_patch(tx: &Tx<'_>, owner: Id, id: Id, patch: &Document
                 return Err(DomainError::Invalid(format!("field {:?}: a document cannot link to itself", def.name)));
             }
             if query_opt(tx, "SELECT id FROM documents WHERE id = $1 AND owner_id = $2", &[link, &owner]).await?.is_none() {
-                return Err(DomainError::not_found(format!("document {link}")));
+                return Err(DomainError::not_found(format!("field {:?}: document {link}", def.name)));
             }
         }
         exec(

@@ -13,6 +13,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PgStore, Tx, col, conflict_or_db, exec, query, query_one, query_opt, try_exec, try_query_one};
 use crate::db::like_escape;
+use crate::domain::bulk;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
 use crate::domain::metadata::{self, DocumentMeta, DocumentPatch, FieldValue, LabelKind, LabelRef};

@@ -166,42 +166,11 @@ impl DocumentStore for SqliteStore {
 
     async fn update_document(&self, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<Document> {
         let patch = patch.clone();
-        let out = self
-            .write(move |tx| {
-                let doc = load_document(tx, owner, id)?;
-                let now = now_millis();
-                if let Some(t) = &patch.title {
-                    tx.execute("UPDATE documents SET title = ?2 WHERE id = ?1", params![id, t])?;
-                    title_index_update(tx, id, t)?;
-                }
-                if let Some(fid) = patch.folder_id
-                    && fid != doc.folder_id
-                {
-                    live_folder(tx, owner, fid)?;
-                    tx.execute("UPDATE documents SET folder_id = ?2 WHERE id = ?1", params![id, fid])?;
-                    emit(tx, &NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }))?;
-                }
-                if let Some(tags) = &patch.tag_ids {
-                    check_tags_owned(tx, owner, tags)?;
-                    tx.execute("DELETE FROM document_tags WHERE document_id = ?1", params![id])?;
-                    for t in tags {
-                        tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])?;
-                    }
-                }
-                metadata_store::apply_patch(tx, owner, id, &patch)?;
-                tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now])?;
-                let after = load_document(tx, owner, id)?;
-                if let Some(changes) = metadata::diff(&doc, &after) {
-                    write_history(
-                        tx,
-                        &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes },
-                    )?;
-                }
-                emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
-                Ok(after)
-            })
-            .await?;
-        Ok(out)
+        self.write(move |tx| {
+            let doc = load_document(tx, owner, id)?;
+            edit_document(tx, &doc, &patch, &[], &[]).map(|(after, _)| after)
+        })
+        .await
     }
 
     async fn change_document_tags(&self, owner: Id, id: Id, add: &[Id], remove: &[Id]) -> DomainResult<Document> {
@@ -479,33 +448,141 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn reprocess_document(&self, owner: Id, id: Id, max_attempts: i32) -> DomainResult<Id> {
-        let out = self
-            .write(move |tx| {
-                let doc = load_document(tx, owner, id)?;
-                let vid = doc.version.id;
-                let fx = lifecycle::reprocess(&doc, max_attempts);
-                // Forget partial results of the earlier run.
-                let page_ids: Vec<Id> = {
-                    let mut st = tx.prepare("SELECT id FROM pages WHERE version_id = ?1")?;
-                    st.query_map(params![vid], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?
-                };
-                for p in page_ids {
-                    tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![p])?;
-                }
-                tx.execute("DELETE FROM pages WHERE version_id = ?1", params![vid])?;
-                tx.execute(
-                    "UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = ?1",
-                    params![vid],
-                )?;
-                let now = now_millis();
-                tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![id, now])?;
-                let job_id = insert_job(tx, &fx.process, now)?.ok_or_else(lifecycle::already_processing)?;
-                tx.emit(&fx.updated)?;
-                Ok(job_id)
-            })
-            .await?;
-        Ok(out)
+        self.write(move |tx| {
+            let doc = load_document(tx, owner, id)?;
+            reprocess_in(tx, &doc, max_attempts)?.ok_or_else(lifecycle::already_processing)
+        })
+        .await
     }
+
+    async fn owned_documents(&self, owner: Id, ids: &[Id]) -> DomainResult<Vec<Id>> {
+        let json = serde_json::to_string(ids).map_err(|e| DomainError::database(e.to_string()))?;
+        self.read(move |c| {
+            let out = c
+                .prepare_cached("SELECT d.id FROM documents d JOIN json_each(?2) j ON j.value = d.id WHERE d.owner_id = ?1 ORDER BY d.id")?
+                .query_map(params![owner, json], |r| r.get(0))?
+                .collect::<Result<Vec<Id>, _>>()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn bulk_edit_chunk(&self, lease: &Lease, args: &bulk::BulkChunk) -> DomainResult<bulk::ChunkOutcome> {
+        let (lease, args) = (lease.clone(), args.clone());
+        self.write(move |tx| {
+            let mut out = bulk::ChunkOutcome::default();
+            // The chunk and the job's progress commit together, under the lease.
+            let ours = tx
+                .prepare_cached(
+                    "UPDATE jobs SET progress_done = ?4, progress_total = ?5, updated_at = ?6 \
+                     WHERE id = ?1 AND locked_by = ?2 AND lease_seq = ?3 AND state = 'running'",
+                )?
+                .execute(params![lease.job_id, lease.worker_id, lease.seq, args.done_after, args.total, now_millis()])?;
+            if ours == 0 {
+                return Ok(out);
+            }
+            out.committed = true;
+            let edit = &args.edit;
+            check_tags_owned(tx, args.owner_id, &edit.add_tags)?;
+            check_tags_owned(tx, args.owner_id, &edit.remove_tags)?;
+            let patch = edit.patch();
+            for id in &args.documents {
+                let doc = match load_document(tx, args.owner_id, *id) {
+                    Ok(d) => d,
+                    Err(DomainError::NotFound(_)) => {
+                        out.skipped += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                if edit.trash {
+                    match lifecycle::trash(&doc) {
+                        Some(trashed) => {
+                            tx.execute("UPDATE documents SET trashed_at = ?2, updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
+                            tx.emit(&trashed)?;
+                            out.changed += 1;
+                        }
+                        None => out.skipped += 1,
+                    }
+                    continue;
+                }
+                if doc.trashed_at.is_some() {
+                    out.skipped += 1;
+                    continue;
+                }
+                let (_, changed) = edit_document(tx, &doc, &patch, &edit.add_tags, &edit.remove_tags)?;
+                let reprocessed = edit.reprocess && reprocess_in(tx, &doc, args.max_attempts)?.is_some();
+                if changed || reprocessed {
+                    out.changed += 1;
+                }
+            }
+            tx.emit(&NewEvent::owner(args.owner_id, bulk::progress_event(lease.job_id, &args, &out)))?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// Changes what the patch names (and adds/removes tags), records the diff in the history and
+/// emits the events; returns the document after the change and whether anything changed.
+fn edit_document(
+    tx: &WriteTx<'_>,
+    doc: &Document,
+    patch: &DocumentPatch,
+    add_tags: &[Id],
+    remove_tags: &[Id],
+) -> DomainResult<(Document, bool)> {
+    let (owner, id) = (doc.owner_id, doc.id);
+    if let Some(t) = &patch.title {
+        tx.execute("UPDATE documents SET title = ?2 WHERE id = ?1", params![id, t])?;
+        title_index_update(tx, id, t)?;
+    }
+    if let Some(fid) = patch.folder_id
+        && fid != doc.folder_id
+    {
+        live_folder(tx, owner, fid)?;
+        tx.execute("UPDATE documents SET folder_id = ?2 WHERE id = ?1", params![id, fid])?;
+        emit(tx, &NewEvent::document(owner, id, EventData::DocumentMoved { from: doc.folder_id, to: fid }))?;
+    }
+    if let Some(tags) = &patch.tag_ids {
+        check_tags_owned(tx, owner, tags)?;
+        tx.execute("DELETE FROM document_tags WHERE document_id = ?1", params![id])?;
+        for t in tags {
+            tx.execute("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)", params![id, t])?;
+        }
+    }
+    for t in add_tags {
+        tx.prepare_cached("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)")?.execute(params![id, t])?;
+    }
+    for t in remove_tags {
+        tx.prepare_cached("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2")?.execute(params![id, t])?;
+    }
+    metadata_store::apply_patch(tx, owner, id, patch)?;
+    let after = load_document(tx, owner, id)?;
+    let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
+    tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
+    write_history(tx, &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes })?;
+    emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
+    Ok((after, true))
+}
+
+/// Queues processing of the document's current version again, forgetting partial results.
+/// None (and nothing changed) when its processing is queued or running already.
+fn reprocess_in(tx: &WriteTx<'_>, doc: &Document, max_attempts: i32) -> DomainResult<Option<Id>> {
+    let vid = doc.version.id;
+    let fx = lifecycle::reprocess(doc, max_attempts);
+    let now = now_millis();
+    let Some(job_id) = insert_job(tx, &fx.process, now)? else { return Ok(None) };
+    let page_ids: Vec<Id> =
+        tx.prepare("SELECT id FROM pages WHERE version_id = ?1")?.query_map(params![vid], |r| r.get(0))?.collect::<Result<Vec<_>, _>>()?;
+    for p in page_ids {
+        tx.execute("DELETE FROM search_index WHERE rowid = ?1", params![p])?;
+    }
+    tx.execute("DELETE FROM pages WHERE version_id = ?1", params![vid])?;
+    tx.execute("UPDATE versions SET state = 'queued', error = NULL, pages_done = 0, page_count = 0 WHERE id = ?1", params![vid])?;
+    tx.execute("UPDATE documents SET state = 'queued', error = NULL, updated_at = ?2 WHERE id = ?1", params![doc.id, now])?;
+    tx.emit(&fx.updated)?;
+    Ok(Some(job_id))
 }
 
 /// A new upload takes over what processing `source` (a ready version of the same bytes)

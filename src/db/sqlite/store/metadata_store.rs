@@ -161,7 +161,7 @@ pub(super) fn apply_patch(tx: &WriteTx<'_>, owner: Id, id: Id, patch: &DocumentP
                 .query_row(params![link, owner], |r| r.get(0))
                 .optional()?;
             if found.is_none() {
-                return Err(DomainError::not_found(format!("document {link}")));
+                return Err(DomainError::not_found(format!("field {:?}: document {link}", def.name)));
             }
         }
         tx.prepare_cached(

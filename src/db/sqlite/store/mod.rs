@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{MIGRATIONS, SqliteStore, WriteTx, emit, is_unique_violation};
 use crate::db::like_escape;
+use crate::domain::bulk;
 use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
 use crate::domain::metadata::{self, DocumentMeta, DocumentPatch, FieldValue, LabelKind, LabelRef};
