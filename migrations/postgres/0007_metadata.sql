@@ -86,3 +86,18 @@ CREATE TABLE document_history (
     at          BIGINT NOT NULL
 );
 CREATE INDEX document_history_document ON document_history(document_id, id);
+
+-- A named search + sort + visible columns, optionally on the dashboard and in the sidebar.
+CREATE TABLE saved_views (
+    id           BIGSERIAL PRIMARY KEY,
+    owner_id     BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    query        TEXT NOT NULL DEFAULT '',
+    sort         TEXT NOT NULL DEFAULT '-created_at',
+    columns      TEXT NOT NULL DEFAULT '[]',
+    on_dashboard BOOLEAN NOT NULL DEFAULT FALSE,
+    in_sidebar   BOOLEAN NOT NULL DEFAULT FALSE,
+    position     BIGINT NOT NULL DEFAULT 0,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (owner_id, name)
+);

@@ -86,3 +86,18 @@ CREATE TABLE document_history (
     at          INTEGER NOT NULL
 );
 CREATE INDEX document_history_document ON document_history(document_id, id);
+
+-- A named search + sort + visible columns, optionally on the dashboard and in the sidebar.
+CREATE TABLE saved_views (
+    id           INTEGER PRIMARY KEY,
+    owner_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    query        TEXT NOT NULL DEFAULT '',
+    sort         TEXT NOT NULL DEFAULT '-created_at',
+    columns      TEXT NOT NULL DEFAULT '[]',
+    on_dashboard INTEGER NOT NULL DEFAULT 0,
+    in_sidebar   INTEGER NOT NULL DEFAULT 0,
+    position     INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (owner_id, name)
+);

@@ -29,8 +29,16 @@ pub const FORMAT_NAME: &str = "docmerge-archive";
 pub const FORMAT_VERSION: u32 = 2;
 
 /// Tables an archive may leave out (an archive of format 1 has none of them): read as empty.
-pub const OPTIONAL_TABLES: &[&str] =
-    &["correspondents", "document_types", "custom_fields", "document_type_fields", "document_fields", "notes", "document_history"];
+pub const OPTIONAL_TABLES: &[&str] = &[
+    "correspondents",
+    "document_types",
+    "custom_fields",
+    "document_type_fields",
+    "document_fields",
+    "notes",
+    "document_history",
+    "saved_views",
+];
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BLOB_LIST_FILE: &str = "data/blobs.jsonl";
 
@@ -255,6 +263,23 @@ pub static TABLES: &[TableSpec] = &[
         name: "folder_tags",
         columns: &[col("folder_id", Int), col("tag_id", Int)],
         key: &["folder_id", "tag_id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
+        name: "saved_views",
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("name", Text),
+            col("query", Text),
+            col("sort", Text),
+            col("columns", Text),
+            col("on_dashboard", Bool),
+            col("in_sidebar", Bool),
+            col("position", Int),
+            col("created_at", Int),
+        ],
+        key: &["id"],
         changed: Changed::Always,
     },
     TableSpec {

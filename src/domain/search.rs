@@ -25,6 +25,8 @@ pub struct SearchQuery {
     pub after: Option<Millis>,
     /// Correspondent, type, ASN, dates, custom fields, `has:`/`no:` (domain::query).
     pub meta: Vec<super::query::MetaFilter>,
+    /// The order of a search that only filters (words are ranked instead).
+    pub sort: super::DocSort,
     /// How long the database may work on this search before it is stopped (both backends).
     pub time_limit: std::time::Duration,
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
-use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
+use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SavedView, SelectOption, ViewSpec};
 use super::search::SearchQuery;
 use super::*;
 
@@ -304,6 +304,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn update_note(&self, owner: Id, document_id: Id, note_id: Id, author: Id, body: &str) -> DomainResult<Note>;
     /// Forbidden unless `author` wrote it.
     async fn delete_note(&self, owner: Id, document_id: Id, note_id: Id, author: Id) -> DomainResult<()>;
+
+    /// The owner's saved views by position, then name.
+    async fn views(&self, owner: Id) -> DomainResult<Vec<SavedView>>;
+    async fn view(&self, owner: Id, id: Id) -> DomainResult<SavedView>;
+    /// Conflict if the name is taken. The spec is validated already.
+    async fn create_view(&self, owner: Id, spec: &ViewSpec) -> DomainResult<SavedView>;
+    async fn update_view(&self, owner: Id, id: Id, spec: &ViewSpec) -> DomainResult<SavedView>;
+    async fn delete_view(&self, owner: Id, id: Id) -> DomainResult<()>;
 
     /// Newest first.
     async fn history(&self, owner: Id, document_id: Id, page: PageReq) -> DomainResult<Paged<HistoryEntry>>;

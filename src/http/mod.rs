@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, bulk, documents, folders, metadata, ops, pages, search, tags};
+use routes::{account, bulk, documents, folders, metadata, ops, pages, search, tags, views};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -84,6 +84,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/document-types/{id}"),
     ("DELETE", "/api/v1/document-types/{id}"),
     ("POST", "/api/v1/document-types/{id}/merge"),
+    ("GET", "/api/v1/views"),
+    ("POST", "/api/v1/views"),
+    ("PATCH", "/api/v1/views/{id}"),
+    ("DELETE", "/api/v1/views/{id}"),
+    ("GET", "/api/v1/views/{id}/documents"),
+    ("GET", "/api/v1/dashboard"),
     ("GET", "/api/v1/custom-fields"),
     ("POST", "/api/v1/custom-fields"),
     ("PATCH", "/api/v1/custom-fields/{id}"),
@@ -205,6 +211,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/document-types/{id}", web::patch().to(metadata::patch_label::<{ metadata::DOCUMENT_TYPES }>))
             .route("/document-types/{id}", web::delete().to(metadata::delete_label::<{ metadata::DOCUMENT_TYPES }>))
             .route("/document-types/{id}/merge", web::post().to(metadata::merge_labels::<{ metadata::DOCUMENT_TYPES }>))
+            .route("/views", web::get().to(views::list))
+            .route("/views", web::post().to(views::create))
+            .route("/views/{id}", web::patch().to(views::patch))
+            .route("/views/{id}", web::delete().to(views::delete))
+            .route("/views/{id}/documents", web::get().to(views::documents))
+            .route("/dashboard", web::get().to(views::dashboard))
             .route("/custom-fields", web::get().to(metadata::list_fields))
             .route("/custom-fields", web::post().to(metadata::create_field))
             .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))

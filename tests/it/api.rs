@@ -659,3 +659,65 @@ async fn bulk_edit_api(db: Db) {
     assert!(a.get(&format!("/api/v1/documents/{}", docs[0])).await.1["trashed_at"].is_string());
 }
 db_tests!(bulk_edit_api);
+
+/// Saved views and the dashboard (#22): a view's search with its sort, validation, the
+/// dashboard's parts, and another user's views answering 404.
+async fn views_and_dashboard(db: Db) {
+    let srv = TestServer::start(db, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (_, acme) = a.post("/api/v1/correspondents", &json!({"name": "ACME"})).await;
+    let mut docs = Vec::new();
+    for (i, date) in ["2025-01-05", "2025-06-01", "2024-03-01"].iter().enumerate() {
+        let (_, up) = a.upload(&format!("v{i}.png"), tiny_png(30 + i as u32, 30), &[("title", &format!("doc {i}"))]).await;
+        let id = up["document"]["id"].as_i64().unwrap();
+        a.patch(&format!("/api/v1/documents/{id}"), &json!({"date": date, "correspondent_id": acme["id"]})).await;
+        docs.push(id);
+    }
+    let (s, v) = a
+        .post(
+            "/api/v1/views",
+            &json!({"name": "ACME 2025", "query": "correspondent:ACME created:2025", "sort": "-date", "on_dashboard": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["columns"], json!(["title", "date", "correspondent", "tags"]), "default columns");
+    let vid = v["id"].as_i64().unwrap();
+    assert_eq!(a.post("/api/v1/views", &json!({"name": "ACME 2025"})).await.0, 409);
+    for bad in
+        [json!({"name": "x", "query": "\"unclosed"}), json!({"name": "x", "sort": "colour"}), json!({"name": "x", "columns": ["nope"]})]
+    {
+        assert_eq!(a.post("/api/v1/views", &bad).await.0, 400, "{bad}");
+    }
+    let (s, list) = a.get(&format!("/api/v1/views/{vid}/documents")).await;
+    assert_eq!(s, 200, "{list}");
+    let got: Vec<i64> = list["items"].as_array().unwrap().iter().map(|h| h["document"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, vec![docs[1], docs[0]], "2025 only, newest date first");
+    // Everything, oldest date first; renamed; in the sidebar.
+    let (s, v2) =
+        a.patch(&format!("/api/v1/views/{vid}"), &json!({"query": "", "sort": "date", "name": "All by date", "in_sidebar": true})).await;
+    assert_eq!((s, v2["in_sidebar"].as_bool()), (200, Some(true)), "{v2}");
+    let (_, list) = a.get(&format!("/api/v1/views/{vid}/documents")).await;
+    let got: Vec<i64> = list["items"].as_array().unwrap().iter().map(|h| h["document"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, vec![docs[2], docs[0], docs[1]]);
+    // The dashboard: the view, the Inbox (everything was uploaded there), processing status.
+    let (s, dash) = a.get("/api/v1/dashboard").await;
+    assert_eq!(s, 200, "{dash}");
+    assert_eq!(dash["views"][0]["view"]["id"], vid);
+    assert_eq!(dash["views"][0]["total"], 3);
+    assert_eq!(dash["inbox"]["total"], 3);
+    assert_eq!(dash["processing"]["queued"], 3, "no worker in this test: all queued");
+    // Bob: nothing of Alice's.
+    assert_eq!(b.get(&format!("/api/v1/views/{vid}/documents")).await.0, 404);
+    assert_eq!(b.patch(&format!("/api/v1/views/{vid}"), &json!({"name": "mine"})).await.0, 404);
+    assert_eq!(b.delete(&format!("/api/v1/views/{vid}")).await.0, 404);
+    assert_eq!(b.get("/api/v1/views").await.1["total"], 0);
+    assert_eq!(b.get("/api/v1/dashboard").await.1["inbox"]["total"], 0);
+    assert_eq!(a.delete(&format!("/api/v1/views/{vid}")).await.0, 204);
+    assert_eq!(a.get("/api/v1/dashboard").await.1["views"], json!([]));
+    // Sorting a search that only filters.
+    let (_, hits) = a.get("/api/v1/search?q=correspondent:ACME&sort=date").await;
+    let got: Vec<i64> = hits["items"].as_array().unwrap().iter().map(|h| h["document"]["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, vec![docs[2], docs[0], docs[1]]);
+}
+db_tests!(views_and_dashboard);

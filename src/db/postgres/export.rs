@@ -32,6 +32,7 @@ const SERIAL_TABLES: &[&str] = &[
     "pages",
     "notes",
     "document_history",
+    "saved_views",
 ];
 
 const CHANGED_DOCS: &str = "SELECT id FROM documents WHERE updated_at >= $1::bigint OR created_at >= $1::bigint";

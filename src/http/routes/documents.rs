@@ -11,7 +11,7 @@ use super::page_req;
 use crate::app::AppContext;
 use crate::config::DuplicatePolicy;
 use crate::domain::filetype::{FileType, clean_filename, sniff};
-use crate::domain::{DocSort, DocState, DocumentFilter, DomainError, Id, NewUpload};
+use crate::domain::{DocState, DocumentFilter, DomainError, Id, NewUpload};
 use crate::http::auth::Auth;
 use crate::http::dto;
 use crate::http::error::{ApiError, ApiResult};
@@ -306,21 +306,7 @@ pub async fn list(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<ListQuer
         None => None,
         Some(s) => Some(DocState::parse(s).ok_or_else(|| ApiError::bad_request("state must be queued, processing, ready or failed"))?),
     };
-    let sort = match q.sort.as_deref().unwrap_or("-created_at") {
-        "-created_at" => DocSort::CreatedDesc,
-        "created_at" => DocSort::CreatedAsc,
-        "title" => DocSort::TitleAsc,
-        "-title" => DocSort::TitleDesc,
-        "-date" => DocSort::DateDesc,
-        "date" => DocSort::DateAsc,
-        "asn" => DocSort::AsnAsc,
-        "-asn" => DocSort::AsnDesc,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "sort must be created_at, -created_at, title, -title, date, -date, asn or -asn, not {other:?}"
-            )));
-        }
-    };
+    let sort = crate::domain::metadata::parse_sort(q.sort.as_deref().unwrap_or("-created_at"))?;
     let filter = DocumentFilter {
         folder_id: q.folder_id,
         tag_id: q.tag,

@@ -7,6 +7,7 @@ pub mod ops;
 pub mod pages;
 pub mod search;
 pub mod tags;
+pub mod views;
 
 use serde::Deserialize;
 

@@ -15,6 +15,8 @@ use crate::http::error::{ApiError, ApiResult};
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     q: Option<String>,
+    /// The order when the query only filters (see the list API's sort).
+    sort: Option<String>,
     page: Option<u32>,
     page_size: Option<u32>,
 }
@@ -26,6 +28,27 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
         return Err(ApiError::bad_request("q is empty: give words to search for"));
     }
     let mut parsed = parse_query(text)?;
+    if let Some(sort) = q.sort.as_deref() {
+        parsed.sort = crate::domain::metadata::parse_sort(sort)?;
+    }
+    let p = run_search(&ctx, auth.0.user.id, parsed, page, &req).await?;
+    Ok(HttpResponse::Ok().json(dto::paged(&p, hit)))
+}
+
+/// A search hit as the API shows it.
+pub fn hit(h: &crate::domain::SearchHit) -> serde_json::Value {
+    json!({"document": dto::document(&h.document), "page_number": h.page_number, "snippet": h.snippet, "rank": h.rank})
+}
+
+/// Runs a parsed search under the search limits: its time limit, a turn among the searches
+/// of this process, cancelled when the client goes away.
+pub async fn run_search(
+    ctx: &AppContext,
+    owner: crate::domain::Id,
+    mut parsed: crate::domain::search::SearchQuery,
+    page: crate::domain::PageReq,
+    req: &HttpRequest,
+) -> ApiResult<crate::domain::Paged<crate::domain::SearchHit>> {
     parsed.time_limit = std::time::Duration::from_secs(ctx.settings.limits.search_timeout_secs.max(1));
     // A client that gives up does not leave its search running (the query is cancelled), and
     // searches take turns so that the rest of the API keeps its connections and cores.
@@ -41,7 +64,7 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
                 .retry_after(2));
             }
         };
-        crate::domain::find::search_with_prefixes(&*ctx.store, auth.0.user.id, &parsed, page).await.map_err(ApiError::from)
+        crate::domain::find::search_with_prefixes(&*ctx.store, owner, &parsed, page).await.map_err(ApiError::from)
     };
     let p = tokio::select! {
         found = run => found?,
@@ -50,8 +73,5 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
             return Err(ApiError::bad_request("the client closed the connection"));
         }
     };
-    Ok(HttpResponse::Ok().json(dto::paged(
-        &p,
-        |h| json!({"document": dto::document(&h.document), "page_number": h.page_number, "snippet": h.snippet, "rank": h.rank}),
-    )))
+    Ok(p)
 }

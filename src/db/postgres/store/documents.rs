@@ -122,16 +122,7 @@ impl DocumentStore for PgStore {
             args.push(Box::new(asn));
             conds.push(format!("d.asn = ${}", args.len()));
         }
-        let order = match f.sort {
-            DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
-            DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
-            DocSort::TitleAsc => "lower(d.title) ASC, d.id ASC",
-            DocSort::TitleDesc => "lower(d.title) DESC, d.id DESC",
-            DocSort::DateDesc => "d.document_date IS NULL ASC, d.document_date DESC, d.created_at DESC, d.id DESC",
-            DocSort::DateAsc => "d.document_date IS NULL ASC, d.document_date ASC, d.created_at ASC, d.id ASC",
-            DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
-            DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
-        };
+        let order = doc_order(f.sort);
         let wher = conds.join(" AND ");
         let c = self.client().await?;
         let (total, changes, folder) = match f.kept_count() {

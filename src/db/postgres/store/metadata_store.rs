@@ -1,7 +1,7 @@
 //! Correspondents, document types, custom fields, notes, ASNs and history.
 
 use super::*;
-use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SelectOption, actions};
+use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SavedView, SelectOption, ViewSpec, actions};
 
 const FIELD_COLS: &str = "f.id, f.owner_id, f.name, f.kind, f.currency, f.options, f.created_at, \
      (SELECT COUNT(*) FROM document_fields df WHERE df.field_id = f.id)";
@@ -195,6 +195,28 @@ async fn note_changed(tx: &Tx<'_>, doc: &Document, history: NewHistory) -> Domai
     exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&doc.id, &now_millis()]).await?;
     write_history(tx, &history).await?;
     Ok(NewEvent::document(doc.owner_id, doc.id, EventData::DocumentUpdated(DocumentUpdated::default())))
+}
+
+const VIEW_COLS: &str = "id, owner_id, name, query, sort, columns, on_dashboard, in_sidebar, position, created_at";
+
+fn view_from(r: &Row) -> DomainResult<SavedView> {
+    Ok(SavedView {
+        id: col(r, 0)?,
+        owner_id: col(r, 1)?,
+        name: col(r, 2)?,
+        query: col(r, 3)?,
+        sort: col(r, 4)?,
+        columns: serde_json::from_str(&col::<String>(r, 5)?).unwrap_or_default(),
+        on_dashboard: col(r, 6)?,
+        in_sidebar: col(r, 7)?,
+        position: col(r, 8)?,
+        created_at: col(r, 9)?,
+    })
+}
+
+async fn load_view<C: GenericClient>(c: &C, owner: Id, id: Id) -> DomainResult<SavedView> {
+    let row = query_opt(c, &format!("SELECT {VIEW_COLS} FROM saved_views WHERE id = $1 AND owner_id = $2"), &[&id, &owner]).await?;
+    row.as_ref().map(view_from).transpose()?.ok_or_else(|| DomainError::not_found(format!("view {id}")))
 }
 
 /// The key a label change has in a history entry.
@@ -520,6 +542,62 @@ impl MetadataStore for PgStore {
         )
         .await?;
         Self::commit(tx, &[ev], false).await
+    }
+
+    async fn views(&self, owner: Id) -> DomainResult<Vec<SavedView>> {
+        let c = self.client().await?;
+        all(
+            query(&c, &format!("SELECT {VIEW_COLS} FROM saved_views WHERE owner_id = $1 ORDER BY position, lower(name), id"), &[&owner])
+                .await?,
+            view_from,
+        )
+    }
+
+    async fn view(&self, owner: Id, id: Id) -> DomainResult<SavedView> {
+        let c = self.client().await?;
+        load_view(&c, owner, id).await
+    }
+
+    async fn create_view(&self, owner: Id, spec: &ViewSpec) -> DomainResult<SavedView> {
+        let columns = serde_json::to_string(&spec.columns).map_err(|e| DomainError::database(e.to_string()))?;
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        let row = try_query_one(
+            &tx,
+            "INSERT INTO saved_views (owner_id, name, query, sort, columns, on_dashboard, in_sidebar, position, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[&owner, &spec.name, &spec.query, &spec.sort, &columns, &spec.on_dashboard, &spec.in_sidebar, &spec.position, &now_millis()],
+        )
+        .await
+        .map_err(|e| conflict_or_db(e, || name_taken("view", &spec.name)))?;
+        let out = load_view(&tx, owner, col(&row, 0)?).await?;
+        Self::commit(tx, &[], false).await?;
+        Ok(out)
+    }
+
+    async fn update_view(&self, owner: Id, id: Id, spec: &ViewSpec) -> DomainResult<SavedView> {
+        let columns = serde_json::to_string(&spec.columns).map_err(|e| DomainError::database(e.to_string()))?;
+        let mut c = self.client().await?;
+        let tx = Self::begin(&mut c).await?;
+        load_view(&tx, owner, id).await?;
+        try_exec(
+            &tx,
+            "UPDATE saved_views SET name = $2, query = $3, sort = $4, columns = $5, on_dashboard = $6, in_sidebar = $7, position = $8 WHERE id = $1",
+            &[&id, &spec.name, &spec.query, &spec.sort, &columns, &spec.on_dashboard, &spec.in_sidebar, &spec.position],
+        )
+        .await
+        .map_err(|e| conflict_or_db(e, || name_taken("view", &spec.name)))?;
+        let out = load_view(&tx, owner, id).await?;
+        Self::commit(tx, &[], false).await?;
+        Ok(out)
+    }
+
+    async fn delete_view(&self, owner: Id, id: Id) -> DomainResult<()> {
+        let c = self.client().await?;
+        if exec(&c, "DELETE FROM saved_views WHERE id = $1 AND owner_id = $2", &[&id, &owner]).await? == 0 {
+            return Err(DomainError::not_found(format!("view {id}")));
+        }
+        Ok(())
     }
 
     async fn history(&self, owner: Id, document_id: Id, page: PageReq) -> DomainResult<Paged<HistoryEntry>> {

@@ -577,3 +577,17 @@ impl PgStore {
         client.transaction().await.map_err(DomainError::from)
     }
 }
+
+/// The `ORDER BY` of a document list (and of a search that only filters).
+fn doc_order(sort: DocSort) -> &'static str {
+    match sort {
+        DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
+        DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
+        DocSort::TitleAsc => "lower(d.title) ASC, d.id ASC",
+        DocSort::TitleDesc => "lower(d.title) DESC, d.id DESC",
+        DocSort::DateDesc => "d.document_date IS NULL ASC, d.document_date DESC, d.created_at DESC, d.id DESC",
+        DocSort::DateAsc => "d.document_date IS NULL ASC, d.document_date ASC, d.created_at ASC, d.id ASC",
+        DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
+        DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
+    }
+}

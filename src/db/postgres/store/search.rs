@@ -120,17 +120,14 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
         }
     }
     if !q.has_text() {
-        // Filters only: newest documents first.
+        // Filters only: in the query's sort order (newest added first unless it says otherwise).
         let wher = conds.join(" AND ");
         let total = count(c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?;
         let n = args.len();
         args.push(Box::new(page.limit()));
         args.push(Box::new(page.offset()));
-        let sql = format!(
-            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
+        let sql =
+            format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}", doc_order(q.sort), n + 1, n + 2);
         let docs = load_docs(c, &sql, &refs(&args)).await?;
         let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
         return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });

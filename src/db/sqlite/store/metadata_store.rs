@@ -1,7 +1,7 @@
 //! Correspondents, document types, custom fields, notes, ASNs and history.
 
 use super::*;
-use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SelectOption, actions};
+use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SavedView, SelectOption, ViewSpec, actions};
 
 const FIELD_COLS: &str = "f.id, f.owner_id, f.name, f.kind, f.currency, f.options, f.created_at, \
      (SELECT COUNT(*) FROM document_fields df WHERE df.field_id = f.id)";
@@ -530,6 +530,69 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn views(&self, owner: Id) -> DomainResult<Vec<SavedView>> {
+        self.read(move |c| {
+            let out = c
+                .prepare_cached(&format!(
+                    "SELECT {VIEW_COLS} FROM saved_views WHERE owner_id = ?1 ORDER BY position, name COLLATE NOCASE, id"
+                ))?
+                .query_map(params![owner], view_from)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn view(&self, owner: Id, id: Id) -> DomainResult<SavedView> {
+        self.read(move |c| load_view(c, owner, id)).await
+    }
+
+    async fn create_view(&self, owner: Id, spec: &ViewSpec) -> DomainResult<SavedView> {
+        let spec = spec.clone();
+        let columns = serde_json::to_string(&spec.columns).map_err(|e| DomainError::database(e.to_string()))?;
+        self.write(move |tx| {
+            match tx.execute(
+                "INSERT INTO saved_views (owner_id, name, query, sort, columns, on_dashboard, in_sidebar, position, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![owner, spec.name, spec.query, spec.sort, columns, spec.on_dashboard, spec.in_sidebar, spec.position, now_millis()],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(name_taken("view", &spec.name)),
+                Err(e) => return Err(e.into()),
+            }
+            load_view(tx, owner, tx.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn update_view(&self, owner: Id, id: Id, spec: &ViewSpec) -> DomainResult<SavedView> {
+        let spec = spec.clone();
+        let columns = serde_json::to_string(&spec.columns).map_err(|e| DomainError::database(e.to_string()))?;
+        self.write(move |tx| {
+            load_view(tx, owner, id)?;
+            match tx.execute(
+                "UPDATE saved_views SET name = ?2, query = ?3, sort = ?4, columns = ?5, on_dashboard = ?6, in_sidebar = ?7, position = ?8 WHERE id = ?1",
+                params![id, spec.name, spec.query, spec.sort, columns, spec.on_dashboard, spec.in_sidebar, spec.position],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(name_taken("view", &spec.name)),
+                Err(e) => return Err(e.into()),
+            }
+            load_view(tx, owner, id)
+        })
+        .await
+    }
+
+    async fn delete_view(&self, owner: Id, id: Id) -> DomainResult<()> {
+        self.write(move |tx| {
+            if tx.execute("DELETE FROM saved_views WHERE id = ?1 AND owner_id = ?2", params![id, owner])? == 0 {
+                return Err(DomainError::not_found(format!("view {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn history(&self, owner: Id, document_id: Id, page: PageReq) -> DomainResult<Paged<HistoryEntry>> {
         self.read(move |c| {
             load_document(c, owner, document_id)?;
@@ -557,6 +620,30 @@ impl MetadataStore for SqliteStore {
         })
         .await
     }
+}
+
+const VIEW_COLS: &str = "id, owner_id, name, query, sort, columns, on_dashboard, in_sidebar, position, created_at";
+
+fn view_from(r: &Row<'_>) -> rusqlite::Result<SavedView> {
+    Ok(SavedView {
+        id: r.get(0)?,
+        owner_id: r.get(1)?,
+        name: r.get(2)?,
+        query: r.get(3)?,
+        sort: r.get(4)?,
+        columns: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        on_dashboard: r.get(6)?,
+        in_sidebar: r.get(7)?,
+        position: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+fn load_view(c: &Connection, owner: Id, id: Id) -> DomainResult<SavedView> {
+    c.prepare_cached(&format!("SELECT {VIEW_COLS} FROM saved_views WHERE id = ?1 AND owner_id = ?2"))?
+        .query_row(params![id, owner], view_from)
+        .optional()?
+        .ok_or_else(|| DomainError::not_found(format!("view {id}")))
 }
 
 /// The key a label change has in a history entry.

@@ -448,3 +448,17 @@ fn folder_tags_of(conn: &Connection, folder_id: Id) -> DomainResult<Vec<Tag>> {
     let tags = st.query_map(params![folder_id], tag_from)?.collect::<Result<Vec<_>, _>>()?;
     Ok(tags)
 }
+
+/// The `ORDER BY` of a document list (and of a search that only filters).
+fn doc_order(sort: DocSort) -> &'static str {
+    match sort {
+        DocSort::CreatedDesc => "d.created_at DESC, d.id DESC",
+        DocSort::CreatedAsc => "d.created_at ASC, d.id ASC",
+        DocSort::TitleAsc => "d.title COLLATE NOCASE ASC, d.id ASC",
+        DocSort::TitleDesc => "d.title COLLATE NOCASE DESC, d.id DESC",
+        DocSort::DateDesc => "d.document_date IS NULL ASC, d.document_date DESC, d.created_at DESC, d.id DESC",
+        DocSort::DateAsc => "d.document_date IS NULL ASC, d.document_date ASC, d.created_at ASC, d.id ASC",
+        DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
+        DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
+    }
+}

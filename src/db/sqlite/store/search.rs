@@ -103,7 +103,7 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
         }
     }
     if !q.has_text() {
-        // Filters only: newest documents first.
+        // Filters only: in the query's sort order (newest added first unless it says otherwise).
         let wher = conds.join(" AND ");
         let total: i64 = c
             .prepare(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
@@ -111,11 +111,8 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
         let n = args.len();
         args.push(page.limit().into());
         args.push(page.offset().into());
-        let sql = format!(
-            "SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY d.created_at DESC, d.id DESC LIMIT ?{} OFFSET ?{}",
-            n + 1,
-            n + 2
-        );
+        let sql =
+            format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY {} LIMIT ?{} OFFSET ?{}", doc_order(q.sort), n + 1, n + 2);
         let mut st = c.prepare(&sql)?;
         let mut docs = st.query_map(params_from_iter(args.iter()), document_from)?.collect::<Result<Vec<_>, _>>()?;
         attach_tags(c, &mut docs)?;
