@@ -68,7 +68,7 @@ pub async fn run_search(
     };
     let p = tokio::select! {
         found = run => found?,
-        _ = crate::http::disconnect::client_gone(&req) => {
+        _ = crate::http::disconnect::client_gone(req) => {
             tracing::info!("search abandoned: the client closed the connection");
             return Err(ApiError::bad_request("the client closed the connection"));
         }
