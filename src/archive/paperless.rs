@@ -14,12 +14,16 @@
 //! `archive_checksum`. Any missing or damaged file stops the conversion with the document's
 //! id and title, before a single row is written.
 //!
-//! Mapping (also in docs/backup.md): title → title; `created` (date or date-time) → the
-//! document's date (`created_at`); `added` → the version's upload time; `modified` →
-//! `updated_at`; original → version 1, re-processed by docmerge's own pipeline (queued, like
-//! an upload); archive PDF → verified, not stored (docmerge builds its own searchable PDF);
-//! `content` → not kept (the page text comes from processing); tags → tags; correspondent →
-//! tag `correspondent:NAME`; document type → tag `type:NAME`; notes → the version's note.
+//! Mapping (also in docs/backup.md): title → title; `created` → the document's date (as set by
+//! a user: processing keeps it); `added` → when it was added (`created_at`, and the version's
+//! upload time); `modified` → `updated_at`; original → version 1, re-processed by docmerge's own
+//! pipeline (queued, like an upload); archive PDF → verified, not stored; `content` → not kept
+//! (the page text comes from processing); tags, correspondents, document types → the same
+//! (names the owner has already are reused); custom fields of every paperless type and their
+//! values → custom fields; `archive_serial_number` → ASN; notes → notes with their authors
+//! (a paperless user with a docmerge account of the same name, else the name in the text);
+//! saved views → saved views, their filter rules in the search language where it has them
+//! (the rest is listed when the import ends).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read, Write};
@@ -33,6 +37,7 @@ use sha2::{Digest, Sha256};
 use super::export::{BlobLine, HashedFile};
 use crate::app::{AppContext, AppError};
 use crate::domain::archive::*;
+use crate::domain::metadata::{self, FieldDef, FieldKind, LabelKind, SelectOption};
 use crate::domain::{Id, Millis};
 
 use crate::domain::archive::PAPERLESS_SOURCE;
@@ -100,6 +105,16 @@ struct Small {
     users: HashMap<i64, String>,
     /// document pk → (created, user pk, text)
     notes: HashMap<i64, Vec<(String, Option<i64>, String)>>,
+    /// field pk → (name, data_type, extra_data)
+    custom_fields: BTreeMap<i64, (String, String, Value)>,
+    /// (document pk, field pk, the instance's fields)
+    field_values: Vec<(i64, i64, Value)>,
+    /// view pk → its fields
+    views: BTreeMap<i64, Value>,
+    /// (view pk, rule type, value)
+    view_rules: Vec<(i64, i64, Option<String>)>,
+    /// The ASNs the documents have.
+    asns: Vec<i64>,
     documents: u64,
 }
 
@@ -132,7 +147,31 @@ fn gather(manifest: &Path) -> Result<Small, AppError> {
                     ));
                 }
             }
-            "documents.document" => s.documents += 1,
+            "documents.document" => {
+                s.documents += 1;
+                s.asns.extend(f["archive_serial_number"].as_i64());
+            }
+            "documents.customfield" => {
+                s.custom_fields.insert(pk, (name(), text(f, "data_type").unwrap_or("string").to_string(), f["extra_data"].clone()));
+            }
+            "documents.customfieldinstance" => {
+                if let (Some(doc), Some(field)) = (f["document"].as_i64(), f["field"].as_i64()) {
+                    s.field_values.push((doc, field, f.clone()));
+                }
+            }
+            "documents.savedview" => {
+                s.views.insert(pk, f.clone());
+            }
+            "documents.savedviewfilterrule" => {
+                if let (Some(view), Some(rule)) = (f["saved_view"].as_i64(), f["rule_type"].as_i64()) {
+                    let value = match &f["value"] {
+                        Value::String(v) => Some(v.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    s.view_rules.push((view, rule, value));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -175,46 +214,256 @@ pub struct Converted {
     pub root: PathBuf,
     pub documents: u64,
     pub new_tags: u64,
+    /// What could not be carried over as it was (printed when the import ends).
+    pub warnings: Vec<String>,
 }
 
-/// Paperless tags, then its correspondents and document types as tags `correspondent:NAME` and
-/// `type:NAME` (names the owner already has are reused): the tags file, and the new tag id of
-/// each paperless tag, correspondent and type.
-fn convert_tags(root: &Path, small: &Small, owner: Id, mut tag_ids: HashMap<String, Id>, max_tag: Id) -> Result<ConvertedTags, AppError> {
+/// Paperless tags (names the owner already has are reused): the tags file, and the new tag id
+/// of each paperless tag.
+fn convert_tags(
+    root: &Path,
+    small: &Small,
+    owner: Id,
+    mut tag_ids: HashMap<String, Id>,
+    max_tag: Id,
+) -> Result<(ManifestFile, HashMap<i64, Id>), AppError> {
     let mut tags = HashedFile::create(root, "data/tags.jsonl")?;
     let mut next_tag = max_tag;
-    let mut tag_for = |name: &str, color: &str, tags: &mut HashedFile| -> Result<Id, AppError> {
-        if let Some(id) = tag_ids.get(name) {
-            return Ok(*id);
-        }
-        next_tag += 1;
-        tags.line(&json!({"id": next_tag, "owner_id": owner, "name": name, "color": color}))?;
-        tag_ids.insert(name.to_string(), next_tag);
-        Ok(next_tag)
-    };
     let mut by_tag = HashMap::new();
     for (pk, (name, color)) in &small.tags {
-        by_tag.insert(*pk, tag_for(name, color, &mut tags)?);
+        let id = match tag_ids.get(name) {
+            Some(id) => *id,
+            None => {
+                next_tag += 1;
+                tags.line(&json!({"id": next_tag, "owner_id": owner, "name": name, "color": color}))?;
+                tag_ids.insert(name.to_string(), next_tag);
+                next_tag
+            }
+        };
+        by_tag.insert(*pk, id);
     }
-    let mut by_correspondent = HashMap::new();
-    for (pk, name) in &small.correspondents {
-        by_correspondent.insert(*pk, tag_for(&format!("correspondent:{name}"), "#6b7280", &mut tags)?);
-    }
-    let mut by_type = HashMap::new();
-    for (pk, name) in &small.types {
-        by_type.insert(*pk, tag_for(&format!("type:{name}"), "#6b7280", &mut tags)?);
-    }
-    let new_tags = tags.finish()?;
-    Ok(ConvertedTags { file: new_tags, by_tag, by_correspondent, by_type })
+    Ok((tags.finish()?, by_tag))
 }
 
-/// What `convert_tags` wrote: the tags file and the docmerge tag of each paperless tag,
-/// correspondent and document type (by paperless primary key).
-struct ConvertedTags {
-    file: ManifestFile,
-    by_tag: HashMap<i64, Id>,
-    by_correspondent: HashMap<i64, Id>,
-    by_type: HashMap<i64, Id>,
+/// Correspondents or document types: reused by name (case-insensitively), else new rows.
+fn convert_labels(
+    root: &Path,
+    table: &str,
+    names: &HashMap<i64, String>,
+    owner: Id,
+    existing: &HashMap<String, Id>,
+    mut next: Id,
+    now: Millis,
+) -> Result<(ManifestFile, HashMap<i64, Id>), AppError> {
+    let mut file = HashedFile::create(root, &format!("data/{table}.jsonl"))?;
+    let mut made: HashMap<String, Id> = HashMap::new();
+    let mut by_pk = HashMap::new();
+    let mut pks: Vec<&i64> = names.keys().collect();
+    pks.sort();
+    for pk in pks {
+        let name = &names[pk];
+        let key = name.to_lowercase();
+        let id = match existing.get(&key).or_else(|| made.get(&key)) {
+            Some(id) => *id,
+            None => {
+                next += 1;
+                file.line(&json!({"id": next, "owner_id": owner, "name": name, "color": null, "created_at": now}))?;
+                made.insert(key, next);
+                next
+            }
+        };
+        by_pk.insert(*pk, id);
+    }
+    Ok((file.finish()?, by_pk))
+}
+
+/// A paperless custom field as docmerge's, with how its select values map (paperless option id,
+/// or the index in an older export, → docmerge option id).
+struct MappedField {
+    def: FieldDef,
+    options: HashMap<String, String>,
+}
+
+fn field_kind(data_type: &str) -> Option<FieldKind> {
+    Some(match data_type {
+        "string" => FieldKind::Text,
+        "longtext" => FieldKind::LongText,
+        "url" => FieldKind::Url,
+        "date" => FieldKind::Date,
+        "boolean" => FieldKind::Boolean,
+        "integer" => FieldKind::Integer,
+        "float" => FieldKind::Number,
+        "monetary" => FieldKind::Monetary,
+        "documentlink" => FieldKind::DocumentLink,
+        "select" => FieldKind::Select,
+        _ => return None,
+    })
+}
+
+/// Custom fields: an existing field of the same name and kind (for a select: with every
+/// option) is reused; otherwise a new one (named `NAME (paperless)` when the name is taken).
+fn convert_fields(
+    root: &Path,
+    small: &Small,
+    owner: Id,
+    existing: &[FieldDef],
+    mut next: Id,
+    now: Millis,
+    warnings: &mut Vec<String>,
+) -> Result<(ManifestFile, HashMap<i64, MappedField>), AppError> {
+    let mut file = HashedFile::create(root, "data/custom_fields.jsonl")?;
+    let mut out = HashMap::new();
+    let mut taken: Vec<String> = existing.iter().map(|f| f.name.to_lowercase()).collect();
+    for (pk, (name, data_type, extra)) in &small.custom_fields {
+        let Some(kind) = field_kind(data_type) else {
+            warnings.push(format!("custom field {name:?}: its type {data_type:?} is unknown to docmerge; not imported"));
+            continue;
+        };
+        // Options: [{"id", "label"}] (paperless 2.15+) or ["label", …] (older: values are indexes).
+        let mut options: Vec<SelectOption> = Vec::new();
+        let mut option_map: HashMap<String, String> = HashMap::new();
+        for (i, o) in extra["select_options"].as_array().into_iter().flatten().enumerate() {
+            let (pid, label) = match o {
+                Value::String(l) => (i.to_string(), l.clone()),
+                Value::Object(m) => (
+                    m.get("id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| i.to_string()),
+                    m.get("label").and_then(Value::as_str).unwrap_or("").to_string(),
+                ),
+                _ => continue,
+            };
+            if label.trim().is_empty() {
+                continue;
+            }
+            let id = format!("o{}", options.len() + 1);
+            option_map.insert(pid, id.clone());
+            options.push(SelectOption { id, label });
+        }
+        let currency = extra["default_currency"].as_str().and_then(|c| metadata::validate_currency(c).ok());
+        let reuse = existing
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name) && f.kind == kind && options.iter().all(|o| f.option_by_label(&o.label).is_some()));
+        let mapped = match reuse {
+            Some(f) => {
+                let options = options
+                    .iter()
+                    .filter_map(|o| f.option_by_label(&o.label).map(|mine| (o.id.clone(), mine.id.clone())))
+                    .collect::<HashMap<String, String>>();
+                let option_map = option_map.into_iter().filter_map(|(pid, ours)| options.get(&ours).map(|m| (pid, m.clone()))).collect();
+                MappedField { def: f.clone(), options: option_map }
+            }
+            None => {
+                next += 1;
+                let mut name = name.clone();
+                if taken.contains(&name.to_lowercase()) {
+                    name = format!("{name} (paperless)");
+                }
+                taken.push(name.to_lowercase());
+                let options_json = serde_json::to_string(&options).map_err(|e| bad(e.to_string()))?;
+                file.line(&json!({"id": next, "owner_id": owner, "name": name, "kind": kind.as_str(), "currency": currency,
+                    "options": options_json, "created_at": now}))?;
+                let def = FieldDef {
+                    id: next,
+                    owner_id: owner,
+                    name,
+                    kind,
+                    currency: currency.clone(),
+                    options,
+                    created_at: now,
+                    document_count: 0,
+                };
+                MappedField { def, options: option_map }
+            }
+        };
+        out.insert(*pk, mapped);
+    }
+    Ok((file.finish()?, out))
+}
+
+/// A paperless custom field value as docmerge's input for the field (null: empty).
+fn field_input(f: &MappedField, inst: &Value, doc_ids: &HashMap<i64, Id>) -> Value {
+    let v = |k: &str| inst.get(k).cloned().unwrap_or(Value::Null);
+    match f.def.kind {
+        FieldKind::Text => v("value_text"),
+        FieldKind::LongText => v("value_long_text"),
+        FieldKind::Url => v("value_url"),
+        FieldKind::Date => match v("value_date") {
+            Value::String(d) => json!(d.get(..10).unwrap_or(&d)),
+            other => other,
+        },
+        FieldKind::Boolean => v("value_bool"),
+        FieldKind::Integer => v("value_int"),
+        FieldKind::Number => v("value_float"),
+        FieldKind::Monetary => match v("value_monetary") {
+            // No currency written and none by default: the ISO code for "no currency".
+            Value::String(m) if f.def.currency.is_none() && m.chars().all(|c| !c.is_ascii_alphabetic()) => json!(format!("XXX{m}")),
+            other => other,
+        },
+        FieldKind::DocumentLink => match v("value_document_ids") {
+            Value::Array(ids) => json!(ids.iter().filter_map(Value::as_i64).filter_map(|pk| doc_ids.get(&pk)).collect::<Vec<_>>()),
+            _ => Value::Null,
+        },
+        FieldKind::Select => match v("value_select") {
+            Value::String(id) => f.options.get(&id).map(|o| json!(o)).unwrap_or(Value::Null),
+            Value::Number(n) => f.options.get(&n.to_string()).map(|o| json!(o)).unwrap_or(Value::Null),
+            _ => Value::Null,
+        },
+    }
+}
+
+/// A paperless saved view's filter rules in the search language, and the rules it has no
+/// words for. Several rules of one kind are "any of" in paperless: kept only when there is one.
+fn view_query(view: &str, rules: &[(i64, Option<String>)], small: &Small, unmapped: &mut Vec<String>) -> String {
+    let quote = |s: &str| {
+        if s.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_') { s.to_string() } else { format!("\"{}\"", s.replace('"', "")) }
+    };
+    let date = |v: &Option<String>| v.as_deref().map(|d| d.get(..10).unwrap_or(d).to_string());
+    let count = |t: &[i64]| rules.iter().filter(|(r, _)| t.contains(r)).count();
+    let name_of = |map: &HashMap<i64, String>, v: &Option<String>| {
+        v.as_deref().and_then(|v| v.parse::<i64>().ok()).and_then(|pk| map.get(&pk).cloned())
+    };
+    let tags: HashMap<i64, String> = small.tags.iter().map(|(k, (n, _))| (*k, n.clone())).collect();
+    let mut terms = Vec::new();
+    for (rule, value) in rules {
+        let mapped = match rule {
+            0 | 1 | 19 | 20 => value.as_deref().map(|w| w.split_whitespace().map(quote).collect::<Vec<_>>().join(" ")),
+            2 => value.clone().map(|n| format!("asn:{n}")),
+            18 => Some("no:asn".into()),
+            3 | 26 if count(&[3, 26]) == 1 => name_of(&small.correspondents, value).map(|n| format!("correspondent:{}", quote(&n))),
+            4 | 28 if count(&[4, 28]) == 1 => name_of(&small.types, value).map(|n| format!("type:{}", quote(&n))),
+            6 => name_of(&tags, value).map(|n| format!("tag:{}", quote(&n))),
+            22 if count(&[22]) == 1 => name_of(&tags, value).map(|n| format!("tag:{}", quote(&n))),
+            8 => date(value).map(|d| format!("created<{d}")),
+            9 => date(value).map(|d| format!("created>{d}")),
+            43 => date(value).map(|d| format!("created<={d}")),
+            44 => date(value).map(|d| format!("created>={d}")),
+            10 => value.clone().map(|y| format!("created:{y}")),
+            13 => date(value).map(|d| format!("added<{d}")),
+            14 => date(value).map(|d| format!("added>{d}")),
+            45 => date(value).map(|d| format!("added<={d}")),
+            46 => date(value).map(|d| format!("added>={d}")),
+            // Owners and sharing: everything imported belongs to one owner.
+            32..=35 | 37 => Some(String::new()),
+            _ => None,
+        };
+        match mapped {
+            Some(t) if !t.is_empty() => terms.push(t),
+            Some(_) => {}
+            None => {
+                unmapped.push(format!("saved view {view:?}: filter rule {rule} ({}) has no equivalent", value.as_deref().unwrap_or("")))
+            }
+        }
+    }
+    terms.join(" ")
+}
+
+fn view_sort(f: &Value) -> String {
+    let field = match f["sort_field"].as_str().unwrap_or("") {
+        "created" => "date",
+        "title" => "title",
+        "archive_serial_number" => "asn",
+        _ => "created_at",
+    };
+    if f["sort_reverse"].as_bool().unwrap_or(false) { format!("-{field}") } else { field.to_string() }
 }
 
 /// The converted archive's manifest (checksummed file list and row counts), written durably
@@ -280,38 +529,84 @@ pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Conver
             root,
             documents: m.counts.get("documents").copied().unwrap_or(0),
             new_tags: m.counts.get("tags").copied().unwrap_or(0),
+            warnings: Vec::new(),
         });
     }
     // An earlier conversion that did not finish wrote nothing to the database: start over.
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("data")).map_err(|e| bad(format!("cannot create {}: {e}", root.display())))?;
-    let existing_tags: HashMap<String, Id> = ctx.store.tags(user.id).await?.into_iter().map(|t| (t.name, t.id)).collect();
-    let max_ids = ctx.store.archive().max_ids().await?;
+    let m = manifest.clone();
+    let small = tokio::task::spawn_blocking(move || gather(&m)).await.map_err(|e| bad(format!("the conversion crashed: {e}")))??;
+    let lower = |labels: Vec<metadata::Label>| labels.into_iter().map(|l| (l.name.to_lowercase(), l.id)).collect::<HashMap<_, _>>();
+    let mut taken_asns = std::collections::HashSet::new();
+    for asn in &small.asns {
+        let f = crate::domain::DocumentFilter { asn: Some(*asn), ..Default::default() };
+        if ctx.store.list_documents(user.id, &f, crate::domain::PageReq { page: 1, page_size: 1 }).await?.total > 0 {
+            taken_asns.insert(*asn);
+        }
+    }
+    let ids = ctx.store.archive().max_ids(&ID_TABLES).await?;
+    let existing = Existing {
+        tags: ctx.store.tags(user.id).await?.into_iter().map(|t| (t.name, t.id)).collect(),
+        correspondents: lower(ctx.store.labels(user.id, LabelKind::Correspondent).await?),
+        types: lower(ctx.store.labels(user.id, LabelKind::DocumentType).await?),
+        fields: ctx.store.fields(user.id).await?,
+        users: ctx.store.list_users().await?.into_iter().map(|u| (u.username.to_lowercase(), u.id)).collect(),
+        views: ctx.store.views(user.id).await?.into_iter().map(|v| v.name.to_lowercase()).collect(),
+        taken_asns,
+        max: ID_TABLES.iter().copied().zip(ids).collect(),
+    };
     let (ctx2, dir2, root2) = (ctx.clone(), dir.to_path_buf(), root.clone());
     let (owner_id, home_id) = (user.id, home.id);
-    tokio::task::spawn_blocking(move || write_archive(&ctx2, &dir2, &root2, owner_id, home_id, existing_tags, max_ids))
+    tokio::task::spawn_blocking(move || write_archive(&ctx2, &dir2, &root2, owner_id, home_id, small, existing))
         .await
         .map_err(|e| bad(format!("the conversion crashed: {e}")))?
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The tables whose largest id the conversion numbers its new rows after.
+const ID_TABLES: [&str; 8] = ["tags", "correspondents", "document_types", "custom_fields", "documents", "versions", "notes", "saved_views"];
+
+/// What the owner (and the instance) has already: reused by name, or numbered after.
+struct Existing {
+    /// Tag name → id (exact names, as tags always compared).
+    tags: HashMap<String, Id>,
+    /// Lower-case name → id.
+    correspondents: HashMap<String, Id>,
+    types: HashMap<String, Id>,
+    fields: Vec<FieldDef>,
+    /// Lower-case user name → id: a note's paperless author with a docmerge account.
+    users: HashMap<String, Id>,
+    /// Lower-case names of the owner's saved views.
+    views: std::collections::HashSet<String>,
+    /// ASNs the owner uses already.
+    taken_asns: std::collections::HashSet<i64>,
+    /// Table → its largest id.
+    max: HashMap<&'static str, Id>,
+}
+
 fn write_archive(
     ctx: &AppContext,
     dir: &Path,
     root: &Path,
     owner: Id,
     home: Id,
-    tag_ids: HashMap<String, Id>,
-    [max_tag, max_doc, max_version]: [Id; 3],
+    small: Small,
+    ex: Existing,
 ) -> Result<Converted, AppError> {
     let manifest = dir.join("manifest.json");
-    let small = gather(&manifest)?;
+    let max = |t: &str| ex.max.get(t).copied().unwrap_or(0);
+    let now = crate::domain::now_millis();
+    let mut warnings = Vec::new();
     let mut files = Vec::new();
     for t in ["users", "api_tokens", "folders", "pages", "folder_tags"] {
         files.push(HashedFile::create(root, &format!("data/{t}.jsonl"))?.finish()?);
     }
-
-    let ConvertedTags { file: new_tags, by_tag, by_correspondent, by_type } = convert_tags(root, &small, owner, tag_ids, max_tag)?;
+    let (tags_file, by_tag) = convert_tags(root, &small, owner, ex.tags.clone(), max("tags"))?;
+    let (corr_file, by_correspondent) =
+        convert_labels(root, "correspondents", &small.correspondents, owner, &ex.correspondents, max("correspondents"), now)?;
+    let (types_file, by_type) = convert_labels(root, "document_types", &small.types, owner, &ex.types, max("document_types"), now)?;
+    let (fields_file, fields) = convert_fields(root, &small, owner, &ex.fields, max("custom_fields"), now, &mut warnings)?;
+    files.extend([tags_file, corr_file, types_file, fields_file]);
 
     let mut documents = HashedFile::create(root, "data/documents.jsonl")?;
     let mut versions = HashedFile::create(root, "data/versions.jsonl")?;
@@ -320,7 +615,10 @@ fn write_archive(
     let bar = super::progress_bar("documents");
     bar.set_length(small.documents);
     let (mut n, mut unsynced) = (0i64, 0u64);
-    let now = crate::domain::now_millis();
+    let (max_doc, max_version) = (max("documents"), max("versions"));
+    // paperless document pk → docmerge id
+    let mut doc_ids: HashMap<i64, Id> = HashMap::new();
+    let mut asns_used = ex.taken_asns.clone();
     for_each_object(&manifest, &mut |o| {
         if o["model"] != "documents.document" {
             return Ok(());
@@ -358,32 +656,34 @@ fn write_archive(
         }
         n += 1;
         let (doc_id, version_id) = (max_doc + n, max_version + n);
-        let created = text(f, "created").and_then(parse_time).unwrap_or(now);
-        let added = text(f, "added").and_then(parse_time).unwrap_or(created);
+        doc_ids.insert(pk, doc_id);
+        let created = text(f, "created");
+        let added = text(f, "added").and_then(parse_time).or_else(|| created.and_then(parse_time)).unwrap_or(now);
         let modified = text(f, "modified").and_then(parse_time).unwrap_or(added);
+        // The date as paperless shows it (the date part as written, in its own time zone).
+        let date = created.and_then(|c| c.get(..10)).and_then(metadata::parse_date).map(|d| d.format("%Y-%m-%d").to_string());
+        let asn = match f["archive_serial_number"].as_i64() {
+            Some(a) if a < 0 || !asns_used.insert(a) => {
+                warnings.push(format!("{item}: its ASN {a} is used by another document already; imported without it"));
+                None
+            }
+            other => other,
+        };
         let filename = text(f, "original_filename")
             .map(str::to_string)
             .or_else(|| original.file_name().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| format!("paperless-{pk}"));
-        let note = small.notes.get(&pk).map(|notes| {
-            notes
-                .iter()
-                .map(|(at, user, text)| {
-                    let who = user.and_then(|u| small.users.get(&u)).map(|u| format!(" ({u})")).unwrap_or_default();
-                    format!("{}{who}: {text}", at.get(..10).unwrap_or(at))
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
+        let correspondent = f["correspondent"].as_i64().and_then(|c| by_correspondent.get(&c).copied());
+        let doc_type = f["document_type"].as_i64().and_then(|t| by_type.get(&t).copied());
         documents.line(&json!({"id": doc_id, "owner_id": owner, "folder_id": home, "title": title, "state": "queued", "error": null,
-            "current_version_id": version_id, "sha256": sha, "duplicate_of": null, "created_at": created, "updated_at": modified, "trashed_at": null}))?;
+            "current_version_id": version_id, "sha256": sha, "duplicate_of": null, "created_at": added, "updated_at": modified, "trashed_at": null,
+            "correspondent_id": correspondent, "document_type_id": doc_type, "document_date": date,
+            "date_source": date.as_ref().map(|_| metadata::DATE_BY_USER), "asn": asn}))?;
         versions.line(&json!({"id": version_id, "document_id": doc_id, "number": 1, "filename": filename,
             "mime": text(f, "mime_type").unwrap_or("application/octet-stream"), "size": size, "sha256": sha, "state": "queued", "error": null,
-            "page_count": 0, "pages_done": 0, "searchable_sha256": null, "note": note, "created_at": added}))?;
+            "page_count": 0, "pages_done": 0, "searchable_sha256": null, "note": "imported from paperless-ngx", "created_at": added}))?;
         let mut doc_tags: Vec<Id> =
             f["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_i64()).filter_map(|t| by_tag.get(&t).copied()).collect();
-        doc_tags.extend(f["correspondent"].as_i64().and_then(|c| by_correspondent.get(&c).copied()));
-        doc_tags.extend(f["document_type"].as_i64().and_then(|t| by_type.get(&t).copied()));
         doc_tags.sort_unstable();
         doc_tags.dedup();
         for t in doc_tags {
@@ -396,9 +696,74 @@ fn write_archive(
     bar.finish_and_clear();
     // Every original is durable before the importer commits a row that refers to it.
     ctx.blobs.sync_all_written()?;
-    files.extend([new_tags, documents.finish()?, versions.finish()?, links.finish()?, blobs.finish()?]);
+    files.extend([documents.finish()?, versions.finish()?, links.finish()?, blobs.finish()?]);
+
+    // Field values (after the documents: a link names documents by their new ids).
+    let mut values = HashedFile::create(root, "data/document_fields.jsonl")?;
+    let mut seen = std::collections::HashSet::new();
+    for (doc_pk, field_pk, inst) in &small.field_values {
+        let (Some(doc), Some(field)) = (doc_ids.get(doc_pk), fields.get(field_pk)) else { continue };
+        if !seen.insert((*doc, field.def.id)) {
+            continue;
+        }
+        match metadata::validate_value(&field.def, &field_input(field, inst, &doc_ids)) {
+            Ok(v) => values.line(&json!({"document_id": doc, "field_id": field.def.id, "value": v.value, "num": v.num, "txt": v.txt}))?,
+            Err(e) => warnings.push(format!("document {doc_pk}: {e}; the field is imported empty")),
+        }
+    }
+    files.push(values.finish()?);
+
+    // Notes, with their authors where the paperless user has a docmerge account.
+    let mut notes = HashedFile::create(root, "data/notes.jsonl")?;
+    let mut note_id = max("notes");
+    let mut pks: Vec<&i64> = small.notes.keys().collect();
+    pks.sort();
+    for pk in pks {
+        let Some(doc) = doc_ids.get(pk) else { continue };
+        for (at, user, body) in &small.notes[pk] {
+            let name = user.and_then(|u| small.users.get(&u));
+            let author = name.and_then(|n| ex.users.get(&n.to_lowercase()).copied());
+            let body = match (author, name) {
+                (None, Some(n)) => format!("({n}) {body}"),
+                _ => body.clone(),
+            };
+            let at = parse_time(at).unwrap_or(now);
+            note_id += 1;
+            notes
+                .line(&json!({"id": note_id, "document_id": doc, "author_id": author, "body": body, "created_at": at, "updated_at": at}))?;
+        }
+    }
+    files.push(notes.finish()?);
+
+    // Saved views, their rules in the search language.
+    let mut views = HashedFile::create(root, "data/saved_views.jsonl")?;
+    let mut view_id = max("saved_views");
+    let mut names = ex.views.clone();
+    for (pk, f) in &small.views {
+        let mut name = text(f, "name").unwrap_or("Saved view").to_string();
+        if !names.insert(name.to_lowercase()) {
+            name = format!("{name} (paperless)");
+            names.insert(name.to_lowercase());
+        }
+        let rules: Vec<(i64, Option<String>)> =
+            small.view_rules.iter().filter(|(v, _, _)| v == pk).map(|(_, r, v)| (*r, v.clone())).collect();
+        let query = view_query(&name, &rules, &small, &mut warnings);
+        if !query.is_empty()
+            && let Err(e) = crate::domain::search::parse_query(&query)
+        {
+            warnings.push(format!("saved view {name:?}: its rules became {query:?}, which does not parse ({e}); imported without a query"));
+        }
+        let query = if crate::domain::search::parse_query(&query).is_ok() { query } else { String::new() };
+        view_id += 1;
+        views.line(&json!({"id": view_id, "owner_id": owner, "name": name, "query": query, "sort": view_sort(f),
+            "columns": "[\"title\",\"date\",\"correspondent\",\"tags\"]",
+            "on_dashboard": f["show_on_dashboard"].as_bool().unwrap_or(false), "in_sidebar": f["show_in_sidebar"].as_bool().unwrap_or(false),
+            "position": 0, "created_at": now}))?;
+    }
+    files.push(views.finish()?);
+
     let new_tags = write_manifest(root, files)?;
-    Ok(Converted { root: root.to_path_buf(), documents: n as u64, new_tags })
+    Ok(Converted { root: root.to_path_buf(), documents: n as u64, new_tags, warnings })
 }
 
 /// `docmerge import --from-paperless DIR [--owner USER]`.
@@ -419,5 +784,8 @@ pub async fn import_paperless(ctx: &AppContext, dir: &Path, owner: Option<&str>)
         if s.resumed { ", continuing an interrupted import" } else { "" },
         s.process_jobs
     );
+    for w in &converted.warnings {
+        println!("  not carried over as it was: {w}");
+    }
     Ok(())
 }

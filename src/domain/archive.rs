@@ -316,6 +316,16 @@ pub static TABLES: &[TableSpec] = &[
     },
 ];
 
+/// `SELECT (SELECT COALESCE(MAX(id), 0) FROM t1), …` for [`ArchiveStore::max_ids`]; None when
+/// a name is not a table with ids (names never come from users, but the check is cheap).
+pub fn max_ids_sql(tables: &[&'static str]) -> Option<String> {
+    let parts: Option<Vec<String>> = tables
+        .iter()
+        .map(|t| table(t).filter(|s| s.key == ["id"]).map(|s| format!("(SELECT COALESCE(MAX(id), 0) FROM {})", s.name)))
+        .collect();
+    parts.map(|p| format!("SELECT {}", p.join(", ")))
+}
+
 pub fn table(name: &str) -> Option<&'static TableSpec> {
     TABLES.iter().find(|t| t.name == name)
 }
@@ -430,9 +440,10 @@ pub trait ArchiveStore: Send + Sync {
     /// thumbnail + preview) without touching its text.
     async fn set_derived(&self, version_id: Id, searchable_sha256: &str, pages: Vec<(i32, String, String)>) -> DomainResult<()>;
 
-    /// The largest ids of tags, documents and versions (0 when empty), in that order: where an
-    /// import into a non-empty instance (`--from-paperless`) starts numbering its rows.
-    async fn max_ids(&self) -> DomainResult<[Id; 3]>;
+    /// The largest id of each of these tables (0 when empty), in that order: where an import
+    /// into a non-empty instance (`--from-paperless`) starts numbering its rows. Only tables of
+    /// [`TABLES`] with an `id` column are accepted.
+    async fn max_ids(&self, tables: &[&'static str]) -> DomainResult<Vec<Id>>;
 
     // ---- scheduled backups (the `backup_runs` table, one row per scheduled time) ---------
     /// Claims the backup of `slot` for job `job_id`: true when nobody made it yet, or when

@@ -689,21 +689,63 @@ fn paperless_export(dir: &Path) -> PathBuf {
             "storage_type": "unencrypted", "added": "2023-01-01T00:00:00Z", "filename": "0000002.pdf", "archive_serial_number": null,
             "archive_filename": null, "original_filename": "letter.pdf", "tags": [2]},
          "__exported_file_name__": "0000002.pdf", "__exported_archive_name__": null},
+        {"model": "auth.user", "pk": 4, "fields": {"username": "ghost", "is_superuser": false}},
         {"model": "documents.note", "pk": 1, "fields": {"document": 1, "note": "paid on 5 April", "created": "2023-04-05T12:00:00Z", "user": 3}},
-        {"model": "documents.savedview", "pk": 1, "fields": {"name": "ignored"}}
+        {"model": "documents.note", "pk": 2, "fields": {"document": 1, "note": "checked", "created": "2023-04-06T12:00:00Z", "user": 4}},
+        // Custom fields of every paperless data type (models.CustomField.FieldDataType), with
+        // extra_data as paperless writes it: select_options as {id, label} (2.15+) and as plain
+        // labels (older exports, whose values are indexes); default_currency for monetary.
+        {"model": "documents.customfield", "pk": 1, "fields": {"name": "Reference", "data_type": "string", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 2, "fields": {"name": "Remarks", "data_type": "longtext", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 3, "fields": {"name": "Portal", "data_type": "url", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 4, "fields": {"name": "Due", "data_type": "date", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 5, "fields": {"name": "Paid", "data_type": "boolean", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 6, "fields": {"name": "Pages", "data_type": "integer", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 7, "fields": {"name": "Rate", "data_type": "float", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 8, "fields": {"name": "Total", "data_type": "monetary", "extra_data": {"default_currency": "EUR"}}},
+        {"model": "documents.customfield", "pk": 9, "fields": {"name": "Related", "data_type": "documentlink", "extra_data": null}},
+        {"model": "documents.customfield", "pk": 10, "fields": {"name": "Category", "data_type": "select",
+            "extra_data": {"select_options": [{"id": "aB3dE6gH9jK2mN5p", "label": "Insurance"}, {"id": "qR8sT1uV4wX7yZ0a", "label": "Tax"}]}}},
+        {"model": "documents.customfield", "pk": 11, "fields": {"name": "Priority", "data_type": "select", "extra_data": {"select_options": ["low", "high"]}}},
+        {"model": "documents.customfieldinstance", "pk": 1, "fields": {"document": 1, "field": 1, "value_text": "INV-2023-04"}},
+        {"model": "documents.customfieldinstance", "pk": 2, "fields": {"document": 1, "field": 2, "value_long_text": "line one\nline two"}},
+        {"model": "documents.customfieldinstance", "pk": 3, "fields": {"document": 1, "field": 3, "value_url": "https://acme.example/invoices/4"}},
+        {"model": "documents.customfieldinstance", "pk": 4, "fields": {"document": 1, "field": 4, "value_date": "2023-05-01"}},
+        {"model": "documents.customfieldinstance", "pk": 5, "fields": {"document": 1, "field": 5, "value_bool": true}},
+        {"model": "documents.customfieldinstance", "pk": 6, "fields": {"document": 1, "field": 6, "value_int": 3}},
+        {"model": "documents.customfieldinstance", "pk": 7, "fields": {"document": 1, "field": 7, "value_float": 1.5}},
+        {"model": "documents.customfieldinstance", "pk": 8, "fields": {"document": 1, "field": 8, "value_monetary": "EUR123.45"}},
+        {"model": "documents.customfieldinstance", "pk": 9, "fields": {"document": 1, "field": 9, "value_document_ids": [2]}},
+        {"model": "documents.customfieldinstance", "pk": 10, "fields": {"document": 1, "field": 10, "value_select": "qR8sT1uV4wX7yZ0a"}},
+        {"model": "documents.customfieldinstance", "pk": 11, "fields": {"document": 1, "field": 11, "value_select": 1}},
+        {"model": "documents.customfieldinstance", "pk": 12, "fields": {"document": 2, "field": 8, "value_monetary": "9.99"}},
+        {"model": "documents.customfieldinstance", "pk": 13, "fields": {"document": 2, "field": 5, "value_bool": null}},
+        {"model": "documents.savedview", "pk": 1, "fields": {"name": "ACME invoices", "show_on_dashboard": true, "show_in_sidebar": false,
+            "sort_field": "created", "sort_reverse": true, "owner": 3}},
+        {"model": "documents.savedviewfilterrule", "pk": 1, "fields": {"saved_view": 1, "rule_type": 3, "value": "1"}},
+        {"model": "documents.savedviewfilterrule", "pk": 2, "fields": {"saved_view": 1, "rule_type": 4, "value": "1"}},
+        {"model": "documents.savedviewfilterrule", "pk": 3, "fields": {"saved_view": 1, "rule_type": 9, "value": "2023-01-01"}},
+        {"model": "documents.savedviewfilterrule", "pk": 4, "fields": {"saved_view": 1, "rule_type": 21, "value": "7"}},
+        {"model": "documents.savedview", "pk": 2, "fields": {"name": "Tax", "show_on_dashboard": false, "show_in_sidebar": true,
+            "sort_field": "title", "sort_reverse": false, "owner": 3}},
+        {"model": "documents.savedviewfilterrule", "pk": 5, "fields": {"saved_view": 2, "rule_type": 6, "value": "2"}}
     ]);
     std::fs::write(export.join("manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
     export
 }
 
-/// A paperless-ngx export goes into an instance in use, owned by the user given: titles,
-/// dates, tags (correspondent and type as tags, an existing tag name reused), notes; the
-/// originals are processed by docmerge and searchable; a second run does nothing.
+/// A paperless-ngx export goes into an instance in use, owned by the user given: titles, dates,
+/// tags (an existing tag name reused), correspondents and document types, custom fields of
+/// every paperless type with their values, ASNs, notes with their authors, saved views with
+/// their rules in the search language; the originals are processed by docmerge and searchable;
+/// a second run does nothing.
 async fn paperless_export_is_imported(db: Db) {
     let server = TestServer::start_with(db, true, |_| {}).await;
     let alice = server.new_user("alice").await;
+    server.new_user("paula").await; // the author of a paperless note has an account here
     let (s, existing_tag) = alice.post("/api/v1/tags", &json!({"name": "tax", "color": "#000000"})).await;
     assert_eq!(s, 201, "{existing_tag}");
+    let (_, existing_corr) = alice.post("/api/v1/correspondents", &json!({"name": "acme corp"})).await;
     let (s, b) = alice.upload("mine.pdf", tiny_pdf("alice own document"), &[]).await;
     assert_eq!(s, 202, "{b}");
     let own = b["document"]["id"].as_i64().unwrap();
@@ -719,31 +761,84 @@ async fn paperless_export_is_imported(db: Db) {
     let by_title = |t: &str| items.iter().find(|d| d["title"] == t).cloned().unwrap_or_else(|| panic!("no {t}: {docs}"));
     let (acme, letter) = (by_title("ACME invoice 2023-04"), by_title("Second letter"));
     assert!(acme["id"].as_i64().unwrap() > own);
-    assert!(acme["created_at"].as_str().unwrap().starts_with("2023-04-01"), "{acme}");
-    assert!(letter["created_at"].as_str().unwrap().starts_with("2022-12-31T09:00:00"), "{letter}");
+    // created → the document's date; added → when it was added.
+    assert_eq!((acme["date"].as_str(), acme["date_source"].as_str()), (Some("2023-04-01"), Some("user")), "{acme}");
+    assert!(acme["created_at"].as_str().unwrap().starts_with("2023-04-02T08:30"), "{acme}");
+    assert_eq!(letter["date"], "2022-12-31", "the date as paperless showed it: {letter}");
+    assert_eq!(acme["asn"], 17);
+    assert_eq!(letter["asn"], Value::Null);
     let tags_of = |d: &Value| -> Vec<String> {
         let mut t: Vec<String> = d["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect();
         t.sort();
         t
     };
-    assert_eq!(tags_of(&acme), vec!["correspondent:ACME Corp", "invoices", "tax", "type:Invoice"], "{acme}");
+    assert_eq!(tags_of(&acme), vec!["invoices", "tax"], "{acme}");
     assert_eq!(tags_of(&letter), vec!["tax"], "{letter}");
     let (_, tags) = alice.get("/api/v1/tags").await;
     let tax: Vec<&Value> = tags["items"].as_array().unwrap().iter().filter(|t| t["name"] == "tax").collect();
     assert_eq!(tax.len(), 1, "the existing tag is reused: {tags}");
     assert_eq!(tax[0]["id"], existing_tag["id"]);
+    // Correspondent (an existing one of the same name, case aside, reused) and type.
+    assert_eq!(acme["correspondent"]["id"], existing_corr["id"], "{acme}");
+    assert_eq!(acme["document_type"]["name"], "Invoice");
+    assert_eq!(alice.get("/api/v1/correspondents").await.1["total"], 1);
+    // Every custom field type, with its value.
+    let value = |d: &Value, name: &str| d["fields"].as_array().unwrap().iter().find(|f| f["name"] == name).map(|f| f["value"].clone());
+    let letter_id = letter["id"].as_i64().unwrap();
+    for (name, want) in [
+        ("Reference", json!("INV-2023-04")),
+        ("Remarks", json!("line one\nline two")),
+        ("Portal", json!("https://acme.example/invoices/4")),
+        ("Due", json!("2023-05-01")),
+        ("Paid", json!(true)),
+        ("Pages", json!(3)),
+        ("Rate", json!(1.5)),
+        ("Total", json!({"amount": "123.45", "currency": "EUR"})),
+        ("Related", json!([letter_id])),
+    ] {
+        assert_eq!(value(&acme, name), Some(want), "{name}: {acme}");
+    }
+    let (_, fields) = alice.get("/api/v1/custom-fields").await;
+    let field = |name: &str| fields["items"].as_array().unwrap().iter().find(|f| f["name"] == name).cloned().unwrap();
+    let option_label = |f: &Value, id: &Value| f["options"].as_array().unwrap().iter().find(|o| &o["id"] == id).map(|o| o["label"].clone());
+    assert_eq!(option_label(&field("Category"), &value(&acme, "Category").unwrap()), Some(json!("Tax")));
+    assert_eq!(option_label(&field("Priority"), &value(&acme, "Priority").unwrap()), Some(json!("high")), "an older export: an index");
+    assert_eq!(field("Total")["currency"], "EUR");
+    assert_eq!(value(&letter, "Total"), Some(json!({"amount": "9.99", "currency": "EUR"})), "no currency written: the field's");
+    assert_eq!(value(&letter, "Paid"), Some(Value::Null), "on the document, empty");
+    assert_eq!(fields["total"], 11);
+    // Notes with their authors: paula has an account, ghost has not.
+    let acme_id = acme["id"].as_i64().unwrap();
+    let (_, notes) = alice.get(&format!("/api/v1/documents/{acme_id}/notes")).await;
+    let notes = notes["items"].as_array().unwrap();
+    assert_eq!((notes[0]["body"].as_str(), notes[0]["author"]["username"].as_str()), (Some("paid on 5 April"), Some("paula")), "{notes:?}");
+    assert_eq!((notes[1]["body"].as_str(), notes[1]["author"].clone()), (Some("(ghost) checked"), Value::Null), "{notes:?}");
+    assert!(notes[0]["created_at"].as_str().unwrap().starts_with("2023-04-05T12:00"));
+    // Saved views: rules in the search language (one rule has no equivalent), sort, flags.
+    let (_, views) = alice.get("/api/v1/views").await;
+    let view =
+        |name: &str| views["items"].as_array().unwrap().iter().find(|v| v["name"] == name).cloned().unwrap_or_else(|| panic!("{views}"));
+    let acme_view = view("ACME invoices");
+    assert_eq!(acme_view["query"], "correspondent:\"ACME Corp\" type:Invoice created>2023-01-01", "{acme_view}");
+    assert_eq!((acme_view["sort"].as_str(), acme_view["on_dashboard"].as_bool()), (Some("-date"), Some(true)));
+    assert_eq!((view("Tax")["query"].as_str(), view("Tax")["in_sidebar"].as_bool()), (Some("tag:tax"), Some(true)));
+    let vid = acme_view["id"].as_i64().unwrap();
+    let (_, in_view) = alice.get(&format!("/api/v1/views/{vid}/documents")).await;
+    assert_eq!(in_view["total"], 1, "{in_view}");
+    // The search language finds the imported values.
+    assert_eq!(alice.get("/api/v1/search?q=total>100").await.1["total"], 1);
+    assert_eq!(alice.get("/api/v1/search?q=asn:17").await.1["total"], 1);
 
     for d in [&acme, &letter] {
         let id = d["id"].as_i64().unwrap();
         let done = alice.wait_done(id, Duration::from_secs(120)).await;
         assert_eq!(done["state"], "ready", "{done}");
+        assert_eq!(done["date"], d["date"], "processing keeps the imported date");
     }
-    let acme_id = acme["id"].as_i64().unwrap();
     let (_, versions) = alice.get(&format!("/api/v1/documents/{acme_id}/versions")).await;
     let v = &versions["items"][0];
     assert_eq!(v["filename"], "acme-scan.pdf", "{v}");
     assert!(v["created_at"].as_str().unwrap().starts_with("2023-04-02T08:30"), "{v}");
-    assert_eq!(v["note"], "2023-04-05 (paula): paid on 5 April", "{v}");
     let (s, bytes) = alice.get_bytes(&format!("/api/v1/documents/{acme_id}/download")).await;
     assert_eq!(s, 200);
     assert_eq!(bytes, std::fs::read(export.join("0000001.pdf")).unwrap(), "the original, byte for byte");

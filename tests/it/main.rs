@@ -3,6 +3,8 @@
 //! database on the server named by `DOCMERGE_TEST_PG`, default
 //! `postgres://root@127.0.0.1:5432/postgres`; unreachable = FAIL, never a skip).
 
+#![recursion_limit = "512"]
+
 #[macro_use]
 mod common;
 mod harness;

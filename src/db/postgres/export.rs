@@ -395,10 +395,11 @@ impl ArchiveStore for PgStore {
         tx.commit().await.map_err(DomainError::from)
     }
 
-    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
+    async fn max_ids(&self, tables: &[&'static str]) -> DomainResult<Vec<Id>> {
+        let sql = max_ids_sql(tables).ok_or_else(|| DomainError::database(format!("max_ids of unknown tables {tables:?}")))?;
         let c = self.client().await?;
-        let r = query_one(&c, "SELECT (SELECT COALESCE(MAX(id), 0)::bigint FROM tags), (SELECT COALESCE(MAX(id), 0)::bigint FROM documents), (SELECT COALESCE(MAX(id), 0)::bigint FROM versions)", &[]).await?;
-        Ok([col(&r, 0)?, col(&r, 1)?, col(&r, 2)?])
+        let r = query_one(&c, &sql.replace("COALESCE(MAX(id), 0)", "COALESCE(MAX(id), 0)::bigint"), &[]).await?;
+        (0..tables.len()).map(|i| col(&r, i)).collect()
     }
 
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {

@@ -326,8 +326,13 @@ impl ArchiveStore for SqliteStore {
         .await
     }
 
-    async fn max_ids(&self) -> DomainResult<[Id; 3]> {
-        self.read(|conn| conn.query_row("SELECT (SELECT COALESCE(MAX(id), 0) FROM tags), (SELECT COALESCE(MAX(id), 0) FROM documents), (SELECT COALESCE(MAX(id), 0) FROM versions)", [], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?])).map_err(DomainError::from)).await
+    async fn max_ids(&self, tables: &[&'static str]) -> DomainResult<Vec<Id>> {
+        let sql = max_ids_sql(tables).ok_or_else(|| DomainError::database(format!("max_ids of unknown tables {tables:?}")))?;
+        let n = tables.len();
+        self.read(move |conn| {
+            conn.query_row(&sql, [], |r| (0..n).map(|i| r.get::<_, Id>(i)).collect::<Result<Vec<_>, _>>()).map_err(DomainError::from)
+        })
+        .await
     }
 
     async fn begin_backup(&self, slot: &str, job_id: Id, now: Millis) -> DomainResult<bool> {
