@@ -30,7 +30,7 @@ async fn api_view(api: &Api, derived_bytes: bool) -> Value {
     ids.extend(trash["items"].as_array().unwrap().iter().filter_map(|d| d["id"].as_i64()));
     for id in ids {
         let mut d = serde_json::Map::new();
-        for part in ["", "/versions", "/pages"] {
+        for part in ["", "/versions", "/pages", "/notes", "/history"] {
             let (s, v) = api.get(&format!("/api/v1/documents/{id}{part}")).await;
             d.insert(format!("get{part}"), json!([s, v]));
         }
@@ -50,7 +50,16 @@ async fn api_view(api: &Api, derived_bytes: bool) -> Value {
         }
         view.insert(format!("document {id}"), Value::Object(d));
     }
-    for path in ["/api/v1/tags", "/api/v1/folders/roots", "/api/v1/auth/me"] {
+    for path in [
+        "/api/v1/tags",
+        "/api/v1/folders/roots",
+        "/api/v1/auth/me",
+        "/api/v1/correspondents",
+        "/api/v1/document-types",
+        "/api/v1/custom-fields",
+        "/api/v1/views",
+        "/api/v1/dashboard",
+    ] {
         let (s, v) = api.get(path).await;
         view.insert(path.into(), json!([s, v]));
     }
@@ -61,7 +70,20 @@ async fn api_view(api: &Api, derived_bytes: bool) -> Value {
             view.insert(format!("children of {key}"), json!([s, v]));
         }
     }
-    for q in ["paperless", "agenda", "the", "meet*", "tag:invoices", "\"city council\"", "-the document", "lorem ipsum"] {
+    for q in [
+        "paperless",
+        "agenda",
+        "the",
+        "meet*",
+        "tag:invoices",
+        "\"city council\"",
+        "-the document",
+        "lorem ipsum",
+        "correspondent:ACME",
+        "amount>10",
+        "has:note",
+        "receipt",
+    ] {
         let (s, v) = api.get(&format!("/api/v1/search?q={}", urlencoding::encode(q))).await;
         view.insert(format!("search {q}"), json!([s, v]));
     }
@@ -167,6 +189,23 @@ async fn corpus_library(db: Db) -> TestServer {
     assert_eq!(s, 200, "{b}");
     let (s, b) = admin.delete(&format!("/api/v1/documents/{}", ids[2].1)).await;
     assert!(s == 200 || s == 204, "{b}");
+    // Metadata (#22): a correspondent, a type with a default field, values, a note, an ASN, a view.
+    let (_, acme) = admin.post("/api/v1/correspondents", &json!({"name": "ACME", "color": "#112233"})).await;
+    let (_, amount) = admin.post("/api/v1/custom-fields", &json!({"name": "Amount", "kind": "monetary", "currency": "EUR"})).await;
+    let (_, cat) = admin.post("/api/v1/custom-fields", &json!({"name": "Category", "kind": "select", "options": ["A", "B"]})).await;
+    let (_, inv) = admin.post("/api/v1/document-types", &json!({"name": "Invoice", "default_fields": [amount["id"]]})).await;
+    let (s, b) = admin
+        .patch(
+            &format!("/api/v1/documents/{}", ids[0].1),
+            &json!({"correspondent_id": acme["id"], "document_type_id": inv["id"], "date": "2024-02-29", "asn": 12,
+                    "fields": [{"field_id": amount["id"], "value": "12.5"}, {"field_id": cat["id"], "value": "B"}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = admin.post(&format!("/api/v1/documents/{}/notes", ids[0].1), &json!({"body": "keep the receipt"})).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = admin.post("/api/v1/views", &json!({"name": "ACME", "query": "correspondent:ACME", "on_dashboard": true})).await;
+    assert_eq!(s, 201, "{b}");
     server
 }
 
@@ -178,6 +217,10 @@ async fn round_trip_sqlite_postgres_sqlite() {
     let source = corpus_library(Db::Sqlite).await;
     let expected = users_view(&source, true).await;
     assert!(expected.to_string().contains("Agenda of the city"));
+    for carried in ["keep the receipt", "\"asn\":12", "\"date\":\"2024-02-29\"", "\"currency\":\"EUR\"", "correspondent:ACME", "note.added"]
+    {
+        assert!(expected.to_string().contains(carried), "the view compared must hold {carried}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("library.tar");
