@@ -253,6 +253,10 @@ pub struct LibraryArgs {
     /// Keep the filled library (prints where) instead of removing it, for studying queries.
     #[arg(long)]
     pub keep: bool,
+    /// Only the request kinds whose name contains this (e.g. `metadata`: the filtered list,
+    /// the field queries and the bulk edit); repeatable. Default: all.
+    #[arg(long)]
+    pub only: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

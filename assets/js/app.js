@@ -3,9 +3,9 @@ import { h, icon, clear, debounce, tagChip, put } from './dom.js';
 import { get, post, on, session, setCsrf, loadTags, ApiError, sentence } from './api.js';
 import { startWs, stopWs } from './ws.js';
 import { route, fallback, guard, start, navigate, parseHash, href } from './router.js';
-import { toast, toastError, emptyState, setTitle } from './ui.js';
+import { toast, toastError, emptyState, setTitle, modal } from './ui.js';
 import { resetUploads } from './uploads.js';
-import { dropTarget } from './common.js';
+import { dropTarget, LIST_KEYS } from './common.js';
 import { uploadFiles } from './uploads.js';
 import { loginView } from './views/login.js';
 import { folderView } from './views/folder.js';
@@ -19,6 +19,10 @@ import { tagsView } from './views/tags.js';
 import { correspondentsView, documentTypesView } from './views/labels.js';
 import { fieldsView } from './views/fields.js';
 import { documentsView } from './views/documents.js';
+import { dashboardView } from './views/dashboard.js';
+import { viewPage } from './views/viewpage.js';
+import { viewsListView } from './views/viewslist.js';
+import { loadViews, viewHref } from './savedviews.js';
 import { tagQuery } from './common.js';
 
 const $ = (id) => document.getElementById(id);
@@ -32,6 +36,7 @@ export async function establish(me) {
   session.config = config || {};
   startWs(session.config.ws_url || '/ws');
   loadTags().catch(() => {});
+  loadViews().catch(() => {});
   document.body.classList.remove('logged-out');
   renderShell();
   renderRuntimeBanner();
@@ -92,7 +97,7 @@ export async function logout() {
 
 function dropSession() {
   session.user = null; session.roots = null; session.tags = [];
-  session.labels = { correspondents: [], 'document-types': [] }; session.fields = [];
+  session.labels = { correspondents: [], 'document-types': [] }; session.fields = []; session.views = [];
   setCsrf(null);
   stopWs();
   resetUploads();
@@ -123,15 +128,18 @@ function renderShell() {
   dropTarget(homeLink, () => ({ id: home.id, name: 'Home' }), { onFiles: (f) => uploadFiles(f, home.id) });
   dropTarget(inboxLink, () => ({ id: inbox.id, name: 'Inbox' }), { onFiles: (f) => uploadFiles(f, inbox.id) });
   const tagList = h('ul', { class: 'nav-tags', id: 'nav-tags' });
+  const viewList = h('ul', { class: 'nav-tags nav-views', id: 'nav-views', 'data-testid': 'nav-views' });
   put(sb,
     h('div', { class: 'nav-group' },
-      navLink('/', 'clock', 'Recent', { 'data-testid': 'nav-recent', title: 'What is processing, and all documents, newest first' }),
+      navLink('/', 'dashboard', 'Dashboard', { 'data-testid': 'nav-dashboard', title: 'Your views, what is not filed yet, what is processing' }),
+      navLink('/recent', 'clock', 'Recent', { 'data-testid': 'nav-recent', title: 'What is processing, and all documents, newest first' }),
       homeLink, inboxLink,
       navLink('/tags', 'tag', 'Tags', { 'data-testid': 'nav-tags-page' }),
       navLink('/correspondents', 'contact', 'Correspondents', { 'data-testid': 'nav-correspondents' }),
       navLink('/document-types', 'fileType', 'Document types', { 'data-testid': 'nav-document-types' }),
       navLink('/fields', 'fields', 'Custom fields', { 'data-testid': 'nav-fields' }),
       navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
+    h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, h('a', { href: '#/views', class: 'nav-title-link', 'data-testid': 'nav-all-views', title: 'All your views' }, 'Views')), viewList),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Your tags'), tagList),
     h('div', { class: 'nav-group nav-bottom' },
       navLink('/settings/tokens', 'key', 'API tokens'),
@@ -139,6 +147,7 @@ function renderShell() {
       h('p', { class: 'version muted' }, session.config.version ? `docmerge ${session.config.version}` : '')),
   );
   renderNavTags();
+  renderNavViews();
   const um = $('user-menu');
   const btn = h('button', { type: 'button', class: 'btn user-btn', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'aria-controls': 'user-pop', 'data-testid': 'user-menu' },
     icon('user', 18), h('span', { class: 'user-name' }, session.user.username));
@@ -167,9 +176,23 @@ function renderNavTags() {
 export { tagQuery };
 on('tags', renderNavTags);
 
+/** The saved views marked for the sidebar; "All views" leads to every one. */
+function renderNavViews() {
+  const list = $('nav-views');
+  if (!list) return;
+  const shown = session.views.filter((v) => v.in_sidebar);
+  put(list,
+    shown.map((v) => h('li', null, h('a', { class: 'nav-tag nav-view', href: viewHref(v.id), 'data-testid': 'nav-view', dataset: { viewId: v.id, path: `/view/${v.id}` } },
+      icon('view', 14), h('span', { class: 'nav-view-name' }, v.name)))),
+    h('li', null, h('a', { class: 'nav-tag nav-view muted', href: '#/views', dataset: { path: '/views' } },
+      shown.length ? 'All views' : (session.views.length ? 'All views (none in the sidebar)' : 'Save a search as a view'))));
+  markActiveNav();
+}
+on('views', renderNavViews);
+
 function markActiveNav() {
   const { path } = parseHash();
-  document.querySelectorAll('.sidebar .nav-link').forEach((a) => {
+  document.querySelectorAll('.sidebar .nav-link, .sidebar .nav-view').forEach((a) => {
     const active = a.dataset.path === path;
     a.classList.toggle('active', active);
     if (active) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -216,8 +239,10 @@ function requireRoots(fn) {
 }
 
 route('/login', (params) => loginView(params, establish));
-route('/', requireRoots(recentView));
-route('/recent', () => navigate('/', null, { replace: true }));
+route('/', requireRoots(dashboardView));
+route('/recent', requireRoots(recentView));
+route('/views', viewsListView);
+route('/view/:id', viewPage);
 route('/documents', requireRoots(documentsView));
 route('/home', requireRoots(() => navigate(`/folder/${session.roots.home.id}`, null, { replace: true })));
 route('/tags', tagsView);
@@ -258,6 +283,9 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     $('search-input').focus();
     $('search-input').select();
+  } else if (e.key === '?' && !typing && !e.ctrlKey && !e.metaKey && !e.altKey && session.user && !document.querySelector('dialog[open]')) {
+    e.preventDefault();
+    keyboardHelp();
   } else if (e.key === 'Escape' && document.body.classList.contains('nav-open')) {
     setSidebar(false);
     $('menu-btn').focus();
@@ -265,6 +293,21 @@ document.addEventListener('keydown', (e) => {
     t.blur();
   }
 });
+
+/** `?`: every key the app knows, in one list. */
+function keyboardHelp() {
+  const mac = /Mac|iPhone|iPad/.test(navigator.platform || '');
+  const group = (title, keys) => [h('h3', { class: 'keys-h' }, title),
+    h('dl', { class: 'keys' }, keys.map(([k, what]) => [h('dt', null, k.split(' ').map((x) => h('kbd', null, x))), h('dd', null, what)]))];
+  return modal({
+    title: 'Keyboard', testid: 'keys-dialog', wide: true,
+    build: () => [
+      group('Everywhere', [['/', 'Search'], ['?', 'This list']]),
+      group('Lists of documents', LIST_KEYS),
+      group('A document', [['← →', 'Previous, next page'], ['Home End', 'First, last page'], [`${mac ? '⌘' : 'Ctrl'} Enter`, 'Save the metadata being edited']]),
+    ],
+  });
+}
 
 // ---------- boot ----------
 async function boot() {

@@ -216,3 +216,94 @@ export function wireDocumentList({ st, sortSel, sortKey, reset, loadMore, moreBt
   document.addEventListener('keydown', onKey);
   return () => { io.disconnect(); document.removeEventListener('keydown', onKey); };
 }
+
+/** The keys every document list understands, for the keyboard help (`?`). */
+export const LIST_KEYS = [
+  ['↑ ↓', 'Move through the rows'],
+  ['x', 'Select or unselect the row'],
+  ['Enter', 'Open the document'],
+  ['e', 'Edit the document’s metadata'],
+  ['Delete', 'Move the selection to the trash'],
+  ['Esc', 'Clear the selection'],
+];
+
+/** Whether a key press belongs to something the user types into (never a list shortcut). */
+export function isTypingTarget(t) {
+  if (!(t instanceof HTMLElement)) return false;
+  if (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT') return true;
+  return t.tagName === 'INPUT' && t.type !== 'checkbox' && t.type !== 'radio';
+}
+
+/**
+ * Keyboard in a list of rows: ↑/↓ (and j/k) move a focus highlight, `x` toggles the focused
+ * row's selection, Enter opens it, `e` opens the document with its metadata editor. The
+ * highlighted row takes the focus (tabindex -1), so screen readers follow it.
+ * rows() → the row elements in order; keyOf(row) → a stable key; toggle(row); open(row);
+ * edit(row) (optional). Returns {sync(), stop()}: sync() after a re-render keeps the highlight.
+ */
+export function wireRowKeys({ rows, keyOf, toggle, open, edit }) {
+  let cur = null;
+  const main = document.getElementById('main');
+  function mark(row, { focus = true } = {}) {
+    for (const r of rows()) if (r !== row && r.classList.contains('kbd-current')) { r.classList.remove('kbd-current'); r.removeAttribute('tabindex'); }
+    if (!row) { cur = null; return; }
+    cur = keyOf(row);
+    row.classList.add('kbd-current');
+    row.tabIndex = -1;
+    if (focus) {
+      row.focus({ preventScroll: true });
+      row.scrollIntoView({ block: 'nearest' });
+    }
+  }
+  function onKey(e) {
+    if (e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented) return;
+    if (document.querySelector('dialog[open]')) return;
+    const t = e.target;
+    if (isTypingTarget(t)) return;
+    // Only from the page itself (not the sidebar, the header or the upload tray).
+    if (!(t === document.body || t === document.documentElement || (main && main.contains(t)))) return;
+    const all = rows();
+    if (!all.length) return;
+    const i = all.findIndex((r) => keyOf(r) === cur);
+    const row = i >= 0 ? all[i] : null;
+    if (e.key === 'ArrowDown' || e.key === 'j') {
+      e.preventDefault();
+      mark(all[Math.min(all.length - 1, i + 1)]);
+    } else if (e.key === 'ArrowUp' || e.key === 'k') {
+      e.preventDefault();
+      mark(all[Math.max(0, i < 0 ? 0 : i - 1)]);
+    } else if ((e.key === 'x' || e.key === 'X') && row) {
+      e.preventDefault();
+      toggle(row);
+    } else if (e.key === 'Enter' && row && (t === row || !(t instanceof HTMLElement) || !t.closest('a, button'))) {
+      e.preventDefault();
+      open(row);
+    } else if ((e.key === 'e' || e.key === 'E') && row && edit) {
+      e.preventDefault();
+      edit(row);
+    }
+  }
+  document.addEventListener('keydown', onKey);
+  return {
+    /** After the rows were rebuilt: the same row keeps the highlight (and the focus it had). */
+    sync() {
+      if (cur == null) return;
+      const lost = document.activeElement === document.body || !document.activeElement;
+      const row = rows().find((r) => keyOf(r) === cur);
+      if (row) mark(row, { focus: lost && row.isConnected });
+      else cur = null;
+    },
+    stop() { document.removeEventListener('keydown', onKey); },
+  };
+}
+
+/** Open a document's page (Enter on a row). */
+export function openDocRow(row) {
+  const a = row.querySelector('a.row-link, a.result-title');
+  if (a && a.getAttribute('href')) location.hash = a.getAttribute('href').replace(/^#/, '');
+}
+/** Open a document's page with the metadata editor open (`e` on a row). */
+export function editDocRow(row) {
+  const id = row.dataset.docId;
+  if (id) location.hash = `/doc/${id}?edit=metadata`;
+}

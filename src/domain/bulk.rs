@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::metadata::DocumentPatch;
 use super::{DomainError, DomainResult, Id};
 
+/// A bulk edit runs before processing jobs (priority 10): it is a quick change a user waits
+/// for, and should not wait behind a backlog of OCR.
+pub const PRIORITY: i32 = 20;
+
 /// At most this many documents in one bulk edit.
 pub const MAX_DOCUMENTS: usize = 100_000;
 /// Documents per transaction: small enough that other writers wait at most a few

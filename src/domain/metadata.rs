@@ -346,6 +346,9 @@ pub fn validate_value(def: &FieldDef, input: &Value) -> DomainResult<StoredValue
                     if !prefix_or_suffix {
                         return Err(field_error(def, format_args!("{s:?} is not an amount (like 12.30 or EUR12.30)")));
                     }
+                    if rest.is_empty() {
+                        return Err(field_error(def, format_args!("{s:?} is not an amount (like 12.30 or EUR12.30)")));
+                    }
                     (rest, (!letters.is_empty()).then_some(letters))
                 }
                 _ => return Err(field_error(def, "expects an amount")),
@@ -691,6 +694,7 @@ mod tests {
         assert_eq!(ok(json!("12,30 chf")).value.unwrap(), r#"{"amount":"12.30","currency":"CHF"}"#);
         assert_eq!(ok(json!(100)).num, Some(100.0));
         assert_eq!(ok(json!({"amount": "-5", "currency": "gbp"})).value.unwrap(), r#"{"amount":"-5.00","currency":"GBP"}"#);
+        assert!(validate_value(&d, &json!("abc")).unwrap_err().to_string().contains("\"abc\""));
         for bad in [json!("12,3,4"), json!("12.3.4"), json!("abc"), json!("12.30 EURO"), json!("1.23456"), json!(true), json!("E1U2R")] {
             let e = validate_value(&d, &bad).unwrap_err().to_string();
             assert!(e.contains("field \"amount\""), "{bad}: {e}");

@@ -576,6 +576,20 @@ pub struct SyntheticDoc {
     pub created_at: Millis,
     pub tag_ids: Vec<Id>,
     pub pages: Vec<String>,
+    pub meta: SyntheticMeta,
+}
+
+/// The metadata of a [`SyntheticDoc`] (#22): correspondent, type, date and an amount in a
+/// monetary field (EUR).
+#[derive(Clone, Debug, Default)]
+#[cfg(feature = "bench")]
+pub struct SyntheticMeta {
+    pub correspondent_id: Option<Id>,
+    pub document_type_id: Option<Id>,
+    /// ISO date.
+    pub date: Option<String>,
+    /// (field id, amount)
+    pub amount: Option<(Id, f64)>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

@@ -194,7 +194,7 @@ pub fn parse_query(q: &str) -> Result<SearchQuery, DomainError> {
         // `*`, `-`, `""`, `%` or an emoji: nothing the indexes could look up. Listing every
         // document instead would answer a question nobody asked.
         return Err(DomainError::Invalid(
-            "the search query has no word to look for (letters or digits), nor a tag:, folder:, before: or after: filter".into(),
+            "the search query has no word to look for (letters or digits), nor a filter (tag:, folder:, correspondent:, type:, created…, a field…)".into(),
         ));
     }
     Ok(out)

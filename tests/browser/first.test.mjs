@@ -1,5 +1,5 @@
-// A new user's first steps (issue 21): the start page is Recent (newest documents of every folder,
-// with what is processing above them, live); the upload tray tells the truth (whole messages,
+// A new user's first steps (issue 21): the start page is the dashboard (#22) and Recent (newest
+// documents of every folder, with what is processing above them, live) is one click away; the upload tray tells the truth (whole messages,
 // true counts, no Reprocess that cannot help); tags are managed on their own page (create,
 // rename, recolour, merge, delete) and put on or taken off several documents at once; an admin
 // sees a banner when the runtime files are missing. Every screenshot also checks the page shows
@@ -9,7 +9,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireEnv, launch, shot, login, openHome, textPdf } from './lib.mjs';
+import { requireEnv, launch, shot, login, openHome, textPdf, pageApi, stepper } from './lib.mjs';
 
 const env = requireEnv();
 const READY_TIMEOUT = Number(process.env.DOCMERGE_READY_TIMEOUT_MS || 300_000);
@@ -20,37 +20,14 @@ const tagB = `first-b-${stamp}`;
 const encrypted = join(process.env.DOCMERGE_TEST_CORPUS, 'bad-encrypted-password-is-test.pdf');
 
 
-let b; let page; let failed = false; let stepNo = 0;
+let b; let page;
 const docs = {}; // scan, letter, locked: document ids
 const tags = {}; // name → id
 
-/** Call the API with the page's session (and CSRF token for writes). */
-const api = (path, { method = 'GET', body } = {}) => page.evaluate(async ({ path, method, body }) => {
-  const m = document.cookie.match(/(?:^|;\s*)docmerge_csrf=([^;]*)/);
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET') { headers['Content-Type'] = 'application/json'; if (m) headers['X-CSRF-Token'] = decodeURIComponent(m[1]); }
-  const r = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  const text = await r.text();
-  let json = null; try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}, { path, method, body });
+const api = pageApi(() => page);
 const docTags = async (id) => ((await api(`/documents/${id}`)).json.tags || []).map((t) => t.name).sort();
 
-function step(name, fn, timeout = 90_000) {
-  it(name, { timeout }, async (t) => {
-    if (failed) { t.skip('an earlier step failed'); return; }
-    stepNo += 1;
-    const tag = `first-${String(stepNo).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`;
-    try {
-      await fn(tag);
-      await shot(page, tag);
-    } catch (e) {
-      failed = true;
-      await shot(page, `${tag}-FAILED`, { check: false }).catch(() => {});
-      throw e;
-    }
-  });
-}
+const step = stepper(it, 'first', () => page);
 
 /** Select documents by id in the list on screen (Recent or a folder). */
 async function selectDocs(ids) {
@@ -83,13 +60,17 @@ describe('a new user’s first steps', { timeout: READY_TIMEOUT + 900_000 }, () 
   });
   after(async () => { if (b) await b.close(); });
 
-  step('log in: the start page is Recent', async () => {
+  step('log in: the start page is the dashboard, Recent is one click away', async () => {
     await login(page, env);
     assert.equal(await page.evaluate(() => location.hash), '#/');
+    await page.locator('h1', { hasText: 'Dashboard' }).waitFor();
+    await page.locator('.nav-link[aria-current="page"]', { hasText: 'Dashboard' }).waitFor();
+    // Recent, Home, Inbox and Tags stay in the navigation.
+    for (const id of ['nav-recent', 'nav-home', 'nav-inbox', 'nav-tags-page', 'nav-trash']) await page.getByTestId(id).waitFor();
+    await page.getByTestId('nav-recent').click();
+    assert.equal(await page.evaluate(() => location.hash), '#/recent');
     await page.locator('h1', { hasText: 'Recent' }).waitFor();
     await page.locator('.nav-link[aria-current="page"]', { hasText: 'Recent' }).waitFor();
-    // Home, Inbox and Tags stay in the navigation.
-    for (const id of ['nav-home', 'nav-inbox', 'nav-tags-page', 'nav-trash']) await page.getByTestId(id).waitFor();
     await page.locator('[data-testid="doc-row"], .empty').first().waitFor();
   });
 
@@ -295,14 +276,14 @@ describe('a new user’s first steps', { timeout: READY_TIMEOUT + 900_000 }, () 
 
   step('dark mode and phone width', async () => {
     await page.emulateMedia({ colorScheme: 'dark' });
-    for (const [r, name] of [['#/', 'recent'], ['#/tags', 'tags']]) {
+    for (const [r, name] of [['#/', 'dashboard'], ['#/recent', 'recent'], ['#/tags', 'tags']]) {
       await page.goto(`${env.url}/${r}`);
       await page.locator('h1').first().waitFor();
       await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 15_000 }).catch(() => {});
       await shot(page, `first-dark-${name}`);
     }
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [r, name] of [['#/', 'recent'], ['#/tags', 'tags']]) {
+    for (const [r, name] of [['#/', 'dashboard'], ['#/recent', 'recent'], ['#/tags', 'tags']]) {
       await page.goto(`${env.url}/${r}`);
       await page.locator('h1').first().waitFor();
       await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 15_000 }).catch(() => {});
@@ -310,7 +291,7 @@ describe('a new user’s first steps', { timeout: READY_TIMEOUT + 900_000 }, () 
       await shot(page, `first-phone-dark-${name}`);
     }
     await page.emulateMedia({ colorScheme: 'light' });
-    await page.goto(`${env.url}/#/`);
+    await page.goto(`${env.url}/#/recent`);
     await page.getByTestId('doc-row').first().waitFor();
     await selectDocs([docs.scan, docs.letter]);
     await page.getByTestId('upload-input').setInputFiles({ name: `phone-${stamp}.pdf`, mimeType: 'application/pdf', buffer: textPdf(`Phone ${stamp}`) });
@@ -357,7 +338,7 @@ describe('a new user’s first steps', { timeout: READY_TIMEOUT + 900_000 }, () 
         await route.fulfill({ response: res, json: { ...(await res.json()), runtime: { ready: false, problem } } });
       });
       await login(other.page, { ...env, user, password: `pw-${stamp}-long` });
-      await other.page.locator('h1', { hasText: 'Recent' }).waitFor();
+      await other.page.locator('h1', { hasText: 'Dashboard' }).waitFor();
       assert.equal(await other.page.getByTestId('runtime-banner').count(), 0, 'no banner for a user who is not an admin');
       await shot(other.page, 'first-runtime-no-banner-for-users');
     } finally { await other.close(); }

@@ -64,9 +64,10 @@ describe('docmerge web UI flow', { timeout: READY_TIMEOUT + 600_000 }, () => {
     await login(page, env);
     await page.getByTestId('search-input').waitFor();
     await page.getByTestId('user-menu').waitFor();
-    // The start page is Recent (issue 21).
+    // The start page is the dashboard (#22; Recent, the start page of issue 21, is in the sidebar).
     assert.equal(await hash(), '#/');
-    await page.locator('h1', { hasText: 'Recent' }).waitFor();
+    await page.locator('h1', { hasText: 'Dashboard' }).waitFor();
+    await page.getByTestId('nav-recent').waitFor();
   });
 
   step('create a folder for this run', async () => {

@@ -89,12 +89,12 @@ export async function login(page, env) {
   await page.getByTestId('login-username').fill(env.user);
   await page.getByTestId('login-password').fill(env.password);
   await page.getByTestId('login-submit').click();
-  // The start page is Recent (#/); a ?next= target may be any other page.
+  // The start page is the dashboard (#/); a ?next= target may be any other page.
   await page.waitForFunction(() => location.hash && !location.hash.startsWith('#/login'), null, { timeout: 20_000 });
   await page.locator('#main > *').first().waitFor();
 }
 
-/** Open the Home folder from the navigation (the start page is Recent). */
+/** Open the Home folder from the navigation (the start page is the dashboard). */
 export async function openHome(page) {
   await page.getByTestId('nav-home').click();
   await page.waitForFunction(() => /^#\/folder\/\d+/.test(location.hash));
@@ -125,4 +125,37 @@ export function textPdf(text, size = 24) {
   for (const off of offsets) out += `${String(off).padStart(10, '0')} 00000 n \n`;
   out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(out, 'latin1');
+}
+
+/** The REST API with the page's session (and its CSRF token for writes): `{status, json, text}`.
+ *  `getPage` gives the current page. */
+export function pageApi(getPage) {
+  return (path, { method = 'GET', body } = {}) => getPage().evaluate(async ({ path, method, body }) => {
+    const m = document.cookie.match(/(?:^|;\s*)docmerge_csrf=([^;]*)/);
+    const headers = { Accept: 'application/json' };
+    if (method !== 'GET') { headers['Content-Type'] = 'application/json'; if (m) headers['X-CSRF-Token'] = decodeURIComponent(m[1]); }
+    const r = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+    const text = await r.text();
+    let json = null; try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, json, text };
+  }, { path, method, body });
+}
+
+/** The steps of one test file: each a node:test `it` that is skipped once an earlier step
+ *  failed, with a screenshot `<prefix>-NN-<name>` after it (`…-FAILED` when it throws). */
+export function stepper(it, prefix, getPage) {
+  let failed = false; let n = 0;
+  return (name, fn, timeout = 90_000) => it(name, { timeout }, async (t) => {
+    if (failed) { t.skip('an earlier step failed'); return; }
+    n += 1;
+    const tag = `${prefix}-${String(n).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`.replace(/-+$/, '');
+    try {
+      await fn(tag);
+      await shot(getPage(), tag);
+    } catch (e) {
+      failed = true;
+      await shot(getPage(), `${tag}-FAILED`, { check: false }).catch(() => {});
+      throw e;
+    }
+  });
 }

@@ -8,7 +8,7 @@
 // Env: as flow.test.mjs (DOCMERGE_URL, DOCMERGE_USER, DOCMERGE_PASSWORD, DOCMERGE_TEST_CORPUS).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireEnv, launch, shot, login, textPdf } from './lib.mjs';
+import { requireEnv, launch, shot, login, textPdf, pageApi, stepper } from './lib.mjs';
 
 const env = requireEnv();
 const READY_TIMEOUT = Number(process.env.DOCMERGE_READY_TIMEOUT_MS || 300_000);
@@ -21,37 +21,14 @@ const noteText = `Paid by transfer (${stamp}).`;
 const noteEdited = `Paid by transfer on the 20th (${stamp}).`;
 
 
-let b; let page; let failed = false; let stepNo = 0;
+let b; let page;
 const ids = {}; // correspondent, type, amount, choice, doc, other, asn
 
-/** Call the API with the page's session (and CSRF token for writes). */
-const api = (path, { method = 'GET', body } = {}) => page.evaluate(async ({ path, method, body }) => {
-  const m = document.cookie.match(/(?:^|;\s*)docmerge_csrf=([^;]*)/);
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET') { headers['Content-Type'] = 'application/json'; if (m) headers['X-CSRF-Token'] = decodeURIComponent(m[1]); }
-  const r = await fetch(`/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
-  const text = await r.text();
-  let json = null; try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, json, text };
-}, { path, method, body });
+const api = pageApi(() => page);
 const doc = async (id = ids.doc) => (await api(`/documents/${id}`)).json;
 const amountOf = (d) => (d.fields || []).find((f) => f.field_id === ids.amount);
 
-function step(name, fn, timeout = 90_000) {
-  it(name, { timeout }, async (t) => {
-    if (failed) { t.skip('an earlier step failed'); return; }
-    stepNo += 1;
-    const tag = `metadata-${String(stepNo).padStart(2, '0')}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`.replace(/-+$/, '');
-    try {
-      await fn(tag);
-      await shot(page, tag);
-    } catch (e) {
-      failed = true;
-      await shot(page, `${tag}-FAILED`, { check: false }).catch(() => {});
-      throw e;
-    }
-  });
-}
+const step = stepper(it, 'metadata', () => page);
 
 /** Toasts of earlier steps go (they would cover the screenshots of this one). */
 const clearToasts = () => page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));

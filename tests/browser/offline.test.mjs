@@ -38,8 +38,13 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
     // A document to open: the first one the API lists, if any.
     const docs = await page.evaluate(async () => (await fetch('/api/v1/documents?page_size=1')).json());
     const roots = await page.evaluate(async () => (await fetch('/api/v1/folders/roots')).json());
+    const views = await page.evaluate(async () => (await fetch('/api/v1/views')).json());
     const routes = [
       '#/',
+      '#/recent',
+      '#/recent?state=failed',
+      '#/views',
+      '#/view/999999999',
       '#/tags',
       '#/correspondents',
       '#/document-types',
@@ -54,7 +59,8 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
       '#/settings/tokens',
       '#/no-such-page',
     ];
-    if (docs.items && docs.items.length) routes.push(`#/doc/${docs.items[0].id}`, `#/doc/${docs.items[0].id}?page=2`);
+    if (docs.items && docs.items.length) routes.push(`#/doc/${docs.items[0].id}`, `#/doc/${docs.items[0].id}?page=2`, `#/doc/${docs.items[0].id}?edit=metadata`);
+    if (views.items && views.items.length) routes.push(`#/view/${views.items[0].id}`);
     for (const r of routes) {
       await page.goto(`${env.url}/${r}`);
       await page.waitForLoadState('networkidle').catch(() => {});
@@ -63,7 +69,7 @@ describe('the UI stays on localhost', { timeout: 240_000 }, () => {
     }
     // Phone-sized layout too.
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [r, name] of [[`#/folder/${roots.home.id}`, 'home'], ['#/', 'recent'], ['#/tags', 'tags']]) {
+    for (const [r, name] of [[`#/folder/${roots.home.id}`, 'home'], ['#/', 'dashboard'], ['#/recent', 'recent'], ['#/tags', 'tags']]) {
       await page.goto(`${env.url}/${r}`);
       await page.waitForLoadState('networkidle').catch(() => {});
       await page.waitForFunction(() => !document.querySelector('main .loading'), null, { timeout: 15_000 }).catch(() => {});

@@ -51,11 +51,15 @@ fn bench_library_prints_its_table() {
         &pg,
     ]);
     assert!(out.contains("p99 ms"), "{out}");
-    // Seven GET kinds (two of them the start of a word) + uploads per backend, none with errors
-    // (the command fails otherwise).
-    assert_eq!(table_rows(&out, "sqlite ").len(), 8, "{out}");
-    assert_eq!(table_rows(&out, "postgres ").len(), 8, "{out}");
+    // Ten GET kinds (two of them the start of a word, three over metadata) + uploads + the list
+    // alone and during a bulk edit, per backend, none with errors (the command fails otherwise).
+    for backend in ["sqlite ", "postgres "] {
+        let rows = table_rows(&out, backend);
+        assert_eq!(rows.len(), 13, "{out}");
+        assert_eq!(rows.iter().filter(|r| r.contains("metadata:")).count(), 5, "{out}");
+    }
     assert!(out.contains("serve RSS idle after start"), "{out}");
+    assert_eq!(out.matches("bulk edit (add a tag) of").count(), 2, "{out}");
 }
 
 #[test]

@@ -552,6 +552,7 @@ async fn sqlite_search_stops_at_its_time_limit() {
             created_at: i,
             tag_ids: Vec::new(),
             pages: vec![format!("alpha beta gamma apple apricot avocado number {i}")],
+            meta: Default::default(),
         })
         .collect();
     store.bulk_load_for_bench(owner.id, docs).await.unwrap();

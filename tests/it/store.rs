@@ -647,7 +647,12 @@ async fn search_hostile_input(store: Arc<dyn BulkStore>) {
             Err(DomainError::Invalid(_)) => {}
             Err(e) => panic!("{q:?}: unexpected error {e:?}"),
             Ok(parsed) => {
-                let r = store.search(u.id, &parsed, page_req(1, 10)).await.unwrap_or_else(|e| panic!("{q:?}: {e:?}"));
+                let r = match store.search(u.id, &parsed, page_req(1, 10)).await {
+                    Ok(r) => r,
+                    // `a:*` names a custom field there is none of: refused in words (a 400).
+                    Err(DomainError::Invalid(m)) if m.contains("no custom field named") => continue,
+                    Err(e) => panic!("{q:?}: {e:?}"),
+                };
                 let browse = !parsed.has_text() && parsed.tags.is_empty() && parsed.folders.is_empty();
                 // Nothing searchable left = browsing all documents, by design.
                 assert_eq!(r.total, if browse { 1 } else { 0 }, "{q:?}: {parsed:?}");
@@ -1222,6 +1227,7 @@ fn letters(folder: Id, n: usize, text: impl Fn(usize) -> String) -> Vec<Syntheti
             created_at: 1_700_000_000_000 + i as i64,
             tag_ids: vec![],
             pages: vec![text(i)],
+            meta: Default::default(),
         })
         .collect()
 }

@@ -20,6 +20,8 @@ export async function docView({ params, query }) {
   let dragPages = null;
 
   put(main, h('section', { class: 'doc-view' }, spinner('Loading document')));
+  // Gone from the page when another page was opened while this one loaded: then it stays away.
+  const placeholder = main.firstElementChild;
 
   // ---- elements ----
   const crumbs = h('ol', { class: 'breadcrumbs' });
@@ -555,13 +557,21 @@ export async function docView({ params, query }) {
     await loadPages();
     await metaLoaded;
   } catch (e) {
+    if (!main.contains(placeholder)) return cleanup;
     setTitle('Document');
     put(main, h('section', { class: 'doc-view' }, errorBox(e.status === 404 ? new Error('This document does not exist (or was deleted).') : e, e.status === 404 ? null : () => navigate(`/doc/${id}`))));
     return cleanup;
   }
-  if (!st.alive) return cleanup;
+  if (!st.alive || !main.contains(placeholder)) return cleanup;
   put(main, view);
   renderAll();
+  if (query.get('edit') === 'metadata') {
+    // Straight into the metadata editor (the `e` key of a list); the address forgets it, so a
+    // reload shows the document as usual.
+    meta.edit();
+    meta.el.scrollIntoView({ block: 'nearest' });
+    setQuery({ page: st.page > 1 ? st.page : undefined });
+  }
   loadFolderCrumbs();
   renderVersions();
   notes.refresh();

@@ -25,8 +25,8 @@ function docLink(id, attrs = {}) {
 
 const SAFE_URL = /^(https?:\/\/|mailto:|ftp:\/\/)/i;
 
-/** A field's value on screen (read mode). */
-function valueNode(f) {
+/** A field's value on screen (read mode; also the custom field columns of a saved view). */
+export function valueNode(f) {
   const def = fieldDef(f.field_id);
   if (f.value == null || (Array.isArray(f.value) && !f.value.length)) return h('span', { class: 'muted' }, 'empty');
   const kind = f.kind || (def && def.kind);
@@ -108,8 +108,8 @@ function docLinkControl(id, initial, selfId, label) {
   return { el: wrap, focus: input, read: () => (ids.length ? [...ids] : null) };
 }
 
-/** The input for one custom field, by kind. Returns {el, focus, read()}. */
-function fieldControl(f, def, selfId) {
+/** The input for one custom field, by kind (also the bulk edit's). Returns {el, focus, read()}. */
+export function fieldControl(f, def, selfId) {
   const id = `mf-${f.field_id}`;
   const v = f.value;
   const kind = f.kind || (def && def.kind) || 'text';
@@ -154,7 +154,7 @@ function fieldControl(f, def, selfId) {
       return { el: h('span', { class: 'switch-wrap' }, c, state), focus: c, read: () => (!touched && v == null ? null : c.checked) };
     }
     case 'url': {
-      const i = h('input', { ...common, type: 'url', inputmode: 'url', autocomplete: 'off', placeholder: 'https://…', value: text(v) });
+      const i = h('input', { ...common, type: 'url', inputmode: 'url', autocomplete: 'off', placeholder: 'example.org/…', value: text(v) });
       return { el: i, focus: i, read: () => (i.value.trim() ? i.value.trim() : null) };
     }
     case 'select': {
@@ -500,6 +500,8 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
   return {
     el,
     render,
+    /** Open the editor (`#/doc/5?edit=metadata`, the `e` key of a list). */
+    edit: () => { if (mode !== 'edit') startEdit(); },
     editing: () => mode === 'edit',
     cleanup: () => offs.forEach((f) => f()),
   };

@@ -1,12 +1,18 @@
 // Documents by metadata: `#/documents?correspondent=3`, `?document_type=none`, a date range, an
 // ASN. Where a correspondent's or a type's document count leads. Title, date, correspondent and
-// type per row; newest document date first; "Load more" and endless scrolling.
+// type per row; newest document date first; "Load more" and endless scrolling. Rows can be
+// selected for Edit… (bulk edit) and Tag…, and walked with the list keys; "Save as view" writes
+// the filters in the search language (correspondent:"NAME" type:"NAME" created>=… ).
 import { h, icon, plural, put, debounce } from '../dom.js';
 import { get, on, thumbUrl, session } from '../api.js';
 import { href, navigate } from '../router.js';
-import { spinner, errorBox, emptyState, setTitle, toastError } from '../ui.js';
-import { stateBadge } from '../common.js';
+import { spinner, errorBox, emptyState, setTitle, toastError, toast } from '../ui.js';
+import { stateBadge, trackSelectionBar, wireRowKeys, openDocRow, editDocRow, isTypingTarget } from '../common.js';
 import { LABELS, loadMetadata, labelById, labelChip, labelHref, docDate } from '../metadata.js';
+import { documentsFiltersToQuery } from '../savedviews.js';
+import { saveAsViewButton } from './viewdialog.js';
+import { bulkEditDialog } from './bulkedit.js';
+import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
 
 const PAGE = 50;
 const SORTS = [['-date', 'Date, newest first'], ['date', 'Date, oldest first'], ['-created_at', 'Added, newest first'], ['title', 'Title A–Z'], ['asn', 'ASN, lowest first'], ['-asn', 'ASN, highest first']];
@@ -17,9 +23,13 @@ export async function documentsView({ query }) {
   const q = Object.fromEntries(KEYS.map((k) => [k, query.get(k) || '']));
   if (!KEYS.some((k) => k !== 'sort' && q[k])) { navigate('/', null, { replace: true }); return undefined; }
   if (!SORTS.some(([v]) => v === q.sort)) q.sort = '-date';
-  const st = { items: [], total: 0, done: false, loading: false, alive: true };
+  const st = { items: [], total: 0, done: false, loading: false, alive: true, selected: new Set() };
 
+  put(main, spinner());
+  const placeholder = main.firstElementChild;
   await loadMetadata();
+  // Another page was opened meanwhile: it owns the page now.
+  if (!main.contains(placeholder)) return undefined;
 
   const labelName = (key, v) => (v === 'none' ? `no ${LABELS[key].one}` : (labelById(key, Number(v)) || { name: `#${v}` }).name);
   function heading() {
@@ -63,17 +73,62 @@ export async function documentsView({ query }) {
   const single = q.correspondent && q.correspondent !== 'none' && !q.document_type ? ['correspondents', q.correspondent]
     : q.document_type && q.document_type !== 'none' && !q.correspondent ? ['document-types', q.document_type] : null;
   const back = single ? h('a', { class: 'btn btn-small', href: `#${LABELS[single[0]].path}`, 'aria-label': `All ${LABELS[single[0]].many}`, title: `All ${LABELS[single[0]].many}` }, icon(LABELS[single[0]].icon, 16), h('span', null, `All ${LABELS[single[0]].many}`)) : null;
+  const saveBtn = saveAsViewButton(() => ({
+    query: documentsFiltersToQuery(q, { labelName: (key, v) => labelName(key, v) }),
+    sort: q.sort, name: title.replace(/^Documents /, '').replace(/^./, (c) => c.toUpperCase()).slice(0, 100),
+  }), { onSaved: (v) => { toast(`Saved the view “${v.name}”.`); navigate(`/view/${v.id}`); } });
+
+  // ---- selection ----
+  const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite', 'data-testid': 'selection-count' });
+  const selBar = h('div', { class: 'selection-bar', 'data-testid': 'selection-bar', hidden: true },
+    selCount,
+    h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'edit-selected', onclick: () => editSelected() }, icon('edit', 16), 'Edit…'),
+    h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'tag-selected', onclick: () => tagSelected() }, icon('tag', 16), 'Tag…'),
+    h('span', { class: 'spacer' }),
+    h('button', { type: 'button', class: 'btn btn-small', onclick: () => { st.selected.clear(); syncSelection(); } }, 'Clear selection'));
+  const untrackBar = trackSelectionBar(selBar);
+  function syncSelection() {
+    list.querySelectorAll('[data-testid="documents-row"]').forEach((row) => {
+      const on = st.selected.has(Number(row.dataset.docId));
+      row.classList.toggle('selected', on);
+      row.setAttribute('aria-selected', String(on));
+      row.querySelector('.row-check').checked = on;
+    });
+    const n = st.selected.size;
+    selBar.hidden = !n;
+    document.body.classList.toggle('has-selection', n > 0);
+    selCount.textContent = `${plural(n, 'document', 'documents')} selected`;
+  }
+  const toggleDoc = (id, value) => { if (value) st.selected.add(id); else st.selected.delete(id); syncSelection(); };
+  async function editSelected() {
+    if (!st.selected.size) return;
+    const r = await bulkEditDialog({ documents: [...st.selected], count: st.selected.size });
+    if (r && r.state === 'done') { st.selected.clear(); syncSelection(); }
+    refresh();
+  }
+  async function tagSelected() {
+    const docs = st.items.filter((d) => st.selected.has(d.id));
+    if (!docs.length) return;
+    const r = await bulkTagDialog(docs);
+    if (!r) return;
+    toast(bulkTagMessage(r));
+    refresh();
+  }
+
   put(main, h('section', { class: 'documents-view', 'aria-labelledby': 'documents-title', 'data-testid': 'documents-page' },
     h('div', { class: 'view-head' },
-      h('div', { class: 'head-row' }, h('h1', { class: 'view-title', id: 'documents-title' }, icon('doc', 22), h('span', { 'data-testid': 'documents-title' }, title)), h('div', { class: 'toolbar' }, back))),
-    filters, body));
+      h('div', { class: 'head-row' }, h('h1', { class: 'view-title', id: 'documents-title' }, icon('doc', 22), h('span', { 'data-testid': 'documents-title' }, title)), h('div', { class: 'toolbar' }, saveBtn, back))),
+    filters, body, selBar));
 
   function buildRow(d) {
     const dd = docDate(d);
     const thumb = d.state === 'ready' && d.page_count > 0
       ? h('span', { class: 'thumb' }, h('img', { src: thumbUrl(d.id, 1), alt: '', loading: 'lazy', decoding: 'async' }))
       : h('span', { class: 'thumb thumb-doc' }, icon('doc', 20));
-    return h('li', { class: 'drow', 'data-testid': 'documents-row', 'data-doc-id': d.id },
+    const check = h('input', { type: 'checkbox', class: 'row-check', 'aria-label': `Select ${d.title}`, 'data-testid': 'row-check' });
+    check.addEventListener('click', (e) => { e.stopPropagation(); toggleDoc(d.id, check.checked); });
+    const row = h('li', { class: 'drow', 'data-testid': 'documents-row', 'data-doc-id': d.id, 'aria-selected': 'false' },
+      h('span', { class: 'c-check' }, check),
       thumb,
       h('span', { class: 'drow-main' },
         h('span', { class: 'name-line' }, h('a', { class: 'row-link', href: href(`/doc/${d.id}`) }, d.title), d.state !== 'ready' ? stateBadge(d) : null),
@@ -83,6 +138,8 @@ export async function documentsView({ query }) {
           d.asn != null ? h('span', { class: 'muted small', title: 'Archive serial number' }, `ASN ${d.asn}`) : null,
           h('span', { class: `muted small drow-date-sm${dd.written ? ' written' : ''}`, title: dd.title }, dd.text))),
       h('span', { class: `drow-date muted${dd.written ? ' written' : ''}`, title: dd.title, 'data-testid': 'row-date' }, dd.text));
+    row.addEventListener('click', (e) => { if (!e.target.closest('a, button, input')) toggleDoc(d.id, !st.selected.has(d.id)); });
+    return row;
   }
 
   function render() {
@@ -92,6 +149,10 @@ export async function documentsView({ query }) {
     }
     if (!body.contains(list)) put(body, list, foot);
     put(list, st.items.map(buildRow));
+    const ids = new Set(st.items.map((d) => d.id));
+    for (const id of [...st.selected]) if (!ids.has(id)) st.selected.delete(id);
+    syncSelection();
+    keys.sync();
     countEl.textContent = st.total ? `${st.items.length.toLocaleString()} of ${plural(st.total, 'document', 'documents')}` : '';
     moreBtn.hidden = st.done;
   }
@@ -126,6 +187,20 @@ export async function documentsView({ query }) {
   const io = new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting) && !st.done && st.items.length) loadMore(); }, { rootMargin: '400px' });
   io.observe(foot);
   const off = on('event', (ev) => { if (ev.type.startsWith('document.')) scheduleRefresh(); });
+  const keys = wireRowKeys({
+    rows: () => [...list.querySelectorAll('[data-testid="documents-row"]')],
+    keyOf: (row) => row.dataset.docId,
+    toggle: (row) => { const id = Number(row.dataset.docId); toggleDoc(id, !st.selected.has(id)); },
+    open: openDocRow, edit: editDocRow,
+  });
+  const onEsc = (e) => {
+    if (e.key === 'Escape' && st.selected.size && !document.querySelector('dialog[open]') && !isTypingTarget(e.target)) { st.selected.clear(); syncSelection(); }
+  };
+  document.addEventListener('keydown', onEsc);
   await loadMore();
-  return () => { st.alive = false; io.disconnect(); off(); scheduleRefresh.cancel(); };
+  return () => {
+    st.alive = false; io.disconnect(); off(); scheduleRefresh.cancel(); keys.stop(); untrackBar();
+    document.removeEventListener('keydown', onEsc);
+    document.body.classList.remove('has-selection');
+  };
 }

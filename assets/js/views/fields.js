@@ -97,7 +97,7 @@ export async function fieldsView() {
   const HINTS = {
     text: 'One line of text.', long_text: 'Several lines of text.', integer: 'A whole number, like 12.', number: 'A number, like 3.75.',
     monetary: 'An amount with its currency, like 12.30 EUR. The currency below is the default; a document can give another.',
-    date: 'A calendar day.', boolean: 'Yes or no.', url: 'A web address (http://, https://, mailto: or ftp://).',
+    date: 'A calendar day.', boolean: 'Yes or no.', url: 'A web address (starting with http, https, mailto or ftp).',
     select: 'One of a list of options you define below.', document_link: 'Links to other documents.',
   };
   const syncKind = () => {

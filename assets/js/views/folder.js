@@ -4,7 +4,8 @@ import { get, post, patch, on, emit, session, thumbUrl, sentence } from '../api.
 import { href, navigate } from '../router.js';
 import { toast, toastError, promptDialog, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 import { stateBadge, updateBadge, applyEventToDoc, validateFolderName, moveItems, trashItems, startDrag, endDrag, dropTarget, isFileDrag } from '../common.js';
-import { trackSelectionBar, wireDocumentList } from '../common.js';
+import { trackSelectionBar, wireDocumentList, wireRowKeys, openDocRow, editDocRow } from '../common.js';
+import { bulkEditDialog } from './bulkedit.js';
 import { uploadButton, uploadFiles } from '../uploads.js';
 import { pickFolder } from './movedialog.js';
 import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
@@ -40,9 +41,11 @@ export async function folderView({ params }) {
 
   const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite' });
   const tagBtn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'tag-selected', onclick: () => tagSelected() }, icon('tag', 16), 'Tag…');
+  const editBtn = h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'edit-selected', onclick: () => editSelected() }, icon('edit', 16), 'Edit…');
   const mergeBtn = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'merge-selected', hidden: true, title: 'Append the pages of the other selected documents, in list order, to the first one', onclick: () => mergeSelected() }, icon('doc', 16), 'Merge');
   const selBar = h('div', { class: 'selection-bar', 'data-testid': 'selection-bar', hidden: true },
     selCount,
+    editBtn,
     tagBtn,
     h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-selected', onclick: () => moveSelected() }, icon('move', 16), 'Move…'),
     h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'trash-selected', onclick: () => trashSelected() }, icon('trash', 16), 'Move to trash'),
@@ -213,6 +216,7 @@ export async function folderView({ params }) {
     st.rows = next;
     put(list, ...rows);
     syncSelection();
+    keys.sync();
     updateFoot();
   }
 
@@ -257,6 +261,8 @@ export async function folderView({ params }) {
     const docs = selectedDocs();
     mergeBtn.hidden = !(docs.length >= 2 && docs.length === n);
     tagBtn.hidden = !docs.length;
+    editBtn.hidden = !docs.length;
+    editBtn.title = docs.length && docs.length < n ? 'Edit the selected documents (folders are not changed)' : 'Change tags, correspondent, type, date, fields… of the selected documents';
     tagBtn.title = docs.length && docs.length < n ? 'Tag the selected documents (folders are not changed)' : 'Add or remove tags on the selected documents';
     selectAll.checked = n > 0 && n === st.items.length;
     selectAll.indeterminate = n > 0 && n < st.items.length;
@@ -287,6 +293,13 @@ export async function folderView({ params }) {
       emit('changed', { kind: 'merge' });
       refresh();
     } catch (e) { toastError(e); refresh(); }
+  }
+  async function editSelected() {
+    const docs = selectedDocs();
+    if (!docs.length) return;
+    const r = await bulkEditDialog({ documents: docs.map((d) => d.id), count: docs.length });
+    if (r && r.state === 'done') { st.selected.clear(); syncSelection(); }
+    refresh();
   }
   async function tagSelected() {
     const docs = selectedDocs();
@@ -345,6 +358,12 @@ export async function folderView({ params }) {
   const unwireList = wireDocumentList({
     st, sortSel, sortKey: 'docmerge.sort', loadMore, moreBtn, foot, trashSelected, syncSelection,
     reset: () => { st.items = []; st.done = false; st.rows = new Map(); put(body, spinner()); },
+  });
+  const keys = wireRowKeys({
+    rows: () => [...list.querySelectorAll('.row')],
+    keyOf: (row) => row.dataset.key,
+    toggle: (row) => toggle(row.dataset.key, false, !st.selected.has(row.dataset.key)),
+    open: openDocRow, edit: (row) => { if (row.dataset.docId) editDocRow(row); },
   });
 
   // ---- file drop onto the view ----
@@ -416,6 +435,7 @@ export async function folderView({ params }) {
     untrackBar();
     offs.forEach((f) => f());
     unwireList();
+    keys.stop();
     clearInterval(poll);
     scheduleRefresh.cancel();
   };

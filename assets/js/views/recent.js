@@ -1,11 +1,13 @@
-// Recent: the start page. What is processing now, then every document of every folder, newest
-// first (the sort can be changed), with selection and bulk actions (Tag…, Move…, Trash).
+// Recent (`#/recent`): what is processing now, then every document of every folder, newest
+// first (the sort can be changed), with selection and bulk actions (Edit…, Tag…, Move…, Trash)
+// and the list keys. `#/recent?state=failed`: only the documents whose processing failed.
 import { h, icon, iconButton, tagChip, debounce, plural, put } from '../dom.js';
 import { get, on, session, thumbUrl, sentence } from '../api.js';
 import { href } from '../router.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 import { stateBadge, updateBadge, applyEventToDoc, moveItems, trashItems, isFileDrag } from '../common.js';
-import { trackSelectionBar, wireDocumentList } from '../common.js';
+import { trackSelectionBar, wireDocumentList, wireRowKeys, openDocRow, editDocRow } from '../common.js';
+import { bulkEditDialog } from './bulkedit.js';
 import { uploadButton, uploadFiles } from '../uploads.js';
 import { pickFolder } from './movedialog.js';
 import { bulkTagDialog, bulkTagMessage } from './tagdialog.js';
@@ -16,9 +18,12 @@ const PAGE = 50;
 const SORT_KEY = 'docmerge.recentSort';
 const SORTS = [['-created_at', 'Newest first'], ['created_at', 'Oldest first'], ['title', 'Title A–Z'], ['-title', 'Title Z–A']];
 const ACTIVE = new Set(['queued', 'processing']);
+const STATE_TITLE = { failed: 'Failed', queued: 'Queued', processing: 'Processing', ready: 'Ready' };
 
-export async function recentView() {
-  setTitle('Recent');
+export async function recentView({ query } = {}) {
+  const onlyState = query && ['failed', 'queued', 'processing', 'ready'].includes(query.get('state')) ? query.get('state') : null;
+  const heading = onlyState === 'failed' ? 'Failed documents' : onlyState ? `${STATE_TITLE[onlyState]} documents` : 'Recent';
+  setTitle(heading);
   const main = document.getElementById('main');
   const st = {
     items: [], total: 0, done: false, loading: false, alive: true,
@@ -43,6 +48,7 @@ export async function recentView() {
   const selCount = h('span', { class: 'sel-count', 'aria-live': 'polite' });
   const selBar = h('div', { class: 'selection-bar', 'data-testid': 'selection-bar', hidden: true },
     selCount,
+    h('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'edit-selected', onclick: () => editSelected() }, icon('edit', 16), 'Edit…'),
     h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'tag-selected', onclick: () => tagSelected() }, icon('tag', 16), 'Tag…'),
     h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'move-selected', onclick: () => moveSelected() }, icon('move', 16), 'Move…'),
     h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': 'trash-selected', onclick: () => trashSelected() }, icon('trash', 16), 'Move to trash'),
@@ -62,19 +68,19 @@ export async function recentView() {
   const view = h('section', { class: 'recent-view', 'aria-labelledby': 'recent-title' },
     h('div', { class: 'view-head' },
       h('div', { class: 'head-row' },
-        h('h1', { class: 'view-title', id: 'recent-title' }, icon('clock', 22), h('span', null, 'Recent')),
+        h('h1', { class: 'view-title', id: 'recent-title' }, icon(onlyState === 'failed' ? 'alert' : 'clock', 22), h('span', null, heading)),
         toolbar)),
-    activeSec,
+    onlyState ? null : activeSec,
     h('section', { class: 'recent-sec', 'aria-labelledby': 'all-h' },
-      h('div', { class: 'sec-title' }, h('h2', { id: 'all-h' }, 'All documents'),
-        h('span', { class: 'muted small' }, 'in every folder'), h('span', { class: 'spacer' }),
+      h('div', { class: 'sec-title' }, h('h2', { id: 'all-h' }, onlyState ? `${STATE_TITLE[onlyState]}, in every folder` : 'All documents'),
+        onlyState ? h('a', { href: '#/recent', class: 'small' }, 'Show all documents') : h('span', { class: 'muted small' }, 'in every folder'), h('span', { class: 'spacer' }),
         h('label', { class: 'sort' }, icon('sort', 16), sortSel)),
       body),
     selBar);
   put(main, view);
 
   // ---- data ----
-  const fetchPage = (page, size) => get('/documents', { sort: st.sort, page, page_size: size });
+  const fetchPage = (page, size) => get('/documents', { sort: st.sort, state: onlyState || undefined, page, page_size: size });
 
   async function loadActive() {
     const [q, p] = await Promise.all([
@@ -182,12 +188,14 @@ export async function recentView() {
 
   function render() {
     if (!st.items.length && st.done) {
-      put(body, emptyState('doc', 'No documents yet', 'Upload PDFs or images with the Upload button or by dropping them here; they go to your Inbox.'));
+      put(body, onlyState ? emptyState('check', `No ${STATE_TITLE[onlyState].toLowerCase()} documents`, 'Nothing to see here.')
+        : emptyState('doc', 'No documents yet', 'Upload PDFs or images with the Upload button or by dropping them here; they go to your Inbox.'));
       return;
     }
     if (!body.contains(list)) put(body, listHead, list, foot);
     put(list, st.items.map(buildRow));
     syncSelection();
+    keys.sync();
     countEl.textContent = st.total ? `${st.items.length.toLocaleString()} of ${plural(st.total, 'document', 'documents')}` : '';
     moreBtn.hidden = st.done;
   }
@@ -247,6 +255,13 @@ export async function recentView() {
   const selectedDocs = () => st.items.filter((x) => st.selected.has(x.id));
 
   // ---- actions ----
+  async function editSelected() {
+    const docs = selectedDocs();
+    if (!docs.length) return;
+    const r = await bulkEditDialog({ documents: docs.map((d) => d.id), count: docs.length });
+    if (r && r.state === 'done') { st.selected.clear(); syncSelection(); }
+    refresh();
+  }
   async function tagThese(docs) {
     if (!docs.length) return;
     const r = await bulkTagDialog(docs);
@@ -280,6 +295,12 @@ export async function recentView() {
     st, sortSel, sortKey: SORT_KEY, loadMore, moreBtn, foot, trashSelected, syncSelection,
     reset: () => { st.items = []; st.done = false; put(body, spinner()); },
   });
+  const keys = wireRowKeys({
+    rows: () => [...list.querySelectorAll('[data-testid="doc-row"]')],
+    keyOf: (row) => row.dataset.docId,
+    toggle: (row) => { const id = Number(row.dataset.docId); toggle(id, false, !st.selected.has(id)); },
+    open: openDocRow, edit: editDocRow,
+  });
 
   // ---- files dropped anywhere on the view go to the Inbox ----
   view.addEventListener('dragover', (e) => { if (isFileDrag(e)) { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; } });
@@ -304,6 +325,7 @@ export async function recentView() {
       if (ev.type === 'folder.updated' && ev.folder_id != null && st.folders.has(ev.folder_id)) { st.folders.delete(ev.folder_id); scheduleRefresh(); }
     }),
     on('uploaded', (doc) => {
+      if (onlyState) { scheduleRefresh(); return; }
       // At the top at once, whatever the sort: the list is re-sorted at the next refresh.
       if (!st.items.some((x) => x.id === doc.id)) { st.items.unshift(doc); st.total += 1; render(); }
       if (ACTIVE.has(doc.state) && !st.active.some((x) => x.id === doc.id)) { st.active.unshift({ ...doc }); st.activeTotal += 1; renderActive(); }
@@ -325,6 +347,7 @@ export async function recentView() {
     untrackBar();
     offs.forEach((f) => f());
     unwireList();
+    keys.stop();
     clearInterval(poll);
     scheduleRefresh.cancel();
   };

@@ -84,8 +84,25 @@ async fn check_edit(ctx: &AppContext, owner: Id, e: &BulkEdit) -> ApiResult<()> 
     Ok(())
 }
 
-/// The documents of a query, newest first (every page of the search).
+/// The documents of a query, newest first (every page of the search); an empty query: every
+/// document (not in the trash).
 async fn ids_of_query(ctx: &AppContext, owner: Id, q: &str) -> ApiResult<Vec<Id>> {
+    if q.trim().is_empty() {
+        let mut ids = Vec::new();
+        for page in 1.. {
+            let p = ctx.store.list_documents(owner, &crate::domain::DocumentFilter::default(), PageReq { page, page_size: 1000 }).await?;
+            if p.total > MAX_DOCUMENTS as i64 {
+                return Err(ApiError::bad_request(format!("there are {} documents; a bulk edit takes at most {MAX_DOCUMENTS}", p.total)));
+            }
+            let n = p.items.len();
+            ids.extend(p.items.into_iter().map(|d| d.id));
+            if n == 0 || ids.len() as i64 >= p.total {
+                break;
+            }
+        }
+        ids.sort_unstable();
+        return Ok(ids);
+    }
     let mut parsed = parse_query(q)?;
     parsed.time_limit = std::time::Duration::from_secs(ctx.settings.limits.search_timeout_secs.max(1));
     let mut ids = Vec::new();
@@ -151,8 +168,10 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
     if count == 0 {
         return Ok(HttpResponse::Ok().json(json!({"job_id": null, "documents": 0})));
     }
-    let mut job =
-        NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: owner, documents, edit })).priority(5).max_attempts(5).timeout_secs(3600);
+    let mut job = NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: owner, documents, edit }))
+        .priority(crate::domain::bulk::PRIORITY)
+        .max_attempts(5)
+        .timeout_secs(3600);
     job.owner_id = Some(owner);
     let id = ctx.store.enqueue(vec![job]).await?.pop().flatten().ok_or_else(|| ApiError::conflict("the bulk edit could not be queued"))?;
     Ok(HttpResponse::Accepted().json(json!({"job_id": id, "documents": count})))

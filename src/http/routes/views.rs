@@ -54,9 +54,20 @@ pub async fn list(ctx: web::Data<AppContext>, auth: Auth) -> ApiResult<HttpRespo
     Ok(HttpResponse::Ok().json(json!({"items": views.iter().map(view_json).collect::<Vec<_>>(), "total": views.len()})))
 }
 
+/// The view's query must not only parse but name the owner's fields: it is run once.
+async fn check_query(ctx: &AppContext, owner: Id, spec: &ViewSpec) -> ApiResult<()> {
+    if !spec.query.is_empty() {
+        let mut parsed = parse_query(&spec.query)?;
+        parsed.time_limit = std::time::Duration::from_secs(ctx.settings.limits.search_timeout_secs.max(1));
+        ctx.store.search(owner, &parsed, PageReq { page: 1, page_size: 1 }).await?;
+    }
+    Ok(())
+}
+
 pub async fn create(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<ViewIn>) -> ApiResult<HttpResponse> {
     let base = ViewSpec { columns: vec!["title".into(), "date".into(), "correspondent".into(), "tags".into()], ..ViewSpec::default() };
     let spec = metadata::validate_view(&body.into_inner().over(base))?;
+    check_query(&ctx, auth.0.user.id, &spec).await?;
     let v = ctx.store.create_view(auth.0.user.id, &spec).await?;
     Ok(HttpResponse::Created().json(view_json(&v)))
 }
@@ -74,6 +85,7 @@ pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, 
         position: v.position,
     };
     let spec = metadata::validate_view(&body.into_inner().over(base))?;
+    check_query(&ctx, owner, &spec).await?;
     let v = ctx.store.update_view(owner, *path, &spec).await?;
     Ok(HttpResponse::Ok().json(view_json(&v)))
 }
@@ -133,7 +145,7 @@ pub async fn dashboard(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest)
             Ok(p) => {
                 json!({"view": view_json(&v), "total": p.total, "items": p.items.iter().map(super::search::hit).collect::<Vec<_>>(), "error": null})
             }
-            Err(e) => json!({"view": view_json(&v), "total": 0, "items": [], "error": e.to_string()}),
+            Err(e) => json!({"view": view_json(&v), "total": 0, "items": [], "error": e.message}),
         };
         views.push(part);
     }

@@ -23,6 +23,8 @@ impl BulkLoad for PgStore {
         let (mut p_version, mut p_number, mut p_text) = (Vec::new(), Vec::new(), Vec::new());
         let (mut s_rowid, mut s_doc, mut s_pno, mut s_words) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut t_doc, mut t_tag, mut title_words) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut corr, mut dtype, mut dates) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut f_doc, mut f_field, mut f_value, mut f_num) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut next_page = page_ids.iter();
         for ((d, &doc_id), &version_id) in docs.iter().zip(&doc_ids).zip(&version_ids) {
             folder_ids.push(d.folder_id);
@@ -33,6 +35,15 @@ impl BulkLoad for PgStore {
             created.push(d.created_at);
             page_counts.push(d.pages.len() as i32);
             title_words.push(index_words(&d.title));
+            corr.push(d.meta.correspondent_id);
+            dtype.push(d.meta.document_type_id);
+            dates.push(d.meta.date.clone());
+            if let Some((field, amount)) = d.meta.amount {
+                f_doc.push(doc_id);
+                f_field.push(field);
+                f_value.push(serde_json::json!({"amount": format!("{amount:.2}"), "currency": "EUR"}).to_string());
+                f_num.push(amount);
+            }
             for (i, text) in d.pages.iter().enumerate() {
                 let page_id = *next_page.next().ok_or_else(|| DomainError::database("page id sequence ran short"))?;
                 p_version.push(version_id);
@@ -52,11 +63,13 @@ impl BulkLoad for PgStore {
         }
         exec(
             &tx,
-            "INSERT INTO documents (id, owner_id, folder_id, title, state, sha256, current_version_id, created_at, updated_at, title_tsv) \
-             SELECT u.id, $1, u.folder, u.title, 'ready', u.sha, u.vid, u.created, u.created, to_tsvector('simple', u.words) \
-             FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[]) \
-               AS u(id, folder, title, sha, vid, created, words)",
-            &[&owner, &doc_ids, &folder_ids, &titles, &shas, &version_ids, &created, &title_words],
+            "INSERT INTO documents (id, owner_id, folder_id, title, state, sha256, current_version_id, created_at, updated_at, title_tsv, \
+               correspondent_id, document_type_id, document_date, date_source) \
+             SELECT u.id, $1, u.folder, u.title, 'ready', u.sha, u.vid, u.created, u.created, to_tsvector('simple', u.words), \
+               u.corr, u.dtype, u.date, CASE WHEN u.date IS NULL THEN NULL ELSE 'user' END \
+             FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[], $10::bigint[], $11::text[]) \
+               AS u(id, folder, title, sha, vid, created, words, corr, dtype, date)",
+            &[&owner, &doc_ids, &folder_ids, &titles, &shas, &version_ids, &created, &title_words, &corr, &dtype, &dates],
         )
         .await?;
         exec(
@@ -88,6 +101,13 @@ impl BulkLoad for PgStore {
             &tx,
             "INSERT INTO document_tags (document_id, tag_id) SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING",
             &[&t_doc, &t_tag],
+        )
+        .await?;
+        exec(
+            &tx,
+            "INSERT INTO document_fields (document_id, field_id, value, num, txt) \
+             SELECT u.doc, u.field, u.value, u.num, 'EUR' FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::float8[]) AS u(doc, field, value, num)",
+            &[&f_doc, &f_field, &f_value, &f_num],
         )
         .await?;
         tx.commit().await?;

@@ -11,7 +11,8 @@ impl BulkLoad for SqliteStore {
             let mut doc_ids = Vec::with_capacity(docs.len());
             let mut ins_doc = tx
                 .prepare_cached(
-                    "INSERT INTO documents (owner_id, folder_id, title, state, sha256, created_at, updated_at) VALUES (?1, ?2, ?3, 'ready', ?4, ?5, ?5)",
+                    "INSERT INTO documents (owner_id, folder_id, title, state, sha256, created_at, updated_at, correspondent_id, document_type_id, \
+                     document_date, date_source) VALUES (?1, ?2, ?3, 'ready', ?4, ?5, ?5, ?6, ?7, ?8, CASE WHEN ?8 IS NULL THEN NULL ELSE 'user' END)",
                 )
                 ?;
             let mut ins_version = tx
@@ -30,9 +31,16 @@ impl BulkLoad for SqliteStore {
                 .prepare_cached("INSERT INTO search_index (rowid, body, document_id, page_number) VALUES (?1, ?2, ?3, ?4)")
                 ?;
             let mut ins_tag = tx.prepare_cached("INSERT OR IGNORE INTO document_tags (document_id, tag_id) VALUES (?1, ?2)")?;
+            let mut ins_field =
+                tx.prepare_cached("INSERT INTO document_fields (document_id, field_id, value, num, txt) VALUES (?1, ?2, ?3, ?4, 'EUR')")?;
             for d in &docs {
-                ins_doc.execute(params![owner, d.folder_id, d.title, d.sha256, d.created_at])?;
+                let m = &d.meta;
+                ins_doc.execute(params![owner, d.folder_id, d.title, d.sha256, d.created_at, m.correspondent_id, m.document_type_id, m.date])?;
                 let doc_id = tx.last_insert_rowid();
+                if let Some((field, amount)) = m.amount {
+                    let value = serde_json::json!({"amount": format!("{amount:.2}"), "currency": "EUR"}).to_string();
+                    ins_field.execute(params![doc_id, field, value, amount])?;
+                }
                 ins_version
                     .execute(params![doc_id, d.filename, d.size, d.sha256, d.pages.len() as i64, d.created_at])
                     ?;
