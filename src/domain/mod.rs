@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod search;
 pub mod store;
 pub mod users;
+pub mod views;
 
 use serde::{Deserialize, Serialize};
 

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 
 use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
-use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SavedView, SelectOption, ViewSpec};
+use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
 use super::search::SearchQuery;
+use super::views::{SavedView, ViewSpec};
 use super::*;
 
 /// Which backend, migrations, health and totals.

@@ -306,7 +306,7 @@ pub async fn list(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<ListQuer
         None => None,
         Some(s) => Some(DocState::parse(s).ok_or_else(|| ApiError::bad_request("state must be queued, processing, ready or failed"))?),
     };
-    let sort = crate::domain::metadata::parse_sort(q.sort.as_deref().unwrap_or("-created_at"))?;
+    let sort = crate::domain::views::parse_sort(q.sort.as_deref().unwrap_or("-created_at"))?;
     let filter = DocumentFilter {
         folder_id: q.folder_id,
         tag_id: q.tag,

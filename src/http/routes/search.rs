@@ -29,7 +29,7 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
     }
     let mut parsed = parse_query(text)?;
     if let Some(sort) = q.sort.as_deref() {
-        parsed.sort = crate::domain::metadata::parse_sort(sort)?;
+        parsed.sort = crate::domain::views::parse_sort(sort)?;
     }
     let p = run_search(&ctx, auth.0.user.id, parsed, page, &req).await?;
     Ok(HttpResponse::Ok().json(dto::paged(&p, hit)))

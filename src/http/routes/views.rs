@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::page_req;
 use crate::app::AppContext;
-use crate::domain::metadata::{self, SavedView, ViewSpec};
 use crate::domain::search::parse_query;
+use crate::domain::views::{SavedView, ViewSpec};
 use crate::domain::{DocState, DocumentFilter, Id, PageReq, Paged, SearchHit};
 use crate::http::auth::Auth;
 use crate::http::dto;
@@ -66,7 +66,7 @@ async fn check_query(ctx: &AppContext, owner: Id, spec: &ViewSpec) -> ApiResult<
 
 pub async fn create(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<ViewIn>) -> ApiResult<HttpResponse> {
     let base = ViewSpec { columns: vec!["title".into(), "date".into(), "correspondent".into(), "tags".into()], ..ViewSpec::default() };
-    let spec = metadata::validate_view(&body.into_inner().over(base))?;
+    let spec = crate::domain::views::validate_view(&body.into_inner().over(base))?;
     check_query(&ctx, auth.0.user.id, &spec).await?;
     let v = ctx.store.create_view(auth.0.user.id, &spec).await?;
     Ok(HttpResponse::Created().json(view_json(&v)))
@@ -84,7 +84,7 @@ pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, 
         in_sidebar: v.in_sidebar,
         position: v.position,
     };
-    let spec = metadata::validate_view(&body.into_inner().over(base))?;
+    let spec = crate::domain::views::validate_view(&body.into_inner().over(base))?;
     check_query(&ctx, owner, &spec).await?;
     let v = ctx.store.update_view(owner, *path, &spec).await?;
     Ok(HttpResponse::Ok().json(view_json(&v)))
@@ -97,7 +97,7 @@ pub async fn delete(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>)
 
 /// A view's documents: its search, or (no query) every document, in its order.
 async fn documents_of(ctx: &AppContext, owner: Id, v: &SavedView, page: PageReq, req: &HttpRequest) -> ApiResult<Paged<SearchHit>> {
-    let sort = metadata::parse_sort(&v.sort)?;
+    let sort = crate::domain::views::parse_sort(&v.sort)?;
     if v.query.trim().is_empty() {
         let p = ctx.store.list_documents(owner, &DocumentFilter { sort, ..DocumentFilter::default() }, page).await?;
         let items = p.items.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();

@@ -1,7 +1,8 @@
 //! Correspondents, document types, custom fields, notes, ASNs and history.
 
 use super::*;
-use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SavedView, SelectOption, ViewSpec, actions};
+use crate::domain::metadata::{FieldDef, FieldKind, HistoryEntry, Label, NewHistory, Note, SelectOption, actions};
+use crate::domain::views::{SavedView, ViewSpec};
 
 const FIELD_COLS: &str = "f.id, f.owner_id, f.name, f.kind, f.currency, f.options, f.created_at, \
      (SELECT COUNT(*) FROM document_fields df WHERE df.field_id = f.id)";
