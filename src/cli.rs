@@ -189,6 +189,20 @@ pub enum BenchCommand {
     Ws(WsArgs),
     /// Page operations on long documents: rotate one page, move pages between two documents.
     Pages(PagesBenchArgs),
+    /// Matching rules (#23): load, match and apply per document at library scale.
+    Matching(MatchingBenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MatchingBenchArgs {
+    #[command(flatten)]
+    pub library: LibrarySize,
+    /// Matching rules of the owner (on the library's correspondents and types, folders and tags).
+    #[arg(long, default_value_t = 500)]
+    pub rules: usize,
+    /// Seed of the synthetic text and rules.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use super::export::{BlobLine, HashedFile};
 use crate::app::{AppContext, AppError};
 use crate::domain::archive::*;
+use crate::domain::matching::{Algorithm, MatchRule, TargetKind};
 use crate::domain::metadata::{self, FieldDef, FieldKind, LabelKind, SelectOption};
 use crate::domain::{Id, Millis};
 
@@ -113,6 +114,9 @@ struct Small {
     views: BTreeMap<i64, Value>,
     /// (view pk, rule type, value)
     view_rules: Vec<(i64, i64, Option<String>)>,
+    /// Matching rules: (docmerge target kind, paperless pk, paperless algorithm, pattern,
+    /// case-insensitive).
+    rules: Vec<(TargetKind, i64, i64, String, bool)>,
     /// The ASNs the documents have.
     asns: Vec<i64>,
     documents: u64,
@@ -123,6 +127,18 @@ fn gather(manifest: &Path) -> Result<Small, AppError> {
     for_each_object(manifest, &mut |o| {
         let (model, pk, f) = (o["model"].as_str().unwrap_or(""), o["pk"].as_i64().unwrap_or(0), &o["fields"]);
         let name = || text(f, "name").unwrap_or("").to_string();
+        let target = match model {
+            "documents.tag" => Some(TargetKind::Tag),
+            "documents.correspondent" => Some(TargetKind::Correspondent),
+            "documents.documenttype" => Some(TargetKind::DocumentType),
+            _ => None,
+        };
+        if let (Some(kind), Some(algorithm)) = (target, f["matching_algorithm"].as_i64())
+            && algorithm != 0
+        {
+            let pattern = text(f, "match").unwrap_or("").to_string();
+            s.rules.push((kind, pk, algorithm, pattern, f["is_insensitive"].as_bool().unwrap_or(true)));
+        }
         match model {
             "documents.tag" => {
                 s.tags.insert(pk, (name(), text(f, "color").unwrap_or("#6b7280").to_string()));
@@ -275,6 +291,67 @@ fn convert_labels(
         by_pk.insert(*pk, id);
     }
     Ok((file.finish()?, by_pk))
+}
+
+/// Paperless matching (any, all, literal, regex, fuzzy) → the same rule on the new tag,
+/// correspondent or type. Not carried over, and said: "auto" (docmerge's classifier is not
+/// there yet), a rule on a target the owner had already (theirs stands), a regular expression
+/// our linear-time engine does not run (look-around, back-references).
+fn convert_rules(
+    root: &Path,
+    rules: &[(TargetKind, i64, i64, String, bool)],
+    owner: Id,
+    targets: &[(TargetKind, &HashMap<i64, Id>, Id)],
+    mut next: Id,
+    now: Millis,
+    warnings: &mut Vec<String>,
+) -> Result<ManifestFile, AppError> {
+    let mut file = HashedFile::create(root, "data/match_rules.jsonl")?;
+    let mut auto = 0;
+    let mut done = std::collections::HashSet::new();
+    for (kind, pk, algorithm, pattern, insensitive) in rules {
+        let Some((_, ids, existing_max)) = targets.iter().find(|(k, _, _)| k == kind) else { continue };
+        let Some(&target) = ids.get(pk) else { continue };
+        if pattern.trim().is_empty() && *algorithm != 6 {
+            // paperless's default for a new tag: "any" of nothing, which matches nothing.
+            continue;
+        }
+        let what = format!("{} {target}", kind.as_str().replace('_', " "));
+        let algorithm = match algorithm {
+            1 => Algorithm::Any,
+            2 => Algorithm::All,
+            3 => Algorithm::Exact,
+            4 => Algorithm::Regex,
+            5 => Algorithm::Fuzzy,
+            6 => {
+                auto += 1;
+                continue;
+            }
+            other => {
+                warnings.push(format!("{what}: paperless matching algorithm {other} is unknown; no rule"));
+                continue;
+            }
+        };
+        if target <= *existing_max || !done.insert((*kind, target)) {
+            warnings
+                .push(format!("{what} existed already: its own matching rule stands (paperless had {} {pattern:?})", algorithm.as_str()));
+            continue;
+        }
+        let rule = MatchRule { algorithm, pattern: pattern.clone(), insensitive: *insensitive };
+        if let Err(e) = rule.validate() {
+            warnings.push(format!("{what}: the paperless rule {} {pattern:?} was not carried over: {e}", algorithm.as_str()));
+            continue;
+        }
+        next += 1;
+        file.line(&json!({"id": next, "owner_id": owner, "target_kind": kind.as_str(), "target_id": target,
+            "algorithm": algorithm.as_str(), "pattern": pattern, "insensitive": insensitive, "updated_at": now}))?;
+    }
+    if auto > 0 {
+        warnings.push(format!(
+            "{auto} tags, correspondents or types use paperless's automatic matching (\"auto\"): docmerge has no learned matching yet, so they have no rule"
+        ));
+    }
+    Ok(file.finish()?)
 }
 
 /// A paperless custom field as docmerge's, with how its select values map (paperless option id,
@@ -564,7 +641,8 @@ pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Conver
 }
 
 /// The tables whose largest id the conversion numbers its new rows after.
-const ID_TABLES: [&str; 8] = ["tags", "correspondents", "document_types", "custom_fields", "documents", "versions", "notes", "saved_views"];
+const ID_TABLES: [&str; 9] =
+    ["tags", "correspondents", "document_types", "custom_fields", "documents", "versions", "notes", "saved_views", "match_rules"];
 
 /// What the owner (and the instance) has already: reused by name, or numbered after.
 struct Existing {
@@ -607,6 +685,12 @@ fn write_archive(
     let (types_file, by_type) = convert_labels(root, "document_types", &small.types, owner, &ex.types, max("document_types"), now)?;
     let (fields_file, fields) = convert_fields(root, &small, owner, &ex.fields, max("custom_fields"), now, &mut warnings)?;
     files.extend([tags_file, corr_file, types_file, fields_file]);
+    let targets = [
+        (TargetKind::Tag, &by_tag, max("tags")),
+        (TargetKind::Correspondent, &by_correspondent, max("correspondents")),
+        (TargetKind::DocumentType, &by_type, max("document_types")),
+    ];
+    files.push(convert_rules(root, &small.rules, owner, &targets, max("match_rules"), now, &mut warnings)?);
 
     let mut documents = HashedFile::create(root, "data/documents.jsonl")?;
     let mut versions = HashedFile::create(root, "data/versions.jsonl")?;

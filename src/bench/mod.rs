@@ -4,6 +4,7 @@ mod contention;
 mod corpus;
 mod library;
 mod load;
+mod matching;
 pub mod pages;
 mod queue;
 mod ws;
@@ -32,6 +33,7 @@ pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> 
         BenchCommand::Contention(args) => contention::run(args).await,
         BenchCommand::Ws(args) => ws::run(args).await,
         BenchCommand::Pages(args) => pages::run(settings, args).await,
+        BenchCommand::Matching(args) => matching::run(args).await,
     }
 }
 

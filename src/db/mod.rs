@@ -71,13 +71,65 @@ pub enum SqlArg {
     Text(String),
 }
 
-/// One metadata condition of a search (domain::query) as SQL on `documents d`, the same text
-/// on both backends; `bind` adds a value and answers its placeholder (`?3` / `$3`).
-pub fn render_cond(c: &crate::domain::query::Cond, bind: &mut dyn FnMut(SqlArg) -> String) -> String {
+/// How a custom-field condition is written: `In` (the matching field rows first: best when
+/// they are few) or `Exists` (each candidate document probed: best when they are many, so a
+/// page in created order is found after a few rows instead of after reading every match).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldForm {
+    In,
+    Exists,
+}
+
+/// Field rows a condition may match before [`FieldForm::Exists`] is the better form.
+pub const SPARSE_FIELD_ROWS: i64 = 5000;
+
+/// For a custom-field condition: a query counting its field rows (at most
+/// [`SPARSE_FIELD_ROWS`] + 1, from the field's index alone), so the caller can pick the form.
+pub fn field_probe(c: &crate::domain::query::Cond, bind: &mut dyn FnMut(SqlArg) -> String) -> Option<String> {
+    let (field_id, inner) = field_condition(c, bind)?;
+    Some(format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM document_fields df WHERE df.field_id = {} AND {inner} LIMIT {})",
+        bind(SqlArg::Int(field_id)),
+        SPARSE_FIELD_ROWS + 1
+    ))
+}
+
+/// The `df` condition of a custom-field filter, and its field.
+fn field_condition(c: &crate::domain::query::Cond, bind: &mut dyn FnMut(SqlArg) -> String) -> Option<(i64, String)> {
     use crate::domain::query::Cond;
-    let field_rows = |field_id: i64, bind: &mut dyn FnMut(SqlArg) -> String, cond: String| {
-        format!("d.id IN (SELECT df.document_id FROM document_fields df WHERE df.field_id = {} AND {cond})", bind(SqlArg::Int(field_id)))
-    };
+    Some(match c {
+        Cond::FieldSet { field_id, .. } => (*field_id, "df.value IS NOT NULL".into()),
+        Cond::FieldNum { field_id, op, value } => (*field_id, format!("df.num {} {}", op.sql(), bind(SqlArg::Float(*value)))),
+        Cond::FieldTxt { field_id, op, value } => (*field_id, format!("df.txt {} {}", op.sql(), bind(SqlArg::Text(value.clone())))),
+        Cond::FieldTxtBetween { field_id, from, to } => {
+            let (f, t) = (bind(SqlArg::Text(from.clone())), bind(SqlArg::Text(to.clone())));
+            (*field_id, format!("df.txt >= {f} AND df.txt <= {t}"))
+        }
+        Cond::FieldContains { field_id, value } => {
+            (*field_id, format!("df.txt LIKE {} ESCAPE '\\'", bind(SqlArg::Text(format!("%{}%", like_escape(value))))))
+        }
+        _ => return None,
+    })
+}
+
+/// One metadata condition of a search (domain::query) as SQL on `documents d`, the same text
+/// on both backends; `bind` adds a value and answers its placeholder (`?3` / `$3`). A
+/// custom-field condition is written in `form`.
+pub fn render_cond(c: &crate::domain::query::Cond, form: FieldForm, bind: &mut dyn FnMut(SqlArg) -> String) -> String {
+    use crate::domain::query::Cond;
+    if let Some((field_id, inner)) = field_condition(c, bind) {
+        let field = bind(SqlArg::Int(field_id));
+        let rows = match form {
+            FieldForm::In => format!("d.id IN (SELECT df.document_id FROM document_fields df WHERE df.field_id = {field} AND {inner})"),
+            FieldForm::Exists => {
+                format!("EXISTS (SELECT 1 FROM document_fields df WHERE df.document_id = d.id AND df.field_id = {field} AND {inner})")
+            }
+        };
+        return match c {
+            Cond::FieldSet { set: false, .. } => format!("NOT ({rows})"),
+            _ => rows,
+        };
+    }
     match c {
         Cond::Nothing => "0 = 1".into(),
         Cond::LabelIn { column, ids } => {
@@ -107,25 +159,12 @@ pub fn render_cond(c: &crate::domain::query::Cond, bind: &mut dyn FnMut(SqlArg) 
             parts.join(" AND ")
         }
         Cond::HasNotes(set) => format!("{}EXISTS (SELECT 1 FROM notes n WHERE n.document_id = d.id)", if *set { "" } else { "NOT " }),
-        Cond::FieldSet { field_id, set } => {
-            let inner = field_rows(*field_id, bind, "df.value IS NOT NULL".into());
-            if *set { inner } else { format!("NOT ({inner})") }
-        }
-        Cond::FieldNum { field_id, op, value } => {
-            let v = bind(SqlArg::Float(*value));
-            field_rows(*field_id, bind, format!("df.num {} {v}", op.sql()))
-        }
-        Cond::FieldTxt { field_id, op, value } => {
-            let v = bind(SqlArg::Text(value.clone()));
-            field_rows(*field_id, bind, format!("df.txt {} {v}", op.sql()))
-        }
-        Cond::FieldTxtBetween { field_id, from, to } => {
-            let (f, t) = (bind(SqlArg::Text(from.clone())), bind(SqlArg::Text(to.clone())));
-            field_rows(*field_id, bind, format!("df.txt >= {f} AND df.txt <= {t}"))
-        }
-        Cond::FieldContains { field_id, value } => {
-            let v = bind(SqlArg::Text(format!("%{}%", like_escape(value))));
-            field_rows(*field_id, bind, format!("df.txt LIKE {v} ESCAPE '\\'"))
+        Cond::FieldSet { .. }
+        | Cond::FieldNum { .. }
+        | Cond::FieldTxt { .. }
+        | Cond::FieldTxtBetween { .. }
+        | Cond::FieldContains { .. } => {
+            unreachable!("custom-field conditions are written above")
         }
     }
 }

@@ -24,9 +24,10 @@ use super::{DomainResult, Id, Millis};
 pub const PAPERLESS_SOURCE: &str = "paperless-ngx";
 
 pub const FORMAT_NAME: &str = "docmerge-archive";
-/// 2: correspondents, document types, custom fields, notes and history (#22). An older
-/// docmerge refuses a newer archive rather than dropping what it does not know.
-pub const FORMAT_VERSION: u32 = 2;
+/// 2: correspondents, document types, custom fields, notes and history (#22). 3: matching
+/// rules (#23). An older docmerge refuses a newer archive rather than dropping what it does
+/// not know.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Tables an archive may leave out (an archive of format 1 has none of them): read as empty.
 pub const OPTIONAL_TABLES: &[&str] = &[
@@ -38,6 +39,7 @@ pub const OPTIONAL_TABLES: &[&str] = &[
     "notes",
     "document_history",
     "saved_views",
+    "match_rules",
 ];
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BLOB_LIST_FILE: &str = "data/blobs.jsonl";
@@ -278,6 +280,21 @@ pub static TABLES: &[TableSpec] = &[
             col("in_sidebar", Bool),
             col("position", Int),
             col("created_at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
+        name: "match_rules",
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("target_kind", Text),
+            col("target_id", Int),
+            col("algorithm", Text),
+            col("pattern", Text),
+            col("insensitive", Bool),
+            col("updated_at", Int),
         ],
         key: &["id"],
         changed: Changed::Always,

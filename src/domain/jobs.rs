@@ -57,6 +57,9 @@ pub enum JobSpec {
     SweepBlobs(SweepArgs),
     /// One change over many documents (#22), in chunks.
     BulkEdit(super::bulk::BulkArgs),
+    /// Runs the owner's matching rules over documents (#23): after processing, or "re-run
+    /// matching" over a selection; in chunks, like a bulk edit.
+    MatchDocuments(super::matching::MatchArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -137,6 +140,7 @@ impl JobSpec {
             JobSpec::Prune(_) => kinds::PRUNE,
             JobSpec::SweepBlobs(_) => kinds::SWEEP_BLOBS,
             JobSpec::BulkEdit(_) => kinds::BULK_EDIT,
+            JobSpec::MatchDocuments(_) => kinds::MATCH_DOCUMENTS,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -185,6 +189,7 @@ pub mod kinds {
     pub const PRUNE: &str = "prune";
     pub const SWEEP_BLOBS: &str = "sweep_blobs";
     pub const BULK_EDIT: &str = "bulk_edit";
+    pub const MATCH_DOCUMENTS: &str = "match_documents";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]
@@ -235,6 +240,21 @@ impl NewJob {
             .unique(format!("process_version:{version_id}"))
             .max_attempts(max_attempts)
             .for_document(owner_id, document_id)
+    }
+
+    /// The owner's matching rules over documents (#23): after processing (one document,
+    /// unique per document while queued) or "re-run matching" (a selection).
+    pub fn match_documents(owner_id: Id, documents: Vec<Id>) -> Self {
+        let single = (documents.len() == 1).then(|| documents[0]);
+        let mut job = NewJob::new(JobSpec::MatchDocuments(super::matching::MatchArgs { owner_id, documents }))
+            .priority(super::matching::PRIORITY)
+            .max_attempts(5)
+            .timeout_secs(3600);
+        match single {
+            Some(d) => job = job.unique(format!("match_documents:{d}")).for_document(owner_id, d),
+            None => job.owner_id = Some(owner_id),
+        }
+        job
     }
 
     pub fn priority(mut self, p: i32) -> Self {

@@ -578,6 +578,30 @@ pub struct NewHistory {
     pub changes: Value,
 }
 
+/// Who made an edit, for its history entry: a user, or docmerge itself (a matching rule, a
+/// workflow), with why added to the recorded changes.
+#[derive(Clone, Debug)]
+pub struct EditedBy {
+    pub actor_id: Option<Id>,
+    pub action: &'static str,
+    /// Recorded with the changes under this key (e.g. the rules that matched).
+    pub why: Option<(&'static str, Value)>,
+}
+
+impl EditedBy {
+    pub fn user(id: Id) -> EditedBy {
+        EditedBy { actor_id: Some(id), action: actions::EDITED, why: None }
+    }
+
+    /// The history entry for these changes.
+    pub fn history(&self, document_id: Id, mut changes: Value) -> NewHistory {
+        if let (Some((key, why)), Value::Object(m)) = (&self.why, &mut changes) {
+            m.insert((*key).to_string(), why.clone());
+        }
+        NewHistory { document_id, actor_id: self.actor_id, action: self.action, changes }
+    }
+}
+
 pub mod actions {
     pub const CREATED: &str = "created";
     pub const EDITED: &str = "edited";
@@ -591,6 +615,8 @@ pub mod actions {
     pub const NOTE_DELETED: &str = "note.deleted";
     pub const REPROCESSED: &str = "reprocessed";
     pub const DATE_FOUND: &str = "date.extracted";
+    /// Matching rules assigned tags, a correspondent, a type or a folder (#23).
+    pub const MATCHED: &str = "matched";
 }
 
 fn label_name(l: &Option<LabelRef>) -> Value {

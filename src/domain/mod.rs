@@ -10,6 +10,7 @@ pub mod find;
 pub mod jobs;
 pub mod lifecycle;
 pub mod login;
+pub mod matching;
 pub mod metadata;
 pub mod page_text;
 pub mod pages;
@@ -415,7 +416,9 @@ mod window_tests {
 #[derive(Clone, Debug, Serialize)]
 pub struct Paged<T> {
     /// Search only: the words are so common that only the newest matches were ranked
-    /// (`domain::search::RANKED_MATCHES`); `total` counts the documents among those.
+    /// (`domain::search::RANKED_MATCHES`), `total` counting the documents among those; or a
+    /// search that only filters matches more than `domain::search::FILTER_COUNT_CAP`
+    /// documents, and `total` says that many.
     pub truncated: bool,
     pub items: Vec<T>,
     pub total: i64,

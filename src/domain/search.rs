@@ -29,7 +29,14 @@ pub struct SearchQuery {
     pub sort: super::DocSort,
     /// How long the database may work on this search before it is stopped (both backends).
     pub time_limit: std::time::Duration,
+    /// A search that only filters counts every match (a bulk edit needs them all); otherwise
+    /// counting stops after [`FILTER_COUNT_CAP`] (`truncated` then says there are more).
+    pub count_all: bool,
 }
+
+/// A search that only filters counts its matches up to here: past it, counting costs more than
+/// the page itself (every match read), and "more than 1,000" says enough (as for words, [`RANKED_MATCHES`]).
+pub const FILTER_COUNT_CAP: i64 = 1_000;
 
 impl SearchQuery {
     pub fn has_text(&self) -> bool {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
+use super::matching::{DocState as MatchState, MatchPlan, MatchRule, TargetKind, TargetRule};
 use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
 use super::search::SearchQuery;
 use super::views::{SavedView, ViewSpec};
@@ -318,14 +319,62 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn history(&self, owner: Id, document_id: Id, page: PageReq) -> DomainResult<Paged<HistoryEntry>>;
 }
 
+/// Matching rules (#23) and what they need: each document's text and state, and applying
+/// a plan with its history.
+#[async_trait]
+pub trait MatchStore: Send + Sync + 'static {
+    /// The owner's rules whose targets exist and are not in the trash, by kind then name.
+    async fn match_rules(&self, owner: Id) -> DomainResult<Vec<TargetRule>>;
+    /// Sets the target's rule (validated already); `Algorithm::None` removes it. NotFound when
+    /// the target is not the owner's.
+    async fn set_match_rule(&self, owner: Id, kind: TargetKind, target_id: Id, rule: &MatchRule) -> DomainResult<Option<TargetRule>>;
+    /// Each live document's state and text (its current version's pages in order, at most
+    /// [`super::matching::MAX_TEXT_CHARS`]); missing, foreign and trashed ids are left out.
+    async fn match_inputs(&self, owner: Id, ids: &[Id]) -> DomainResult<Vec<(MatchState, String)>>;
+    /// Applies plans (each re-checked against the document as it is now: a slot the user
+    /// filled meanwhile stays theirs), with a `matched` history entry naming the rules. With a
+    /// fence, only while the job's lease holds, committing its progress with the chunk; false
+    /// when the lease was lost (nothing written).
+    async fn apply_matches(&self, owner: Id, plans: &[MatchPlan], fence: Option<&ChunkFence>) -> DomainResult<bool>;
+}
+
+/// A job's chunk commits with its progress, under its lease.
+#[derive(Clone, Debug)]
+pub struct ChunkFence {
+    pub lease: Lease,
+    pub done_after: i64,
+    pub total: i64,
+}
+
 /// Everything the product needs from a backend.
 pub trait Store:
-    Operations + UserStore + FolderStore + DocumentStore + TagStore + MetadataStore + SearchStore + JobQueue + Processing + EventStore
+    Operations
+    + UserStore
+    + FolderStore
+    + DocumentStore
+    + TagStore
+    + MetadataStore
+    + MatchStore
+    + SearchStore
+    + JobQueue
+    + Processing
+    + EventStore
 {
 }
 
-impl<T: Operations + UserStore + FolderStore + DocumentStore + TagStore + MetadataStore + SearchStore + JobQueue + Processing + EventStore>
-    Store for T
+impl<
+    T: Operations
+        + UserStore
+        + FolderStore
+        + DocumentStore
+        + TagStore
+        + MetadataStore
+        + MatchStore
+        + SearchStore
+        + JobQueue
+        + Processing
+        + EventStore,
+> Store for T
 {
 }
 

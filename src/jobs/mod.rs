@@ -4,12 +4,14 @@
 mod bulk;
 pub mod kinds;
 mod maintenance;
+mod matching;
 mod runner;
 #[cfg(feature = "test-jobs")]
 mod test_jobs;
 
 pub use bulk::register_bulk;
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
+pub use matching::register_matching;
 pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};
 #[cfg(feature = "test-jobs")]
 pub use test_jobs::register_test_jobs;

@@ -1,5 +1,7 @@
 //! Black-box API tests through real HTTP against a server started in-process, on both backends.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::harness::{Api, Db, TestServer, db_tests, tiny_pdf, tiny_png};
@@ -721,3 +723,101 @@ async fn views_and_dashboard(db: Db) {
     assert_eq!(got, vec![docs[2], docs[0], docs[1]]);
 }
 db_tests!(views_and_dashboard);
+
+/// Matching rules over HTTP (#23): set, validate, try, isolation; an uploaded PDF filed by the
+/// real worker's `match_documents` job; a dry run; re-running the rules as a bulk job.
+async fn matching_api(db: Db) {
+    let srv = TestServer::start_with(db, true, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (_, invoice) = a.post("/api/v1/tags", &json!({"name": "invoice"})).await;
+    let (_, acme) = a.post("/api/v1/correspondents", &json!({"name": "ACME"})).await;
+    let (_, bill) = a.post("/api/v1/document-types", &json!({"name": "Bill"})).await;
+    let tag_rule = format!("/api/v1/match-rules/tag/{}", invoice["id"]);
+
+    // Refused with the reason: unknown algorithm, no pattern, a regex we cannot run, a bad kind.
+    let (s, e) = a.put(&tag_rule, &json!({"algorithm": "magic", "pattern": "x"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("algorithm"), "{e}");
+    assert_eq!(a.put(&tag_rule, &json!({"algorithm": "any", "pattern": "  "})).await.0, 400);
+    let (s, e) = a.put(&tag_rule, &json!({"algorithm": "regex", "pattern": "(?<=a)b"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("regular expression"), "{e}");
+    assert_eq!(a.put(&format!("/api/v1/match-rules/planet/{}", invoice["id"]), &json!({"algorithm": "any", "pattern": "x"})).await.0, 404);
+    // Another user's tag: 404, and Bob sees no rules of Alice's.
+    assert_eq!(b.put(&tag_rule, &json!({"algorithm": "any", "pattern": "x"})).await.0, 404);
+
+    let (s, r) = a.put(&tag_rule, &json!({"algorithm": "any", "pattern": "invoice rechnung"})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!((r["kind"].as_str(), r["target_name"].as_str(), r["insensitive"].as_bool()), (Some("tag"), Some("invoice"), Some(true)));
+    assert_eq!(
+        a.put(&format!("/api/v1/match-rules/correspondent/{}", acme["id"]), &json!({"algorithm": "fuzzy", "pattern": "ACME Corporation"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        a.put(&format!("/api/v1/match-rules/document_type/{}", bill["id"]), &json!({"algorithm": "regex", "pattern": "total\\s+due"}))
+            .await
+            .0,
+        200
+    );
+    let (_, list) = a.get("/api/v1/match-rules").await;
+    assert_eq!(list["total"], 3, "{list}");
+    assert_eq!(b.get("/api/v1/match-rules").await.1["total"], 0);
+
+    // Try a rule before saving it.
+    let (_, t) = a
+        .post(
+            "/api/v1/match-rules/try",
+            &json!({"algorithm": "fuzzy", "pattern": "ACME Corporation", "text": "From: ACME Corporatoin Ltd"}),
+        )
+        .await;
+    assert_eq!((t["matches"].as_bool(), t["found"].as_str()), (Some(true), Some("ACME Corporatoin")), "{t}");
+    let (_, t) = a.post("/api/v1/match-rules/try", &json!({"algorithm": "all", "pattern": "acme invoice", "text": "ACME letter"})).await;
+    assert_eq!(t["matches"], false);
+
+    // An upload with a text layer: processed, then filed by its rules (the worker's job).
+    let (s, up) = a.upload("letter.pdf", tiny_pdf("ACME Corporation - Invoice 42 - total due 12 EUR"), &[]).await;
+    assert_eq!(s, 202, "{up}");
+    let id = up["document"]["id"].as_i64().unwrap();
+    assert_eq!(a.wait_done(id, Duration::from_secs(120)).await["state"], "ready");
+    let started = std::time::Instant::now();
+    let d = loop {
+        let (_, d) = a.get(&format!("/api/v1/documents/{id}")).await;
+        if d["correspondent"]["id"] == acme["id"] {
+            break d;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not matched: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(d["document_type"]["id"], bill["id"], "{d}");
+    assert!(d["tags"].as_array().unwrap().iter().any(|t| t["id"] == invoice["id"]), "{d}");
+    let (_, hist) = a.get(&format!("/api/v1/documents/{id}/history")).await;
+    let m = hist["items"].as_array().unwrap().iter().find(|h| h["action"] == "matched").expect("a matched entry").clone();
+    assert!(m["actor"].is_null() || m["actor"]["id"].is_null(), "{m}");
+    assert!(m["changes"]["rules"].as_array().unwrap().iter().any(|r| r["target_name"] == "ACME" && r["algorithm"] == "fuzzy"), "{m}");
+    // Another user's document: 404 for running and for trying.
+    assert_eq!(b.post(&format!("/api/v1/documents/{id}/match"), &json!({})).await.0, 404);
+    assert_eq!(b.post("/api/v1/match-rules/try", &json!({"algorithm": "any", "pattern": "x", "document_id": id})).await.0, 404);
+
+    // A new rule, a dry run (nothing changes), then the rules over every document as a job.
+    let (_, due) = a.post("/api/v1/tags", &json!({"name": "due"})).await;
+    a.put(&format!("/api/v1/match-rules/tag/{}", due["id"]), &json!({"algorithm": "exact", "pattern": "total due"})).await;
+    let (s, dry) = a.post(&format!("/api/v1/documents/{id}/match?dry_run=true"), &json!({})).await;
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(dry["assigned"].as_array().unwrap().iter().map(|x| x["target_name"].as_str().unwrap()).collect::<Vec<_>>(), vec!["due"]);
+    assert!(!a.get(&format!("/api/v1/documents/{id}")).await.1["tags"].as_array().unwrap().iter().any(|t| t["id"] == due["id"]));
+    assert_eq!(a.post("/api/v1/documents/bulk", &json!({"query": "", "edit": {"rematch": true, "trash": true}})).await.0, 400);
+    let (s, r) = a.post("/api/v1/documents/bulk", &json!({"query": "", "edit": {"rematch": true}})).await;
+    assert_eq!(s, 202, "{r}");
+    let job = r["job_id"].as_i64().unwrap();
+    let started = std::time::Instant::now();
+    while a.get(&format!("/api/v1/jobs/{job}")).await.1["state"] != "done" {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(a.get(&format!("/api/v1/documents/{id}")).await.1["tags"].as_array().unwrap().iter().any(|t| t["id"] == due["id"]));
+    // Removing a rule.
+    assert_eq!(a.delete(&format!("/api/v1/match-rules/tag/{}", due["id"])).await.0, 204);
+    assert_eq!(a.get("/api/v1/match-rules").await.1["total"], 3);
+}
+db_tests!(matching_api);

@@ -715,9 +715,13 @@ fn paperless_export(dir: &Path) -> PathBuf {
     let manifest = json!([
         {"model": "auth.user", "pk": 3, "fields": {"username": "paula", "is_superuser": true}},
         {"model": "documents.correspondent", "pk": 1, "fields": {"owner": 3, "name": "ACME Corp", "match": "", "matching_algorithm": 1, "is_insensitive": true}},
-        {"model": "documents.tag", "pk": 1, "fields": {"owner": 3, "name": "invoices", "color": "#a6cee3", "is_inbox_tag": false}},
-        {"model": "documents.tag", "pk": 2, "fields": {"owner": 3, "name": "tax", "color": "#1f78b4", "is_inbox_tag": false}},
-        {"model": "documents.documenttype", "pk": 1, "fields": {"owner": 3, "name": "Invoice"}},
+        {"model": "documents.tag", "pk": 1, "fields": {"owner": 3, "name": "invoices", "color": "#a6cee3", "is_inbox_tag": false,
+            "match": "inv(oice)?\\s*#?\\d+", "matching_algorithm": 4, "is_insensitive": true}},
+        {"model": "documents.tag", "pk": 2, "fields": {"owner": 3, "name": "tax", "color": "#1f78b4", "is_inbox_tag": false,
+            "match": "", "matching_algorithm": 6, "is_insensitive": true}},
+        {"model": "documents.tag", "pk": 3, "fields": {"owner": 3, "name": "lookbehind", "color": "#1f78b4", "is_inbox_tag": false,
+            "match": "(?<=total )\\d+", "matching_algorithm": 4, "is_insensitive": true}},
+        {"model": "documents.documenttype", "pk": 1, "fields": {"owner": 3, "name": "Invoice", "match": "Rechnung", "matching_algorithm": 5, "is_insensitive": false}},
         {"model": "documents.document", "pk": 1, "fields": {
             "owner": 3, "correspondent": 1, "storage_path": null, "title": "ACME invoice 2023-04", "document_type": 1,
             "content": "paperless invoice from acme", "mime_type": "application/pdf", "checksum": md5_hex(&one),
@@ -868,6 +872,22 @@ async fn paperless_export_is_imported(db: Db) {
     let vid = acme_view["id"].as_i64().unwrap();
     let (_, in_view) = alice.get(&format!("/api/v1/views/{vid}/documents")).await;
     assert_eq!(in_view["total"], 1, "{in_view}");
+    // Matching rules: regex and fuzzy carried over (with their case setting); "auto", an empty
+    // "any" and a regex our engine cannot run are not.
+    let (_, rules) = alice.get("/api/v1/match-rules").await;
+    let rules = rules["items"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str, bool)> = rules
+        .iter()
+        .map(|r| {
+            (
+                r["target_name"].as_str().unwrap(),
+                r["algorithm"].as_str().unwrap(),
+                r["pattern"].as_str().unwrap(),
+                r["insensitive"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(summary, vec![("invoices", "regex", "inv(oice)?\\s*#?\\d+", true), ("Invoice", "fuzzy", "Rechnung", false)], "{rules:?}");
     // The search language finds the imported values.
     assert_eq!(alice.get("/api/v1/search?q=total>100").await.1["total"], 1);
     assert_eq!(alice.get("/api/v1/search?q=asn:17").await.1["total"], 1);

@@ -233,6 +233,10 @@ impl Api {
         Self::finish(self.http.patch(self.url(path)).bearer_auth(&self.token).json(body).send().await.expect("PATCH")).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        Self::finish(self.http.put(self.url(path)).bearer_auth(&self.token).json(body).send().await.expect("put")).await
+    }
+
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         Self::finish(self.http.delete(self.url(path)).bearer_auth(&self.token).send().await.expect("DELETE")).await
     }

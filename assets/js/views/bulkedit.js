@@ -76,10 +76,10 @@ function tagPicker(id, label, testid, onChange) {
  * words). Resolves {jobId, state, done, changed, skipped} once closed (undefined: cancelled
  * before anything was sent).
  */
-export async function bulkEditDialog({ documents, query, count }) {
+export async function bulkEditDialog({ documents, query, count, capped = false }) {
   await loadMetadata();
   const byQuery = !documents;
-  const what = byQuery ? `all ${plural(count, 'matching document', 'matching documents')}` : plural(documents.length, 'document', 'documents');
+  const what = byQuery ? (capped ? `all matching documents (more than ${count.toLocaleString()})` : `all ${plural(count, 'matching document', 'matching documents')}`) : plural(documents.length, 'document', 'documents');
   return modal({
     title: `Edit ${what}`, testid: 'bulk-edit-dialog', wide: true,
     build: (close) => {
@@ -145,6 +145,10 @@ export async function bulkEditDialog({ documents, query, count }) {
 
       const reprocess = h('input', { type: 'checkbox', id: 'be-reprocess', 'data-testid': 'bulk-reprocess' });
       const trash = h('input', { type: 'checkbox', id: 'be-trash', 'data-testid': 'bulk-trash' });
+      const rematch = h('input', { type: 'checkbox', id: 'be-rematch', 'data-testid': 'bulk-rematch' });
+      // Either one is an edit of its own.
+      trash.addEventListener('change', () => { if (trash.checked) rematch.checked = false; });
+      rematch.addEventListener('change', () => { if (rematch.checked) trash.checked = false; });
       const summary = h('p', { class: 'muted small bulk-summary', 'aria-live': 'polite', 'data-testid': 'bulk-summary' });
       const err = h('p', { class: 'field-error', role: 'alert', 'data-testid': 'bulk-error' });
       const apply = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'bulk-apply', disabled: true }, 'Apply');
@@ -153,6 +157,7 @@ export async function bulkEditDialog({ documents, query, count }) {
       /** The edit to send, and its description in words. */
       function edit() {
         if (trash.checked) return { edit: { trash: true }, words: ['move them to the trash'] };
+        if (rematch.checked) return { edit: { rematch: true }, words: ['run the matching rules over them again (nothing set by hand is replaced)'] };
         const e = {}; const words = [];
         if (addTags.ids().length) { e.add_tags = addTags.ids(); words.push(`add ${addTags.names().map((n) => `“${n}”`).join(', ')}`); }
         if (removeTags.ids().length) { e.remove_tags = removeTags.ids(); words.push(`remove ${removeTags.names().map((n) => `“${n}”`).join(', ')}`); }
@@ -180,13 +185,15 @@ export async function bulkEditDialog({ documents, query, count }) {
       let trashWas = false;
       function sync() {
         dateIn.hidden = dateMode.value !== 'set';
-        if (trash.checked !== trashWas) {
-          // Moving to the trash is an edit of its own: the rest is put aside while it is ticked.
-          trashWas = trash.checked;
-          editParts.classList.toggle('disabled', trash.checked);
-          editParts.setAttribute('aria-disabled', String(trash.checked));
-          for (const el of editParts.querySelectorAll('input, select, button, textarea')) el.disabled = trash.checked;
-          if (!trash.checked) { fillFieldAdd(); addTags.render(); removeTags.render(); }
+        const alone = trash.checked || rematch.checked;
+        if (alone !== trashWas) {
+          // Moving to the trash (or running the rules) is an edit of its own: the rest is put
+          // aside while it is ticked.
+          trashWas = alone;
+          editParts.classList.toggle('disabled', alone);
+          editParts.setAttribute('aria-disabled', String(alone));
+          for (const el of editParts.querySelectorAll('input, select, button, textarea')) el.disabled = alone;
+          if (!alone) { fillFieldAdd(); addTags.render(); removeTags.render(); }
         }
         const { words } = edit();
         const incomplete = dateMode.value === 'set' && !dateIn.value;
@@ -213,12 +220,15 @@ export async function bulkEditDialog({ documents, query, count }) {
 
       const form = h('form', { class: 'form bulk-form', novalidate: true },
         h('p', { class: 'muted small' }, byQuery
-          ? `Changes every document the search matches when the edit runs (${count.toLocaleString()} now).`
+          ? `Changes every document the search matches when the edit runs (${capped ? 'more than ' : ''}${count.toLocaleString()} now).`
           : 'Only what you choose here changes; everything else stays as it is.'),
         editParts,
         h('div', { class: 'bulk-trash-row' },
           h('label', { class: 'check-label', for: 'be-trash' }, trash, icon('trash', 14), 'Move to the trash instead'),
           h('span', { class: 'muted small' }, 'Nothing else changes; they can be restored from the trash.')),
+        h('div', { class: 'bulk-trash-row bulk-rematch-row' },
+          h('label', { class: 'check-label', for: 'be-rematch' }, rematch, icon('rules', 14), 'Run the matching rules again instead'),
+          h('a', { class: 'muted small', href: '#/matching' }, 'Your rules')),
         summary, err,
         h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn', onclick: () => close(undefined) }, 'Cancel'), apply));
       form.addEventListener('input', sync);

@@ -107,12 +107,23 @@ export function describe(entry) {
       if (c.text || c.rule) lines.push({ sub: true, parts: [c.text ? `It read ${quote(c.text, 60)}` : 'It read a date', c.rule ? ` (rule: ${c.rule}).` : '.'] });
       break;
     }
+    case 'matched': {
+      // The same changes an edit records, then the rules that made them.
+      const edited = describe({ action: 'edited', changes: c }).filter((l) => !(l.length === 1 && l[0] === 'edited the document'));
+      lines.push(...(edited.length ? edited : [['filed it by its rules']]));
+      for (const r of Array.isArray(c.rules) ? c.rules : []) {
+        lines.push({ sub: true, parts: [RULE_KIND[r.kind] || 'Target', ' ', h('strong', null, r.target_name), ` by its rule (${RULE_ALGORITHM[r.algorithm] || r.algorithm} `, h('code', null, String(r.pattern || '').slice(0, 80)), ')', r.found ? [': found ', quote(r.found, 60)] : '', '.'] });
+      }
+      break;
+    }
     default: lines.push([String(entry.action || 'changed something').replace(/[._]/g, ' ')]);
   }
   return lines;
 }
 
-const ACTION_ICON = { created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
+const RULE_KIND = { tag: 'Tag', correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder' };
+const RULE_ALGORITHM = { any: 'any word', all: 'all words', exact: 'exact phrase', regex: 'regular expression', fuzzy: 'fuzzy' };
+const ACTION_ICON = { matched: 'rules', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
 
 export function historyPanel({ docId }) {
   const st = { items: [], total: 0, pages: 0, loading: false, again: false };

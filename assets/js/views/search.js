@@ -147,12 +147,12 @@ export async function searchView({ query }) {
     selBar.hidden = !n;
     document.body.classList.toggle('has-selection', n > 0);
     selCount.textContent = sel.all ? `All ${plural(r.total, 'matching document', 'matching documents')} selected` : `${plural(n, 'document', 'documents')} selected`;
-    allBtn.textContent = `Select all ${r.total.toLocaleString()} matching`;
+    allBtn.textContent = r.count_capped ? `Select all matching (more than ${r.total.toLocaleString()})` : `Select all ${r.total.toLocaleString()} matching`;
     allBtn.hidden = sel.all;
     tagBtn.hidden = sel.all;
   }
   async function editSelected() {
-    const target = sel.all ? { query: q, count: r.total } : { documents: [...sel.ids], count: sel.ids.size };
+    const target = sel.all ? { query: q, count: r.total, capped: !!r.count_capped } : { documents: [...sel.ids], count: sel.ids.size };
     if (!target.count) return;
     const res = await bulkEditDialog(target);
     if (res) navigate('/search', { q, sort: sort || undefined, page: page > 1 ? page : undefined });
@@ -196,10 +196,11 @@ export async function searchView({ query }) {
     h('span', { class: 'muted' }, `Page ${page} of ${pages}`),
     h('a', { class: 'btn', href: href('/search', { q, sort: sort || undefined, page: page + 1 }), 'aria-disabled': String(page >= pages), tabindex: page >= pages ? '-1' : null }, 'Next', icon('chevronRight', 16))) : null;
   put(results, 
-    h('p', { class: 'muted small result-count', 'data-testid': 'result-count' }, `${plural(r.total, 'result', 'results')} · ${ms} ms`),
+    h('p', { class: 'muted small result-count', 'data-testid': 'result-count' }, `${r.count_capped ? `More than ${r.total.toLocaleString()} results` : plural(r.total, 'result', 'results')} · ${ms} ms`),
     r.truncated
-      ? h('p', { class: 'muted small', 'data-testid': 'result-truncated' },
-        'These words are on more than 1,000 pages: the newest matches are shown, newest first. Add words or filters to rank by relevance.')
+      ? h('p', { class: 'muted small', 'data-testid': 'result-truncated' }, r.count_capped
+        ? `More than ${r.total.toLocaleString()} documents match: counting (and paging) stops there. Add filters to narrow them down.`
+        : 'These words are on more than 1,000 pages: the newest matches are shown, newest first. Add words or filters to rank by relevance.')
       : null,
     ...[list, pager].filter(Boolean),
     selBar);

@@ -151,6 +151,7 @@ export async function viewPage({ params }) {
       const have = new Set(st.items.map((x) => x.id));
       for (const it of r.items) if (!have.has(it.document.id)) st.items.push(it.document);
       st.total = r.total;
+      st.capped = !!r.count_capped; // more match than were counted: the total is a floor
       st.done = st.items.length >= r.total || r.items.length < PAGE;
       if (st.allMatching) st.items.forEach((x) => st.selected.add(x.id));
       render();
@@ -209,7 +210,7 @@ export async function viewPage({ params }) {
     put(list, st.items.map(buildRow));
     syncSelection();
     keys.sync();
-    countEl.textContent = st.total ? `${st.items.length.toLocaleString()} of ${plural(st.total, 'document', 'documents')}` : '';
+    countEl.textContent = st.total ? `${st.items.length.toLocaleString()} of ${st.capped ? `more than ${st.total.toLocaleString()} documents` : plural(st.total, 'document', 'documents')}` : '';
     moreBtn.hidden = st.done;
   }
 
@@ -237,8 +238,8 @@ export async function viewPage({ params }) {
     if (!n) st.allMatching = false;
     selBar.hidden = n === 0;
     document.body.classList.toggle('has-selection', n > 0);
-    selCount.textContent = st.allMatching ? `All ${plural(st.total, 'matching document', 'matching documents')} selected` : (n ? `${plural(n, 'document', 'documents')} selected` : '');
-    allBtn.textContent = `Select all ${st.total.toLocaleString()} matching`;
+    selCount.textContent = st.allMatching ? (st.capped ? 'All matching documents selected' : `All ${plural(st.total, 'matching document', 'matching documents')} selected`) : (n ? `${plural(n, 'document', 'documents')} selected` : '');
+    allBtn.textContent = st.capped ? 'Select all matching' : `Select all ${st.total.toLocaleString()} matching`;
     allBtn.hidden = st.allMatching || !st.total;
     // Tag, move and trash go by ids: with every match selected, Edit… does all of it.
     for (const b of [tagBtn, moveBtn, trashBtn]) b.hidden = st.allMatching;
@@ -255,7 +256,7 @@ export async function viewPage({ params }) {
   // ---- actions ----
   async function editSelected() {
     const target = st.allMatching
-      ? { query: bulkQuery(st.view.query), count: st.total }
+      ? { query: bulkQuery(st.view.query), count: st.total, capped: !!st.capped }
       : { documents: selectedDocs().map((d) => d.id), count: st.selected.size };
     if (!target.count) return;
     const r = await bulkEditDialog(target);

@@ -35,6 +35,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "lists_and_search", include_str!("../../../migrations/postgres/0004_lists_and_search.sql")),
     (5, "login_attempts", include_str!("../../../migrations/postgres/0005_login_attempts.sql")),
     (7, "metadata", include_str!("../../../migrations/postgres/0007_metadata.sql")),
+    (8, "matching", include_str!("../../../migrations/postgres/0008_matching.sql")),
+    (9, "metadata_order_indexes", include_str!("../../../migrations/postgres/0009_metadata_order_indexes.sql")),
 ];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";

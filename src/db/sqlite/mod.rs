@@ -23,6 +23,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "login_attempts", include_str!("../../../migrations/sqlite/0005_login_attempts.sql")),
     (6, "blob_reference_indexes", include_str!("../../../migrations/sqlite/0006_blob_reference_indexes.sql")),
     (7, "metadata", include_str!("../../../migrations/sqlite/0007_metadata.sql")),
+    (8, "matching", include_str!("../../../migrations/sqlite/0008_matching.sql")),
+    (9, "metadata_order_indexes", include_str!("../../../migrations/sqlite/0009_metadata_order_indexes.sql")),
 ];
 
 pub struct SqliteStore {

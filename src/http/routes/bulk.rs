@@ -47,6 +47,9 @@ pub struct BulkEditIn {
     trash: bool,
     #[serde(default)]
     reprocess: bool,
+    /// Run the matching rules again (#23): a bulk edit of its own, as one `match_documents` job.
+    #[serde(default)]
+    rematch: bool,
 }
 
 /// Everything the edit names must be the caller's (404 otherwise) and every value valid (400
@@ -105,6 +108,8 @@ async fn ids_of_query(ctx: &AppContext, owner: Id, q: &str) -> ApiResult<Vec<Id>
     }
     let mut parsed = parse_query(q)?;
     parsed.time_limit = std::time::Duration::from_secs(ctx.settings.limits.search_timeout_secs.max(1));
+    // Every match, not the first FILTER_COUNT_CAP.
+    parsed.count_all = true;
     let mut ids = Vec::new();
     for page in 1.. {
         let p = ctx.store.search(owner, &parsed, PageReq { page, page_size: 1000 }).await?;
@@ -135,6 +140,7 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
     let owner = auth.0.user.id;
     let body = body.into_inner();
     let e = body.edit;
+    let rematch = e.rematch;
     let edit = BulkEdit {
         add_tags: e.add_tags,
         remove_tags: e.remove_tags,
@@ -147,7 +153,13 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
         trash: e.trash,
         reprocess: e.reprocess,
     };
-    check_edit(&ctx, owner, &edit).await?;
+    if rematch {
+        if edit != BulkEdit::default() {
+            return Err(ApiError::bad_request("re-running the matching rules is a bulk edit of its own"));
+        }
+    } else {
+        check_edit(&ctx, owner, &edit).await?;
+    }
     let documents = match (body.documents, body.query.as_deref()) {
         (Some(mut ids), None) => {
             if ids.is_empty() || ids.len() > MAX_DOCUMENTS {
@@ -168,11 +180,16 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
     if count == 0 {
         return Ok(HttpResponse::Ok().json(json!({"job_id": null, "documents": 0})));
     }
-    let mut job = NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: owner, documents, edit }))
-        .priority(crate::domain::bulk::PRIORITY)
-        .max_attempts(5)
-        .timeout_secs(3600);
-    job.owner_id = Some(owner);
+    let job = if rematch {
+        NewJob::match_documents(owner, documents)
+    } else {
+        let mut job = NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: owner, documents, edit }))
+            .priority(crate::domain::bulk::PRIORITY)
+            .max_attempts(5)
+            .timeout_secs(3600);
+        job.owner_id = Some(owner);
+        job
+    };
     let id = ctx.store.enqueue(vec![job]).await?.pop().flatten().ok_or_else(|| ApiError::conflict("the bulk edit could not be queued"))?;
     Ok(HttpResponse::Accepted().json(json!({"job_id": id, "documents": count})))
 }

@@ -2,6 +2,7 @@ pub mod account;
 pub mod bulk;
 pub mod documents;
 pub mod folders;
+pub mod matching;
 pub mod metadata;
 pub mod ops;
 pub mod pages;

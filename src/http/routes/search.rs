@@ -31,8 +31,14 @@ pub async fn search(ctx: web::Data<AppContext>, auth: Auth, q: web::Query<Search
     if let Some(sort) = q.sort.as_deref() {
         parsed.sort = crate::domain::views::parse_sort(sort)?;
     }
+    let filters_only = !parsed.has_text();
     let p = run_search(&ctx, auth.0.user.id, parsed, page, &req).await?;
-    Ok(HttpResponse::Ok().json(dto::paged(&p, hit)))
+    let mut body = dto::paged(&p, hit);
+    if filters_only && p.truncated {
+        // Not words on too many pages: more documents match than were counted.
+        body["count_capped"] = serde_json::Value::Bool(true);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// A search hit as the API shows it.

@@ -126,6 +126,10 @@ pub async fn documents(
     let v = ctx.store.view(owner, *path).await?;
     let p = documents_of(&ctx, owner, &v, page_req(q.page, q.page_size)?, &req).await?;
     let mut out = dto::paged(&p, super::search::hit);
+    if p.truncated && parse_query(&v.query).is_ok_and(|q| !q.has_text()) {
+        // More documents match than were counted (crate::domain::search::FILTER_COUNT_CAP).
+        out["count_capped"] = serde_json::Value::Bool(true);
+    }
     out["view"] = view_json(&v);
     Ok(HttpResponse::Ok().json(out))
 }

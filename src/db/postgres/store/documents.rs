@@ -149,7 +149,7 @@ impl DocumentStore for PgStore {
         let tx = Self::begin(&mut c).await?;
         let doc = load_document(&tx, owner, id).await?;
         let mut events = Vec::new();
-        let (out, _) = edit_document(&tx, &doc, patch, &[], &[], &mut events).await?;
+        let (out, _) = edit_document(&tx, &doc, patch, (&[], &[]), &metadata::EditedBy::user(owner), &mut events).await?;
         Self::commit(tx, &events, false).await?;
         Ok(out)
     }
@@ -441,7 +441,15 @@ impl DocumentStore for PgStore {
                 out.skipped += 1;
                 continue;
             }
-            let (_, changed) = edit_document(&tx, &doc, &patch, &edit.add_tags, &edit.remove_tags, &mut events).await?;
+            let (_, changed) = edit_document(
+                &tx,
+                &doc,
+                &patch,
+                (&edit.add_tags, &edit.remove_tags),
+                &metadata::EditedBy::user(args.owner_id),
+                &mut events,
+            )
+            .await?;
             let reprocessed = edit.reprocess && reprocess_in(&tx, &doc, args.max_attempts, &mut events).await?.is_some();
             jobs |= reprocessed;
             if changed || reprocessed {
@@ -454,14 +462,15 @@ impl DocumentStore for PgStore {
     }
 }
 
-/// Changes what the patch names (and adds/removes tags), records the diff in the history and
-/// adds the events; returns the document after the change and whether anything changed.
-async fn edit_document(
+/// Changes what the patch names (and adds/removes tags), records the diff in the history (as
+/// `by`) and adds the events; returns the document after the change and whether anything
+/// changed.
+pub(super) async fn edit_document(
     tx: &Tx<'_>,
     doc: &Document,
     patch: &DocumentPatch,
-    add_tags: &[Id],
-    remove_tags: &[Id],
+    (add_tags, remove_tags): (&[Id], &[Id]),
+    by: &metadata::EditedBy,
     events: &mut Vec<NewEvent>,
 ) -> DomainResult<(Document, bool)> {
     let (owner, id) = (doc.owner_id, doc.id);
@@ -498,7 +507,7 @@ async fn edit_document(
     let after = load_document(tx, owner, id).await?;
     let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
     exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
-    write_history(tx, &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes }).await?;
+    write_history(tx, &by.history(id, changes)).await?;
     events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
     Ok((after, true))
 }

@@ -32,7 +32,12 @@ pub(super) async fn load_field<C: GenericClient>(c: &C, owner: Id, id: Id) -> Do
 pub(super) async fn vocabulary<C: GenericClient>(c: &C, owner: Id) -> DomainResult<(Vec<Label>, Vec<Label>, Vec<FieldDef>)> {
     let mut labels = Vec::with_capacity(2);
     for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
-        let rows = query(c, &format!("{} WHERE l.owner_id = $1", label_select(kind)), &[&owner]).await?;
+        let rows = query(
+            c,
+            &format!("SELECT l.id, l.owner_id, l.name, l.color, 0::bigint FROM {} l WHERE l.owner_id = $1", kind.table()),
+            &[&owner],
+        )
+        .await?;
         labels.push(rows.iter().map(|r| label_from(r, kind)).collect::<DomainResult<Vec<_>>>()?);
     }
     let fields = all(query(c, &format!("SELECT {FIELD_COLS} FROM custom_fields f WHERE f.owner_id = $1"), &[&owner]).await?, field_from)?;
@@ -47,7 +52,7 @@ async fn label_owned<C: GenericClient>(c: &C, owner: Id, kind: LabelKind, id: Id
 
 fn label_select(kind: LabelKind) -> String {
     format!(
-        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
+        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
         col = kind.column(),
         table = kind.table()
     )

@@ -18,7 +18,7 @@ use crate::domain::events::*;
 use crate::domain::jobs::{ClaimedJob, FailOutcome, JobSpec, JobState, JobView, Lease, NewJob, backoff_millis};
 use crate::domain::metadata::{self, DocumentMeta, DocumentPatch, FieldValue, LabelKind, LabelRef};
 use crate::domain::page_text::PageText;
-use crate::domain::search::{Candidate, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
+use crate::domain::search::{Candidate, FILTER_COUNT_CAP, RANKED_MATCHES, SearchQuery, Term, best_per_document, words_of};
 use crate::domain::store::*;
 use crate::domain::*;
 
@@ -28,6 +28,7 @@ mod documents;
 mod events;
 mod folders;
 mod jobs;
+mod matching;
 mod metadata_store;
 mod ops;
 mod pages;

@@ -141,7 +141,16 @@ impl Processing for PgStore {
             &[&doc, &page_count, &crate::domain::jobs::kinds::PROCESS_VERSION],
         )
         .await?;
-        Self::commit(tx, ready.as_slice(), false).await?;
+        // The owner's matching rules run over the new text (#23).
+        let mut queued = false;
+        if current == Some(version_id) {
+            let has_rules: bool =
+                col(&query_one(&tx, "SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = $1)", &[&owner]).await?, 0)?;
+            if has_rules {
+                queued = insert_job(&tx, &NewJob::match_documents(owner, vec![doc]), now).await?.is_some();
+            }
+        }
+        Self::commit(tx, ready.as_slice(), queued).await?;
         Ok(true)
     }
 

@@ -109,7 +109,8 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
         let (correspondents, document_types, fields) = super::metadata_store::vocabulary(c, owner).await?;
         let v = crate::domain::query::Vocabulary { correspondents: &correspondents, document_types: &document_types, fields: &fields };
         for cond in crate::domain::query::plan(&q.meta, &v)? {
-            conds.push(crate::db::render_cond(&cond, &mut |a| {
+            // PostgreSQL plans IN and EXISTS alike (a semi-join, by its statistics).
+            conds.push(crate::db::render_cond(&cond, crate::db::FieldForm::In, &mut |a| {
                 args.push(match a {
                     crate::db::SqlArg::Int(i) => Box::new(i),
                     crate::db::SqlArg::Float(f) => Box::new(f),
@@ -122,7 +123,9 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
     if !q.has_text() {
         // Filters only: in the query's sort order (newest added first unless it says otherwise).
         let wher = conds.join(" AND ");
-        let total = count(c, &format!("SELECT COUNT(*) FROM documents d WHERE {wher}"), &refs(&args)).await?;
+        let cap = if q.count_all { String::new() } else { format!(" LIMIT {}", FILTER_COUNT_CAP + 1) };
+        let counted = count(c, &format!("SELECT COUNT(*) FROM (SELECT 1 FROM documents d WHERE {wher}{cap}) m"), &refs(&args)).await?;
+        let (total, more) = if !q.count_all && counted > FILTER_COUNT_CAP { (FILTER_COUNT_CAP, true) } else { (counted, false) };
         let n = args.len();
         args.push(Box::new(page.limit()));
         args.push(Box::new(page.offset()));
@@ -130,7 +133,7 @@ async fn search_in<C: GenericClient>(c: &C, owner: Id, q: &SearchQuery, page: Pa
             format!("SELECT {DOC_COLS} FROM {DOC_FROM} WHERE {wher} ORDER BY {} LIMIT ${} OFFSET ${}", doc_order(q.sort), n + 1, n + 2);
         let docs = load_docs(c, &sql, &refs(&args)).await?;
         let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-        return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
+        return Ok(Paged { truncated: more, items, total, page: page.page, page_size: page.page_size });
     }
     let expr = ts_expression(q);
     args.push(Box::new(expr.clone()));

@@ -159,7 +159,7 @@ impl DocumentStore for SqliteStore {
         let patch = patch.clone();
         self.write(move |tx| {
             let doc = load_document(tx, owner, id)?;
-            edit_document(tx, &doc, &patch, &[], &[]).map(|(after, _)| after)
+            edit_document(tx, &doc, &patch, (&[], &[]), &metadata::EditedBy::user(owner)).map(|(after, _)| after)
         })
         .await
     }
@@ -501,7 +501,8 @@ impl DocumentStore for SqliteStore {
                     out.skipped += 1;
                     continue;
                 }
-                let (_, changed) = edit_document(tx, &doc, &patch, &edit.add_tags, &edit.remove_tags)?;
+                let (_, changed) =
+                    edit_document(tx, &doc, &patch, (&edit.add_tags, &edit.remove_tags), &metadata::EditedBy::user(args.owner_id))?;
                 let reprocessed = edit.reprocess && reprocess_in(tx, &doc, args.max_attempts)?.is_some();
                 if changed || reprocessed {
                     out.changed += 1;
@@ -514,14 +515,15 @@ impl DocumentStore for SqliteStore {
     }
 }
 
-/// Changes what the patch names (and adds/removes tags), records the diff in the history and
-/// emits the events; returns the document after the change and whether anything changed.
-fn edit_document(
+/// Changes what the patch names (and adds/removes tags), records the diff in the history (as
+/// `by`) and emits the events; returns the document after the change and whether anything
+/// changed.
+pub(super) fn edit_document(
     tx: &WriteTx<'_>,
     doc: &Document,
     patch: &DocumentPatch,
-    add_tags: &[Id],
-    remove_tags: &[Id],
+    (add_tags, remove_tags): (&[Id], &[Id]),
+    by: &metadata::EditedBy,
 ) -> DomainResult<(Document, bool)> {
     let (owner, id) = (doc.owner_id, doc.id);
     if let Some(t) = &patch.title {
@@ -552,7 +554,7 @@ fn edit_document(
     let after = load_document(tx, owner, id)?;
     let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
-    write_history(tx, &metadata::NewHistory { document_id: id, actor_id: Some(owner), action: metadata::actions::EDITED, changes })?;
+    write_history(tx, &by.history(id, changes))?;
     emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
     Ok((after, true))
 }

@@ -34,7 +34,7 @@ pub(super) fn vocabulary(c: &Connection, owner: Id) -> DomainResult<(Vec<Label>,
     let mut labels = Vec::with_capacity(2);
     for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
         labels.push(
-            c.prepare_cached(&format!("{} WHERE l.owner_id = ?1", label_select(kind)))?
+            c.prepare_cached(&format!("SELECT l.id, l.owner_id, l.name, l.color, 0 FROM {} l WHERE l.owner_id = ?1", kind.table()))?
                 .query_map(params![owner], |r| label_from(r, kind))?
                 .collect::<Result<Vec<_>, _>>()?,
         );
@@ -58,7 +58,7 @@ fn label_owned(conn: &Connection, owner: Id, kind: LabelKind, id: Id) -> DomainR
 /// Labels of one kind with their live document counts (add the WHERE clause).
 fn label_select(kind: LabelKind) -> String {
     format!(
-        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
+        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
         col = kind.column(),
         table = kind.table()
     )

@@ -148,6 +148,14 @@ impl Processing for SqliteStore {
                 if let Some(ready) = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id)) {
                     tx.emit(&ready)?;
                 }
+                // The owner's matching rules run over the new text (#23).
+                if current == Some(version_id) {
+                    let has_rules: bool =
+                        tx.query_row("SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = ?1)", params![owner], |r| r.get(0))?;
+                    if has_rules {
+                        insert_job(tx, &NewJob::match_documents(owner, vec![doc]), now)?;
+                    }
+                }
                 tx.execute(
                     "UPDATE jobs SET progress_done = ?2, progress_total = ?2 WHERE document_id = ?1 AND kind = ?3",
                     params![doc, page_count, crate::domain::jobs::kinds::PROCESS_VERSION],

@@ -91,13 +91,29 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
     if !q.meta.is_empty() {
         let (correspondents, document_types, fields) = super::metadata_store::vocabulary(c, owner)?;
         let v = crate::domain::query::Vocabulary { correspondents: &correspondents, document_types: &document_types, fields: &fields };
+        let value = |a: crate::db::SqlArg| -> rusqlite::types::Value {
+            match a {
+                crate::db::SqlArg::Int(i) => i.into(),
+                crate::db::SqlArg::Float(f) => f.into(),
+                crate::db::SqlArg::Text(t) => t.into(),
+            }
+        };
         for cond in crate::domain::query::plan(&q.meta, &v)? {
-            conds.push(crate::db::render_cond(&cond, &mut |a| {
-                args.push(match a {
-                    crate::db::SqlArg::Int(i) => i.into(),
-                    crate::db::SqlArg::Float(f) => f.into(),
-                    crate::db::SqlArg::Text(t) => t.into(),
-                });
+            // A field condition matching few rows is read from the field's index first; one
+            // matching many is checked per document (SQLite's planner cannot tell them apart).
+            let mut probe_args: Vec<rusqlite::types::Value> = Vec::new();
+            let form = match crate::db::field_probe(&cond, &mut |a| {
+                probe_args.push(value(a));
+                format!("?{}", probe_args.len())
+            }) {
+                Some(sql) => {
+                    let rows: i64 = c.prepare_cached(&sql)?.query_row(params_from_iter(probe_args.iter()), |r| r.get(0))?;
+                    if rows > crate::db::SPARSE_FIELD_ROWS { crate::db::FieldForm::Exists } else { crate::db::FieldForm::In }
+                }
+                None => crate::db::FieldForm::In,
+            };
+            conds.push(crate::db::render_cond(&cond, form, &mut |a| {
+                args.push(value(a));
                 format!("?{}", args.len())
             }));
         }
@@ -105,9 +121,11 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
     if !q.has_text() {
         // Filters only: in the query's sort order (newest added first unless it says otherwise).
         let wher = conds.join(" AND ");
-        let total: i64 = c
-            .prepare(&format!("SELECT COUNT(*) FROM documents d WHERE {wher}"))
+        let cap = if q.count_all { String::new() } else { format!(" LIMIT {}", FILTER_COUNT_CAP + 1) };
+        let counted: i64 = c
+            .prepare(&format!("SELECT COUNT(*) FROM (SELECT 1 FROM documents d WHERE {wher}{cap})"))
             .and_then(|mut st| st.query_row(params_from_iter(args.iter()), |r| r.get(0)))?;
+        let (total, more) = if !q.count_all && counted > FILTER_COUNT_CAP { (FILTER_COUNT_CAP, true) } else { (counted, false) };
         let n = args.len();
         args.push(page.limit().into());
         args.push(page.offset().into());
@@ -117,7 +135,7 @@ fn search_in(c: &Connection, owner: Id, q: &SearchQuery, page: PageReq) -> Domai
         let mut docs = st.query_map(params_from_iter(args.iter()), document_from)?.collect::<Result<Vec<_>, _>>()?;
         attach_tags(c, &mut docs)?;
         let items = docs.into_iter().map(|d| SearchHit { document: d, page_number: None, snippet: String::new(), rank: 0.0 }).collect();
-        return Ok(Paged { truncated: false, items, total, page: page.page, page_size: page.page_size });
+        return Ok(Paged { truncated: more, items, total, page: page.page, page_size: page.page_size });
     }
     let expr = fts_expression(q);
     args.push(expr.clone().into());
