@@ -203,6 +203,9 @@ pub struct MatchingBenchArgs {
     /// Seed of the synthetic text and rules.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Only rules of this algorithm (any, all, exact, regex, fuzzy), to see what each costs.
+    #[arg(long)]
+    pub algorithm: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

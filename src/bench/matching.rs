@@ -19,11 +19,19 @@ use crate::domain::matching::{Algorithm, CHUNK, MatchRule, Prepared, RuleSet, Ta
 use crate::domain::metadata::LabelKind;
 use crate::domain::store::BulkStore;
 
-/// A rule over the vocabulary: mostly words of middling frequency (so that rules match some
+/// A rule over the vocabulary: words of the middle and rarer ranks (so that rules match some
 /// documents, not all or none).
-fn a_rule(vocab: &Vocabulary, rng: &mut StdRng) -> MatchRule {
-    let word = |rng: &mut StdRng| vocab.word(rng.gen_range(200..8000)).to_string();
-    let (algorithm, pattern) = match rng.gen_range(0..20) {
+fn a_rule(vocab: &Vocabulary, rng: &mut StdRng, only: Option<Algorithm>) -> MatchRule {
+    let word = |rng: &mut StdRng| vocab.word(rng.gen_range(2000..16000)).to_string();
+    let pick = match only {
+        Some(Algorithm::Any) => 0,
+        Some(Algorithm::All) => 8,
+        Some(Algorithm::Exact) => 12,
+        Some(Algorithm::Regex) => 15,
+        Some(Algorithm::Fuzzy) => 19,
+        _ => rng.gen_range(0..20),
+    };
+    let (algorithm, pattern) = match pick {
         0..=7 => (Algorithm::Any, format!("{} {} {}", word(rng), word(rng), word(rng))),
         8..=11 => (Algorithm::All, format!("{} {}", word(rng), word(rng))),
         12..=14 => (Algorithm::Exact, format!("{} {}", word(rng), word(rng))),
@@ -36,7 +44,14 @@ fn a_rule(vocab: &Vocabulary, rng: &mut StdRng) -> MatchRule {
     MatchRule { algorithm, pattern, insensitive: true }
 }
 
-async fn rules_for(store: &dyn BulkStore, owner: Id, n: usize, vocab: &Vocabulary, seed: u64) -> Result<(), AppError> {
+async fn rules_for(
+    store: &dyn BulkStore,
+    owner: Id,
+    n: usize,
+    vocab: &Vocabulary,
+    seed: u64,
+    only: Option<Algorithm>,
+) -> Result<(), AppError> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let correspondents = store.labels(owner, LabelKind::Correspondent).await?;
     let types = store.labels(owner, LabelKind::DocumentType).await?;
@@ -46,25 +61,25 @@ async fn rules_for(store: &dyn BulkStore, owner: Id, n: usize, vocab: &Vocabular
         if made == n {
             return Ok(());
         }
-        store.set_match_rule(owner, TargetKind::Correspondent, c.id, &a_rule(vocab, &mut rng)).await?;
+        store.set_match_rule(owner, TargetKind::Correspondent, c.id, &a_rule(vocab, &mut rng, only)).await?;
         made += 1;
     }
     for t in &types {
         if made == n {
             return Ok(());
         }
-        store.set_match_rule(owner, TargetKind::DocumentType, t.id, &a_rule(vocab, &mut rng)).await?;
+        store.set_match_rule(owner, TargetKind::DocumentType, t.id, &a_rule(vocab, &mut rng, only)).await?;
         made += 1;
     }
     for i in 0..(n - made) / 10 {
         let f = store.create_folder(owner, home.id, &format!("Matched {i:03}")).await?;
-        store.set_match_rule(owner, TargetKind::Folder, f.id, &a_rule(vocab, &mut rng)).await?;
+        store.set_match_rule(owner, TargetKind::Folder, f.id, &a_rule(vocab, &mut rng, only)).await?;
         made += 1;
     }
     let mut i = 0;
     while made < n {
         let t = store.create_tag(owner, &format!("rule tag {i:04}"), "#6b7280").await?;
-        store.set_match_rule(owner, TargetKind::Tag, t.id, &a_rule(vocab, &mut rng)).await?;
+        store.set_match_rule(owner, TargetKind::Tag, t.id, &a_rule(vocab, &mut rng, only)).await?;
         made += 1;
         i += 1;
     }
@@ -73,6 +88,7 @@ async fn rules_for(store: &dyn BulkStore, owner: Id, n: usize, vocab: &Vocabular
 
 pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
     let vocab = Vocabulary::new(VOCABULARY);
+    let only = args.algorithm.as_deref().map(Algorithm::parse).transpose()?;
     println!(
         "Matching rules: {} documents (~{} pages, 150–400 words each), {} rules (any 40 %, all 20 %, exact 15 %, regex 15 %, fuzzy 10 %); \
          what the match_documents job does, over every document, in chunks of {CHUNK}",
@@ -86,7 +102,7 @@ pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
         eprintln!("{backend}: filling the library…");
         let (owner, _) = user_with_token(store.as_ref(), "bench").await?;
         fill(store.as_ref(), owner, &args.library, args.seed, &vocab).await?;
-        rules_for(store.as_ref(), owner, args.rules, &vocab, args.seed).await?;
+        rules_for(store.as_ref(), owner, args.rules, &vocab, args.seed, only).await?;
         let rules = RuleSet::new(store.match_rules(owner).await?);
         eprintln!("{backend}: {} rules; matching every document…", rules.len());
         let ids = store.owned_documents(owner, &(1..=(args.library.docs as Id + 10)).collect::<Vec<_>>()).await?;

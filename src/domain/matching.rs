@@ -143,6 +143,13 @@ pub struct Prepared {
     spaced_lower: String,
     words: Vec<(usize, String)>,
     words_lower: Vec<String>,
+    /// Where each word starts in `spaced`, and each lowercased word in `spaced_lower` (None in
+    /// the rare text whose lowercasing splits words differently).
+    starts: Vec<usize>,
+    starts_lower: Option<Vec<usize>>,
+    /// Where each word is (as written, and lowercased), made when a rule first asks.
+    index: std::cell::OnceCell<std::collections::HashMap<String, Vec<usize>>>,
+    index_lower: std::cell::OnceCell<std::collections::HashMap<String, Vec<usize>>>,
 }
 
 impl Prepared {
@@ -154,8 +161,36 @@ impl Prepared {
         let spaced = cut.split_whitespace().collect::<Vec<_>>().join(" ");
         let spaced_lower = spaced.to_lowercase();
         let words = words_of(&spaced);
-        let words_lower = words.iter().map(|(_, w)| w.to_lowercase()).collect();
-        Prepared { spaced, spaced_lower, words, words_lower }
+        let words_lower: Vec<String> = words.iter().map(|(_, w)| w.to_lowercase()).collect();
+        let starts = words.iter().map(|(i, _)| *i).collect();
+        let lower = words_of(&spaced_lower);
+        let starts_lower = (lower.len() == words.len() && lower.iter().zip(&words_lower).all(|((_, a), b)| a == b))
+            .then(|| lower.into_iter().map(|(i, _)| i).collect());
+        Prepared {
+            spaced,
+            spaced_lower,
+            words,
+            words_lower,
+            starts,
+            starts_lower,
+            index: Default::default(),
+            index_lower: Default::default(),
+        }
+    }
+
+    fn positions(&self, insensitive: bool) -> &std::collections::HashMap<String, Vec<usize>> {
+        let build = |words: &mut dyn Iterator<Item = &String>| {
+            let mut m: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+            for (i, w) in words.enumerate() {
+                m.entry(w.clone()).or_default().push(i);
+            }
+            m
+        };
+        if insensitive {
+            self.index_lower.get_or_init(|| build(&mut self.words_lower.iter()))
+        } else {
+            self.index.get_or_init(|| build(&mut self.words.iter().map(|(_, w)| w)))
+        }
     }
 }
 
@@ -209,7 +244,15 @@ pub enum Compiled {
     Terms { all: bool, insensitive: bool, terms: Vec<Vec<String>> },
     Exact { insensitive: bool, needle: String },
     Regex(regex::Regex),
-    Fuzzy { insensitive: bool, words: usize, needle: Vec<char>, max_edits: usize },
+    Fuzzy { insensitive: bool, words: usize, needle: Vec<char>, max_edits: usize, pieces: Vec<String> },
+}
+
+/// A match within `edits` edits contains one of `edits + 1` pieces of the needle unchanged
+/// (pigeonhole): the pieces to look for before measuring any distance.
+fn pieces_of(needle: &[char], edits: usize) -> Vec<String> {
+    let n = edits + 1;
+    let len = needle.len() / n;
+    (0..n).map(|i| needle[i * len..if i + 1 == n { needle.len() } else { (i + 1) * len }].iter().collect()).collect()
 }
 
 /// Typos allowed in a fuzzy pattern of this many characters: none below 4, then one per 6.
@@ -248,7 +291,9 @@ impl Compiled {
                     return Err(DomainError::Invalid("pattern: no words to look for".into()));
                 }
                 let needle: Vec<char> = spaced.chars().collect();
-                Compiled::Fuzzy { insensitive: ins, words: spaced.split(' ').count(), max_edits: fuzzy_edits(needle.len()), needle }
+                let max_edits = fuzzy_edits(needle.len());
+                let pieces = pieces_of(&needle, max_edits);
+                Compiled::Fuzzy { insensitive: ins, words: spaced.split(' ').count(), max_edits, needle, pieces }
             }
         })
     }
@@ -258,14 +303,11 @@ impl Compiled {
         match self {
             Compiled::Never => None,
             Compiled::Terms { all, insensitive, terms } => {
-                let words: Vec<&str> = if *insensitive {
-                    text.words_lower.iter().map(String::as_str).collect()
-                } else {
-                    text.words.iter().map(|(_, w)| w.as_str()).collect()
-                };
+                let index = text.positions(*insensitive);
+                let word_at = |i: usize| if *insensitive { text.words_lower[i].as_str() } else { text.words[i].1.as_str() };
                 let mut first: Option<Hit> = None;
                 for term in terms {
-                    match find_phrase(&words, term) {
+                    match find_phrase(index, &word_at, text.words.len(), term) {
                         Some(i) => {
                             let at = text.words[i].0;
                             let end_word = &text.words[i + term.len() - 1];
@@ -300,37 +342,53 @@ impl Compiled {
                 None
             }
             Compiled::Regex(re) => re.find(&text.spaced).map(|m| Hit { at: m.start(), found: clip(m.as_str()) }),
-            Compiled::Fuzzy { insensitive, words, needle, max_edits } => {
-                let list: &Vec<String> =
-                    if *insensitive { &text.words_lower } else { &text.words.iter().map(|(_, w)| w.clone()).collect() };
-                let mut best: Option<(usize, usize, usize)> = None; // (edits, first word, word count)
-                let mut buf: Vec<char> = Vec::with_capacity(needle.len() * 2);
-                for start in 0..list.len() {
-                    for count in words.saturating_sub(1).max(1)..=words + 1 {
-                        if start + count > list.len() {
-                            break;
-                        }
-                        buf.clear();
-                        for (k, w) in list[start..start + count].iter().enumerate() {
-                            if k > 0 {
-                                buf.push(' ');
-                            }
-                            buf.extend(w.chars());
-                        }
-                        if buf.len().abs_diff(needle.len()) > *max_edits {
-                            continue;
-                        }
-                        if let Some(d) = bounded_edit_distance(&buf, needle, *max_edits)
-                            && best.is_none_or(|b| d < b.0)
-                        {
-                            best = Some((d, start, count));
-                            if d == 0 {
+            Compiled::Fuzzy { insensitive, words, needle, max_edits, pieces } => {
+                let ins = *insensitive;
+                let hay = if ins { &text.spaced_lower } else { &text.spaced };
+                let n = text.words.len();
+                let word = |i: usize| if ins { text.words_lower[i].as_str() } else { text.words[i].1.as_str() };
+                // The words where a piece of the needle occurs: only windows holding one of
+                // them can be close enough (see pieces_of).
+                let starts: Option<&[usize]> = if ins { text.starts_lower.as_deref() } else { Some(&text.starts) };
+                let mut candidates: Vec<usize> = Vec::new();
+                for p in pieces {
+                    for (off, _) in hay.match_indices(p.as_str()) {
+                        match starts {
+                            Some(st) => candidates.push(st.partition_point(|&s| s <= off).saturating_sub(1)),
+                            None => {
+                                candidates = (0..n).collect();
                                 break;
                             }
                         }
                     }
-                    if best.is_some_and(|b| b.0 == 0) {
-                        break;
+                }
+                candidates.sort_unstable();
+                candidates.dedup();
+                let mut tried = std::collections::HashSet::new();
+                let mut best: Option<(usize, usize, usize)> = None; // (edits, first word, word count)
+                let mut buf: Vec<char> = Vec::with_capacity(needle.len() * 2);
+                for &w in &candidates {
+                    for start in w.saturating_sub(*words)..=w {
+                        for count in words.saturating_sub(1).max(1)..=words + 1 {
+                            if start + count > n || start + count <= w || !tried.insert((start, count)) {
+                                continue;
+                            }
+                            buf.clear();
+                            for k in start..start + count {
+                                if k > start {
+                                    buf.push(' ');
+                                }
+                                buf.extend(word(k).chars());
+                            }
+                            if buf.len().abs_diff(needle.len()) > *max_edits {
+                                continue;
+                            }
+                            if let Some(d) = bounded_edit_distance(&buf, needle, *max_edits)
+                                && best.is_none_or(|b| d < b.0 || (d == b.0 && start < b.1))
+                            {
+                                best = Some((d, start, count));
+                            }
+                        }
                     }
                 }
                 best.map(|(_, start, count)| {
@@ -365,11 +423,16 @@ fn original_span(text: &Prepared, insensitive: bool, start: usize, end: usize) -
     clip(&text.spaced.chars().skip(cs).take(ce - cs).collect::<String>())
 }
 
-fn find_phrase(words: &[&str], phrase: &[String]) -> Option<usize> {
-    if phrase.is_empty() || words.len() < phrase.len() {
-        return None;
-    }
-    (0..=words.len() - phrase.len()).find(|&i| phrase.iter().enumerate().all(|(k, p)| words[i + k] == p))
+/// The first place the phrase's words follow each other (by the word index: the places of its
+/// first word, then a look at the next ones).
+fn find_phrase<'a>(
+    index: &std::collections::HashMap<String, Vec<usize>>,
+    word_at: &dyn Fn(usize) -> &'a str,
+    count: usize,
+    phrase: &[String],
+) -> Option<usize> {
+    let (first, rest) = phrase.split_first()?;
+    index.get(first)?.iter().copied().find(|&i| i + phrase.len() <= count && rest.iter().enumerate().all(|(k, p)| word_at(i + 1 + k) == p))
 }
 
 /// Levenshtein distance of two strings if it is at most `max` (a band of the table only).

@@ -100,3 +100,28 @@ fn bench_ws_prints_its_table() {
     assert_eq!(rows.len(), 2, "{out}");
     assert!(rows.iter().all(|r| r.contains("100/100")), "{out}");
 }
+
+#[test]
+fn bench_matching_prints_its_table() {
+    let pg = pg_admin_url();
+    let out = bench(&[
+        "matching",
+        "--docs",
+        "120",
+        "--pages",
+        "240",
+        "--folders",
+        "10",
+        "--rules",
+        "40",
+        "--database",
+        "sqlite",
+        "--database",
+        &pg,
+    ]);
+    for backend in ["sqlite", "postgres"] {
+        let rows = table_rows(&out, backend);
+        assert_eq!(rows.len(), 1, "{out}");
+        assert!(rows[0].contains("120 docs") && rows[0].contains("40 rules") && rows[0].contains("match"), "{out}");
+    }
+}
