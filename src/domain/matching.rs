@@ -112,6 +112,16 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// where letterheads, subjects and reference numbers are).
 pub const MAX_TEXT_CHARS: usize = 200_000;
 
+/// Adds a page to a document's text for matching (pages in order, one per line); false once the
+/// text holds more than matching reads, so the caller can stop reading pages.
+pub fn add_page(text: &mut String, page: &str) -> bool {
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(page);
+    text.len() < MAX_TEXT_CHARS * 4
+}
+
 impl MatchRule {
     /// Refuses a rule that could never match or could not be run, naming why.
     pub fn validate(&self) -> DomainResult<()> {

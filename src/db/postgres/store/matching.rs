@@ -65,11 +65,7 @@ async fn text_of<C: GenericClient>(c: &C, version_id: Id) -> DomainResult<String
     .await?;
     let mut text = String::new();
     for r in rows {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&col::<String>(&r, 0)?);
-        if text.len() >= matching::MAX_TEXT_CHARS * 4 {
+        if !matching::add_page(&mut text, &col::<String>(&r, 0)?) {
             break;
         }
     }

@@ -59,11 +59,7 @@ fn text_of(c: &Connection, version_id: Id) -> DomainResult<String> {
     let mut rows = st.query(params![version_id])?;
     while let Some(r) = rows.next()? {
         let page: String = r.get(0)?;
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&page);
-        if text.len() >= matching::MAX_TEXT_CHARS * 4 {
+        if !matching::add_page(&mut text, &page) {
             break;
         }
     }
