@@ -24,6 +24,15 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 export DOCMERGE_TEST_PG="${DOCMERGE_TEST_PG:-postgres://root@127.0.0.1:5432/postgres}"
 
+# The classifier benchmark's baseline (paperless-ngx's algorithm) needs scikit-learn from PyPI,
+# in a virtualenv of its own (pinned; installed once).
+SKLEARN_VERSION=1.9.1
+if ! .venv-test/bin/python -c "import sklearn, sys; sys.exit(sklearn.__version__ != '$SKLEARN_VERSION')" 2>/dev/null; then
+  python3 -m venv .venv-test
+  .venv-test/bin/pip install --quiet --disable-pip-version-check "scikit-learn==$SKLEARN_VERSION"
+fi
+export DOCMERGE_TEST_PYTHON="$PWD/.venv-test/bin/python"
+
 # Browser tests (driven from the Rust suite) need playwright-core from the npm registry.
 if [ -f tests/browser/package.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

@@ -20,6 +20,8 @@ pub struct AppContext {
     /// Searches running at once in this process (`limits.max_concurrent_searches`): the rest of
     /// the API keeps its database connections and cores however many searches arrive.
     pub search_slots: Arc<tokio::sync::Semaphore>,
+    /// Each owner's newest auto-classifier model, loaded once (#23).
+    pub models: Arc<crate::classifiers::Models>,
 }
 
 /// A failure that ends the process.
@@ -62,6 +64,13 @@ impl AppContext {
         }
         let blobs = BlobStore::open(&settings.storage.root).map_err(|e| AppError::Config(e.to_string()))?;
         let search_slots = Arc::new(tokio::sync::Semaphore::new(settings.limits.max_concurrent_searches.max(1) as usize));
-        Ok(AppContext { settings: Arc::new(settings), store, blobs, metrics: Arc::new(Metrics::default()), search_slots })
+        Ok(AppContext {
+            settings: Arc::new(settings),
+            store,
+            blobs,
+            metrics: Arc::new(Metrics::default()),
+            search_slots,
+            models: Arc::default(),
+        })
     }
 }

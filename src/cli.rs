@@ -191,6 +191,25 @@ pub enum BenchCommand {
     Pages(PagesBenchArgs),
     /// Matching rules (#23): load, match and apply per document at library scale.
     Matching(MatchingBenchArgs),
+    /// The auto classifier (#23): held-out accuracy on a generated labelled library, training
+    /// time and memory, classification time; side by side with paperless-ngx's algorithm.
+    Classify(ClassifyBenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClassifyBenchArgs {
+    /// Letters in the labelled library (80 % to train, 20 % held out).
+    #[arg(long, default_value_t = 10_000)]
+    pub docs: usize,
+    /// Share of each field filed wrongly on purpose.
+    #[arg(long, default_value_t = 0.05)]
+    pub noise: f64,
+    /// Seed of the library.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A Python with scikit-learn: runs paperless-ngx's classifier on the same split.
+    #[arg(long)]
+    pub vs_paperless: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -206,6 +225,10 @@ pub struct MatchingBenchArgs {
     /// Only rules of this algorithm (any, all, exact, regex, fuzzy), to see what each costs.
     #[arg(long)]
     pub algorithm: Option<String>,
+    /// The library's correspondents and types get `auto` rules: the owner's classifier is
+    /// trained from the library first (timed), and every document is also classified.
+    #[arg(long)]
+    pub auto: bool,
 }
 
 #[derive(Args, Debug, Clone)]

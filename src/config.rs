@@ -27,6 +27,28 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub backup: BackupSettings,
     pub metadata: MetadataSettings,
+    pub classifier: ClassifierSettings,
+}
+
+/// The auto classifier (#23): when it learns and how sure it must be.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierSettings {
+    /// How often a worker looks for owners whose documents changed since their last model and
+    /// trains a new one (minutes; 0: only when asked, `POST /api/v1/classifier/train`).
+    pub train_every_minutes: u64,
+    /// An owner needs this many filed documents before a model is trained.
+    pub min_documents: usize,
+    /// A label whose matching rule is `auto` is assigned when the model is at least this sure.
+    pub apply_confidence: f32,
+    /// Below that, down to this, it is offered as a suggestion on the document's page.
+    pub suggest_confidence: f32,
+}
+
+impl Default for ClassifierSettings {
+    fn default() -> Self {
+        ClassifierSettings { train_every_minutes: 60, min_documents: 10, apply_confidence: 0.8, suggest_confidence: 0.3 }
+    }
 }
 
 /// How the date a document was written is read from its text (domain::dates).
@@ -340,6 +362,16 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.classifier;
+        if !(0.0..=1.0).contains(&c.suggest_confidence)
+            || !(0.0..=1.0).contains(&c.apply_confidence)
+            || c.suggest_confidence > c.apply_confidence
+        {
+            return Err(ConfigError::Invalid(format!(
+                "classifier.suggest_confidence ({}) and classifier.apply_confidence ({}) must be between 0 and 1, the first not above the second",
+                c.suggest_confidence, c.apply_confidence
+            )));
+        }
         if crate::domain::dates::DayMonthOrder::parse(&self.metadata.date_order).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "metadata.date_order must be \"dmy\" or \"mdy\", not {:?}",

@@ -7,6 +7,7 @@ pub mod archive;
 pub mod auth;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod classifiers;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -293,9 +293,9 @@ fn convert_labels(
     Ok((file.finish()?, by_pk))
 }
 
-/// Paperless matching (any, all, literal, regex, fuzzy) → the same rule on the new tag,
-/// correspondent or type. Not carried over, and said: "auto" (docmerge's classifier is not
-/// there yet), a rule on a target the owner had already (theirs stands), a regular expression
+/// Paperless matching (any, all, literal, regex, fuzzy, auto) → the same rule on the new tag,
+/// correspondent or type ("auto": docmerge's own classifier, trained on the imported filing by
+/// the next scheduled training). Not carried over, and said: a rule on a target the owner had already (theirs stands), a regular expression
 /// our linear-time engine does not run (look-around, back-references).
 fn convert_rules(
     root: &Path,
@@ -307,7 +307,6 @@ fn convert_rules(
     warnings: &mut Vec<String>,
 ) -> Result<ManifestFile, AppError> {
     let mut file = HashedFile::create(root, "data/match_rules.jsonl")?;
-    let mut auto = 0;
     let mut done = std::collections::HashSet::new();
     for (kind, pk, algorithm, pattern, insensitive) in rules {
         let Some((_, ids, existing_max)) = targets.iter().find(|(k, _, _)| k == kind) else { continue };
@@ -323,10 +322,7 @@ fn convert_rules(
             3 => Algorithm::Exact,
             4 => Algorithm::Regex,
             5 => Algorithm::Fuzzy,
-            6 => {
-                auto += 1;
-                continue;
-            }
+            6 => Algorithm::Auto,
             other => {
                 warnings.push(format!("{what}: paperless matching algorithm {other} is unknown; no rule"));
                 continue;
@@ -345,11 +341,6 @@ fn convert_rules(
         next += 1;
         file.line(&json!({"id": next, "owner_id": owner, "target_kind": kind.as_str(), "target_id": target,
             "algorithm": algorithm.as_str(), "pattern": pattern, "insensitive": insensitive, "updated_at": now}))?;
-    }
-    if auto > 0 {
-        warnings.push(format!(
-            "{auto} tags, correspondents or types use paperless's automatic matching (\"auto\"): docmerge has no learned matching yet, so they have no rule"
-        ));
     }
     Ok(file.finish()?)
 }

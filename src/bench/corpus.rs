@@ -1383,7 +1383,7 @@ impl Vocabulary {
         &self.words[(rank.max(1) - 1).min(self.words.len() - 1)]
     }
 
-    fn sample(&self, rng: &mut StdRng) -> &str {
+    pub(crate) fn sample(&self, rng: &mut StdRng) -> &str {
         let total = *self.cumulative.last().unwrap_or(&1.0);
         let x = rng.r#gen::<f64>() * total;
         let i = self.cumulative.partition_point(|&c| c < x);

@@ -15,7 +15,7 @@ use super::{databases_or_sqlite, fresh_store, percentile, user_with_token};
 use crate::app::AppError;
 use crate::cli::MatchingBenchArgs;
 use crate::domain::Id;
-use crate::domain::matching::{Algorithm, CHUNK, MatchRule, Prepared, RuleSet, TargetKind, plan};
+use crate::domain::matching::{Algorithm, CHUNK, MatchRule, Prepared, RuleSet, TargetKind, plan_with};
 use crate::domain::metadata::LabelKind;
 use crate::domain::store::BulkStore;
 
@@ -86,6 +86,34 @@ async fn rules_for(
     Ok(())
 }
 
+/// `--auto`: the library's correspondents and types get `auto` rules and the owner's model is
+/// trained as the `train_classifier` job trains it (examples from the store, then learning).
+/// The library's labels are drawn at random, so what it learns is noise: this times the work,
+/// `bench classify` measures the accuracy.
+async fn train_on_library(store: &dyn BulkStore, owner: Id) -> Result<(Option<crate::domain::classifier::Model>, String), AppError> {
+    let auto = MatchRule { algorithm: Algorithm::Auto, pattern: String::new(), insensitive: true };
+    for (kind, label) in [(TargetKind::Correspondent, LabelKind::Correspondent), (TargetKind::DocumentType, LabelKind::DocumentType)] {
+        for l in store.labels(owner, label).await? {
+            store.set_match_rule(owner, kind, l.id, &auto).await?;
+        }
+    }
+    let t = Instant::now();
+    let (n, trained) = crate::jobs::train_owner(store, owner).await.map_err(super::runtime_err)?;
+    let (model, stats) = trained.ok_or_else(|| super::runtime_err("nothing to learn"))?;
+    let took = t.elapsed().as_secs_f64();
+    let bytes = model.encode();
+    store.save_classifier(owner, "bench", &stats, &bytes).await?;
+    let rss = super::classify::peak_rss_kb() as f64 / 1024.0;
+    Ok((
+        Some(model),
+        format!(
+            " ({n} docs trained in {took:.1} s, of which learning {:.1} s; model {:.1} MB; process peak RSS {rss:.0} MB)",
+            stats.train_ms as f64 / 1000.0,
+            bytes.len() as f64 / 1e6
+        ),
+    ))
+}
+
 pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
     let vocab = Vocabulary::new(VOCABULARY);
     let only = args.algorithm.as_deref().map(Algorithm::parse).transpose()?;
@@ -103,6 +131,7 @@ pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
         let (owner, _) = user_with_token(store.as_ref(), "bench").await?;
         fill(store.as_ref(), owner, &args.library, args.seed, &vocab).await?;
         rules_for(store.as_ref(), owner, args.rules, &vocab, args.seed, only).await?;
+        let (model, trained) = if args.auto { train_on_library(store.as_ref(), owner).await? } else { (None, String::new()) };
         let rules = RuleSet::new(store.match_rules(owner).await?);
         eprintln!("{backend}: {} rules; matching every document…", rules.len());
         let ids = store.owned_documents(owner, &(1..=(args.library.docs as Id + 10)).collect::<Vec<_>>()).await?;
@@ -118,7 +147,8 @@ pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
             let mut plans = Vec::with_capacity(inputs.len());
             for (state, text) in &inputs {
                 let one = Instant::now();
-                let p = plan(&rules, &Prepared::new(text), state);
+                let auto = model.as_ref().map(|m| m.sure_of(text, 0.8)).unwrap_or_default();
+                let p = plan_with(&rules, &Prepared::new(text), state, &auto);
                 per_doc_ms.push(one.elapsed().as_secs_f64() * 1000.0);
                 assigned += p.assigned.len();
                 changed += usize::from(p.changes_something());
@@ -133,7 +163,7 @@ pub async fn run(args: MatchingBenchArgs) -> Result<(), AppError> {
         per_doc_ms.sort_by(f64::total_cmp);
         let n = ids.len().max(1) as f64;
         out.push(format!(
-            "{backend:<9} {:>7} docs {:>4} rules | load text {:>6.3} ms/doc | match {:>6.3} ms/doc (p50 {:.3}, p99 {:.3}) | apply {:>6.3} ms/doc | whole job {:>6.0} docs/s ({:.0} s) | {} documents changed, {} assignments",
+            "{backend:<9} {:>7} docs {:>4} rules{trained} | load text {:>6.3} ms/doc | match {:>6.3} ms/doc (p50 {:.3}, p99 {:.3}) | apply {:>6.3} ms/doc | whole job {:>6.0} docs/s ({:.0} s) | {} documents changed, {} assignments",
             ids.len(),
             rules.len(),
             load_s * 1000.0 / n,

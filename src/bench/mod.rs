@@ -1,5 +1,6 @@
 //! `docmerge bench …`: benchmarks that print a table (results and commands go to BENCHMARKS.md).
 
+mod classify;
 mod contention;
 mod corpus;
 mod library;
@@ -34,6 +35,7 @@ pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> 
         BenchCommand::Ws(args) => ws::run(args).await,
         BenchCommand::Pages(args) => pages::run(settings, args).await,
         BenchCommand::Matching(args) => matching::run(args).await,
+        BenchCommand::Classify(args) => classify::run(args).await,
     }
 }
 

@@ -60,6 +60,12 @@ pub enum JobSpec {
     /// Runs the owner's matching rules over documents (#23): after processing, or "re-run
     /// matching" over a selection; in chunks, like a bulk edit.
     MatchDocuments(super::matching::MatchArgs),
+    /// Trains an owner's auto classifier (#23) when their documents changed since the last
+    /// model (or always, `force`).
+    TrainClassifier(super::classifier::TrainArgs),
+    /// Looks for owners whose documents changed since their last model and queues their
+    /// training (the scheduled job).
+    TrainClassifiers(NoArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -141,6 +147,8 @@ impl JobSpec {
             JobSpec::SweepBlobs(_) => kinds::SWEEP_BLOBS,
             JobSpec::BulkEdit(_) => kinds::BULK_EDIT,
             JobSpec::MatchDocuments(_) => kinds::MATCH_DOCUMENTS,
+            JobSpec::TrainClassifier(_) => kinds::TRAIN_CLASSIFIER,
+            JobSpec::TrainClassifiers(_) => kinds::TRAIN_CLASSIFIERS,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -190,6 +198,8 @@ pub mod kinds {
     pub const SWEEP_BLOBS: &str = "sweep_blobs";
     pub const BULK_EDIT: &str = "bulk_edit";
     pub const MATCH_DOCUMENTS: &str = "match_documents";
+    pub const TRAIN_CLASSIFIER: &str = "train_classifier";
+    pub const TRAIN_CLASSIFIERS: &str = "train_classifiers";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]
@@ -254,6 +264,18 @@ impl NewJob {
             Some(d) => job = job.unique(format!("match_documents:{d}")).for_document(owner_id, d),
             None => job.owner_id = Some(owner_id),
         }
+        job
+    }
+
+    /// Trains the owner's classifier (one queued per owner at a time), below processing: a
+    /// model a little late costs less than a page not yet searchable.
+    pub fn train_classifier(owner_id: Id, force: bool) -> Self {
+        let mut job = NewJob::new(JobSpec::TrainClassifier(super::classifier::TrainArgs { owner_id, force }))
+            .unique(format!("train_classifier:{owner_id}"))
+            .priority(-5)
+            .max_attempts(3)
+            .timeout_secs(3600);
+        job.owner_id = Some(owner_id);
         job
     }
 

@@ -28,10 +28,14 @@ pub enum Algorithm {
     Regex,
     /// The pattern appears with at most a few typos (edit distance, growing with its length).
     Fuzzy,
+    /// No pattern: the owner's learned classifier decides (domain::classifier), when it is sure
+    /// enough (`classifier.apply_confidence`).
+    Auto,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 6] = [Algorithm::None, Algorithm::Any, Algorithm::All, Algorithm::Exact, Algorithm::Regex, Algorithm::Fuzzy];
+    pub const ALL: [Algorithm; 7] =
+        [Algorithm::None, Algorithm::Any, Algorithm::All, Algorithm::Exact, Algorithm::Regex, Algorithm::Fuzzy, Algorithm::Auto];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +45,7 @@ impl Algorithm {
             Algorithm::Exact => "exact",
             Algorithm::Regex => "regex",
             Algorithm::Fuzzy => "fuzzy",
+            Algorithm::Auto => "auto",
         }
     }
 
@@ -128,7 +133,7 @@ impl MatchRule {
         if self.pattern.chars().count() > MAX_PATTERN_CHARS {
             return Err(DomainError::Invalid(format!("pattern: at most {MAX_PATTERN_CHARS} characters")));
         }
-        if self.algorithm != Algorithm::None && self.pattern.trim().is_empty() {
+        if !matches!(self.algorithm, Algorithm::None | Algorithm::Auto) && self.pattern.trim().is_empty() {
             return Err(DomainError::Invalid(format!("pattern: the {} algorithm needs a pattern", self.algorithm.as_str())));
         }
         Compiled::new(self).map(|_| ())
@@ -275,7 +280,8 @@ impl Compiled {
         let ins = rule.insensitive;
         let lower = |s: &str| if ins { s.to_lowercase() } else { s.to_string() };
         Ok(match rule.algorithm {
-            Algorithm::None => Compiled::Never,
+            // An auto rule is decided by the classifier's predictions (see [`plan_with`]).
+            Algorithm::None | Algorithm::Auto => Compiled::Never,
             Algorithm::Any | Algorithm::All => {
                 let terms: Vec<Vec<String>> = terms(&rule.pattern).into_iter().map(|t| t.iter().map(|w| lower(w)).collect()).collect();
                 if terms.is_empty() {
@@ -486,6 +492,11 @@ impl RuleSet {
     pub fn len(&self) -> usize {
         self.rules.len()
     }
+
+    /// Some rule leaves the decision to the classifier.
+    pub fn has_auto(&self) -> bool {
+        self.rules.iter().any(|(r, _)| r.rule.algorithm == Algorithm::Auto)
+    }
 }
 
 /// What a document has now, as far as matching cares.
@@ -538,10 +549,31 @@ impl MatchPlan {
 /// type and folder: when the slot is empty, the candidate whose match comes first in the text
 /// wins (a letterhead beats a mention further down).
 pub fn plan(rules: &RuleSet, text: &Prepared, doc: &DocState) -> MatchPlan {
+    plan_with(rules, text, doc, &[])
+}
+
+/// A target the learned classifier (domain::classifier) is sure enough of, as an `auto` rule
+/// reads it: why, in words (how sure, from which words).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Learned {
+    pub kind: TargetKind,
+    pub target_id: Id,
+    pub why: String,
+}
+
+/// [`plan`] with what the classifier is sure enough of for the document: an `auto` rule matches
+/// when its target is among them. A rule that found its pattern in the text beats the
+/// classifier for a correspondent, type or folder.
+pub fn plan_with(rules: &RuleSet, text: &Prepared, doc: &DocState, auto: &[Learned]) -> MatchPlan {
     let mut out = MatchPlan { document_id: doc.document_id, ..MatchPlan::default() };
     let mut best: [Option<(usize, Assignment)>; 3] = [None, None, None];
     for (rule, compiled) in &rules.rules {
-        let Some(hit) = compiled.find(text) else { continue };
+        let hit = if rule.rule.algorithm == Algorithm::Auto {
+            auto.iter().find(|p| p.kind == rule.kind && p.target_id == rule.target_id).map(|p| Hit { at: usize::MAX, found: p.why.clone() })
+        } else {
+            compiled.find(text)
+        };
+        let Some(hit) = hit else { continue };
         let a = Assignment {
             kind: rule.kind,
             target_id: rule.target_id,
@@ -718,6 +750,7 @@ mod tests {
         assert!(rule(Algorithm::None, "").validate().is_ok());
         assert!(rule(Algorithm::Any, &"x".repeat(1001)).validate().is_err());
         assert!(Algorithm::parse("auto-ish").is_err());
+        assert!(rule(Algorithm::Auto, "").validate().is_ok(), "auto needs no pattern");
     }
 
     #[test]
@@ -739,5 +772,38 @@ mod tests {
         let filed = DocState { correspondent_id: Some(1), in_inbox: false, tag_ids: vec![10], ..doc };
         let p = plan(&rules, &text, &filed);
         assert!(!p.changes_something(), "{p:?}");
+    }
+
+    #[test]
+    fn auto_rules_follow_the_classifier_and_lose_to_text() {
+        let auto = MatchRule { algorithm: Algorithm::Auto, pattern: String::new(), insensitive: true };
+        let target = |kind, id: Id, rule: MatchRule| TargetRule { kind, target_id: id, target_name: format!("t{id}"), rule };
+        let rules = RuleSet::new(vec![
+            target(TargetKind::Correspondent, 1, rule(Algorithm::Any, "bank")),
+            target(TargetKind::Correspondent, 2, auto.clone()),
+            target(TargetKind::Tag, 10, auto.clone()),
+            target(TargetKind::Tag, 11, auto),
+        ]);
+        assert!(rules.has_auto());
+        let said = |kind, id: Id, confidence: f32| Learned {
+            kind,
+            target_id: id,
+            why: format!("{:.0} % sure, from the words acme, acme ltd", confidence * 100.0),
+        };
+        let doc = DocState { document_id: 7, folder_id: 3, in_inbox: true, ..DocState::default() };
+        let p = plan_with(
+            &rules,
+            &Prepared::new("a letter"),
+            &doc,
+            &[said(TargetKind::Correspondent, 2, 0.9), said(TargetKind::Tag, 10, 0.95)],
+        );
+        assert_eq!((p.correspondent_id, p.add_tags.clone()), (Some(2), vec![10]), "{p:?}");
+        let why = p.assigned.iter().find(|a| a.kind == TargetKind::Correspondent).unwrap();
+        assert_eq!((why.algorithm, why.found.as_str()), (Algorithm::Auto, "90 % sure, from the words acme, acme ltd"));
+        // A rule that found its words beats the classifier.
+        let p = plan_with(&rules, &Prepared::new("pay to your bank"), &doc, &[said(TargetKind::Correspondent, 2, 0.99)]);
+        assert_eq!(p.correspondent_id, Some(1), "{p:?}");
+        // No predictions (no model yet, or none sure enough): auto rules match nothing.
+        assert!(!plan(&rules, &Prepared::new("acme"), &doc).changes_something());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod bulk;
+pub mod classifier;
 pub mod dates;
 pub mod events;
 pub mod filetype;

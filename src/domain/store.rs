@@ -338,6 +338,31 @@ pub trait MatchStore: Send + Sync + 'static {
     async fn apply_matches(&self, owner: Id, plans: &[MatchPlan], fence: Option<&ChunkFence>) -> DomainResult<bool>;
 }
 
+/// What the auto classifier learns from and keeps (#23).
+#[async_trait]
+pub trait ClassifierStore: Send + Sync + 'static {
+    /// Users with at least `min` live, processed documents.
+    async fn classifier_owners(&self, min: usize) -> DomainResult<Vec<Id>>;
+    /// A short text that changes whenever the owner's filing may have (a document added,
+    /// edited, filed, tagged or trashed): an unchanged library is not trained again.
+    async fn training_fingerprint(&self, owner: Id) -> DomainResult<String>;
+    /// Up to `limit` live, processed documents of the owner's with ids above `after`, in id
+    /// order, as examples (their first pages, at most [`super::classifier::TEXT_CHARS`]):
+    /// correspondent and type when set, folder when it is not the Inbox, tags when it has any.
+    async fn training_examples(&self, owner: Id, after: Id, limit: usize) -> DomainResult<Vec<(Id, super::classifier::Example)>>;
+    /// Stores a new model as the owner's newest (the older ones but two are deleted).
+    async fn save_classifier(
+        &self,
+        owner: Id,
+        fingerprint: &str,
+        stats: &super::classifier::TrainStats,
+        model: &[u8],
+    ) -> DomainResult<super::classifier::ClassifierInfo>;
+    async fn newest_classifier(&self, owner: Id) -> DomainResult<Option<super::classifier::ClassifierInfo>>;
+    /// A model's bytes (None: it is gone, a newer one replaced it).
+    async fn classifier_model(&self, owner: Id, id: Id) -> DomainResult<Option<Vec<u8>>>;
+}
+
 /// A job's chunk commits with its progress, under its lease.
 #[derive(Clone, Debug)]
 pub struct ChunkFence {
@@ -355,6 +380,7 @@ pub trait Store:
     + TagStore
     + MetadataStore
     + MatchStore
+    + ClassifierStore
     + SearchStore
     + JobQueue
     + Processing
@@ -370,6 +396,7 @@ impl<
         + TagStore
         + MetadataStore
         + MatchStore
+        + ClassifierStore
         + SearchStore
         + JobQueue
         + Processing

@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, bulk, documents, folders, matching, metadata, ops, pages, search, tags, views};
+use routes::{account, bulk, classifier, documents, folders, matching, metadata, ops, pages, search, tags, views};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -107,6 +107,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/match-rules/try"),
     ("PUT", "/api/v1/match-rules/{kind}/{id}"),
     ("DELETE", "/api/v1/match-rules/{kind}/{id}"),
+    ("GET", "/api/v1/classifier"),
+    ("POST", "/api/v1/classifier/train"),
+    ("GET", "/api/v1/documents/{id}/suggestions"),
 ];
 
 fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
@@ -183,6 +186,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/documents/{id}/notes/{note_id}", web::delete().to(metadata::delete_note))
             .route("/documents/{id}/history", web::get().to(metadata::history))
             .route("/documents/{id}/match", web::post().to(matching::run_on_document))
+            .route("/documents/{id}/suggestions", web::get().to(classifier::suggestions))
             .route("/documents/{id}", web::get().to(documents::get))
             .route("/documents/{id}", web::patch().to(documents::patch))
             .route("/documents/{id}", web::delete().to(documents::trash))
@@ -227,6 +231,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/match-rules/try", web::post().to(matching::try_rule))
             .route("/match-rules/{kind}/{id}", web::put().to(matching::put))
             .route("/match-rules/{kind}/{id}", web::delete().to(matching::delete))
+            .route("/classifier", web::get().to(classifier::status))
+            .route("/classifier/train", web::post().to(classifier::train))
             .route("/custom-fields", web::get().to(metadata::list_fields))
             .route("/custom-fields", web::post().to(metadata::create_field))
             .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))

@@ -90,7 +90,19 @@ pub fn spawn_maintenance_scheduler(ctx: AppContext, shutdown: CancellationToken)
                 .max_attempts(3)
                 .timeout_secs(3600)
                 .run_after(now_millis() + ORPHAN_SWEEP_EVERY_MS);
-            if let Err(e) = ctx.store.enqueue(vec![job, sweep]).await {
+            let mut jobs = vec![job, sweep];
+            let every = ctx.settings.classifier.train_every_minutes;
+            if every > 0 {
+                // The auto classifier (#23): owners whose documents changed get a new model.
+                jobs.push(
+                    NewJob::new(JobSpec::TrainClassifiers(NoArgs {}))
+                        .unique("train_classifiers")
+                        .priority(-10)
+                        .max_attempts(3)
+                        .run_after(now_millis() + every as i64 * 60_000),
+                );
+            }
+            if let Err(e) = ctx.store.enqueue(jobs).await {
                 tracing::debug!(error = %e, "could not schedule pruning");
             }
             tokio::select! {

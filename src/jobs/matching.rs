@@ -11,11 +11,13 @@ use super::kinds;
 use super::runner::{JobError, JobHandler, Outcome, Registry};
 use crate::app::AppContext;
 use crate::domain::jobs::{ClaimedJob, JobSpec, Lease};
-use crate::domain::matching::{CHUNK, Prepared, RuleSet, plan};
+use crate::domain::matching::{CHUNK, Prepared, RuleSet, plan_with};
 use crate::domain::store::{ChunkFence, Store};
 
 struct MatchJob {
     store: Arc<dyn Store>,
+    models: Arc<crate::classifiers::Models>,
+    apply_confidence: f32,
 }
 
 #[async_trait]
@@ -25,15 +27,24 @@ impl JobHandler for MatchJob {
             return Err(super::unexpected_job(job, kinds::MATCH_DOCUMENTS));
         };
         let rules = Arc::new(RuleSet::new(self.store.match_rules(args.owner_id).await?));
+        // `auto` rules: the owner's newest model decides (none trained yet: they match nothing).
+        let model = if rules.has_auto() { self.models.newest(self.store.as_ref(), args.owner_id).await?.map(|m| m.1) } else { None };
+        let sure = self.apply_confidence;
         let total = args.documents.len();
         let mut done = (self.store.job(job.id).await?.progress_done.unwrap_or(0).max(0) as usize).min(total);
         while done < total {
             let end = (done + CHUNK).min(total);
             let inputs = self.store.match_inputs(args.owner_id, &args.documents[done..end]).await?;
             // Matching is CPU work (a fuzzy rule over a long text): off the async threads.
-            let rules = rules.clone();
+            let (rules, model) = (rules.clone(), model.clone());
             let plans = tokio::task::spawn_blocking(move || {
-                inputs.iter().map(|(state, text)| plan(&rules, &Prepared::new(text), state)).collect::<Vec<_>>()
+                inputs
+                    .iter()
+                    .map(|(state, text)| {
+                        let auto = model.as_ref().map(|m| m.sure_of(text, sure)).unwrap_or_default();
+                        plan_with(&rules, &Prepared::new(text), state, &auto)
+                    })
+                    .collect::<Vec<_>>()
             })
             .await
             .map_err(|e| JobError::Retry(format!("matching stopped: {e}")))?;
@@ -49,5 +60,6 @@ impl JobHandler for MatchJob {
 }
 
 pub fn register_matching(registry: &mut Registry, ctx: &AppContext) {
-    registry.register(kinds::MATCH_DOCUMENTS, Arc::new(MatchJob { store: ctx.store.clone() }));
+    let job = MatchJob { store: ctx.store.clone(), models: ctx.models.clone(), apply_confidence: ctx.settings.classifier.apply_confidence };
+    registry.register(kinds::MATCH_DOCUMENTS, Arc::new(job));
 }

@@ -2,6 +2,7 @@
 //! (a panic fails that job, not the worker), retries with backoff, a reaper for expired leases.
 
 mod bulk;
+mod classify;
 pub mod kinds;
 mod maintenance;
 mod matching;
@@ -10,6 +11,7 @@ mod runner;
 mod test_jobs;
 
 pub use bulk::register_bulk;
+pub use classify::{register_classifier, train_owner};
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
 pub use matching::register_matching;
 pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};

@@ -821,3 +821,130 @@ async fn matching_api(db: Db) {
     assert_eq!(a.get("/api/v1/match-rules").await.1["total"], 3);
 }
 db_tests!(matching_api);
+
+/// Waits for a job of the caller's to end; its final state.
+async fn job_end(a: &Api, job: i64) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, j) = a.get(&format!("/api/v1/jobs/{job}")).await;
+        if j["state"] == "done" || j["state"] == "failed" {
+            return j;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The auto classifier through the API (#23): nothing to learn says so; "train now" learns
+/// from what the user filed; the state shows each field's held-out accuracy; a document's
+/// suggestions carry the words behind them and leave out what it has; an `auto` rule files a
+/// new upload by itself; another user sees nothing of it (404).
+async fn classifier_api(db: Db) {
+    let srv = TestServer::start_with(db, true, |s| s.classifier.min_documents = 4).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (s, st) = a.get("/api/v1/classifier").await;
+    assert_eq!((s, st["model"].is_null(), st["apply_confidence"].as_f64()), (200, true, Some(0.8f32 as f64)), "{st}");
+    // Nothing filed yet: the training job fails and says why.
+    let (s, t) = a.post("/api/v1/classifier/train", &json!({})).await;
+    assert_eq!(s, 202, "{t}");
+    let j = job_end(&a, t["job_id"].as_i64().unwrap()).await;
+    assert!(j["state"] == "failed" && j["last_error"].as_str().unwrap().contains("nothing to learn"), "{j}");
+
+    let (_, energy) = a.post("/api/v1/correspondents", &json!({"name": "Stadtwerke"})).await;
+    let (_, insurer) = a.post("/api/v1/correspondents", &json!({"name": "Allianz"})).await;
+    let (_, bill) = a.post("/api/v1/document-types", &json!({"name": "Bill"})).await;
+    let (_, policy) = a.post("/api/v1/document-types", &json!({"name": "Policy"})).await;
+    let (_, house) = a.post("/api/v1/tags", &json!({"name": "house"})).await;
+    let mut first = 0;
+    for i in 0..8 {
+        let (who, ty, text) = if i % 2 == 0 {
+            (&energy, &bill, format!("Stadtwerke electricity meter reading kilowatt hours tariff bill {i}"))
+        } else {
+            (&insurer, &policy, format!("Allianz insurance policy premium insured person coverage {i}"))
+        };
+        let (s, up) = a.upload(&format!("l{i}.pdf"), tiny_pdf(&text), &[]).await;
+        assert_eq!(s, 202, "{up}");
+        let id = up["document"]["id"].as_i64().unwrap();
+        assert_eq!(a.wait_done(id, Duration::from_secs(120)).await["state"], "ready");
+        let tags = if i % 2 == 0 { json!([house["id"]]) } else { json!([]) };
+        let (s, d) = a
+            .patch(
+                &format!("/api/v1/documents/{id}"),
+                &json!({"correspondent_id": who["id"], "document_type_id": ty["id"], "tag_ids": tags}),
+            )
+            .await;
+        assert_eq!(s, 200, "{d}");
+        if i == 0 {
+            first = id;
+        }
+    }
+    let (_, t) = a.post("/api/v1/classifier/train", &json!({})).await;
+    let j = job_end(&a, t["job_id"].as_i64().unwrap()).await;
+    assert_eq!(j["state"], "done", "{j}");
+    let (_, st) = a.get("/api/v1/classifier").await;
+    let m = &st["model"];
+    assert_eq!(m["documents"], 8, "{st}");
+    let kinds: Vec<&str> = m["fields"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["correspondent", "document_type", "tag"], "{st}");
+    assert!(b.get("/api/v1/classifier").await.1["model"].is_null(), "Bob has no model");
+
+    // Suggestions for a document that lost its correspondent: the right one, with its words.
+    a.patch(&format!("/api/v1/documents/{first}"), &json!({"correspondent_id": null})).await;
+    let (s, sug) = a.get(&format!("/api/v1/documents/{first}/suggestions")).await;
+    assert_eq!(s, 200, "{sug}");
+    let items = sug["items"].as_array().unwrap();
+    let c = items.iter().find(|x| x["kind"] == "correspondent").unwrap_or_else(|| panic!("{sug}"));
+    assert_eq!((c["target_id"].clone(), c["name"].as_str()), (energy["id"].clone(), Some("Stadtwerke")), "{sug}");
+    assert!(
+        c["words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("stadtwerke") || w.as_str().unwrap().contains("kilowatt")),
+        "{c}"
+    );
+    assert_eq!(c["applies"], false, "no auto rule yet");
+    assert!(!items.iter().any(|x| x["kind"] == "document_type" && x["target_id"] == bill["id"]), "it has that type already: {sug}");
+    assert_eq!(b.get(&format!("/api/v1/documents/{first}/suggestions")).await.0, 404);
+    assert_eq!(a.get("/api/v1/documents/999999/suggestions").await.0, 404);
+
+    // An auto rule: a new upload is filed by the model (the worker's matching job).
+    assert_eq!(a.put(&format!("/api/v1/match-rules/correspondent/{}", insurer["id"]), &json!({"algorithm": "auto"})).await.0, 200);
+    let (s, e) = a.post("/api/v1/match-rules/try", &json!({"algorithm": "auto", "text": "x"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("classifier"), "{e}");
+    let (_, up) = a.upload("new.pdf", tiny_pdf("Allianz: your insurance policy premium and coverage"), &[]).await;
+    let id = up["document"]["id"].as_i64().unwrap();
+    assert_eq!(a.wait_done(id, Duration::from_secs(120)).await["state"], "ready");
+    let started = std::time::Instant::now();
+    while a.get(&format!("/api/v1/documents/{id}")).await.1["correspondent"]["id"] != insurer["id"] {
+        assert!(started.elapsed() < Duration::from_secs(60), "not filed by the model");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, hist) = a.get(&format!("/api/v1/documents/{id}/history")).await;
+    let m = hist["items"].as_array().unwrap().iter().find(|h| h["action"] == "matched").expect("a matched entry").clone();
+    assert!(
+        m["changes"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["algorithm"] == "auto" && r["found"].as_str().unwrap().contains("% sure")),
+        "{m}"
+    );
+
+    // The scheduled training (not forced) learns only when the filing changed since the model.
+    let alice = a.get("/api/v1/auth/me").await.1["id"].as_i64().unwrap();
+    let scheduled = || async {
+        let ids = srv.ctx.store.enqueue(vec![docmerge::domain::jobs::NewJob::train_classifier(alice, false)]).await.unwrap();
+        assert_eq!(job_end(&a, ids[0].unwrap()).await["state"], "done");
+        a.get("/api/v1/classifier").await.1["model"]["id"].as_i64().unwrap()
+    };
+    let model = a.get("/api/v1/classifier").await.1["model"]["id"].as_i64().unwrap();
+    // (The new upload changed the filing: one training, then none.)
+    let after_upload = scheduled().await;
+    assert_ne!(after_upload, model);
+    assert_eq!(scheduled().await, after_upload, "nothing changed: no new model");
+    a.patch(&format!("/api/v1/documents/{first}"), &json!({"correspondent_id": energy["id"]})).await;
+    assert_ne!(scheduled().await, after_upload, "a document was filed: a new model");
+}
+db_tests!(classifier_api);

@@ -872,8 +872,8 @@ async fn paperless_export_is_imported(db: Db) {
     let vid = acme_view["id"].as_i64().unwrap();
     let (_, in_view) = alice.get(&format!("/api/v1/views/{vid}/documents")).await;
     assert_eq!(in_view["total"], 1, "{in_view}");
-    // Matching rules: regex and fuzzy carried over (with their case setting); "auto", an empty
-    // "any" and a regex our engine cannot run are not.
+    // Matching rules: regex and fuzzy carried over (with their case setting); an "auto" on a tag
+    // Alice had already (hers stands), an empty "any" and a regex our engine cannot run are not.
     let (_, rules) = alice.get("/api/v1/match-rules").await;
     let rules = rules["items"].as_array().unwrap();
     let summary: Vec<(&str, &str, &str, bool)> = rules

@@ -167,3 +167,118 @@ async fn set_as(
 ) -> DomainResult<Option<docmerge::domain::matching::TargetRule>> {
     store.set_match_rule(owner, kind, id, &rule(Algorithm::Any, "x")).await
 }
+
+/// The auto classifier (#23) on the store: examples from what the owner filed (not another
+/// owner's), a model stored and found again (only by its owner, the newest few kept), `auto`
+/// rules applied from its predictions with the words behind them, the fingerprint that says
+/// when a new training is due.
+async fn auto_classifier_learns_from_filing(store: Arc<dyn BulkStore>) {
+    use docmerge::domain::classifier::{Model, train};
+    use docmerge::domain::matching::plan_with;
+
+    let u = user(&store, "carol").await;
+    let bob = user(&store, "dave").await;
+    let (home, inbox) = {
+        let (h, i) = store.root_folders(u.id).await.unwrap();
+        (h.id, i.id)
+    };
+    let mut senders = Vec::new();
+    for (name, folder, words) in [
+        ("Stadtwerke", "Home", "electricity meter reading kilowatt hours tariff"),
+        ("Allianz", "Insurance", "insurance policy premium insured person claim"),
+        ("Dr Weber", "Health", "patient treatment dental appointment prescription"),
+    ] {
+        let c = store.create_label(u.id, LabelKind::Correspondent, name, None, &[]).await.unwrap();
+        let f = store.create_folder(u.id, home, folder).await.unwrap();
+        let t = store.create_tag(u.id, &folder.to_lowercase(), "#123456").await.unwrap();
+        senders.push((c.id, f.id, t.id, name, words));
+    }
+    let invoice = store.create_label(u.id, LabelKind::DocumentType, "Invoice", None, &[]).await.unwrap();
+    let reminder = store.create_label(u.id, LabelKind::DocumentType, "Reminder", None, &[]).await.unwrap();
+    let urgent = store.create_tag(u.id, "urgent", "#ff0000").await.unwrap();
+    for i in 0..36 {
+        let (c, f, t, name, words) = senders[i % 3];
+        let (ty, kind_words, tags) = if i % 2 == 0 {
+            (invoice.id, "invoice amount due please pay within 14 days", vec![t])
+        } else {
+            (reminder.id, "reminder overdue second notice late fee", vec![t, urgent.id])
+        };
+        let text = format!("{name}\nCustomer number {}\n{words}\n{kind_words}\nKind regards", 1000 + i);
+        let id = processed(&store, u.id, inbox, &format!("filed {i}"), &text).await;
+        let patch = DocumentPatch {
+            correspondent_id: Some(Some(c)),
+            document_type_id: Some(Some(ty)),
+            folder_id: Some(f),
+            tag_ids: Some(tags),
+            ..Default::default()
+        };
+        store.update_document(u.id, id, &patch).await.unwrap();
+    }
+    // Bob's documents are not Carol's examples.
+    processed(&store, bob.id, store.root_folders(bob.id).await.unwrap().1.id, "bob's", "Allianz insurance policy").await;
+
+    // Paged in id order.
+    let first_page = store.training_examples(u.id, 0, 20).await.unwrap();
+    let rest = store.training_examples(u.id, first_page.last().unwrap().0, 100).await.unwrap();
+    assert_eq!((first_page.len(), rest.len()), (20, 16));
+    let examples: Vec<_> = first_page.into_iter().chain(rest).map(|(_, e)| e).collect();
+    assert_eq!(examples.len(), 36);
+    assert!(
+        examples.iter().all(|e| e.correspondent.is_some() && e.document_type.is_some() && e.folder.is_some()),
+        "filed, not in the Inbox"
+    );
+    assert!(examples.iter().all(|e| e.tags.as_ref().is_some_and(|t| !t.is_empty()) && e.text.contains("Kind regards")));
+    assert_eq!(store.classifier_owners(30).await.unwrap(), vec![u.id], "only Carol has 30 processed documents");
+    let fingerprint = store.training_fingerprint(u.id).await.unwrap();
+    let (model, stats) = train(examples).unwrap();
+    assert_eq!(stats.fields.len(), 4, "correspondent, type, folder and tags: {stats:?}");
+    let info = store.save_classifier(u.id, &fingerprint, &stats, &model.encode()).await.unwrap();
+    let newest = store.newest_classifier(u.id).await.unwrap().unwrap();
+    assert_eq!((newest.id, newest.fingerprint.as_str(), newest.stats.documents), (info.id, fingerprint.as_str(), 36));
+    // Another owner sees neither the model nor its bytes.
+    assert!(store.newest_classifier(bob.id).await.unwrap().is_none());
+    assert!(store.classifier_model(bob.id, info.id).await.unwrap().is_none());
+    let model = Model::decode(&store.classifier_model(u.id, info.id).await.unwrap().unwrap()).unwrap();
+
+    // `auto` on the insurer, the reminder type, the Insurance folder and the urgent tag; the
+    // insurance tag keeps no rule (the model may predict it; nothing applies it).
+    let (allianz, insurance_folder, _, _, _) = senders[1];
+    for (kind, id) in [
+        (TargetKind::Correspondent, allianz),
+        (TargetKind::DocumentType, reminder.id),
+        (TargetKind::Folder, insurance_folder),
+        (TargetKind::Tag, urgent.id),
+    ] {
+        store.set_match_rule(u.id, kind, id, &rule(Algorithm::Auto, "")).await.unwrap();
+    }
+    let rules = RuleSet::new(store.match_rules(u.id).await.unwrap());
+    assert!(rules.has_auto());
+    let new = processed(&store, u.id, inbox, "new", "Allianz\nYour insurance policy premium is overdue: second notice, late fee").await;
+    let (state, text) = store.match_inputs(u.id, &[new]).await.unwrap().pop().unwrap();
+    let sure = model.sure_of(&text, 0.5);
+    let p = plan_with(&rules, &Prepared::new(&text), &state, &sure);
+    assert_eq!(p.correspondent_id, Some(allianz), "{p:?} from {sure:?}");
+    assert_eq!(p.document_type_id, Some(reminder.id), "{p:?}");
+    assert_eq!(p.folder_id, Some(insurance_folder), "{p:?}");
+    assert_eq!(p.add_tags, vec![urgent.id], "the insurance tag has no auto rule: {p:?}");
+    let why = p.assigned.iter().find(|a| a.kind == TargetKind::Correspondent).unwrap();
+    assert_eq!(why.algorithm, Algorithm::Auto);
+    assert!(why.found.contains("% sure") && why.found.contains("allianz"), "the words behind it: {why:?}");
+    assert!(store.apply_matches(u.id, &[p], None).await.unwrap());
+    let d = store.document(u.id, new).await.unwrap();
+    assert_eq!((d.meta.correspondent.map(|l| l.id), d.folder_id), (Some(allianz), insurance_folder));
+    // Not sure enough: nothing.
+    assert!(plan_with(&rules, &Prepared::new("hello"), &state, &model.sure_of("hello", 0.99)).assigned.is_empty());
+
+    // Any change to the filing changes the fingerprint; the newest three models are kept.
+    let first = store.training_examples(u.id, 0, 1000).await.unwrap().len();
+    assert_eq!(first, 37);
+    assert_ne!(store.training_fingerprint(u.id).await.unwrap(), fingerprint);
+    let mut last = info.id;
+    for _ in 0..3 {
+        last = store.save_classifier(u.id, "x", &stats, &model.encode()).await.unwrap().id;
+    }
+    assert_eq!(store.newest_classifier(u.id).await.unwrap().unwrap().id, last);
+    assert!(store.classifier_model(u.id, info.id).await.unwrap().is_none(), "the oldest went");
+}
+conformance!(auto_classifier_learns_from_filing);

@@ -10,6 +10,7 @@ import { loadMetadata } from '../metadata.js';
 import { metadataPanel } from './docmeta.js';
 import { notesPanel } from './docnotes.js';
 import { historyPanel } from './dochistory.js';
+import { suggestionsPanel } from './docsuggest.js';
 
 const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4', '#f07fb6', '#6b7a90'];
 
@@ -46,6 +47,7 @@ export async function docView({ params, query }) {
   const history = historyPanel({ docId: id });
   const meta = metadataPanel({ docId: id, getDoc: () => st.doc, setDoc: (d) => { st.doc = d; renderHead(); renderCrumbs(); renderDetails(); history.refresh(); } });
   const notes = notesPanel({ docId: id, onChange: () => history.refresh() });
+  const suggest = suggestionsPanel({ docId: id, getDoc: () => st.doc, onAccepted: (d) => { if (d) st.doc = d; renderAll(); history.refresh(); suggest.refresh(); } });
 
   const view = h('section', { class: 'doc-view' },
     h('div', { class: 'view-head' },
@@ -60,6 +62,7 @@ export async function docView({ params, query }) {
         stage),
       h('aside', { class: 'doc-side', 'aria-label': 'Document details' },
         meta.el,
+        suggest.el,
         h('section', { class: 'side-sec text-sec', 'aria-labelledby': 'text-h' },
           h('div', { class: 'sec-head' }, h('h2', { id: 'text-h' }, 'Page text'), textSource, copyBtn),
           textEl),
@@ -518,6 +521,7 @@ export async function docView({ params, query }) {
       renderVersions();
       notes.refresh();
       history.refresh();
+      suggest.refresh();
     } catch (e) { if (e.status === 404) { toast('This document no longer exists.'); navigate('/'); } }
   }, 250);
   const offs = [
@@ -576,5 +580,6 @@ export async function docView({ params, query }) {
   renderVersions();
   notes.refresh();
   history.refresh();
+  suggest.refresh();
   return cleanup;
 }

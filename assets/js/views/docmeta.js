@@ -206,7 +206,8 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
       return l ? h('a', { href: labelHref(key, l.id), class: 'chip-link', title: `All documents with ${LABELS[key].one} ${l.name}` }, labelChip(l)) : none('None');
     };
     put(el,
-      head(editable ? h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'meta-edit', onclick: () => startEdit() }, icon('edit', 14), 'Edit') : null),
+      head(editable ? h('span', { class: 'sec-actions' }, h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'meta-match', title: 'Run your matching rules over this document now', onclick: (e) => runRules(e.currentTarget) }, icon('rules', 14), 'Run rules'),
+        h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'meta-edit', onclick: () => startEdit() }, icon('edit', 14), 'Edit')) : null),
       h('dl', { class: 'details meta-read', 'data-testid': 'meta-read' },
         row('Correspondent', 'meta-correspondent', labelLink('correspondents')),
         row('Type', 'meta-doctype', labelLink('document-types')),
@@ -215,6 +216,17 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
         row('ASN', 'meta-asn', d.asn != null ? h('span', { class: 'mono' }, String(d.asn)) : none('None')),
         fields.map((f) => [h('dt', { title: kindLabel(f.kind) }, f.name), h('dd', { 'data-testid': 'meta-field', dataset: { fieldId: f.field_id, fieldName: f.name } }, valueNode(f))])),
       !fields.length && editable ? h('p', { class: 'muted small meta-foot' }, 'No custom fields. Edit to add one.') : null);
+  }
+
+  // The owner's matching rules over this document now (what they set shows in the history).
+  async function runRules(btn) {
+    btn.disabled = true;
+    try {
+      const r = await post(`/documents/${docId}/match`, {});
+      const set = (r.assigned || []).map((a) => `${a.kind === 'document_type' ? 'type' : a.kind} “${a.target_name}”`);
+      toast(set.length ? `The rules set ${set.join(', ')}.` : 'No rule changed anything.');
+      if (set.length) setDoc(await get(`/documents/${docId}`));
+    } catch (ex) { toastError(ex); } finally { btn.disabled = false; }
   }
 
   // ---- editing ----

@@ -1,7 +1,7 @@
 // Matching rules (#23): one page listing every rule — on tags, correspondents, document types
 // and folders — with a form to add or change one, try it on a text or a document before saving,
 // and run all rules again over every document (one job).
-import { h, icon, put, plural } from '../dom.js';
+import { h, icon, put, plural, fmtDateTime } from '../dom.js';
 import { get, post, del, request, session, loadTags } from '../api.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 import { loadLabels } from '../metadata.js';
@@ -13,6 +13,7 @@ export const ALGORITHMS = [
   ['exact', 'Exact phrase', 'The whole text appears as written.'],
   ['regex', 'Regular expression', 'A regular expression (no look-around or back-references; runs in linear time).'],
   ['fuzzy', 'Fuzzy', 'The phrase appears, allowing a few typos or OCR errors.'],
+  ['auto', 'Auto (learned)', 'No pattern: the classifier learned from how you filed your documents assigns it when it is sure enough.'],
 ];
 const KINDS = [
   ['tag', 'Tag', 'tag'],
@@ -56,7 +57,13 @@ export async function matchingView() {
     const items = targetsOf(k);
     put(target, ...(items.length ? items.map((t) => h('option', { value: t.id }, t.name)) : [h('option', { value: '' }, `No ${kindName(k).toLowerCase()}s yet`)]));
   };
-  const showHelp = () => { help.textContent = (ALGORITHMS.find(([v]) => v === algorithm.value) || [])[2] || ''; };
+  const showHelp = () => {
+    help.textContent = (ALGORITHMS.find(([v]) => v === algorithm.value) || [])[2] || '';
+    const auto = algorithm.value === 'auto';
+    pattern.disabled = auto; insensitive.disabled = auto; tryBtn.disabled = auto;
+    pattern.placeholder = auto ? 'Learned from your filing' : 'invoice rechnung "total due"';
+    if (auto) pattern.value = '';
+  };
   kind.addEventListener('change', fillTargets);
   algorithm.addEventListener('change', showHelp);
   folderBtn.addEventListener('click', async () => {
@@ -96,7 +103,7 @@ export async function matchingView() {
     const k = kind.value;
     const id = k === 'folder' ? st.folder && st.folder.id : Number(target.value);
     if (!id) { err.textContent = k === 'folder' ? 'Choose a folder.' : `Choose a ${kindName(k).toLowerCase()}.`; return; }
-    if (!pattern.value.trim()) { err.textContent = 'Enter a pattern.'; pattern.focus(); return; }
+    if (algorithm.value !== 'auto' && !pattern.value.trim()) { err.textContent = 'Enter a pattern.'; pattern.focus(); return; }
     save.disabled = true;
     try {
       const r = await request('PUT', `/match-rules/${k}/${id}`, { body: ruleBody() });
@@ -117,12 +124,13 @@ export async function matchingView() {
   });
 
   const body = h('div', { class: 'card tags-card' }, spinner());
+  const learned = classifierCard();
   put(main, h('section', { class: 'labels-view narrow', 'aria-labelledby': 'rules-title', 'data-testid': 'rules-page' },
     h('div', { class: 'view-head' }, h('div', { class: 'head-row' },
       h('h1', { class: 'view-title', id: 'rules-title' }, icon('rules', 22), h('span', null, 'Matching rules')),
       h('div', { class: 'toolbar' }, rerun))),
     h('p', { class: 'muted small' }, 'When a document has been read, each rule that matches its text files it: a tag is added; a correspondent, type or folder is set where the document has none (a folder only while it is in the Inbox). Its history says which rule did what.'),
-    form, body));
+    learned.el, form, body));
 
   const edit = (r) => {
     kind.value = r.kind; fillTargets();
@@ -151,7 +159,7 @@ export async function matchingView() {
       return h('tr', { 'data-testid': 'rule-row', 'data-kind': r.kind, 'data-name': r.target_name },
         h('td', { class: 'rule-target' }, h('span', { class: 'rule-target-name' }, icon((KINDS.find(([v]) => v === r.kind) || [])[2] || 'tag', 16), h('strong', null, r.target_name)), h('span', { class: 'muted small' }, kindName(r.kind))),
         h('td', null, algorithmName(r.algorithm)),
-        h('td', null, h('code', { class: 'rule-pattern' }, r.pattern)),
+        h('td', null, r.algorithm === 'auto' ? h('span', { class: 'muted small' }, 'learned from your filing') : h('code', { class: 'rule-pattern' }, r.pattern)),
         h('td', { class: 'small muted' }, r.insensitive ? 'any case' : 'case as written'),
         h('td', { class: 'row-actions' }, editBtn, rmBtn));
     });
@@ -170,6 +178,56 @@ export async function matchingView() {
 
   await Promise.all([loadTags(), loadLabels('correspondents'), loadLabels('document-types')]).catch(() => {});
   fillTargets(); showHelp();
+  learned.refresh();
   await reload();
   return () => { st.alive = false; };
+}
+
+const FIELD_NAMES = { correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder', tag: 'Tags' };
+
+// The auto classifier's state: when it learned, from how many documents, how well each field
+// did on documents held out of the training; "Train now".
+function classifierCard() {
+  const el = h('section', { class: 'card classifier-card', 'aria-labelledby': 'classifier-h', 'data-testid': 'classifier' });
+  const train = h('button', { type: 'button', class: 'btn', 'data-testid': 'classifier-train' }, icon('refresh', 16), 'Train now');
+  const status = h('div', { 'data-testid': 'classifier-status', role: 'status' });
+  train.addEventListener('click', async () => {
+    train.disabled = true;
+    try {
+      const r = await post('/classifier/train', {});
+      if (!r.job_id) { toast('A training is already queued.'); return; }
+      status.textContent = 'Training…';
+      for (let i = 0; i < 600; i++) {
+        const j = await get(`/jobs/${r.job_id}`);
+        if (j.state === 'done') { toast('The classifier learned from your filing.'); break; }
+        if (j.state === 'failed') { toast(j.last_error || 'The training failed.'); break; }
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    } catch (ex) { toastError(ex); } finally { train.disabled = false; await refresh(); }
+  });
+  put(el, h('div', { class: 'sec-head' }, h('h2', { id: 'classifier-h' }, 'Auto: learned from your filing'), train), status);
+
+  async function refresh() {
+    try {
+      const r = await get('/classifier');
+      const m = r.model;
+      if (!m) {
+        put(status, h('p', { class: 'muted small' }, `Not trained yet. It learns from documents you have filed (at least ${r.min_documents}), `,
+          r.train_every_minutes ? `checking every ${r.train_every_minutes} minutes for changes.` : 'when you press “Train now”.'));
+        return;
+      }
+      const pct = (x) => (x == null ? h('span', { class: 'muted', title: 'Fewer than 40 documents: none were held out to measure it' }, 'not measured') : `${Math.round(x * 100)} %`);
+      const took = m.train_ms < 1000 ? `${m.train_ms} ms` : `${(m.train_ms / 1000).toFixed(1)} s`;
+      put(status,
+        h('p', { class: 'small' }, `Learned from ${plural(m.documents, 'document', 'documents')} on ${fmtDateTime(m.created_at)} (in ${took}). `,
+          `Rules set to “Auto” assign what it is at least ${Math.round(r.apply_confidence * 100)} % sure of; documents show suggestions from ${Math.round(r.suggest_confidence * 100)} %.`),
+        h('table', { class: 'table classifier-table', 'data-testid': 'classifier-fields' },
+          h('thead', null, h('tr', null, h('th', null, 'Field'), h('th', null, 'Knows'), h('th', null, 'Right on held-out documents'))),
+          h('tbody', null, ...(m.fields || []).map((f) => h('tr', { dataset: { kind: f.kind } },
+            h('td', null, FIELD_NAMES[f.kind] || f.kind),
+            h('td', null, `${f.labels} from ${plural(f.examples, 'document', 'documents')}`),
+            h('td', null, pct(f.held_out_accuracy)))))));
+    } catch (ex) { put(status, h('p', { class: 'field-error' }, ex.message)); }
+  }
+  return { el, refresh };
 }

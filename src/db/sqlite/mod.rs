@@ -25,6 +25,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "metadata", include_str!("../../../migrations/sqlite/0007_metadata.sql")),
     (8, "matching", include_str!("../../../migrations/sqlite/0008_matching.sql")),
     (9, "metadata_order_indexes", include_str!("../../../migrations/sqlite/0009_metadata_order_indexes.sql")),
+    (10, "classifier", include_str!("../../../migrations/sqlite/0010_classifier.sql")),
 ];
 
 pub struct SqliteStore {

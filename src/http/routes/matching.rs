@@ -85,6 +85,11 @@ pub struct TryIn {
 /// and what it found.
 pub async fn try_rule(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<TryIn>) -> ApiResult<HttpResponse> {
     let rule = body.rule.rule()?;
+    if rule.algorithm == Algorithm::Auto {
+        return Err(ApiError::bad_request(
+            "an auto rule has no pattern to try: the classifier decides (see a document's suggestions, GET /api/v1/documents/{id}/suggestions)",
+        ));
+    }
     let text = match (&body.text, body.document_id) {
         (Some(t), None) => t.clone(),
         (None, Some(id)) => {
@@ -117,7 +122,14 @@ pub async fn run_on_document(
     let (state, text) =
         ctx.store.match_inputs(owner, &[id]).await?.pop().ok_or_else(|| ApiError::not_found(format!("document {id} not found")))?;
     let rules = RuleSet::new(ctx.store.match_rules(owner).await?);
-    let plan = web::block(move || matching::plan(&rules, &Prepared::new(&text), &state)).await.map_err(|_| stopped())?;
+    let model = if rules.has_auto() { ctx.models.newest(ctx.store.as_ref(), owner).await?.map(|m| m.1) } else { None };
+    let sure = ctx.settings.classifier.apply_confidence;
+    let plan = web::block(move || {
+        let auto = model.map(|m| m.sure_of(&text, sure)).unwrap_or_default();
+        matching::plan_with(&rules, &Prepared::new(&text), &state, &auto)
+    })
+    .await
+    .map_err(|_| stopped())?;
     if !q.dry_run && plan.changes_something() {
         ctx.store.apply_matches(owner, std::slice::from_ref(&plan), None).await?;
     }

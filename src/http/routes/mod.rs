@@ -1,5 +1,6 @@
 pub mod account;
 pub mod bulk;
+pub mod classifier;
 pub mod documents;
 pub mod folders;
 pub mod matching;

@@ -24,6 +24,7 @@ use crate::domain::*;
 
 #[cfg(feature = "bench")]
 mod bench;
+mod classifier;
 mod documents;
 mod events;
 mod folders;
