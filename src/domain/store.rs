@@ -345,7 +345,8 @@ pub trait ClassifierStore: Send + Sync + 'static {
     async fn classifier_owners(&self, min: usize) -> DomainResult<Vec<Id>>;
     /// A short text that changes whenever the owner's filing may have (a document added,
     /// edited, filed, tagged or trashed): an unchanged library is not trained again.
-    async fn training_fingerprint(&self, owner: Id) -> DomainResult<String>;
+    /// Also: how many live, processed documents the owner has.
+    async fn training_fingerprint(&self, owner: Id) -> DomainResult<(usize, String)>;
     /// Up to `limit` live, processed documents of the owner's with ids above `after`, in id
     /// order, as examples (their first pages, at most [`super::classifier::TEXT_CHARS`]):
     /// correspondent and type when set, folder when it is not the Inbox, tags when it has any.

@@ -77,7 +77,7 @@ impl JobHandler for Train {
             return Err(super::unexpected_job(job, kinds::TRAIN_CLASSIFIER));
         };
         let owner = args.owner_id;
-        let fingerprint = self.store.training_fingerprint(owner).await?;
+        let (processed, fingerprint) = self.store.training_fingerprint(owner).await?;
         if !args.force && self.store.newest_classifier(owner).await?.is_some_and(|last| last.fingerprint == fingerprint) {
             return Ok(Outcome::Done);
         }
@@ -85,8 +85,8 @@ impl JobHandler for Train {
         // for says why.
         let nothing = |why: String| if args.force { Err(JobError::Abort(why)) } else { Ok(Outcome::Done) };
         let least = self.settings.min_documents.max(2);
-        if self.store.classifier_owners(least).await?.binary_search(&owner).is_err() {
-            return nothing(format!("nothing to learn from yet: the classifier needs at least {least} processed documents"));
+        if processed < least {
+            return nothing(format!("nothing to learn from yet: {processed} processed documents, the classifier needs at least {least}"));
         }
         let (documents, trained) = train_owner(self.store.as_ref(), owner).await?;
         let Some((model, stats)) = trained else {
@@ -120,7 +120,7 @@ impl JobHandler for TrainAll {
     async fn run(&self, _job: &ClaimedJob, _lease: &Lease) -> Result<Outcome, JobError> {
         let mut jobs = Vec::new();
         for owner in self.store.classifier_owners(self.min_documents.max(2)).await? {
-            let fingerprint = self.store.training_fingerprint(owner).await?;
+            let (_, fingerprint) = self.store.training_fingerprint(owner).await?;
             let last = self.store.newest_classifier(owner).await?;
             if last.is_none_or(|l| l.fingerprint != fingerprint) {
                 jobs.push(NewJob::train_classifier(owner, false));

@@ -229,7 +229,7 @@ async fn auto_classifier_learns_from_filing(store: Arc<dyn BulkStore>) {
     );
     assert!(examples.iter().all(|e| e.tags.as_ref().is_some_and(|t| !t.is_empty()) && e.text.contains("Kind regards")));
     assert_eq!(store.classifier_owners(30).await.unwrap(), vec![u.id], "only Carol has 30 processed documents");
-    let fingerprint = store.training_fingerprint(u.id).await.unwrap();
+    let (_, fingerprint) = store.training_fingerprint(u.id).await.unwrap();
     let (model, stats) = train(examples).unwrap();
     assert_eq!(stats.fields.len(), 4, "correspondent, type, folder and tags: {stats:?}");
     let info = store.save_classifier(u.id, &fingerprint, &stats, &model.encode()).await.unwrap();
@@ -273,7 +273,7 @@ async fn auto_classifier_learns_from_filing(store: Arc<dyn BulkStore>) {
     // Any change to the filing changes the fingerprint; the newest three models are kept.
     let first = store.training_examples(u.id, 0, 1000).await.unwrap().len();
     assert_eq!(first, 37);
-    assert_ne!(store.training_fingerprint(u.id).await.unwrap(), fingerprint);
+    assert_ne!(store.training_fingerprint(u.id).await.unwrap().1, fingerprint);
     let mut last = info.id;
     for _ in 0..3 {
         last = store.save_classifier(u.id, "x", &stats, &model.encode()).await.unwrap().id;

@@ -41,7 +41,7 @@ impl ClassifierStore for PgStore {
         Ok(out)
     }
 
-    async fn training_fingerprint(&self, owner: Id) -> DomainResult<String> {
+    async fn training_fingerprint(&self, owner: Id) -> DomainResult<(usize, String)> {
         let c = self.client().await?;
         let r = query_one(
             &c,
@@ -50,7 +50,7 @@ impl ClassifierStore for PgStore {
         )
         .await?;
         let (n, changed, last): (i64, Option<i64>, Option<i64>) = (col(&r, 0)?, col(&r, 1)?, col(&r, 2)?);
-        Ok(format!("{n}:{}:{}", changed.unwrap_or(0), last.unwrap_or(0)))
+        Ok((n as usize, format!("{n}:{}:{}", changed.unwrap_or(0), last.unwrap_or(0))))
     }
 
     async fn training_examples(&self, owner: Id, after: Id, limit: usize) -> DomainResult<Vec<(Id, Example)>> {

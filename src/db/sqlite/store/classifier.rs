@@ -35,14 +35,14 @@ impl ClassifierStore for SqliteStore {
         .await
     }
 
-    async fn training_fingerprint(&self, owner: Id) -> DomainResult<String> {
+    async fn training_fingerprint(&self, owner: Id) -> DomainResult<(usize, String)> {
         self.read(move |c| {
             let (n, changed, last): (i64, Option<i64>, Option<i64>) = c
                 .prepare_cached(
                     "SELECT COUNT(*), MAX(updated_at), MAX(id) FROM documents WHERE owner_id = ?1 AND trashed_at IS NULL AND state = 'ready'",
                 )?
                 .query_row(params![owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(format!("{n}:{}:{}", changed.unwrap_or(0), last.unwrap_or(0)))
+            Ok((n as usize, format!("{n}:{}:{}", changed.unwrap_or(0), last.unwrap_or(0))))
         })
         .await
     }
