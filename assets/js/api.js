@@ -151,7 +151,7 @@ export const previewUrl = (docId, n, version) => `${BASE}/documents/${docId}/pag
 export const downloadUrl = (docId, kind, version) => `${BASE}/documents/${docId}/download${qs({ kind, version })}`;
 
 // ---- session state ----
-export const session = { user: null, roots: null, config: null, tags: [], labels: { correspondents: [], 'document-types': [] }, fields: [], views: [] };
+export const session = { user: null, roots: null, config: null, tags: [], labels: { correspondents: [], 'document-types': [] }, fields: [], views: [], pathTemplates: [] };
 
 export async function loadTags() {
   const r = await get('/tags');

@@ -18,6 +18,7 @@ import { recentView } from './views/recent.js';
 import { tagsView } from './views/tags.js';
 import { correspondentsView, documentTypesView } from './views/labels.js';
 import { matchingView } from './views/matching.js';
+import { pathTemplatesView } from './views/pathtemplates.js';
 import { fieldsView } from './views/fields.js';
 import { documentsView } from './views/documents.js';
 import { dashboardView } from './views/dashboard.js';
@@ -140,6 +141,7 @@ function renderShell() {
       navLink('/document-types', 'fileType', 'Document types', { 'data-testid': 'nav-document-types' }),
       navLink('/fields', 'fields', 'Custom fields', { 'data-testid': 'nav-fields' }),
       navLink('/matching', 'rules', 'Matching rules', { 'data-testid': 'nav-matching', title: 'File documents by their text as they arrive' }),
+      navLink('/path-templates', 'folderTree', 'Path templates', { 'data-testid': 'nav-path-templates', title: 'File documents into folders by their metadata' }),
       navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, h('a', { href: '#/views', class: 'nav-title-link', 'data-testid': 'nav-all-views', title: 'All your views' }, 'Views')), viewList),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Your tags'), tagList),
@@ -252,6 +254,7 @@ route('/correspondents', correspondentsView);
 route('/document-types', documentTypesView);
 route('/fields', fieldsView);
 route('/matching', matchingView);
+route('/path-templates', pathTemplatesView);
 route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
 route('/folder/:id', folderView);
 route('/doc/:id', docView);

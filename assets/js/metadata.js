@@ -42,9 +42,15 @@ export async function loadFields() {
   emit('fields', session.fields);
   return session.fields;
 }
-/** All three lists; a failure of one leaves the others. */
+export async function loadPathTemplates() {
+  const r = await get('/path-templates');
+  session.pathTemplates = r.items || [];
+  emit('path-templates', session.pathTemplates);
+  return session.pathTemplates;
+}
+/** All four lists; a failure of one leaves the others. */
 export function loadMetadata() {
-  return Promise.allSettled([loadLabels('correspondents'), loadLabels('document-types'), loadFields()]);
+  return Promise.allSettled([loadLabels('correspondents'), loadLabels('document-types'), loadFields(), loadPathTemplates()]);
 }
 
 export const fieldDef = (id) => session.fields.find((f) => f.id === id) || null;

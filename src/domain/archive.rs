@@ -25,9 +25,9 @@ pub const PAPERLESS_SOURCE: &str = "paperless-ngx";
 
 pub const FORMAT_NAME: &str = "docmerge-archive";
 /// 2: correspondents, document types, custom fields, notes and history (#22). 3: matching
-/// rules (#23). An older docmerge refuses a newer archive rather than dropping what it does
-/// not know.
-pub const FORMAT_VERSION: u32 = 3;
+/// rules (#23). 4: path templates (#23). An older docmerge refuses a newer archive rather than
+/// dropping what it does not know.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Tables an archive may leave out (an archive of format 1 has none of them): read as empty.
 pub const OPTIONAL_TABLES: &[&str] = &[
@@ -40,6 +40,7 @@ pub const OPTIONAL_TABLES: &[&str] = &[
     "document_history",
     "saved_views",
     "match_rules",
+    "path_templates",
 ];
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BLOB_LIST_FILE: &str = "data/blobs.jsonl";
@@ -162,6 +163,21 @@ pub static TABLES: &[TableSpec] = &[
         changed: Changed::Always,
     },
     TableSpec {
+        name: "path_templates",
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("name", Text),
+            col("template", Text),
+            col("fallback", Text),
+            opt("filename", Text),
+            col("created_at", Int),
+            col("updated_at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    TableSpec {
         name: "correspondents",
         columns: &[col("id", Int), col("owner_id", Int), col("name", Text), opt("color", Text), col("created_at", Int)],
         key: &["id"],
@@ -169,7 +185,14 @@ pub static TABLES: &[TableSpec] = &[
     },
     TableSpec {
         name: "document_types",
-        columns: &[col("id", Int), col("owner_id", Int), col("name", Text), opt("color", Text), col("created_at", Int)],
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("name", Text),
+            opt("color", Text),
+            col("created_at", Int),
+            opt("path_template_id", Int),
+        ],
         key: &["id"],
         changed: Changed::Always,
     },
@@ -213,6 +236,7 @@ pub static TABLES: &[TableSpec] = &[
             opt("document_date", Text),
             opt("date_source", Text),
             opt("asn", Int),
+            opt("path_template_id", Int),
         ],
         key: &["id"],
         changed: Changed::Documents,

@@ -47,6 +47,9 @@ pub struct BulkEdit {
     /// Queue processing again (documents already being processed are left alone).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reprocess: bool,
+    /// The path template that places the documents (#23); `Some(None)` detaches them.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub path_template_id: Option<Option<Id>>,
 }
 
 impl BulkEdit {
@@ -59,7 +62,8 @@ impl BulkEdit {
             || self.folder_id.is_some()
             || self.date.is_some()
             || !self.fields.is_empty()
-            || !self.remove_fields.is_empty();
+            || !self.remove_fields.is_empty()
+            || self.path_template_id.is_some();
         if !changes && !self.trash && !self.reprocess {
             return Err(DomainError::Invalid("a bulk edit needs something to do".into()));
         }
@@ -86,6 +90,7 @@ impl BulkEdit {
             date: self.date.as_ref().map(|d| d.as_deref().and_then(super::metadata::parse_date)),
             fields: self.fields.clone(),
             remove_fields: self.remove_fields.clone(),
+            path_template_id: self.path_template_id,
             ..DocumentPatch::default()
         }
     }

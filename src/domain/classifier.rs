@@ -80,6 +80,7 @@ impl Example {
             TargetKind::DocumentType => self.document_type.map(|l| vec![l]),
             TargetKind::Folder => self.folder.map(|l| vec![l]),
             TargetKind::Tag => self.tags.clone(),
+            TargetKind::PathTemplate => None,
         }
     }
 }

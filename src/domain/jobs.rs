@@ -66,6 +66,8 @@ pub enum JobSpec {
     /// Looks for owners whose documents changed since their last model and queues their
     /// training (the scheduled job).
     TrainClassifiers(NoArgs),
+    /// Places the owner's documents that wait for it by their path templates (#23).
+    PlaceDocuments(super::path_templates::PlaceArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -149,6 +151,7 @@ impl JobSpec {
             JobSpec::MatchDocuments(_) => kinds::MATCH_DOCUMENTS,
             JobSpec::TrainClassifier(_) => kinds::TRAIN_CLASSIFIER,
             JobSpec::TrainClassifiers(_) => kinds::TRAIN_CLASSIFIERS,
+            JobSpec::PlaceDocuments(_) => kinds::PLACE_DOCUMENTS,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -200,6 +203,7 @@ pub mod kinds {
     pub const MATCH_DOCUMENTS: &str = "match_documents";
     pub const TRAIN_CLASSIFIER: &str = "train_classifier";
     pub const TRAIN_CLASSIFIERS: &str = "train_classifiers";
+    pub const PLACE_DOCUMENTS: &str = "place_documents";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]
@@ -264,6 +268,18 @@ impl NewJob {
             Some(d) => job = job.unique(format!("match_documents:{d}")).for_document(owner_id, d),
             None => job.owner_id = Some(owner_id),
         }
+        job
+    }
+
+    /// Places the owner's waiting documents by their path templates (one queued per owner at a
+    /// time: the store keeps the list of documents).
+    pub fn place_documents(owner_id: Id) -> Self {
+        let mut job = NewJob::new(JobSpec::PlaceDocuments(super::path_templates::PlaceArgs { owner_id }))
+            .unique(format!("place_documents:{owner_id}"))
+            .priority(super::path_templates::PRIORITY)
+            .max_attempts(10)
+            .timeout_secs(3600);
+        job.owner_id = Some(owner_id);
         job
     }
 

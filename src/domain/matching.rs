@@ -64,10 +64,13 @@ pub enum TargetKind {
     Correspondent,
     DocumentType,
     Folder,
+    /// A path template (domain::path_templates): the document gets it and is placed by it.
+    PathTemplate,
 }
 
 impl TargetKind {
-    pub const ALL: [TargetKind; 4] = [TargetKind::Tag, TargetKind::Correspondent, TargetKind::DocumentType, TargetKind::Folder];
+    pub const ALL: [TargetKind; 5] =
+        [TargetKind::Tag, TargetKind::Correspondent, TargetKind::DocumentType, TargetKind::Folder, TargetKind::PathTemplate];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,7 +78,13 @@ impl TargetKind {
             TargetKind::Correspondent => "correspondent",
             TargetKind::DocumentType => "document_type",
             TargetKind::Folder => "folder",
+            TargetKind::PathTemplate => "path_template",
         }
+    }
+
+    /// Whether the learned classifier knows this kind (an `auto` rule needs it to).
+    pub fn learned(self) -> bool {
+        self != TargetKind::PathTemplate
     }
 
     pub fn parse(s: &str) -> DomainResult<TargetKind> {
@@ -89,6 +98,7 @@ impl TargetKind {
             TargetKind::Correspondent => "correspondents",
             TargetKind::DocumentType => "document_types",
             TargetKind::Folder => "folders",
+            TargetKind::PathTemplate => "path_templates",
         }
     }
 }
@@ -510,6 +520,7 @@ pub struct DocState {
     /// The document is in its owner's Inbox (where uploads land): only then may a folder rule
     /// move it; a folder the user chose stands.
     pub in_inbox: bool,
+    pub path_template_id: Option<Id>,
 }
 
 /// One assignment and the rule behind it (kept in the history).
@@ -533,6 +544,8 @@ pub struct MatchPlan {
     pub correspondent_id: Option<Id>,
     pub document_type_id: Option<Id>,
     pub folder_id: Option<Id>,
+    #[serde(default)]
+    pub path_template_id: Option<Id>,
     pub assigned: Vec<Assignment>,
     /// Rules that matched but changed nothing (the tag was there already, a correspondent was
     /// set, a second candidate lost to an earlier one).
@@ -566,7 +579,7 @@ pub struct Learned {
 /// classifier for a correspondent, type or folder.
 pub fn plan_with(rules: &RuleSet, text: &Prepared, doc: &DocState, auto: &[Learned]) -> MatchPlan {
     let mut out = MatchPlan { document_id: doc.document_id, ..MatchPlan::default() };
-    let mut best: [Option<(usize, Assignment)>; 3] = [None, None, None];
+    let mut best: [Option<(usize, Assignment)>; 4] = [None, None, None, None];
     for (rule, compiled) in &rules.rules {
         let hit = if rule.rule.algorithm == Algorithm::Auto {
             auto.iter().find(|p| p.kind == rule.kind && p.target_id == rule.target_id).map(|p| Hit { at: usize::MAX, found: p.why.clone() })
@@ -595,6 +608,7 @@ pub fn plan_with(rules: &RuleSet, text: &Prepared, doc: &DocState, auto: &[Learn
             TargetKind::Correspondent if doc.correspondent_id.is_none() => 0,
             TargetKind::DocumentType if doc.document_type_id.is_none() => 1,
             TargetKind::Folder if doc.in_inbox && rule.target_id != doc.folder_id => 2,
+            TargetKind::PathTemplate if doc.path_template_id.is_none() => 3,
             _ => {
                 out.also_matched.push(a);
                 continue;
@@ -614,7 +628,8 @@ pub fn plan_with(rules: &RuleSet, text: &Prepared, doc: &DocState, auto: &[Learn
         match slot {
             0 => out.correspondent_id = Some(a.target_id),
             1 => out.document_type_id = Some(a.target_id),
-            _ => out.folder_id = Some(a.target_id),
+            2 => out.folder_id = Some(a.target_id),
+            _ => out.path_template_id = Some(a.target_id),
         }
         out.assigned.push(a);
     }
@@ -631,6 +646,7 @@ impl DocState {
             document_type_id: doc.meta.document_type.as_ref().map(|l| l.id),
             folder_id: doc.folder_id,
             in_inbox: doc.folder_id == inbox,
+            path_template_id: doc.meta.path_template.as_ref().map(|l| l.id),
         }
     }
 }
@@ -648,6 +664,7 @@ pub fn still_applies(plan: &MatchPlan, now: &DocState) -> Option<(super::metadat
             TargetKind::Correspondent => now.correspondent_id.is_none(),
             TargetKind::DocumentType => now.document_type_id.is_none(),
             TargetKind::Folder => now.in_inbox && now.folder_id != a.target_id,
+            TargetKind::PathTemplate => now.path_template_id.is_none(),
         };
         if !holds {
             continue;
@@ -657,6 +674,7 @@ pub fn still_applies(plan: &MatchPlan, now: &DocState) -> Option<(super::metadat
             TargetKind::Correspondent => patch.correspondent_id = Some(Some(a.target_id)),
             TargetKind::DocumentType => patch.document_type_id = Some(Some(a.target_id)),
             TargetKind::Folder => patch.folder_id = Some(a.target_id),
+            TargetKind::PathTemplate => patch.path_template_id = Some(Some(a.target_id)),
         }
         kept.push(a.clone());
     }

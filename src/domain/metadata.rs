@@ -53,6 +53,9 @@ pub struct Label {
     pub document_count: i64,
     /// Document types only: the fields a document of this type is given, in order.
     pub default_fields: Vec<Id>,
+    /// Document types only: the path template a document of this type is given (#23).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_template_id: Option<Id>,
 }
 
 /// A label as a document shows it.
@@ -459,6 +462,9 @@ pub struct DocumentMeta {
     pub asn: Option<i64>,
     pub fields: Vec<FieldValue>,
     pub note_count: i64,
+    /// The path template that places it (#23), if any.
+    #[serde(default)]
+    pub path_template: Option<LabelRef>,
 }
 
 impl LabelRef {
@@ -475,6 +481,15 @@ impl DocumentMeta {
             LabelKind::DocumentType => self.document_type.as_ref(),
         }
     }
+    /// Fills in the path template's name from `found` (by id).
+    pub fn resolve_path_template(&mut self, found: &std::collections::HashMap<Id, LabelRef>) {
+        if let Some(l) = self.path_template.as_mut()
+            && let Some(f) = found.get(&l.id)
+        {
+            *l = f.clone();
+        }
+    }
+
     /// Fills in the name and colour of this kind's label from `found` (by id).
     pub fn resolve(&mut self, kind: LabelKind, found: &std::collections::HashMap<Id, LabelRef>) {
         let slot = match kind {
@@ -526,6 +541,9 @@ pub struct DocumentPatch {
     /// Field id → new value (null: the field stays on the document, empty).
     pub fields: Vec<(Id, Value)>,
     pub remove_fields: Vec<Id>,
+    /// The path template that places the document (domain::path_templates); `Some(None)`
+    /// detaches it (the document stays where it is).
+    pub path_template_id: Option<Option<Id>>,
 }
 
 impl DocumentPatch {
@@ -539,6 +557,7 @@ impl DocumentPatch {
             && self.asn.is_none()
             && self.fields.is_empty()
             && self.remove_fields.is_empty()
+            && self.path_template_id.is_none()
     }
 }
 
@@ -617,6 +636,8 @@ pub mod actions {
     pub const DATE_FOUND: &str = "date.extracted";
     /// Matching rules assigned tags, a correspondent, a type or a folder (#23).
     pub const MATCHED: &str = "matched";
+    /// A path template placed the document in a folder (#23).
+    pub const PLACED: &str = "placed";
 }
 
 fn label_name(l: &Option<LabelRef>) -> Value {
@@ -646,6 +667,9 @@ pub fn diff(before: &Document, after: &Document) -> Option<Value> {
     }
     if b.asn != a.asn {
         c.insert("asn".into(), json!([b.asn, a.asn]));
+    }
+    if b.path_template.as_ref().map(|l| l.id) != a.path_template.as_ref().map(|l| l.id) {
+        c.insert("path_template".into(), json!([label_name(&b.path_template), label_name(&a.path_template)]));
     }
     let added: Vec<&str> = after.tags.iter().filter(|t| !before.tags.iter().any(|x| x.id == t.id)).map(|t| t.name.as_str()).collect();
     let removed: Vec<&str> = before.tags.iter().filter(|t| !after.tags.iter().any(|x| x.id == t.id)).map(|t| t.name.as_str()).collect();

@@ -15,6 +15,7 @@ pub mod matching;
 pub mod metadata;
 pub mod page_text;
 pub mod pages;
+pub mod path_templates;
 pub mod query;
 pub mod schedule;
 pub mod search;

@@ -314,7 +314,16 @@ mod tests {
     use crate::domain::metadata::{LabelKind, SelectOption};
 
     fn label(id: Id, name: &str) -> Label {
-        Label { id, owner_id: 1, kind: LabelKind::Correspondent, name: name.into(), color: None, document_count: 0, default_fields: vec![] }
+        Label {
+            id,
+            owner_id: 1,
+            kind: LabelKind::Correspondent,
+            name: name.into(),
+            color: None,
+            document_count: 0,
+            default_fields: vec![],
+            path_template_id: None,
+        }
     }
     fn field(id: Id, name: &str, kind: FieldKind) -> FieldDef {
         FieldDef {

@@ -10,6 +10,7 @@ use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
 use super::matching::{DocState as MatchState, MatchPlan, MatchRule, TargetKind, TargetRule};
 use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
+use super::path_templates::{PathTemplate, TemplateSpec};
 use super::search::SearchQuery;
 use super::views::{SavedView, ViewSpec};
 use super::*;
@@ -364,6 +365,38 @@ pub trait ClassifierStore: Send + Sync + 'static {
     async fn classifier_model(&self, owner: Id, id: Id) -> DomainResult<Option<Vec<u8>>>;
 }
 
+/// Path templates (#23) and placing documents by them.
+#[async_trait]
+pub trait PathTemplateStore: Send + Sync + 'static {
+    /// The owner's templates by name, with how many live documents each places.
+    async fn path_templates(&self, owner: Id) -> DomainResult<Vec<PathTemplate>>;
+    async fn path_template(&self, owner: Id, id: Id) -> DomainResult<PathTemplate>;
+    /// Conflict if the name is taken. The spec is validated already.
+    async fn create_path_template(&self, owner: Id, spec: &TemplateSpec) -> DomainResult<PathTemplate>;
+    /// The documents it places are placed again (by the `place_documents` job).
+    async fn update_path_template(&self, owner: Id, id: Id, spec: &TemplateSpec) -> DomainResult<PathTemplate>;
+    /// Documents it placed stay where they are, without a template; so do document types.
+    async fn delete_path_template(&self, owner: Id, id: Id) -> DomainResult<()>;
+    /// A document type's template (None: none). The type's documents that had no template, or
+    /// the type's previous one, get the new one (with a history entry) and are placed again.
+    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<()>;
+    /// Places up to `limit` of the owner's documents waiting to be placed (creating folders as
+    /// needed; a `placed` history entry for each one moved), while the job's lease holds.
+    /// None: the lease is lost (nothing written).
+    async fn place_due(&self, owner: Id, limit: usize, lease: &Lease) -> DomainResult<Option<PlaceBatch>>;
+}
+
+/// What one [`PathTemplateStore::place_due`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaceBatch {
+    /// Documents looked at.
+    pub seen: usize,
+    /// Documents moved.
+    pub moved: usize,
+    /// More documents are waiting.
+    pub more: bool,
+}
+
 /// A job's chunk commits with its progress, under its lease.
 #[derive(Clone, Debug)]
 pub struct ChunkFence {
@@ -382,6 +415,7 @@ pub trait Store:
     + MetadataStore
     + MatchStore
     + ClassifierStore
+    + PathTemplateStore
     + SearchStore
     + JobQueue
     + Processing
@@ -398,6 +432,7 @@ impl<
         + MetadataStore
         + MatchStore
         + ClassifierStore
+        + PathTemplateStore
         + SearchStore
         + JobQueue
         + Processing

@@ -31,8 +31,16 @@ pub fn label(l: &metadata::Label) -> Value {
     let mut v = json!({"id": l.id, "name": l.name, "color": l.color, "document_count": l.document_count});
     if l.kind == metadata::LabelKind::DocumentType {
         v["default_fields"] = json!(l.default_fields);
+        v["path_template_id"] = json!(l.path_template_id);
     }
     v
+}
+
+pub fn path_template(t: &crate::domain::path_templates::PathTemplate) -> Value {
+    json!({
+        "id": t.id, "name": t.name, "template": t.template, "fallback": t.fallback, "filename": t.filename,
+        "document_count": t.document_count, "created_at": time(t.created_at), "updated_at": time(t.updated_at),
+    })
 }
 
 pub fn field(f: &metadata::FieldDef) -> Value {
@@ -91,6 +99,7 @@ pub fn document(d: &Document) -> Value {
         "correspondent": d.meta.correspondent.as_ref().map(label_ref), "document_type": d.meta.document_type.as_ref().map(label_ref),
         "date": d.meta.date.map(|x| x.format("%Y-%m-%d").to_string()), "date_source": d.meta.date_source, "asn": d.meta.asn,
         "fields": d.meta.fields.iter().map(field_value).collect::<Vec<_>>(), "note_count": d.meta.note_count,
+        "path_template": d.meta.path_template.as_ref().map(|t| json!({"id": t.id, "name": t.name})),
         "reprocess_helps": crate::domain::lifecycle::reprocess_helps(d.error.as_deref()),
         "version": {"id": d.version.id, "number": d.version.number, "filename": d.version.filename, "mime": d.version.mime,
                     "size": d.version.size, "sha256": d.version.sha256, "created_at": time(d.version.created_at),

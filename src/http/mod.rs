@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, bulk, classifier, documents, folders, matching, metadata, ops, pages, search, tags, views};
+use routes::{account, bulk, classifier, documents, folders, matching, metadata, ops, pages, path_templates, search, tags, views};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -110,6 +110,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/classifier"),
     ("POST", "/api/v1/classifier/train"),
     ("GET", "/api/v1/documents/{id}/suggestions"),
+    ("GET", "/api/v1/path-templates"),
+    ("POST", "/api/v1/path-templates"),
+    ("POST", "/api/v1/path-templates/preview"),
+    ("GET", "/api/v1/path-templates/{id}"),
+    ("PATCH", "/api/v1/path-templates/{id}"),
+    ("DELETE", "/api/v1/path-templates/{id}"),
 ];
 
 fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
@@ -233,6 +239,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/match-rules/{kind}/{id}", web::delete().to(matching::delete))
             .route("/classifier", web::get().to(classifier::status))
             .route("/classifier/train", web::post().to(classifier::train))
+            .route("/path-templates", web::get().to(path_templates::list))
+            .route("/path-templates", web::post().to(path_templates::create))
+            .route("/path-templates/preview", web::post().to(path_templates::preview))
+            .route("/path-templates/{id}", web::get().to(path_templates::get))
+            .route("/path-templates/{id}", web::patch().to(path_templates::patch))
+            .route("/path-templates/{id}", web::delete().to(path_templates::delete))
             .route("/custom-fields", web::get().to(metadata::list_fields))
             .route("/custom-fields", web::post().to(metadata::create_field))
             .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))

@@ -6,6 +6,7 @@ mod classify;
 pub mod kinds;
 mod maintenance;
 mod matching;
+mod placement;
 mod runner;
 #[cfg(feature = "test-jobs")]
 mod test_jobs;
@@ -14,6 +15,7 @@ pub use bulk::register_bulk;
 pub use classify::{register_classifier, train_owner};
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
 pub use matching::register_matching;
+pub use placement::register_placement;
 pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};
 #[cfg(feature = "test-jobs")]
 pub use test_jobs::register_test_jobs;

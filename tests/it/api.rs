@@ -948,3 +948,120 @@ async fn classifier_api(db: Db) {
     assert_ne!(scheduled().await, after_upload, "a document was filed: a new model");
 }
 db_tests!(classifier_api);
+
+/// The folder path of a document below Home, as the API shows it.
+async fn folder_path(a: &Api, doc: i64) -> String {
+    let (_, d) = a.get(&format!("/api/v1/documents/{doc}")).await;
+    let (_, f) = a.get(&format!("/api/v1/folders/{}", d["folder_id"])).await;
+    f["breadcrumbs"].as_array().unwrap().iter().skip(1).map(|c| c["name"].as_str().unwrap().to_string()).collect::<Vec<_>>().join("/")
+}
+
+/// Polls until the document's folder path is `want` (the placement job runs on the server's
+/// worker).
+async fn wait_path(a: &Api, doc: i64, want: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let now = folder_path(a, doc).await;
+        if now == want {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "document {doc} is in {now:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Path templates over HTTP (#23): refused with the reason when they could not be rendered,
+/// previewed, given to an uploaded PDF by a matching rule, which the placement job then files
+/// into folders made for it; filed again when its correspondent is renamed; its download named
+/// by the template; moved by hand, it leaves its template; another user gets 404 everywhere.
+async fn path_templates_api(db: Db) {
+    let srv = TestServer::start_with(db, true, |_| {}).await;
+    let a = srv.new_user("alice").await;
+    let b = srv.new_user("bob").await;
+    let (s, e) = a.post("/api/v1/path-templates", &json!({"name": "x", "template": "Finance/{sender}"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().contains("unknown variable {sender}"), "{e}");
+    for bad in ["a//b", "{created:%Q}", "../x", "", "{title:%Y}", "{asn:x}"] {
+        let (s, e) = a.post("/api/v1/path-templates", &json!({"name": "x", "template": bad})).await;
+        assert_eq!(s, 400, "{bad:?}: {e}");
+    }
+    let (s, e) = a.post("/api/v1/path-templates", &json!({"name": "x", "template": "a", "filename": "{title}/{asn}"})).await;
+    assert!(s == 400 && e["message"].as_str().unwrap().starts_with("filename:"), "{e}");
+    let body =
+        json!({"name": "Finance", "template": "Finance/{correspondent}/{created:%Y}", "filename": "{created} {correspondent} {title}"});
+    let (s, t) = a.post("/api/v1/path-templates", &body).await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!((t["fallback"].as_str(), t["document_count"].as_i64()), (Some("Unknown"), Some(0)));
+    assert_eq!(a.post("/api/v1/path-templates", &body).await.0, 409);
+    let tid = t["id"].as_i64().unwrap();
+
+    // Bob sees none of it and cannot touch it.
+    assert_eq!(b.get("/api/v1/path-templates").await.1["total"], 0);
+    assert_eq!(b.get(&format!("/api/v1/path-templates/{tid}")).await.0, 404);
+    assert_eq!(b.patch(&format!("/api/v1/path-templates/{tid}"), &json!({"name": "mine"})).await.0, 404);
+    assert_eq!(b.delete(&format!("/api/v1/path-templates/{tid}")).await.0, 404);
+
+    // A rule gives the template to an invoice as it arrives; the job files it.
+    let (_, acme) = a.post("/api/v1/correspondents", &json!({"name": "ACME"})).await;
+    let (s, r) =
+        a.put(&format!("/api/v1/match-rules/correspondent/{}", acme["id"]), &json!({"algorithm": "exact", "pattern": "ACME Corp"})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = a.put(&format!("/api/v1/match-rules/path_template/{tid}"), &json!({"algorithm": "any", "pattern": "invoice"})).await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = a.put(&format!("/api/v1/match-rules/path_template/{tid}"), &json!({"algorithm": "auto"})).await;
+    assert!(s == 400 && r["message"].as_str().unwrap().contains("does not learn"), "{r}");
+    assert_eq!(b.put(&format!("/api/v1/match-rules/path_template/{tid}"), &json!({"algorithm": "any", "pattern": "x"})).await.0, 404);
+    let (s, up) = a.upload("scan.pdf", tiny_pdf("ACME Corp invoice 2024-03-15 total due 12.00 EUR"), &[("title", "Gas bill")]).await;
+    assert_eq!(s, 202, "{up}");
+    let id = up["document"]["id"].as_i64().unwrap();
+    let d = a.wait_done(id, Duration::from_secs(120)).await;
+    assert_eq!(d["date"], "2024-03-15", "{d}");
+    wait_path(&a, id, "Finance/ACME/2024").await;
+    let (_, d) = a.get(&format!("/api/v1/documents/{id}")).await;
+    assert_eq!(d["path_template"], json!({"id": tid, "name": "Finance"}));
+    let (_, hist) = a.get(&format!("/api/v1/documents/{id}/history")).await;
+    assert!(
+        hist["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["action"] == "placed" && h["changes"]["path_template"]["path"] == "Finance/ACME/2024"),
+        "{hist}"
+    );
+
+    // The download is named by the template (the extension kept).
+    let (s, headers) = a.get_headers(&format!("/api/v1/documents/{id}/download")).await;
+    assert_eq!(s, 200);
+    let cd = headers.get("content-disposition").unwrap().to_str().unwrap().to_string();
+    assert!(cd.contains("filename=\"2024-03-15 ACME Gas bill.pdf\""), "{cd}");
+
+    // A preview renders a template (saved or not) for the caller's documents only.
+    let (s, p) =
+        a.post("/api/v1/path-templates/preview", &json!({"template": "{correspondent:upper}/{created:%B}", "document_ids": [id]})).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["items"][0]["folders"], json!(["ACME", "March"]));
+    assert_eq!(b.post("/api/v1/path-templates/preview", &json!({"template": "x", "document_ids": [id]})).await.0, 404);
+    assert_eq!(b.patch(&format!("/api/v1/documents/{id}"), &json!({"title": "x"})).await.0, 404);
+    let (_, bobs) = b.upload("b.pdf", tiny_pdf("bob"), &[]).await;
+    let bob_doc = bobs["document"]["id"].as_i64().unwrap();
+    assert_eq!(b.patch(&format!("/api/v1/documents/{bob_doc}"), &json!({"path_template_id": tid})).await.0, 404);
+
+    // A renamed correspondent moves the document; a hand move takes it off its template.
+    assert_eq!(a.patch(&format!("/api/v1/correspondents/{}", acme["id"]), &json!({"name": "ACME Corp"})).await.0, 200);
+    wait_path(&a, id, "Finance/ACME Corp/2024").await;
+    let (_, roots) = a.get("/api/v1/folders/roots").await;
+    let (_, mine) = a.post("/api/v1/folders", &json!({"parent_id": roots["home"]["id"], "name": "Mine"})).await;
+    let (s, d) = a.patch(&format!("/api/v1/documents/{id}"), &json!({"folder_id": mine["id"]})).await;
+    assert_eq!((s, d["path_template"].clone()), (200, Value::Null), "{d}");
+    // Given back through the bulk edit, it is filed again.
+    let (s, r) = a.post("/api/v1/documents/bulk", &json!({"documents": [id], "edit": {"path_template_id": tid}})).await;
+    assert_eq!(s, 202, "{r}");
+    wait_path(&a, id, "Finance/ACME Corp/2024").await;
+
+    // Deleted: the document stays where it is.
+    assert_eq!(a.delete(&format!("/api/v1/path-templates/{tid}")).await.0, 204);
+    let (_, d) = a.get(&format!("/api/v1/documents/{id}")).await;
+    assert_eq!(d["path_template"], Value::Null);
+    assert_eq!(folder_path(&a, id).await, "Finance/ACME Corp/2024");
+    assert_eq!(a.get(&format!("/api/v1/path-templates/{tid}")).await.0, 404);
+}
+db_tests!(path_templates_api);

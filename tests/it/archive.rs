@@ -59,6 +59,7 @@ async fn api_view(api: &Api, derived_bytes: bool) -> Value {
         "/api/v1/custom-fields",
         "/api/v1/views",
         "/api/v1/dashboard",
+        "/api/v1/path-templates",
     ] {
         let (s, v) = api.get(path).await;
         view.insert(path.into(), json!([s, v]));
@@ -204,6 +205,23 @@ async fn corpus_library(db: Db) -> TestServer {
     assert_eq!(s, 200, "{b}");
     let (s, b) = admin.post(&format!("/api/v1/documents/{}/notes", ids[0].1), &json!({"body": "keep the receipt"})).await;
     assert_eq!(s, 201, "{b}");
+    // A path template (#23), given to the type: the invoice gets it and is filed by it.
+    let (s, bills) = admin
+        .post("/api/v1/path-templates", &json!({"name": "Bills", "template": "Bills/{correspondent}", "filename": "{created} {title}"}))
+        .await;
+    assert_eq!(s, 201, "{bills}");
+    let (s, b) = admin.patch(&format!("/api/v1/document-types/{}", inv["id"]), &json!({"path_template_id": bills["id"]})).await;
+    assert_eq!(s, 200, "{b}");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, d) = admin.get(&format!("/api/v1/documents/{}", ids[0].1)).await;
+        let (_, crumbs) = admin.get(&format!("/api/v1/folders/{}", d["folder_id"])).await;
+        if crumbs.to_string().contains("\"ACME\"") {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "not placed: {d} {crumbs}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let (s, b) = admin.post("/api/v1/views", &json!({"name": "ACME", "query": "correspondent:ACME", "on_dashboard": true})).await;
     assert_eq!(s, 201, "{b}");
     server

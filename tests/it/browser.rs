@@ -55,8 +55,12 @@ fn browser_flow_in_headless_chromium() {
     let _all = start_all(&db, http, ws, &[]);
     let root = browser_root();
     let output = root.join("output");
-    run_browser_tests(&format!("http://127.0.0.1:{http}"), &output, &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs"]);
-    for prefix in ["metadata-", "views-", "matching-"] {
+    run_browser_tests(
+        &format!("http://127.0.0.1:{http}"),
+        &output,
+        &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs", "paths.test.mjs"],
+    );
+    for prefix in ["metadata-", "views-", "matching-", "paths-"] {
         assert!(
             std::fs::read_dir(&output).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)),
             "no {prefix} screenshots in {}",

@@ -211,6 +211,14 @@ impl Api {
         (r.status().as_u16(), r.bytes().await.unwrap_or_default().to_vec())
     }
 
+    /// A GET's status and headers (the body is read and dropped).
+    pub async fn get_headers(&self, path: &str) -> (u16, reqwest::header::HeaderMap) {
+        let r = self.http.get(self.url(path)).bearer_auth(&self.token).send().await.expect("GET");
+        let out = (r.status().as_u16(), r.headers().clone());
+        let _ = r.bytes().await;
+        out
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         Self::finish(self.http.post(self.url(path)).bearer_auth(&self.token).json(body).send().await.expect("POST")).await
     }

@@ -22,6 +22,7 @@ mod packaging;
 mod pages;
 mod pg_tls;
 mod pipeline;
+mod placement;
 mod processes;
 mod queue;
 mod store;

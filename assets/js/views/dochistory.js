@@ -70,6 +70,7 @@ export function describe(entry) {
       if (Array.isArray(c.date)) lines.push(changePhrase('the date', c.date, dayOf));
       if (Array.isArray(c.asn)) lines.push(changePhrase('the ASN', c.asn, String));
       if (Array.isArray(c.folder)) lines.push(['moved it from ', folderRef(c.folder[0]), ' to ', folderRef(c.folder[1])]);
+      if (Array.isArray(c.path_template)) lines.push(changePhrase('the path template', c.path_template));
       if (c.tags && typeof c.tags === 'object') {
         const a = c.tags.added || []; const r = c.tags.removed || [];
         if (a.length) lines.push([`added the ${a.length === 1 ? 'tag' : 'tags'} `, list(a)]);
@@ -116,14 +117,21 @@ export function describe(entry) {
       }
       break;
     }
+    case 'placed': {
+      // A path template moved it: where to, and by which template.
+      const t = c.path_template && typeof c.path_template === 'object' ? c.path_template : {};
+      lines.push(['filed it in ', h('strong', null, ['Home', ...String(t.path || '').split('/').filter(Boolean)].join(' / '))]);
+      if (t.name) lines.push({ sub: true, parts: ['By the path template ', h('strong', null, t.name), Array.isArray(c.folder) ? [' (from ', folderRef(c.folder[0]), ')'] : '', '.'] });
+      break;
+    }
     default: lines.push([String(entry.action || 'changed something').replace(/[._]/g, ' ')]);
   }
   return lines;
 }
 
-const RULE_KIND = { tag: 'Tag', correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder' };
+const RULE_KIND = { tag: 'Tag', correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder', path_template: 'Path template' };
 const RULE_ALGORITHM = { any: 'any word', all: 'all words', exact: 'exact phrase', regex: 'regular expression', fuzzy: 'fuzzy' };
-const ACTION_ICON = { matched: 'rules', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
+const ACTION_ICON = { matched: 'rules', placed: 'folderTree', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
 
 export function historyPanel({ docId }) {
   const st = { items: [], total: 0, pages: 0, loading: false, again: false };

@@ -214,6 +214,9 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
         row('Date', 'meta-date', d.date ? h('span', { title: d.date }, fmtDay(d.date, { long: true })) : none('Not set'),
           src ? h('span', { class: 'date-hint', 'data-testid': 'meta-date-source' }, icon('search', 12), src) : null),
         row('ASN', 'meta-asn', d.asn != null ? h('span', { class: 'mono' }, String(d.asn)) : none('None')),
+        row('Path template', 'meta-path-template', d.path_template
+          ? h('a', { href: '#/path-templates', class: 'chip-link', title: 'Files this document into folders by its metadata' }, icon('folderTree', 14), ' ', d.path_template.name)
+          : none('None')),
         fields.map((f) => [h('dt', { title: kindLabel(f.kind) }, f.name), h('dd', { 'data-testid': 'meta-field', dataset: { fieldId: f.field_id, fieldName: f.name } }, valueNode(f))])),
       !fields.length && editable ? h('p', { class: 'muted small meta-foot' }, 'No custom fields. Edit to add one.') : null);
   }
@@ -298,6 +301,15 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
     }
     const corr = labelRow('correspondents');
     const type = labelRow('document-types');
+
+    // path template
+    const ptSel = h('select', { id: 'meta-path-template', 'data-testid': 'meta-path-template-select', 'aria-describedby': 'meta-path-template-err meta-path-template-hint' });
+    const curPt = d.path_template;
+    put(ptSel, h('option', { value: '' }, 'None'), (session.pathTemplates || []).map((t) => h('option', { value: String(t.id) }, t.name)),
+      curPt && !(session.pathTemplates || []).some((t) => t.id === curPt.id) ? h('option', { value: String(curPt.id) }, curPt.name) : null);
+    ptSel.value = curPt ? String(curPt.id) : '';
+    const ptRead = () => (ptSel.value ? Number(ptSel.value) : null);
+    const ptHint = h('p', { class: 'muted small', id: 'meta-path-template-hint' }, 'Files the document into folders by its metadata; ', h('a', { href: '#/path-templates' }, 'manage templates'), '.');
 
     // date
     const dateIn = h('input', { id: 'meta-date', type: 'date', value: d.date || '', 'data-testid': 'meta-date-input', 'aria-describedby': 'meta-date-err meta-date-hint' });
@@ -404,19 +416,21 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
         corr.el, type.el,
         h('div', { class: 'meta-row', dataset: { key: 'date' } }, h('label', { for: 'meta-date' }, 'Date'), dateIn, dateHint, errEl('date', 'meta-date-err')),
         h('div', { class: 'meta-row', dataset: { key: 'asn' } }, h('label', { for: 'meta-asn' }, 'Archive serial number (ASN)'),
-          h('div', { class: 'asn-control' }, asnIn, nextBtn), errEl('asn', 'meta-asn-err'))),
+          h('div', { class: 'asn-control' }, asnIn, nextBtn), errEl('asn', 'meta-asn-err')),
+        h('div', { class: 'meta-row', dataset: { key: 'path-template' } }, h('label', { for: 'meta-path-template' }, 'Path template'), ptSel, ptHint, errEl('path-template', 'meta-path-template-err'))),
       h('h3', { class: 'meta-sub' }, 'Custom fields'),
       fieldList, addBox,
       summary,
       h('div', { class: 'meta-actions' }, dirtyEl, h('span', { class: 'spacer' }), cancelBtn, saveBtn),
       h('p', { class: 'muted small meta-keys' }, `${mac ? '⌘' : 'Ctrl'}+Enter saves.`));
 
-    const initial = { corr: corr.read(), type: type.read(), date: dateIn.value, asn: asnIn.value };
+    const initial = { corr: corr.read(), type: type.read(), date: dateIn.value, asn: asnIn.value, pt: ptRead() };
     function body() {
       const b = {};
       if (corr.read() !== initial.corr) b.correspondent_id = corr.read();
       if (type.read() !== initial.type) b.document_type_id = type.read();
       if (dateIn.value !== initial.date) b.date = dateIn.value || null;
+      if (ptRead() !== initial.pt) b.path_template_id = ptRead();
       if (asnIn.value.trim() !== initial.asn || asnIn.validity.badInput) b.asn = asnIn.value.trim();
       const fields = rows.filter((r) => r.isNew || JSON.stringify(r.control.read()) !== r.initial).map((r) => ({ field_id: r.f.field_id, value: r.control.read() }));
       if (fields.length) b.fields = fields;
@@ -453,6 +467,7 @@ export function metadataPanel({ docId, getDoc, setDoc }) {
         return r ? `field-${r.f.field_id}` : null;
       }
       if (/archive serial number|\basn\b/i.test(msg)) return 'asn';
+      if (/path template/i.test(msg)) return 'path-template';
       if (/correspondent/i.test(msg)) return 'correspondents';
       if (/document[ _]type/i.test(msg)) return 'document-types';
       if (/\bdate\b/i.test(msg)) return 'date';

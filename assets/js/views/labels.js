@@ -4,7 +4,7 @@
 import { h, icon, plural, safeColor, put } from '../dom.js';
 import { post, patch, del, on, session } from '../api.js';
 import { toast, toastError, confirmDialog, promptDialog, modal, spinner, errorBox, emptyState, setTitle } from '../ui.js';
-import { LABELS, PALETTE, loadLabels, loadFields, labelChip, labelHref, kindLabel } from '../metadata.js';
+import { LABELS, PALETTE, loadLabels, loadFields, loadPathTemplates, labelChip, labelHref, kindLabel } from '../metadata.js';
 
 const docCount = (l) => (Number.isFinite(l.document_count) ? l.document_count : 0);
 
@@ -79,13 +79,14 @@ async function labelsView(key) {
         h('td', { class: 'tag-swatch' }, swatch),
         h('td', { class: 'tag-name-cell' }, labelChip(l),
           isType ? h('div', { class: 'muted small label-defaults', 'data-testid': `${tid}-defaults` },
-            defaults.length ? `Fields: ${defaults.map((f) => f.name).join(', ')}` : 'No default fields') : null),
+            defaults.length ? `Fields: ${defaults.map((f) => f.name).join(', ')}` : 'No default fields') : null,
+          isType && l.path_template_id ? h('div', { class: 'muted small label-defaults label-filing', 'data-testid': `${tid}-path-template` }, icon('folderTree', 12), ` Filed by ${((session.pathTemplates || []).find((t) => t.id === l.path_template_id) || { name: 'a path template' }).name}`) : null),
         h('td', { class: 'tag-count' },
           c ? h('a', { href: labelHref(key, l.id), 'data-testid': `${tid}-count` }, plural(c, 'document', 'documents'))
             : h('span', { class: 'muted', 'data-testid': `${tid}-count` }, 'No documents')),
         h('td', { class: 'actions' },
           h('button', { type: 'button', class: 'btn btn-small', 'data-testid': `${tid}-rename`, onclick: () => rename(l) }, icon('edit', 14), h('span', null, 'Rename')),
-          isType ? h('button', { type: 'button', class: 'btn btn-small', 'data-testid': `${tid}-fields`, onclick: () => editDefaults(l) }, icon('fields', 14), h('span', null, 'Fields…')) : null,
+          isType ? h('button', { type: 'button', class: 'btn btn-small', 'data-testid': `${tid}-fields`, onclick: () => editDefaults(l) }, icon('fields', 14), h('span', null, 'Fields & filing…')) : null,
           h('button', { type: 'button', class: 'btn btn-small', 'data-testid': `${tid}-merge`, disabled: items.length < 2, title: items.length < 2 ? `Create another ${K.one} to merge into` : `Give the documents of “${l.name}” another ${K.one}`, onclick: () => merge(l) }, icon('move', 14), h('span', null, 'Merge into…')),
           h('button', { type: 'button', class: 'btn btn-small btn-danger-soft', 'data-testid': `${tid}-delete`, onclick: () => remove(l) }, icon('trash', 14), h('span', null, 'Delete'))));
     });
@@ -176,6 +177,7 @@ async function labelsView(key) {
   /** Which fields a document of this type gets (in the order ticked). */
   async function editDefaults(l) {
     if (!session.fields.length) await loadFields().catch(() => {});
+    await loadPathTemplates().catch(() => {});
     const fields = session.fields;
     const chosen = (l.default_fields || []).filter((id) => fields.some((f) => f.id === id));
     const result = await modal({
@@ -183,6 +185,9 @@ async function labelsView(key) {
       build: (close) => {
         const ferr = h('p', { class: 'field-error', role: 'alert', 'data-testid': 'type-fields-error' });
         const ok = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'type-fields-save' }, 'Save');
+        const ptSel = h('select', { id: 'type-path-template', 'data-testid': 'type-path-template' }, h('option', { value: '' }, 'None'),
+          (session.pathTemplates || []).map((t) => h('option', { value: String(t.id) }, t.name)));
+        ptSel.value = l.path_template_id ? String(l.path_template_id) : '';
         const list = fields.length
           ? h('ul', { class: 'bulk-tags', 'aria-label': 'Custom fields' }, fields.map((f) => h('li', { class: 'bulk-tag', 'data-testid': 'type-field-row', dataset: { fieldId: f.id } },
             h('input', { type: 'checkbox', id: `tf-${f.id}`, checked: chosen.includes(f.id), 'data-testid': 'type-field-check',
@@ -195,25 +200,32 @@ async function labelsView(key) {
           onsubmit: async (e) => {
             e.preventDefault();
             ok.disabled = true; ferr.textContent = '';
-            try { close(await patch(`${K.api}/${l.id}`, { default_fields: chosen })); } catch (ex) { ferr.textContent = ex.message; ok.disabled = false; }
+            const b = { default_fields: chosen };
+            const pt = ptSel.value ? Number(ptSel.value) : null;
+            if (pt !== (l.path_template_id || null)) b.path_template_id = pt;
+            try { close(await patch(`${K.api}/${l.id}`, b)); } catch (ex) { ferr.textContent = ex.message; ok.disabled = false; }
           },
         },
         h('p', { class: 'muted small' }, `A document that gets the type “${l.name}” gets these fields, empty. Documents that already have the type keep their fields.`),
-        list, ferr,
+        list,
+        h('label', { for: 'type-path-template' }, 'Path template'),
+        ptSel,
+        h('p', { class: 'muted small' }, `Documents of the type “${l.name}” are filed into folders by it (those without a template of their own, now and later).`),
+        ferr,
         h('div', { class: 'dialog-actions' },
           h('a', { class: 'btn btn-small', href: '#/fields', onclick: () => close(undefined) }, icon('fields', 14), 'Custom fields'),
           h('span', { class: 'spacer' }),
-          h('button', { type: 'button', class: 'btn', onclick: () => close(undefined) }, 'Cancel'), fields.length ? ok : null));
+          h('button', { type: 'button', class: 'btn', onclick: () => close(undefined) }, 'Cancel'), ok));
       },
     });
     if (!result) return;
-    toast(`Saved the fields of “${l.name}”.`);
+    toast(`Saved the fields and filing of “${l.name}”.`);
     await loadLabels(key).catch(toastError);
   }
 
   const offs = [on('labels', (k) => { if (k === key) render(); }), on('fields', render)];
   try {
-    await Promise.all([loadLabels(key), isType ? loadFields().catch(() => {}) : null]);
+    await Promise.all([loadLabels(key), isType ? loadFields().catch(() => {}) : null, isType ? loadPathTemplates().catch(() => {}) : null]);
     render();
   } catch (e) {
     put(body, errorBox(e, () => labelsView(key)));

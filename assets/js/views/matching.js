@@ -4,7 +4,7 @@
 import { h, icon, put, plural, fmtDateTime } from '../dom.js';
 import { get, post, del, request, session, loadTags } from '../api.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
-import { loadLabels } from '../metadata.js';
+import { loadLabels, loadPathTemplates } from '../metadata.js';
 import { pickFolder } from './movedialog.js';
 
 export const ALGORITHMS = [
@@ -20,6 +20,7 @@ const KINDS = [
   ['correspondent', 'Correspondent', 'contact'],
   ['document_type', 'Document type', 'fileType'],
   ['folder', 'Folder', 'folder'],
+  ['path_template', 'Path template', 'folderTree'],
 ];
 export const algorithmName = (a) => (ALGORITHMS.find(([v]) => v === a) || [a, a])[1];
 const kindName = (k) => (KINDS.find(([v]) => v === k) || [k, k])[1];
@@ -28,6 +29,7 @@ function targetsOf(kind) {
   if (kind === 'tag') return session.tags;
   if (kind === 'correspondent') return session.labels.correspondents;
   if (kind === 'document_type') return session.labels['document-types'];
+  if (kind === 'path_template') return session.pathTemplates || [];
   return [];
 }
 
@@ -64,7 +66,15 @@ export async function matchingView() {
     pattern.placeholder = auto ? 'Learned from your filing' : 'invoice rechnung "total due"';
     if (auto) pattern.value = '';
   };
+  // The classifier does not learn path templates: no "auto" for them.
+  const autoOption = () => algorithm.querySelector('option[value="auto"]');
+  const syncAuto = () => {
+    const noAuto = kind.value === 'path_template';
+    autoOption().disabled = noAuto;
+    if (noAuto && algorithm.value === 'auto') { algorithm.value = 'any'; showHelp(); }
+  };
   kind.addEventListener('change', fillTargets);
+  kind.addEventListener('change', syncAuto);
   algorithm.addEventListener('change', showHelp);
   folderBtn.addEventListener('click', async () => {
     const f = await pickFolder({ title: 'Rule for which folder?', confirmLabel: 'Choose this folder' });
@@ -129,11 +139,11 @@ export async function matchingView() {
     h('div', { class: 'view-head' }, h('div', { class: 'head-row' },
       h('h1', { class: 'view-title', id: 'rules-title' }, icon('rules', 22), h('span', null, 'Matching rules')),
       h('div', { class: 'toolbar' }, rerun))),
-    h('p', { class: 'muted small' }, 'When a document has been read, each rule that matches its text files it: a tag is added; a correspondent, type or folder is set where the document has none (a folder only while it is in the Inbox). Its history says which rule did what.'),
+    h('p', { class: 'muted small' }, 'When a document has been read, each rule that matches its text files it: a tag is added; a correspondent, type, folder or path template is set where the document has none (a folder only while it is in the Inbox). Its history says which rule did what.'),
     learned.el, form, body));
 
   const edit = (r) => {
-    kind.value = r.kind; fillTargets();
+    kind.value = r.kind; fillTargets(); syncAuto();
     if (r.kind === 'folder') { st.folder = { id: r.target_id, name: r.target_name }; fillTargets(); } else target.value = String(r.target_id);
     algorithm.value = r.algorithm; showHelp();
     pattern.value = r.pattern; insensitive.checked = !!r.insensitive;
@@ -176,7 +186,7 @@ export async function matchingView() {
     } catch (ex) { put(body, errorBox(ex, reload)); }
   }
 
-  await Promise.all([loadTags(), loadLabels('correspondents'), loadLabels('document-types')]).catch(() => {});
+  await Promise.all([loadTags(), loadLabels('correspondents'), loadLabels('document-types'), loadPathTemplates()]).catch(() => {});
   fillTargets(); showHelp();
   learned.refresh();
   await reload();

@@ -33,6 +33,8 @@ const SERIAL_TABLES: &[&str] = &[
     "notes",
     "document_history",
     "saved_views",
+    "match_rules",
+    "path_templates",
 ];
 
 const CHANGED_DOCS: &str = "SELECT id FROM documents WHERE updated_at >= $1::bigint OR created_at >= $1::bigint";

@@ -47,6 +47,9 @@ pub struct BulkEditIn {
     trash: bool,
     #[serde(default)]
     reprocess: bool,
+    /// The path template that places the documents (#23); null detaches them.
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    path_template_id: Option<Option<Id>>,
     /// Run the matching rules again (#23): a bulk edit of its own, as one `match_documents` job.
     #[serde(default)]
     rematch: bool,
@@ -68,6 +71,9 @@ async fn check_edit(ctx: &AppContext, owner: Id, e: &BulkEdit) -> ApiResult<()> 
         {
             return Err(ApiError::not_found(format!("{} {id} not found", kind.noun())));
         }
+    }
+    if let Some(Some(t)) = e.path_template_id {
+        ctx.store.path_template(owner, t).await?;
     }
     if let Some(f) = e.folder_id {
         let folder = ctx.store.folder(owner, f).await?;
@@ -152,6 +158,7 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
         remove_fields: e.remove_fields,
         trash: e.trash,
         reprocess: e.reprocess,
+        path_template_id: e.path_template_id,
     };
     if rematch {
         if edit != BulkEdit::default() {

@@ -101,6 +101,7 @@ pub async fn suggestions(ctx: web::Data<AppContext>, auth: Auth, path: web::Path
             TargetKind::Correspondent => state.correspondent_id != Some(p.target_id),
             TargetKind::DocumentType => state.document_type_id != Some(p.target_id),
             TargetKind::Folder => state.folder_id != p.target_id,
+            TargetKind::PathTemplate => state.path_template_id != Some(p.target_id),
         })
         .filter_map(|p| {
             let name = names.get(&(p.kind, p.target_id))?;

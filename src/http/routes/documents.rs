@@ -354,6 +354,10 @@ pub struct PatchDocument {
     fields: Vec<FieldIn>,
     #[serde(default)]
     remove_fields: Vec<Id>,
+    /// The path template that places the document (null: none; it stays where it is). Moving
+    /// the document to another folder by hand (folder_id) detaches it from its template.
+    #[serde(default, deserialize_with = "super::metadata::double_option")]
+    path_template_id: Option<Option<Id>>,
 }
 
 #[derive(Deserialize)]
@@ -401,6 +405,7 @@ pub async fn patch(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>, 
         asn,
         fields: body.fields.into_iter().map(|f| (f.field_id, f.value)).collect(),
         remove_fields: body.remove_fields,
+        path_template_id: body.path_template_id,
     };
     let d = ctx.store.update_document(auth.0.user.id, path.into_inner(), &patch).await?;
     Ok(HttpResponse::Ok().json(dto::document(&d)))
@@ -501,7 +506,7 @@ pub async fn download(
     let id = path.into_inner();
     let doc = ctx.store.document(owner, id).await?;
     let v = ctx.store.version(owner, id, q.version).await?;
-    let (sha, mime, name) = match q.kind.as_deref().unwrap_or("original") {
+    let (sha, mime, mut name) = match q.kind.as_deref().unwrap_or("original") {
         "original" => (v.sha256.clone(), v.mime.clone(), v.filename.clone()),
         "searchable" => {
             let sha = v
@@ -513,6 +518,15 @@ pub async fn download(
         }
         other => return Err(ApiError::bad_request(format!("kind must be original or searchable, not {other:?}"))),
     };
+    // A path template with a file name names the download (#23).
+    if let Some(t) = &doc.meta.path_template {
+        let t = ctx.store.path_template(owner, t.id).await?;
+        if let Some(f) = t.filename.as_deref().and_then(|f| crate::domain::path_templates::Template::parse_file_name(f).ok()) {
+            let fields = ctx.store.fields(owner).await?;
+            let ext = name.rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
+            name = f.file_name(&crate::domain::path_templates::Subject { doc: &doc, fields: &fields }, &t.fallback, &ext);
+        }
+    }
     let file = actix_files::NamedFile::open(ctx.blobs.path(&sha)).map_err(|_| {
         ApiError::not_found(format!(
             "the file of document {id} is missing from the storage; the administrator should check the storage root"

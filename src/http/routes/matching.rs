@@ -56,6 +56,12 @@ pub async fn put(
     let (kind, id) = path.into_inner();
     let kind = TargetKind::parse(&kind)?;
     let rule = body.rule()?;
+    if rule.algorithm == Algorithm::Auto && !kind.learned() {
+        return Err(ApiError::bad_request(format!(
+            "the classifier does not learn {}s: give a pattern (any, all, exact, regex or fuzzy)",
+            kind.as_str().replace('_', " ")
+        )));
+    }
     Ok(match ctx.store.set_match_rule(auth.0.user.id, kind, id, &rule).await? {
         Some(r) => HttpResponse::Ok().json(r),
         None => HttpResponse::NoContent().finish(),

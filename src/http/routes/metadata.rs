@@ -41,6 +41,8 @@ pub struct NewLabel {
     color: Option<String>,
     #[serde(default)]
     default_fields: Vec<Id>,
+    /// Document types: the path template their documents are given (#23).
+    path_template_id: Option<Id>,
 }
 
 pub async fn create_label<const K: u8>(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<NewLabel>) -> ApiResult<HttpResponse> {
@@ -53,7 +55,18 @@ pub async fn create_label<const K: u8>(ctx: web::Data<AppContext>, auth: Auth, b
     if body.default_fields.len() > MAX_FIELDS {
         return Err(ApiError::bad_request(format!("at most {MAX_FIELDS} default fields")));
     }
-    let l = ctx.store.create_label(auth.0.user.id, kind, &name, color.as_deref(), &body.default_fields).await?;
+    let owner = auth.0.user.id;
+    if let Some(t) = body.path_template_id {
+        if kind != LabelKind::DocumentType {
+            return Err(ApiError::bad_request("only document types have a path template"));
+        }
+        ctx.store.path_template(owner, t).await?;
+    }
+    let mut l = ctx.store.create_label(owner, kind, &name, color.as_deref(), &body.default_fields).await?;
+    if let Some(t) = body.path_template_id {
+        ctx.store.set_type_path_template(owner, l.id, Some(t)).await?;
+        l.path_template_id = Some(t);
+    }
     Ok(HttpResponse::Created().json(dto::label(&l)))
 }
 
@@ -64,6 +77,10 @@ pub struct PatchLabel {
     #[serde(default, deserialize_with = "double_option")]
     color: Option<Option<String>>,
     default_fields: Option<Vec<Id>>,
+    /// Document types: the path template their documents are given (null: none). Documents of
+    /// the type without a template of their own get it.
+    #[serde(default, deserialize_with = "double_option")]
+    path_template_id: Option<Option<Id>>,
 }
 
 pub async fn patch_label<const K: u8>(
@@ -82,10 +99,23 @@ pub async fn patch_label<const K: u8>(
     if body.default_fields.as_ref().is_some_and(|f| f.len() > MAX_FIELDS) {
         return Err(ApiError::bad_request(format!("at most {MAX_FIELDS} default fields")));
     }
-    let l = ctx
+    let owner = auth.0.user.id;
+    if let Some(t) = body.path_template_id {
+        if kind != LabelKind::DocumentType {
+            return Err(ApiError::bad_request("only document types have a path template"));
+        }
+        if let Some(t) = t {
+            ctx.store.path_template(owner, t).await?;
+        }
+    }
+    let mut l = ctx
         .store
-        .update_label(auth.0.user.id, kind, *path, name.as_deref(), color.as_ref().map(|c| c.as_deref()), body.default_fields.as_deref())
+        .update_label(owner, kind, *path, name.as_deref(), color.as_ref().map(|c| c.as_deref()), body.default_fields.as_deref())
         .await?;
+    if let Some(t) = body.path_template_id {
+        ctx.store.set_type_path_template(owner, l.id, t).await?;
+        l.path_template_id = t;
+    }
     Ok(HttpResponse::Ok().json(dto::label(&l)))
 }
 

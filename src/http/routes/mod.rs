@@ -7,6 +7,7 @@ pub mod matching;
 pub mod metadata;
 pub mod ops;
 pub mod pages;
+pub mod path_templates;
 pub mod search;
 pub mod tags;
 pub mod views;

@@ -474,6 +474,7 @@ pub(super) async fn edit_document(
     events: &mut Vec<NewEvent>,
 ) -> DomainResult<(Document, bool)> {
     let (owner, id) = (doc.owner_id, doc.id);
+    let detach = crate::domain::path_templates::detaches(patch, doc, by.action);
     if let Some(t) = &patch.title {
         exec(tx, "UPDATE documents SET title = $2 WHERE id = $1", &[&id, t]).await?;
         title_index_update(tx, id, t).await?;
@@ -504,8 +505,19 @@ pub(super) async fn edit_document(
         exec(tx, "DELETE FROM document_tags WHERE document_id = $1 AND tag_id = ANY($2)", &[&id, &remove_tags]).await?;
     }
     metadata_store::apply_patch(tx, owner, id, patch).await?;
+    if detach {
+        exec(tx, "UPDATE documents SET path_template_id = NULL WHERE id = $1", &[&id]).await?;
+    }
     let after = load_document(tx, owner, id).await?;
     let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
+    if let Some(t) = &after.meta.path_template {
+        let template = query_opt(tx, "SELECT template FROM path_templates WHERE id = $1", &[&t.id]).await?;
+        if let Some(r) = template
+            && crate::domain::path_templates::due_after_edit(&col::<String>(&r, 0)?, &changes)
+        {
+            placements_due(tx, owner, "d.id = $2", id).await?;
+        }
+    }
     exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
     write_history(tx, &by.history(id, changes)).await?;
     events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));

@@ -34,7 +34,7 @@ pub(super) async fn vocabulary<C: GenericClient>(c: &C, owner: Id) -> DomainResu
     for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
         let rows = query(
             c,
-            &format!("SELECT l.id, l.owner_id, l.name, l.color, 0::bigint FROM {} l WHERE l.owner_id = $1", kind.table()),
+            &format!("SELECT l.id, l.owner_id, l.name, l.color, 0::bigint, NULL::bigint FROM {} l WHERE l.owner_id = $1", kind.table()),
             &[&owner],
         )
         .await?;
@@ -52,9 +52,10 @@ async fn label_owned<C: GenericClient>(c: &C, owner: Id, kind: LabelKind, id: Id
 
 fn label_select(kind: LabelKind) -> String {
     format!(
-        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
+        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL), {template} FROM {table} l",
         col = kind.column(),
-        table = kind.table()
+        table = kind.table(),
+        template = if kind == LabelKind::DocumentType { "l.path_template_id" } else { "NULL::bigint" }
     )
 }
 
@@ -67,6 +68,7 @@ fn label_from(r: &Row, kind: LabelKind) -> DomainResult<Label> {
         color: col(r, 3)?,
         document_count: col(r, 4)?,
         default_fields: vec![],
+        path_template_id: col(r, 5)?,
     })
 }
 
@@ -106,7 +108,33 @@ fn name_taken(kind: &str, name: &str) -> String {
 
 /// The metadata part of a document patch (title, folder and tags are the caller's), in the
 /// caller's transaction.
+/// A document type's path template.
+async fn type_template(tx: &Tx<'_>, type_id: Option<Id>) -> DomainResult<Option<Id>> {
+    let Some(t) = type_id else { return Ok(None) };
+    match query_opt(tx, "SELECT path_template_id FROM document_types WHERE id = $1", &[&t]).await? {
+        Some(r) => col(&r, 0),
+        None => Ok(None),
+    }
+}
+
+/// NotFound unless the template is the owner's.
+pub(super) async fn template_owned<C: GenericClient>(c: &C, owner: Id, id: Id) -> DomainResult<()> {
+    match query_opt(c, "SELECT id FROM path_templates WHERE id = $1 AND owner_id = $2", &[&id, &owner]).await? {
+        Some(_) => Ok(()),
+        None => Err(DomainError::not_found(format!("path template {id}"))),
+    }
+}
+
+/// The owner's field definitions (a path template reads select labels from them).
+pub(super) async fn owner_fields<C: GenericClient>(c: &C, owner: Id) -> DomainResult<Vec<FieldDef>> {
+    let rows = query(c, &format!("SELECT {FIELD_COLS} FROM custom_fields f WHERE f.owner_id = $1"), &[&owner]).await?;
+    rows.iter().map(field_from).collect()
+}
+
 pub(super) async fn apply_patch(tx: &Tx<'_>, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<()> {
+    // The type and template before the patch: a new type may bring its path template.
+    let r = query_one(tx, "SELECT document_type_id, path_template_id FROM documents WHERE id = $1", &[&id]).await?;
+    let (old_type, current_template): (Option<Id>, Option<Id>) = (col(&r, 0)?, col(&r, 1)?);
     if let Some(c) = patch.correspondent_id {
         if let Some(c) = c {
             label_owned(tx, owner, LabelKind::Correspondent, c).await?;
@@ -125,6 +153,24 @@ pub(super) async fn apply_patch(tx: &Tx<'_>, owner: Id, id: Id, patch: &Document
             .await?;
         }
         exec(tx, "UPDATE documents SET document_type_id = $2 WHERE id = $1", &[&id, &t]).await?;
+    }
+    let template = match patch.path_template_id {
+        Some(t) => {
+            if let Some(t) = t {
+                template_owned(tx, owner, t).await?;
+            }
+            t
+        }
+        None => match patch.document_type_id {
+            Some(new_type) if new_type != old_type => {
+                let (old_t, new_t) = (type_template(tx, old_type).await?, type_template(tx, new_type).await?);
+                crate::domain::path_templates::after_type_change(current_template, old_t, new_t)
+            }
+            _ => current_template,
+        },
+    };
+    if template != current_template {
+        exec(tx, "UPDATE documents SET path_template_id = $2 WHERE id = $1", &[&id, &template]).await?;
     }
     if let Some(date) = patch.date {
         let iso = date.map(|d| d.format("%Y-%m-%d").to_string());
@@ -289,6 +335,8 @@ impl MetadataStore for PgStore {
             try_exec(&tx, &format!("UPDATE {} SET name = $2 WHERE id = $1", kind.table()), &[&id, &n])
                 .await
                 .map_err(|e| conflict_or_db(e, || name_taken(kind.noun(), n)))?;
+            // Documents filed under the old name by a path template move.
+            placements_due(&tx, owner, &format!("d.{} = $2", kind.column()), id).await?;
         }
         if let Some(colour) = color {
             exec(&tx, &format!("UPDATE {} SET color = $2 WHERE id = $1", kind.table()), &[&id, &colour]).await?;
@@ -324,6 +372,7 @@ impl MetadataStore for PgStore {
             .await?;
             events.push(NewEvent::document(owner, d, EventData::DocumentUpdated(DocumentUpdated::default())));
         }
+        placements_due(&tx, owner, &format!("d.{} = $2", kind.column()), id).await?;
         exec(&tx, &format!("DELETE FROM {} WHERE id = $1", kind.table()), &[&id]).await?;
         Self::commit(tx, &events, false).await
     }
@@ -348,6 +397,7 @@ impl MetadataStore for PgStore {
         let (a, b) = (load_label(&tx, owner, kind, from).await?, load_label(&tx, owner, kind, into).await?);
         let docs =
             ids(query(&tx, &format!("SELECT id FROM documents WHERE {} = $1 ORDER BY id FOR UPDATE", kind.column()), &[&from]).await?)?;
+        placements_due(&tx, owner, &format!("d.{} = $2", kind.column()), from).await?;
         let now = now_millis();
         let mut events = Vec::with_capacity(docs.len());
         for d in &docs {
@@ -430,6 +480,23 @@ impl MetadataStore for PgStore {
             try_exec(&tx, "UPDATE custom_fields SET name = $2 WHERE id = $1", &[&id, &n])
                 .await
                 .map_err(|e| conflict_or_db(e, || name_taken("field", n)))?;
+            // Path templates name fields: they follow the rename.
+            let rows =
+                query(&tx, "SELECT id, template, filename FROM path_templates WHERE owner_id = $1 ORDER BY id FOR UPDATE", &[&owner])
+                    .await?;
+            for r in &rows {
+                let (tid, template, filename): (Id, String, Option<String>) = (col(r, 0)?, col(r, 1)?, col(r, 2)?);
+                let t = crate::domain::path_templates::rename_field(&template, &def.name, n);
+                let f = filename.as_deref().and_then(|f| crate::domain::path_templates::rename_field(f, &def.name, n));
+                if t.is_some() || f.is_some() {
+                    exec(
+                        &tx,
+                        "UPDATE path_templates SET template = $2, filename = $3, updated_at = $4 WHERE id = $1",
+                        &[&tid, &t.unwrap_or(template), &f.or(filename), &now_millis()],
+                    )
+                    .await?;
+                }
+            }
         }
         if let Some(cur) = currency {
             exec(&tx, "UPDATE custom_fields SET currency = $2 WHERE id = $1", &[&id, &cur]).await?;
@@ -440,6 +507,9 @@ impl MetadataStore for PgStore {
             }
             let json = serde_json::to_string(opts).map_err(|e| DomainError::database(e.to_string()))?;
             exec(&tx, "UPDATE custom_fields SET options = $2 WHERE id = $1", &[&id, &json]).await?;
+            // A renamed option may name a folder.
+            placements_due(&tx, owner, "EXISTS (SELECT 1 FROM document_fields df WHERE df.document_id = d.id AND df.field_id = $2)", id)
+                .await?;
             // Values naming an option that is gone are emptied (the field stays on the document).
             for gone in def.options.iter().filter(|o| !opts.iter().any(|n| n.id == o.id)) {
                 exec(
@@ -459,6 +529,8 @@ impl MetadataStore for PgStore {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         load_field(&tx, owner, id).await?;
+        placements_due(&tx, owner, "EXISTS (SELECT 1 FROM document_fields df WHERE df.document_id = d.id AND df.field_id = $2)", id)
+            .await?;
         exec(&tx, "DELETE FROM custom_fields WHERE id = $1", &[&id]).await?;
         Self::commit(tx, &[], false).await
     }

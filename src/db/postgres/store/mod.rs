@@ -33,6 +33,7 @@ mod matching;
 mod metadata_store;
 mod ops;
 mod pages;
+mod placement;
 mod processing;
 mod search;
 mod tags;
@@ -40,7 +41,8 @@ mod users;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
-     v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+     v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at, \
+     d.path_template_id";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
 const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const FOLDER_COLS: &str = "id, owner_id, parent_id, name, kind, created_at, updated_at, trashed_at";
@@ -97,6 +99,7 @@ fn document_from(r: &Row) -> DomainResult<Document> {
             asn: col(r, 14)?,
             fields: Vec::new(),
             note_count: 0,
+            path_template: col::<Option<Id>>(r, 29)?.map(LabelRef::unresolved),
         },
     })
 }
@@ -196,6 +199,19 @@ async fn attach_meta<C: GenericClient>(c: &C, docs: &mut [Document]) -> DomainRe
         }
         for d in docs.iter_mut() {
             d.meta.resolve(kind, &found);
+        }
+    }
+    let ids: Vec<Id> =
+        docs.iter().filter_map(|d| d.meta.path_template.as_ref().map(|l| l.id)).collect::<HashSet<_>>().into_iter().collect();
+    if !ids.is_empty() {
+        let rows = query(c, "SELECT id, name FROM path_templates WHERE id = ANY($1)", &[&ids]).await?;
+        let mut found = HashMap::new();
+        for r in &rows {
+            let l = LabelRef { id: col(r, 0)?, name: col(r, 1)?, color: None };
+            found.insert(l.id, l);
+        }
+        for d in docs.iter_mut() {
+            d.meta.resolve_path_template(&found);
         }
     }
     let ids: Vec<Id> = docs.iter().map(|d| d.id).collect();
@@ -592,4 +608,25 @@ fn doc_order(sort: DocSort) -> &'static str {
         DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
         DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
     }
+}
+
+/// Marks the owner's live documents with a path template that satisfy `cond` (SQL over
+/// `documents d`; `$2` is `arg`) as waiting to be placed, and queues the owner's placement job
+/// (#23). A document marked again before it was placed gets a new stamp, so the job that read
+/// the old one leaves it for the next job.
+async fn placements_due<C: GenericClient>(c: &C, owner: Id, cond: &str, arg: Id) -> DomainResult<u64> {
+    let n = exec(
+        c,
+        &format!(
+            "INSERT INTO placements_due (document_id, owner_id, stamp) SELECT d.id, d.owner_id, 0 FROM documents d \
+             WHERE d.owner_id = $1 AND d.path_template_id IS NOT NULL AND d.trashed_at IS NULL AND ({cond}) \
+             ON CONFLICT (document_id) DO UPDATE SET stamp = placements_due.stamp + 1"
+        ),
+        &[&owner, &arg],
+    )
+    .await?;
+    if n > 0 && insert_job(c, &NewJob::place_documents(owner), now_millis()).await?.is_some() {
+        exec(c, "SELECT pg_notify($1, '')", &[&super::JOBS_CHANNEL]).await?;
+    }
+    Ok(n)
 }

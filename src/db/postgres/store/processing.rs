@@ -133,6 +133,8 @@ impl Processing for PgStore {
         {
             exec(&tx, "UPDATE documents SET document_date = $2, date_source = $3 WHERE id = $1", &[&doc, &iso, &source]).await?;
             write_history(&tx, &history).await?;
+            // A path template that reads the date places the document again.
+            placements_due(&tx, owner, "d.id = $2", doc).await?;
         }
         let ready = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id));
         exec(

@@ -526,6 +526,7 @@ pub(super) fn edit_document(
     by: &metadata::EditedBy,
 ) -> DomainResult<(Document, bool)> {
     let (owner, id) = (doc.owner_id, doc.id);
+    let detach = crate::domain::path_templates::detaches(patch, doc, by.action);
     if let Some(t) = &patch.title {
         tx.execute("UPDATE documents SET title = ?2 WHERE id = ?1", params![id, t])?;
         title_index_update(tx, id, t)?;
@@ -551,8 +552,18 @@ pub(super) fn edit_document(
         tx.prepare_cached("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2")?.execute(params![id, t])?;
     }
     metadata_store::apply_patch(tx, owner, id, patch)?;
+    if detach {
+        tx.execute("UPDATE documents SET path_template_id = NULL WHERE id = ?1", params![id])?;
+    }
     let after = load_document(tx, owner, id)?;
     let Some(changes) = metadata::diff(doc, &after) else { return Ok((after, false)) };
+    if let Some(t) = &after.meta.path_template {
+        let template: Option<String> =
+            tx.prepare_cached("SELECT template FROM path_templates WHERE id = ?1")?.query_row(params![t.id], |r| r.get(0)).optional()?;
+        if template.is_some_and(|t| crate::domain::path_templates::due_after_edit(&t, &changes)) {
+            placements_due(tx, owner, "d.id = ?2", id)?;
+        }
+    }
     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
     write_history(tx, &by.history(id, changes))?;
     emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;

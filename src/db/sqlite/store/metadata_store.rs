@@ -34,7 +34,7 @@ pub(super) fn vocabulary(c: &Connection, owner: Id) -> DomainResult<(Vec<Label>,
     let mut labels = Vec::with_capacity(2);
     for kind in [LabelKind::Correspondent, LabelKind::DocumentType] {
         labels.push(
-            c.prepare_cached(&format!("SELECT l.id, l.owner_id, l.name, l.color, 0 FROM {} l WHERE l.owner_id = ?1", kind.table()))?
+            c.prepare_cached(&format!("SELECT l.id, l.owner_id, l.name, l.color, 0, NULL FROM {} l WHERE l.owner_id = ?1", kind.table()))?
                 .query_map(params![owner], |r| label_from(r, kind))?
                 .collect::<Result<Vec<_>, _>>()?,
         );
@@ -45,6 +45,24 @@ pub(super) fn vocabulary(c: &Connection, owner: Id) -> DomainResult<(Vec<Label>,
         .collect::<Result<Vec<_>, _>>()?;
     let types = labels.pop().unwrap_or_default();
     Ok((labels.pop().unwrap_or_default(), types, fields))
+}
+
+/// NotFound unless the template is the owner's.
+pub(super) fn template_owned(c: &Connection, owner: Id, id: Id) -> DomainResult<()> {
+    let found: Option<Id> = c
+        .prepare_cached("SELECT id FROM path_templates WHERE id = ?1 AND owner_id = ?2")?
+        .query_row(params![id, owner], |r| r.get(0))
+        .optional()?;
+    found.map(|_| ()).ok_or_else(|| DomainError::not_found(format!("path template {id}")))
+}
+
+/// The owner's field definitions (a path template reads select labels from them).
+pub(super) fn owner_fields(c: &Connection, owner: Id) -> DomainResult<Vec<FieldDef>> {
+    let out = c
+        .prepare_cached(&format!("SELECT {FIELD_COLS} FROM custom_fields f WHERE f.owner_id = ?1"))?
+        .query_map(params![owner], field_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(out)
 }
 
 fn label_owned(conn: &Connection, owner: Id, kind: LabelKind, id: Id) -> DomainResult<()> {
@@ -58,9 +76,10 @@ fn label_owned(conn: &Connection, owner: Id, kind: LabelKind, id: Id) -> DomainR
 /// Labels of one kind with their live document counts (add the WHERE clause).
 fn label_select(kind: LabelKind) -> String {
     format!(
-        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL) FROM {table} l",
+        "SELECT l.id, l.owner_id, l.name, l.color, (SELECT COUNT(*) FROM documents d WHERE d.owner_id = l.owner_id AND d.{col} = l.id AND d.trashed_at IS NULL), {template} FROM {table} l",
         col = kind.column(),
-        table = kind.table()
+        table = kind.table(),
+        template = if kind == LabelKind::DocumentType { "l.path_template_id" } else { "NULL" }
     )
 }
 
@@ -73,6 +92,7 @@ fn label_from(r: &Row<'_>, kind: LabelKind) -> rusqlite::Result<Label> {
         color: r.get(3)?,
         document_count: r.get(4)?,
         default_fields: vec![],
+        path_template_id: r.get(5)?,
     })
 }
 
@@ -117,6 +137,10 @@ fn name_taken(kind: &str, name: &str) -> DomainError {
 /// The metadata part of a document patch (title, folder and tags are the caller's), in the
 /// caller's transaction.
 pub(super) fn apply_patch(tx: &WriteTx<'_>, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<()> {
+    // The type and template before the patch: a new type may bring its path template.
+    let (old_type, current_template): (Option<Id>, Option<Id>) = tx
+        .prepare_cached("SELECT document_type_id, path_template_id FROM documents WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if let Some(c) = patch.correspondent_id {
         if let Some(c) = c {
             label_owned(tx, owner, LabelKind::Correspondent, c)?;
@@ -132,6 +156,31 @@ pub(super) fn apply_patch(tx: &WriteTx<'_>, owner: Id, id: Id, patch: &DocumentP
             )?;
         }
         tx.execute("UPDATE documents SET document_type_id = ?2 WHERE id = ?1", params![id, t])?;
+    }
+    let template = match patch.path_template_id {
+        Some(t) => {
+            if let Some(t) = t {
+                template_owned(tx, owner, t)?;
+            }
+            t
+        }
+        None => match patch.document_type_id {
+            Some(new_type) if new_type != old_type => {
+                let of_type = |t: Option<Id>| -> DomainResult<Option<Id>> {
+                    let Some(t) = t else { return Ok(None) };
+                    Ok(tx
+                        .prepare_cached("SELECT path_template_id FROM document_types WHERE id = ?1")?
+                        .query_row(params![t], |r| r.get::<_, Option<Id>>(0))
+                        .optional()?
+                        .flatten())
+                };
+                crate::domain::path_templates::after_type_change(current_template, of_type(old_type)?, of_type(new_type)?)
+            }
+            _ => current_template,
+        },
+    };
+    if template != current_template {
+        tx.execute("UPDATE documents SET path_template_id = ?2 WHERE id = ?1", params![id, template])?;
     }
     if let Some(date) = patch.date {
         let iso = date.map(|d| d.format("%Y-%m-%d").to_string());
@@ -279,6 +328,8 @@ impl MetadataStore for SqliteStore {
                     Err(e) if is_unique_violation(&e) => return Err(name_taken(kind.noun(), n)),
                     Err(e) => return Err(e.into()),
                 }
+                // Documents filed under the old name by a path template move.
+                placements_due(tx, owner, &format!("d.{} = ?2", kind.column()), id)?;
             }
             if let Some(c) = &color {
                 tx.execute(&format!("UPDATE {} SET color = ?2 WHERE id = ?1", kind.table()), params![id, c])?;
@@ -313,6 +364,7 @@ impl MetadataStore for SqliteStore {
                 )?;
                 tx.emit(&NewEvent::document(owner, d, EventData::DocumentUpdated(DocumentUpdated::default())))?;
             }
+            placements_due(tx, owner, &format!("d.{} = ?2", kind.column()), id)?;
             tx.execute(&format!("DELETE FROM {} WHERE id = ?1", kind.table()), params![id])?;
             Ok(())
         })
@@ -329,6 +381,7 @@ impl MetadataStore for SqliteStore {
                 .prepare(&format!("SELECT id FROM documents WHERE {} = ?1", kind.column()))?
                 .query_map(params![from], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            placements_due(tx, owner, &format!("d.{} = ?2", kind.column()), from)?;
             let now = now_millis();
             for d in &docs {
                 tx.execute(&format!("UPDATE documents SET {} = ?2, updated_at = ?3 WHERE id = ?1", kind.column()), params![d, into, now])?;
@@ -412,6 +465,21 @@ impl MetadataStore for SqliteStore {
                     Err(e) if is_unique_violation(&e) => return Err(name_taken("field", n)),
                     Err(e) => return Err(e.into()),
                 }
+                // Path templates name fields: they follow the rename.
+                let templates: Vec<(Id, String, Option<String>)> = tx
+                    .prepare_cached("SELECT id, template, filename FROM path_templates WHERE owner_id = ?1")?
+                    .query_map(params![owner], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<_, _>>()?;
+                for (tid, template, filename) in templates {
+                    let t = crate::domain::path_templates::rename_field(&template, &def.name, n);
+                    let f = filename.as_deref().and_then(|f| crate::domain::path_templates::rename_field(f, &def.name, n));
+                    if t.is_some() || f.is_some() {
+                        tx.execute(
+                            "UPDATE path_templates SET template = ?2, filename = ?3, updated_at = ?4 WHERE id = ?1",
+                            params![tid, t.unwrap_or(template), f.or(filename), now_millis()],
+                        )?;
+                    }
+                }
             }
             if let Some(c) = &currency {
                 tx.execute("UPDATE custom_fields SET currency = ?2 WHERE id = ?1", params![id, c])?;
@@ -422,6 +490,13 @@ impl MetadataStore for SqliteStore {
                 }
                 let json = serde_json::to_string(opts).map_err(|e| DomainError::database(e.to_string()))?;
                 tx.execute("UPDATE custom_fields SET options = ?2 WHERE id = ?1", params![id, json])?;
+                // A renamed option may name a folder.
+                placements_due(
+                    tx,
+                    owner,
+                    "EXISTS (SELECT 1 FROM document_fields df WHERE df.document_id = d.id AND df.field_id = ?2)",
+                    id,
+                )?;
                 // Values naming an option that is gone are emptied (the field stays on the document).
                 for gone in def.options.iter().filter(|o| !opts.iter().any(|n| n.id == o.id)) {
                     tx.execute(
@@ -438,6 +513,7 @@ impl MetadataStore for SqliteStore {
     async fn delete_field(&self, owner: Id, id: Id) -> DomainResult<()> {
         self.write(move |tx| {
             load_field(tx, owner, id)?;
+            placements_due(tx, owner, "EXISTS (SELECT 1 FROM document_fields df WHERE df.document_id = d.id AND df.field_id = ?2)", id)?;
             tx.execute("DELETE FROM custom_fields WHERE id = ?1", params![id])?;
             Ok(())
         })

@@ -28,6 +28,7 @@ mod matching;
 mod metadata_store;
 mod ops;
 mod pages;
+mod placement;
 mod processing;
 mod search;
 mod tags;
@@ -35,7 +36,8 @@ mod users;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
-     v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
+     v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at, \
+     d.path_template_id";
 const DOC_FROM: &str = "documents d JOIN versions v ON v.id = d.current_version_id";
 const VERSION_COLS: &str = "v.id, v.document_id, v.number, v.filename, v.mime, v.size, v.sha256, v.state, v.error, v.page_count, v.pages_done, v.searchable_sha256, v.note, v.created_at";
 const FOLDER_COLS: &str = "id, owner_id, parent_id, name, kind, created_at, updated_at, trashed_at";
@@ -86,6 +88,7 @@ fn document_from(row: &Row<'_>) -> rusqlite::Result<Document> {
             asn: row.get(14)?,
             fields: Vec::new(),
             note_count: 0,
+            path_template: row.get::<_, Option<Id>>(29)?.map(LabelRef::unresolved),
         },
     })
 }
@@ -172,6 +175,17 @@ fn attach_meta(conn: &Connection, docs: &mut [Document]) -> DomainResult<()> {
         let found: HashMap<Id, LabelRef> = rows.map(|r| r.map(|l| (l.id, l))).collect::<Result<_, _>>()?;
         for d in docs.iter_mut() {
             d.meta.resolve(kind, &found);
+        }
+    }
+    let ids: Vec<Id> =
+        docs.iter().filter_map(|d| d.meta.path_template.as_ref().map(|l| l.id)).collect::<HashSet<_>>().into_iter().collect();
+    if !ids.is_empty() {
+        let sql = format!("SELECT id, name FROM path_templates WHERE id IN ({})", placeholders(ids.len(), 1));
+        let mut st = conn.prepare(&sql)?;
+        let rows = st.query_map(params_from_iter(ids.iter()), |r| Ok(LabelRef { id: r.get(0)?, name: r.get(1)?, color: None }))?;
+        let found: HashMap<Id, LabelRef> = rows.map(|r| r.map(|l| (l.id, l))).collect::<Result<_, _>>()?;
+        for d in docs.iter_mut() {
+            d.meta.resolve_path_template(&found);
         }
     }
     let ids: Vec<Id> = docs.iter().map(|d| d.id).collect();
@@ -463,4 +477,22 @@ fn doc_order(sort: DocSort) -> &'static str {
         DocSort::AsnAsc => "d.asn IS NULL ASC, d.asn ASC, d.id ASC",
         DocSort::AsnDesc => "d.asn IS NULL ASC, d.asn DESC, d.id DESC",
     }
+}
+
+/// Marks the owner's live documents with a path template that satisfy `cond` (SQL over
+/// `documents d`; `?2` is `arg`) as waiting to be placed, and queues the owner's placement job
+/// (#23). A document marked again before it was placed gets a new stamp, so the job that read
+/// the old one leaves it for the next job.
+fn placements_due(tx: &WriteTx<'_>, owner: Id, cond: &str, arg: Id) -> DomainResult<usize> {
+    let n = tx
+        .prepare_cached(&format!(
+            "INSERT INTO placements_due (document_id, owner_id, stamp) SELECT d.id, d.owner_id, 0 FROM documents d \
+         WHERE d.owner_id = ?1 AND d.path_template_id IS NOT NULL AND d.trashed_at IS NULL AND ({cond}) \
+         ON CONFLICT (document_id) DO UPDATE SET stamp = placements_due.stamp + 1"
+        ))?
+        .execute(params![owner, arg])?;
+    if n > 0 {
+        insert_job(tx, &NewJob::place_documents(owner), now_millis())?;
+    }
+    Ok(n)
 }

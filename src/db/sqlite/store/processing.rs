@@ -144,6 +144,8 @@ impl Processing for SqliteStore {
                 {
                     tx.execute("UPDATE documents SET document_date = ?2, date_source = ?3 WHERE id = ?1", params![doc, iso, source])?;
                     write_history(tx, &history)?;
+                    // A path template that reads the date places the document again.
+                    placements_due(tx, owner, "d.id = ?2", doc)?;
                 }
                 if let Some(ready) = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id)) {
                     tx.emit(&ready)?;
