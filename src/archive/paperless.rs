@@ -117,6 +117,8 @@ struct Small {
     /// Matching rules: (docmerge target kind, paperless pk, paperless algorithm, pattern,
     /// case-insensitive).
     rules: Vec<(TargetKind, i64, i64, String, bool)>,
+    /// Storage paths: pk → (name, path).
+    storage_paths: BTreeMap<i64, (String, String)>,
     /// The ASNs the documents have.
     asns: Vec<i64>,
     documents: u64,
@@ -131,6 +133,7 @@ fn gather(manifest: &Path) -> Result<Small, AppError> {
             "documents.tag" => Some(TargetKind::Tag),
             "documents.correspondent" => Some(TargetKind::Correspondent),
             "documents.documenttype" => Some(TargetKind::DocumentType),
+            "documents.storagepath" => Some(TargetKind::PathTemplate),
             _ => None,
         };
         if let (Some(kind), Some(algorithm)) = (target, f["matching_algorithm"].as_i64())
@@ -148,6 +151,9 @@ fn gather(manifest: &Path) -> Result<Small, AppError> {
             }
             "documents.documenttype" => {
                 s.types.insert(pk, name());
+            }
+            "documents.storagepath" => {
+                s.storage_paths.insert(pk, (name(), text(f, "path").unwrap_or("").to_string()));
             }
             "auth.user" => {
                 s.users.insert(pk, text(f, "username").unwrap_or("").to_string());
@@ -289,6 +295,51 @@ fn convert_labels(
             }
         };
         by_pk.insert(*pk, id);
+    }
+    Ok((file.finish()?, by_pk))
+}
+
+/// Storage paths → path templates (reused by name): the folders from every part of the path but
+/// the last, the download name from the last (paperless names the stored file by it); a missing
+/// value becomes "none", as in paperless. One whose path has no equivalent (a tag list, Jinja
+/// logic) is left out and said.
+fn convert_storage_paths(
+    root: &Path,
+    paths: &BTreeMap<i64, (String, String)>,
+    owner: Id,
+    existing: &HashMap<String, Id>,
+    mut next: Id,
+    now: Millis,
+    warnings: &mut Vec<String>,
+) -> Result<(ManifestFile, HashMap<i64, Id>), AppError> {
+    let mut file = HashedFile::create(root, "data/path_templates.jsonl")?;
+    let mut made: HashMap<String, Id> = HashMap::new();
+    let mut by_pk = HashMap::new();
+    for (pk, (name, path)) in paths {
+        if let Some(id) = existing.get(name).or_else(|| made.get(name)) {
+            by_pk.insert(*pk, *id);
+            continue;
+        }
+        let (template, filename) = match crate::domain::path_templates::from_paperless(name, path) {
+            Ok(t) => t,
+            Err(e) => {
+                warnings.push(format!("storage path {name:?} ({path:?}) was not carried over: {e}; its documents have no path template"));
+                continue;
+            }
+        };
+        let spec = crate::domain::path_templates::TemplateSpec { name: name.clone(), template, fallback: "none".into(), filename };
+        let spec = match spec.validate() {
+            Ok(s) => s,
+            Err(e) => {
+                warnings.push(format!("storage path {name:?} was not carried over: {e}"));
+                continue;
+            }
+        };
+        next += 1;
+        file.line(&json!({"id": next, "owner_id": owner, "name": spec.name, "template": spec.template, "fallback": spec.fallback,
+            "filename": spec.filename, "created_at": now, "updated_at": now}))?;
+        made.insert(name.clone(), next);
+        by_pk.insert(*pk, next);
     }
     Ok((file.finish()?, by_pk))
 }
@@ -621,6 +672,7 @@ pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Conver
         fields: ctx.store.fields(user.id).await?,
         users: ctx.store.list_users().await?.into_iter().map(|u| (u.username.to_lowercase(), u.id)).collect(),
         views: ctx.store.views(user.id).await?.into_iter().map(|v| v.name.to_lowercase()).collect(),
+        path_templates: ctx.store.path_templates(user.id).await?.into_iter().map(|t| (t.name, t.id)).collect(),
         taken_asns,
         max: ID_TABLES.iter().copied().zip(ids).collect(),
     };
@@ -632,8 +684,18 @@ pub async fn convert(ctx: &AppContext, dir: &Path, owner: &str) -> Result<Conver
 }
 
 /// The tables whose largest id the conversion numbers its new rows after.
-const ID_TABLES: [&str; 9] =
-    ["tags", "correspondents", "document_types", "custom_fields", "documents", "versions", "notes", "saved_views", "match_rules"];
+const ID_TABLES: [&str; 10] = [
+    "tags",
+    "correspondents",
+    "document_types",
+    "custom_fields",
+    "documents",
+    "versions",
+    "notes",
+    "saved_views",
+    "match_rules",
+    "path_templates",
+];
 
 /// What the owner (and the instance) has already: reused by name, or numbered after.
 struct Existing {
@@ -647,6 +709,8 @@ struct Existing {
     users: HashMap<String, Id>,
     /// Lower-case names of the owner's saved views.
     views: std::collections::HashSet<String>,
+    /// Path template name → id.
+    path_templates: HashMap<String, Id>,
     /// ASNs the owner uses already.
     taken_asns: std::collections::HashSet<i64>,
     /// Table → its largest id.
@@ -675,11 +739,14 @@ fn write_archive(
         convert_labels(root, "correspondents", &small.correspondents, owner, &ex.correspondents, max("correspondents"), now)?;
     let (types_file, by_type) = convert_labels(root, "document_types", &small.types, owner, &ex.types, max("document_types"), now)?;
     let (fields_file, fields) = convert_fields(root, &small, owner, &ex.fields, max("custom_fields"), now, &mut warnings)?;
-    files.extend([tags_file, corr_file, types_file, fields_file]);
+    let (paths_file, by_path) =
+        convert_storage_paths(root, &small.storage_paths, owner, &ex.path_templates, max("path_templates"), now, &mut warnings)?;
+    files.extend([tags_file, corr_file, types_file, fields_file, paths_file]);
     let targets = [
         (TargetKind::Tag, &by_tag, max("tags")),
         (TargetKind::Correspondent, &by_correspondent, max("correspondents")),
         (TargetKind::DocumentType, &by_type, max("document_types")),
+        (TargetKind::PathTemplate, &by_path, max("path_templates")),
     ];
     files.push(convert_rules(root, &small.rules, owner, &targets, max("match_rules"), now, &mut warnings)?);
 
@@ -750,10 +817,11 @@ fn write_archive(
             .unwrap_or_else(|| format!("paperless-{pk}"));
         let correspondent = f["correspondent"].as_i64().and_then(|c| by_correspondent.get(&c).copied());
         let doc_type = f["document_type"].as_i64().and_then(|t| by_type.get(&t).copied());
+        let path_template = f["storage_path"].as_i64().and_then(|p| by_path.get(&p).copied());
         documents.line(&json!({"id": doc_id, "owner_id": owner, "folder_id": home, "title": title, "state": "queued", "error": null,
             "current_version_id": version_id, "sha256": sha, "duplicate_of": null, "created_at": added, "updated_at": modified, "trashed_at": null,
             "correspondent_id": correspondent, "document_type_id": doc_type, "document_date": date,
-            "date_source": date.as_ref().map(|_| metadata::DATE_BY_USER), "asn": asn}))?;
+            "date_source": date.as_ref().map(|_| metadata::DATE_BY_USER), "asn": asn, "path_template_id": path_template}))?;
         versions.line(&json!({"id": version_id, "document_id": doc_id, "number": 1, "filename": filename,
             "mime": text(f, "mime_type").unwrap_or("application/octet-stream"), "size": size, "sha256": sha, "state": "queued", "error": null,
             "page_count": 0, "pages_done": 0, "searchable_sha256": null, "note": "imported from paperless-ngx", "created_at": added}))?;

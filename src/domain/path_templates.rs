@@ -560,6 +560,62 @@ pub fn rename_field(template: &str, old: &str, new: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// A paperless-ngx storage path (`{correspondent}/{created_year}/{title}`, or the Jinja form
+/// `{{ correspondent }}/…`) as a docmerge template: the folders (every part but the last) and
+/// the file name (the last part, which paperless names the stored file by); a path that is only
+/// a file name files into one folder named after the storage path (`name`). Err names what has
+/// no equivalent (a tag list, a document id, Jinja logic or filters).
+pub fn from_paperless(name: &str, path: &str) -> Result<(String, Option<String>), String> {
+    if path.contains("{%") || path.contains("{#") {
+        return Err("Jinja logic ({% … %}) has no docmerge equivalent".into());
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let (inner, len) = if let Some(body) = after.strip_prefix("{{") {
+            let end = body.find("}}").ok_or("a '{{' without its '}}'")?;
+            (&body[..end], end + 4)
+        } else {
+            let end = after.find('}').ok_or("a '{' without its '}'")?;
+            (&after[1..end], end + 1)
+        };
+        let name = inner.trim();
+        let ours = match name {
+            "title" => "{title}",
+            "correspondent" => "{correspondent}",
+            "document_type" => "{type}",
+            "asn" => "{asn}",
+            "original_name" => "{filename}",
+            "created" => "{created}",
+            "created_year" => "{created:%Y}",
+            "created_year_short" => "{created:%y}",
+            "created_month" => "{created:%m}",
+            "created_month_name" => "{created:%B}",
+            "created_month_name_short" => "{created:%b}",
+            "created_day" => "{created:%d}",
+            "added" => "{added}",
+            "added_year" => "{added:%Y}",
+            "added_year_short" => "{added:%y}",
+            "added_month" => "{added:%m}",
+            "added_month_name" => "{added:%B}",
+            "added_month_name_short" => "{added:%b}",
+            "added_day" => "{added:%d}",
+            other => return Err(format!("{{{other}}} has no docmerge equivalent")),
+        };
+        out.push_str(ours);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    let parts: Vec<&str> = out.split('/').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let Some((file, folders)) = parts.split_last() else { return Err("an empty path".into()) };
+    let folders = if folders.is_empty() { clean_segment(name).replace('{', "{{").replace('}', "}}") } else { folders.join("/") };
+    Template::parse(&folders).map_err(|e| e.to_string())?;
+    Template::parse_file_name(file).map_err(|e| e.to_string())?;
+    Ok((folders, Some((*file).to_string())))
+}
+
 /// Documents placed per transaction by the `place_documents` job.
 pub const CHUNK: usize = 100;
 /// Placement runs right after matching and bulk edits (their changes are what it follows).
@@ -726,6 +782,22 @@ mod tests {
         );
         assert_eq!(rename_field("{custom.other}", "Old", "New"), None);
         assert_eq!(rename_field("{custom.old}", "Old", "a:b"), None);
+    }
+
+    #[test]
+    fn paperless_storage_paths_translate() {
+        assert_eq!(
+            from_paperless("x", "{correspondent}/{created_year}/{created_month_name} {title}"),
+            Ok(("{correspondent}/{created:%Y}".to_string(), Some("{created:%B} {title}".to_string())))
+        );
+        assert_eq!(
+            from_paperless("x", "Finance/{{ document_type }}/{{ created_year }}-{{created_month}}/{{ asn }}"),
+            Ok(("Finance/{type}/{created:%Y}-{created:%m}".to_string(), Some("{asn}".to_string())))
+        );
+        assert!(from_paperless("x", "{tag_list}/{title}").unwrap_err().contains("{tag_list}"));
+        assert!(from_paperless("x", "{% if correspondent %}x{% endif %}/{title}").is_err());
+        assert!(from_paperless("x", "{{ custom_fields|get_cf_value('Amount') }}/{title}").is_err());
+        assert_eq!(from_paperless("Letters", "{title}"), Ok(("Letters".to_string(), Some("{title}".to_string()))));
     }
 
     #[test]

@@ -740,8 +740,12 @@ fn paperless_export(dir: &Path) -> PathBuf {
         {"model": "documents.tag", "pk": 3, "fields": {"owner": 3, "name": "lookbehind", "color": "#1f78b4", "is_inbox_tag": false,
             "match": "(?<=total )\\d+", "matching_algorithm": 4, "is_insensitive": true}},
         {"model": "documents.documenttype", "pk": 1, "fields": {"owner": 3, "name": "Invoice", "match": "Rechnung", "matching_algorithm": 5, "is_insensitive": false}},
+        {"model": "documents.storagepath", "pk": 1, "fields": {"owner": 3, "name": "By sender", "path": "{correspondent}/{created_year}/{title}",
+            "match": "acme", "matching_algorithm": 1, "is_insensitive": true}},
+        {"model": "documents.storagepath", "pk": 2, "fields": {"owner": 3, "name": "Tagged", "path": "{tag_list}/{title}",
+            "match": "", "matching_algorithm": 0, "is_insensitive": true}},
         {"model": "documents.document", "pk": 1, "fields": {
-            "owner": 3, "correspondent": 1, "storage_path": null, "title": "ACME invoice 2023-04", "document_type": 1,
+            "owner": 3, "correspondent": 1, "storage_path": 1, "title": "ACME invoice 2023-04", "document_type": 1,
             "content": "paperless invoice from acme", "mime_type": "application/pdf", "checksum": md5_hex(&one),
             "archive_checksum": md5_hex(&archive_one), "created": "2023-04-01", "modified": "2023-04-03T09:00:00.123456Z",
             "storage_type": "unencrypted", "added": "2023-04-02T08:30:00Z", "filename": "0000001.pdf", "archive_serial_number": 17,
@@ -905,7 +909,25 @@ async fn paperless_export_is_imported(db: Db) {
             )
         })
         .collect();
-    assert_eq!(summary, vec![("invoices", "regex", "inv(oice)?\\s*#?\\d+", true), ("Invoice", "fuzzy", "Rechnung", false)], "{rules:?}");
+    assert_eq!(
+        summary,
+        vec![
+            ("invoices", "regex", "inv(oice)?\\s*#?\\d+", true),
+            ("Invoice", "fuzzy", "Rechnung", false),
+            ("By sender", "any", "acme", true)
+        ],
+        "{rules:?}"
+    );
+    // Storage paths → path templates: the folders, and the file name as the download name; one
+    // with a tag list (no equivalent) is left out.
+    let (_, templates) = alice.get("/api/v1/path-templates").await;
+    let t = &templates["items"].as_array().unwrap();
+    assert_eq!(t.len(), 1, "{templates}");
+    assert_eq!(
+        (t[0]["name"].as_str(), t[0]["template"].as_str(), t[0]["filename"].as_str(), t[0]["fallback"].as_str()),
+        (Some("By sender"), Some("{correspondent}/{created:%Y}"), Some("{title}"), Some("none"))
+    );
+    assert_eq!(acme["path_template"]["name"], "By sender", "{acme}");
     // The search language finds the imported values.
     assert_eq!(alice.get("/api/v1/search?q=total>100").await.1["total"], 1);
     assert_eq!(alice.get("/api/v1/search?q=asn:17").await.1["total"], 1);
@@ -915,6 +937,18 @@ async fn paperless_export_is_imported(db: Db) {
         let done = alice.wait_done(id, Duration::from_secs(120)).await;
         assert_eq!(done["state"], "ready", "{done}");
         assert_eq!(done["date"], d["date"], "processing keeps the imported date");
+    }
+    // Processed, the document is filed by its template as paperless had stored it.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, d) = alice.get(&format!("/api/v1/documents/{acme_id}")).await;
+        let (_, f) = alice.get(&format!("/api/v1/folders/{}", d["folder_id"])).await;
+        let path: Vec<&str> = f["breadcrumbs"].as_array().unwrap().iter().skip(1).map(|c| c["name"].as_str().unwrap()).collect();
+        if path == ["acme corp", "2023"] {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not filed: {path:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, versions) = alice.get(&format!("/api/v1/documents/{acme_id}/versions")).await;
     let v = &versions["items"][0];

@@ -133,8 +133,6 @@ impl Processing for PgStore {
         {
             exec(&tx, "UPDATE documents SET document_date = $2, date_source = $3 WHERE id = $1", &[&doc, &iso, &source]).await?;
             write_history(&tx, &history).await?;
-            // A path template that reads the date places the document again.
-            placements_due(&tx, owner, "d.id = $2", doc).await?;
         }
         let ready = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id));
         exec(
@@ -146,6 +144,9 @@ impl Processing for PgStore {
         // The owner's matching rules run over the new text (#23).
         let mut queued = false;
         if current == Some(version_id) {
+            // A document with a path template is filed by it (its date may just have been found;
+            // an imported one has never been filed).
+            placements_due(&tx, owner, "d.id = $2", doc).await?;
             let has_rules: bool =
                 col(&query_one(&tx, "SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = $1)", &[&owner]).await?, 0)?;
             if has_rules {

@@ -144,14 +144,15 @@ impl Processing for SqliteStore {
                 {
                     tx.execute("UPDATE documents SET document_date = ?2, date_source = ?3 WHERE id = ?1", params![doc, iso, source])?;
                     write_history(tx, &history)?;
-                    // A path template that reads the date places the document again.
-                    placements_due(tx, owner, "d.id = ?2", doc)?;
                 }
                 if let Some(ready) = lifecycle::version_finished(owner, doc, version_id, page_count, current == Some(version_id)) {
                     tx.emit(&ready)?;
                 }
-                // The owner's matching rules run over the new text (#23).
+                // The owner's matching rules run over the new text (#23); a document with a path
+                // template is filed by it (its date may just have been found; an imported one
+                // has never been filed).
                 if current == Some(version_id) {
+                    placements_due(tx, owner, "d.id = ?2", doc)?;
                     let has_rules: bool =
                         tx.query_row("SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = ?1)", params![owner], |r| r.get(0))?;
                     if has_rules {
