@@ -191,6 +191,9 @@ pub enum BenchCommand {
     Pages(PagesBenchArgs),
     /// Matching rules (#23): load, match and apply per document at library scale.
     Matching(MatchingBenchArgs),
+    /// Path templates (#23): giving a template, filing every document, a rename, a changed
+    /// template, at library scale.
+    Placement(PlacementBenchArgs),
     /// The auto classifier (#23): held-out accuracy on a generated labelled library, training
     /// time and memory, classification time; side by side with paperless-ngx's algorithm.
     Classify(ClassifyBenchArgs),
@@ -210,6 +213,15 @@ pub struct ClassifyBenchArgs {
     /// A Python with scikit-learn: runs paperless-ngx's classifier on the same split.
     #[arg(long)]
     pub vs_paperless: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlacementBenchArgs {
+    #[command(flatten)]
+    pub library: LibrarySize,
+    /// Seed of the synthetic library.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -29,4 +29,10 @@ CREATE TABLE placements_due (
 );
 CREATE INDEX placements_due_owner ON placements_due(owner_id, document_id);
 
+-- Folders a path template made: when the last document leaves one (and it holds nothing else),
+-- it goes. Not archived: a restored folder is the user's.
+CREATE TABLE template_folders (
+    folder_id BIGINT PRIMARY KEY REFERENCES folders(id) ON DELETE CASCADE
+);
+
 CREATE TRIGGER match_rules_of_path_templates AFTER DELETE ON path_templates FOR EACH ROW EXECUTE FUNCTION match_rules_target_gone('path_template');

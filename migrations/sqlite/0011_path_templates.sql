@@ -29,6 +29,12 @@ CREATE TABLE placements_due (
 );
 CREATE INDEX placements_due_owner ON placements_due(owner_id, document_id);
 
+-- Folders a path template made: when the last document leaves one (and it holds nothing else),
+-- it goes. Not archived: a restored folder is the user's.
+CREATE TABLE template_folders (
+    folder_id INTEGER PRIMARY KEY REFERENCES folders(id) ON DELETE CASCADE
+);
+
 CREATE TRIGGER match_rules_of_path_templates AFTER DELETE ON path_templates BEGIN
     DELETE FROM match_rules WHERE target_kind = 'path_template' AND target_id = OLD.id;
 END;

@@ -7,6 +7,7 @@ mod library;
 mod load;
 mod matching;
 pub mod pages;
+mod placement;
 mod queue;
 mod ws;
 
@@ -35,6 +36,7 @@ pub async fn run(settings: Settings, cmd: BenchCommand) -> Result<(), AppError> 
         BenchCommand::Ws(args) => ws::run(args).await,
         BenchCommand::Pages(args) => pages::run(settings, args).await,
         BenchCommand::Matching(args) => matching::run(args).await,
+        BenchCommand::Placement(args) => placement::run(args).await,
         BenchCommand::Classify(args) => classify::run(args).await,
     }
 }

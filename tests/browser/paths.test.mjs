@@ -25,7 +25,7 @@ const step = stepper(it, 'paths', () => page);
 async function pathOf(id) {
   const d = (await api(`/documents/${id}`)).json;
   const f = (await api(`/folders/${d.folder_id}`)).json;
-  return { folder: d.folder_id, path: f.breadcrumbs.slice(1).map((c) => c.name).join('/') };
+  return { folder: d.folder_id, path: (f.breadcrumbs || []).slice(1).map((c) => c.name).join('/') };
 }
 
 describe('path templates', { timeout: 600_000 }, () => {

@@ -943,7 +943,7 @@ async fn paperless_export_is_imported(db: Db) {
     loop {
         let (_, d) = alice.get(&format!("/api/v1/documents/{acme_id}")).await;
         let (_, f) = alice.get(&format!("/api/v1/folders/{}", d["folder_id"])).await;
-        let path: Vec<&str> = f["breadcrumbs"].as_array().unwrap().iter().skip(1).map(|c| c["name"].as_str().unwrap()).collect();
+        let path: Vec<&str> = f["breadcrumbs"].as_array().into_iter().flatten().skip(1).map(|c| c["name"].as_str().unwrap()).collect();
         if path == ["acme corp", "2023"] {
             break;
         }

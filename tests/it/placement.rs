@@ -150,6 +150,20 @@ async fn path_templates_place_documents(store: Arc<dyn BulkStore>) {
     assert_eq!(place(&store, u.id).await, 4);
     assert_eq!(path_of(&store, u.id, d1).await, "Archive/ACME Corp");
     assert_eq!(path_of(&store, u.id, d3).await, "Archive/Nobody", "the variable's own default");
+    // The folders the template made and nothing holds any more went with the last document.
+    assert!(matches!(store.folder(u.id, finance_folder).await, Err(DomainError::NotFound(_))), "Finance/… was emptied");
+    let kept = store.create_folder(u.id, home, "Kept").await.unwrap();
+    let d8 = processed(&store, u.id, inbox, "d8", "eighth").await;
+    let kept_spec = spec("Kept", "Kept/{correspondent}");
+    let kept_t = store.create_path_template(u.id, &kept_spec).await.unwrap();
+    edit(&store, u.id, d8, DocumentPatch { path_template_id: Some(Some(kept_t.id)), ..DocumentPatch::default() }).await;
+    place(&store, u.id).await;
+    assert_eq!(path_of(&store, u.id, d8).await, "Kept/Unknown");
+    store.update_path_template(u.id, kept_t.id, &spec("Kept", "Elsewhere")).await.unwrap();
+    place(&store, u.id).await;
+    assert!(store.folder(u.id, kept.id).await.is_ok(), "a folder the user made stays, empty or not");
+    let kept_children = store.children(u.id, kept.id, ChildSort::NameAsc, PageReq { page: 1, page_size: 10 }).await.unwrap();
+    assert_eq!(kept_children.total, 0, "Kept/Unknown, made by the template, went");
 
     // A document type gives its template to its documents without one (not to d1, whose
     // template the user chose), and to documents that get the type later.

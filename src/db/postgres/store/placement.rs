@@ -35,10 +35,23 @@ fn name_taken(name: &str) -> String {
     format!("a path template named {name:?} already exists")
 }
 
-/// The folder at `names` below `home`, made (with its parents) where missing.
-async fn folder_at(tx: &Tx<'_>, owner: Id, home: Id, names: &[String], events: &mut Vec<NewEvent>) -> DomainResult<Id> {
+/// The folder at `names` below `home`, made (with its parents) where missing; `known` keeps
+/// the folders found or made earlier in the same transaction.
+async fn folder_at(
+    tx: &Tx<'_>,
+    owner: Id,
+    home: Id,
+    names: &[String],
+    known: &mut HashMap<(Id, String), Id>,
+    events: &mut Vec<NewEvent>,
+) -> DomainResult<Id> {
     let mut parent = home;
     for name in names {
+        if let Some(id) = known.get(&(parent, name.clone())) {
+            parent = *id;
+            continue;
+        }
+        let above = parent;
         let found = query_opt(
             tx,
             "SELECT id FROM folders WHERE owner_id = $1 AND parent_id = $2 AND name = $3 AND trashed_at IS NULL",
@@ -56,12 +69,46 @@ async fn folder_at(tx: &Tx<'_>, owner: Id, home: Id, names: &[String], events: &
                 )
                 .await?;
                 let id: Id = col(&r, 0)?;
+                exec(tx, "INSERT INTO template_folders (folder_id) VALUES ($1)", &[&id]).await?;
                 events.push(NewEvent::folder(owner, id, EventData::FolderCreated { parent_id: parent, name: name.clone() }));
                 id
             }
         };
+        known.insert((above, name.clone()), parent);
     }
     Ok(parent)
+}
+
+/// Deletes `folder` if a path template made it and it holds nothing now (no document, not even
+/// in the trash, no folder, no tag), then its parent on the same terms.
+async fn prune(
+    tx: &Tx<'_>,
+    owner: Id,
+    mut folder: Id,
+    known: &mut HashMap<(Id, String), Id>,
+    events: &mut Vec<NewEvent>,
+) -> DomainResult<()> {
+    loop {
+        let r = query_one(
+            tx,
+            "SELECT EXISTS (SELECT 1 FROM template_folders WHERE folder_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM documents WHERE folder_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM folders WHERE parent_id = $1) \
+             AND NOT EXISTS (SELECT 1 FROM folder_tags WHERE folder_id = $1)",
+            &[&folder],
+        )
+        .await?;
+        if !col::<bool>(&r, 0)? {
+            return Ok(());
+        }
+        let parent: Option<Id> =
+            col(&query_one(tx, "SELECT parent_id FROM folders WHERE id = $1 AND owner_id = $2", &[&folder, &owner]).await?, 0)?;
+        exec(tx, "DELETE FROM folders WHERE id = $1", &[&folder]).await?;
+        events.push(NewEvent::folder(owner, folder, EventData::FolderDeleted {}));
+        known.retain(|_, id| *id != folder);
+        let Some(p) = parent else { return Ok(()) };
+        folder = p;
+    }
 }
 
 #[async_trait]
@@ -189,6 +236,7 @@ impl PathTemplateStore for PgStore {
             };
             let fields = owner_fields(&tx, owner).await?;
             let mut templates: HashMap<Id, Option<Placer>> = HashMap::new();
+            let mut known = HashMap::new();
             for r in &due {
                 let (doc_id, stamp): (Id, i64) = (col(r, 0)?, col(r, 1)?);
                 exec(&tx, "DELETE FROM placements_due WHERE document_id = $1 AND stamp = $2", &[&doc_id, &stamp]).await?;
@@ -203,11 +251,12 @@ impl PathTemplateStore for PgStore {
                 }
                 let Some(placer) = templates.get(&tid).and_then(Option::as_ref) else { continue };
                 let names = placer.folders(&Subject { doc: &doc, fields: &fields });
-                let folder = folder_at(&tx, owner, home, &names, &mut events).await?;
+                let folder = folder_at(&tx, owner, home, &names, &mut known, &mut events).await?;
                 if folder == doc.folder_id {
                     continue;
                 }
                 edit_document(&tx, &doc, &Placer::patch(folder), (&[], &[]), &placer.placed_by(&names), &mut events).await?;
+                prune(&tx, owner, doc.folder_id, &mut known, &mut events).await?;
                 batch.moved += 1;
             }
         }

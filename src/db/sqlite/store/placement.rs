@@ -34,10 +34,16 @@ fn name_taken(name: &str) -> DomainError {
     DomainError::Conflict(format!("a path template named {name:?} already exists"))
 }
 
-/// The folder at `names` below `home`, made (with its parents) where missing.
-fn folder_at(tx: &WriteTx<'_>, owner: Id, home: Id, names: &[String]) -> DomainResult<Id> {
+/// The folder at `names` below `home`, made (with its parents) where missing; `known` keeps
+/// the folders found or made earlier in the same transaction.
+fn folder_at(tx: &WriteTx<'_>, owner: Id, home: Id, names: &[String], known: &mut HashMap<(Id, String), Id>) -> DomainResult<Id> {
     let mut parent = home;
     for name in names {
+        if let Some(id) = known.get(&(parent, name.clone())) {
+            parent = *id;
+            continue;
+        }
+        let above = parent;
         let found: Option<Id> = tx
             .prepare_cached("SELECT id FROM folders WHERE owner_id = ?1 AND parent_id = ?2 AND name = ?3 AND trashed_at IS NULL")?
             .query_row(params![owner, parent, name], |r| r.get(0))
@@ -51,12 +57,40 @@ fn folder_at(tx: &WriteTx<'_>, owner: Id, home: Id, names: &[String]) -> DomainR
                 )?
                 .execute(params![owner, parent, name, now])?;
                 let id = tx.last_insert_rowid();
+                tx.prepare_cached("INSERT INTO template_folders (folder_id) VALUES (?1)")?.execute(params![id])?;
                 emit(tx, &NewEvent::folder(owner, id, EventData::FolderCreated { parent_id: parent, name: name.clone() }))?;
                 id
             }
         };
+        known.insert((above, name.clone()), parent);
     }
     Ok(parent)
+}
+
+/// Deletes `folder` if a path template made it and it holds nothing now (no document, not even
+/// in the trash, no folder, no tag), then its parent on the same terms.
+fn prune(tx: &WriteTx<'_>, owner: Id, mut folder: Id, known: &mut HashMap<(Id, String), Id>) -> DomainResult<()> {
+    loop {
+        let empty: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM template_folders WHERE folder_id = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM documents WHERE folder_id = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM folders WHERE parent_id = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM folder_tags WHERE folder_id = ?1)",
+            )?
+            .query_row(params![folder], |r| r.get(0))?;
+        if !empty {
+            return Ok(());
+        }
+        let parent: Option<Id> = tx
+            .prepare_cached("SELECT parent_id FROM folders WHERE id = ?1 AND owner_id = ?2")?
+            .query_row(params![folder, owner], |r| r.get(0))?;
+        tx.prepare_cached("DELETE FROM folders WHERE id = ?1")?.execute(params![folder])?;
+        emit(tx, &NewEvent::folder(owner, folder, EventData::FolderDeleted {}))?;
+        known.retain(|_, id| *id != folder);
+        let Some(p) = parent else { return Ok(()) };
+        folder = p;
+    }
 }
 
 #[async_trait]
@@ -181,6 +215,7 @@ impl PathTemplateStore for SqliteStore {
                     .ok_or_else(|| DomainError::not_found(format!("home folder of user {owner}")))?;
                 let fields = owner_fields(tx, owner)?;
                 let mut templates: HashMap<Id, Option<Placer>> = HashMap::new();
+                let mut known = HashMap::new();
                 for (doc_id, stamp) in due {
                     tx.prepare_cached("DELETE FROM placements_due WHERE document_id = ?1 AND stamp = ?2")?
                         .execute(params![doc_id, stamp])?;
@@ -195,11 +230,12 @@ impl PathTemplateStore for SqliteStore {
                     }
                     let Some(placer) = templates.get(&tid).and_then(Option::as_ref) else { continue };
                     let names = placer.folders(&Subject { doc: &doc, fields: &fields });
-                    let folder = folder_at(tx, owner, home, &names)?;
+                    let folder = folder_at(tx, owner, home, &names, &mut known)?;
                     if folder == doc.folder_id {
                         continue;
                     }
                     edit_document(tx, &doc, &Placer::patch(folder), (&[], &[]), &placer.placed_by(&names))?;
+                    prune(tx, owner, doc.folder_id, &mut known)?;
                     batch.moved += 1;
                 }
             }
