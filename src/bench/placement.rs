@@ -1,8 +1,8 @@
 //! `docmerge bench placement` (#23): path templates at library scale. Fills a fresh database
 //! with the `bench library` library (every document has a type, nine in ten a correspondent,
 //! all a date), then times what a user's actions cost: giving every document type the template
-//! `Finance/{type}/{correspondent}/{created:%Y}` (each document gets it, with its history
-//! entry), the `place_documents` job filing every document (folders made as needed), a renamed
+//! `Finance/{type}/{correspondent}/{created:%Y}` (a bulk edit job per type gives it to each of
+//! its documents, with its history entry), the `place_documents` job filing every document (folders made as needed), a renamed
 //! correspondent (its documents filed again), and a changed template (every document again).
 
 use std::time::Instant;
@@ -13,7 +13,8 @@ use super::{databases_or_sqlite, fresh_store, user_with_token};
 use crate::app::AppError;
 use crate::cli::PlacementBenchArgs;
 use crate::domain::Id;
-use crate::domain::jobs::kinds;
+use crate::domain::bulk::BulkChunk;
+use crate::domain::jobs::{JobSpec, kinds};
 use crate::domain::metadata::LabelKind;
 use crate::domain::path_templates::{CHUNK, TemplateSpec};
 use crate::domain::store::BulkStore;
@@ -59,6 +60,24 @@ pub async fn run(args: PlacementBenchArgs) -> Result<(), AppError> {
         let t = Instant::now();
         for ty in store.labels(owner, LabelKind::DocumentType).await? {
             store.set_type_path_template(owner, ty.id, Some(template.id)).await?;
+        }
+        // The bulk edit jobs that give the types' documents the template, as a worker runs them.
+        while let Some(job) = store.claim("bench", &[kinds::BULK_EDIT.to_string()], 1, 3_600_000).await?.pop() {
+            let JobSpec::BulkEdit(args) = &job.spec else { return Err(super::runtime_err("not a bulk edit")) };
+            let (lease, total) = (job.lease("bench"), args.documents.len());
+            for (i, part) in args.documents.chunks(crate::domain::bulk::CHUNK).enumerate() {
+                let done_after = ((i + 1) * crate::domain::bulk::CHUNK).min(total) as i64;
+                let chunk = BulkChunk {
+                    owner_id: owner,
+                    documents: part.to_vec(),
+                    edit: args.edit.clone(),
+                    done_after,
+                    total: total as i64,
+                    max_attempts: 3,
+                };
+                store.bulk_edit_chunk(&lease, &chunk).await?;
+            }
+            store.complete(&[lease]).await?;
         }
         let assign = t.elapsed().as_secs_f64();
 

@@ -271,6 +271,16 @@ impl NewJob {
         job
     }
 
+    /// One change over many documents (#22), in chunks, before processing jobs.
+    pub fn bulk_edit(owner_id: Id, documents: Vec<Id>, edit: super::bulk::BulkEdit) -> Self {
+        let mut job = NewJob::new(JobSpec::BulkEdit(super::bulk::BulkArgs { owner_id, documents, edit }))
+            .priority(super::bulk::PRIORITY)
+            .max_attempts(5)
+            .timeout_secs(3600);
+        job.owner_id = Some(owner_id);
+        job
+    }
+
     /// Places the owner's waiting documents by their path templates (one queued per owner at a
     /// time: the store keeps the list of documents).
     pub fn place_documents(owner_id: Id) -> Self {

@@ -378,8 +378,9 @@ pub trait PathTemplateStore: Send + Sync + 'static {
     /// Documents it placed stay where they are, without a template; so do document types.
     async fn delete_path_template(&self, owner: Id, id: Id) -> DomainResult<()>;
     /// A document type's template (None: none). The type's documents that had no template, or
-    /// the type's previous one, get the new one (with a history entry) and are placed again.
-    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<()>;
+    /// the type's previous one, get the new one by a bulk edit job queued in the same
+    /// transaction (its id; None when there is nothing to give).
+    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<Option<Id>>;
     /// Places up to `limit` of the owner's documents waiting to be placed (creating folders as
     /// needed; a `placed` history entry for each one moved), while the job's lease holds.
     /// None: the lease is lost (nothing written).

@@ -1061,6 +1061,26 @@ async fn path_templates_api(db: Db) {
     assert_eq!(s, 202, "{r}");
     wait_path(&a, id, "Finance/ACME Corp/2024").await;
 
+    // A document type gives its template to its documents by a bulk edit job, then to a
+    // document that gets the type later.
+    let (_, by_type) = a.post("/api/v1/path-templates", &json!({"name": "By type", "template": "Types/{type}"})).await;
+    let (_, receipt) = a.post("/api/v1/document-types", &json!({"name": "Receipt"})).await;
+    let (_, up2) = a.upload("r.pdf", tiny_pdf("a receipt from the bakery"), &[]).await;
+    let second = up2["document"]["id"].as_i64().unwrap();
+    a.wait_done(second, Duration::from_secs(120)).await;
+    assert_eq!(a.patch(&format!("/api/v1/documents/{second}"), &json!({"document_type_id": receipt["id"]})).await.0, 200);
+    let (s, r) = a.patch(&format!("/api/v1/document-types/{}", receipt["id"]), &json!({"path_template_id": by_type["id"]})).await;
+    assert_eq!((s, r["path_template_id"].clone()), (200, by_type["id"].clone()), "{r}");
+    assert_eq!(job_end(&a, r["filing_job_id"].as_i64().expect("a job")).await["state"], "done");
+    wait_path(&a, second, "Types/Receipt").await;
+    let (_, up3) = a.upload("r2.pdf", tiny_pdf("another receipt"), &[]).await;
+    let third = up3["document"]["id"].as_i64().unwrap();
+    a.wait_done(third, Duration::from_secs(120)).await;
+    let (_, d) = a.patch(&format!("/api/v1/documents/{third}"), &json!({"document_type_id": receipt["id"]})).await;
+    assert_eq!(d["path_template"]["id"], by_type["id"], "{d}");
+    wait_path(&a, third, "Types/Receipt").await;
+    assert_eq!(b.patch(&format!("/api/v1/document-types/{}", receipt["id"]), &json!({"path_template_id": null})).await.0, 404);
+
     // Deleted: the document stays where it is.
     assert_eq!(a.delete(&format!("/api/v1/path-templates/{tid}")).await.0, 204);
     let (_, d) = a.get(&format!("/api/v1/documents/{id}")).await;

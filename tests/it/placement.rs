@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use docmerge::domain::jobs::kinds;
+use docmerge::domain::bulk::BulkChunk;
+use docmerge::domain::jobs::{JobSpec, kinds};
 use docmerge::domain::matching::{Algorithm, MatchRule, Prepared, RuleSet, TargetKind, plan};
 use docmerge::domain::metadata::{DocumentPatch, FieldKind, LabelKind, SelectOption};
 use docmerge::domain::path_templates::TemplateSpec;
@@ -47,6 +48,18 @@ async fn place(store: &Arc<dyn BulkStore>, owner: Id) -> usize {
     }
     assert_eq!(store.complete(&[lease]).await.unwrap(), vec![true]);
     moved
+}
+
+/// Runs the queued bulk edit job (a type giving its template) as the worker does.
+async fn run_bulk(store: &Arc<dyn BulkStore>, owner: Id) -> usize {
+    let job = claim_one(store, kinds::BULK_EDIT).await;
+    let JobSpec::BulkEdit(args) = &job.spec else { panic!("a bulk edit: {:?}", job.spec) };
+    let n = args.documents.len() as i64;
+    let chunk =
+        BulkChunk { owner_id: owner, documents: args.documents.clone(), edit: args.edit.clone(), done_after: n, total: n, max_attempts: 3 };
+    assert!(store.bulk_edit_chunk(&job.lease(WORKER), &chunk).await.unwrap().committed);
+    assert_eq!(store.complete(&[job.lease(WORKER)]).await.unwrap(), vec![true]);
+    n as usize
 }
 
 /// The folder path of a document below Home, as names.
@@ -176,8 +189,9 @@ async fn path_templates_place_documents(store: Arc<dyn BulkStore>) {
         DocumentPatch { document_type_id: Some(Some(invoice.id)), fields: vec![(property.id, json!("o2"))], ..DocumentPatch::default() },
     )
     .await;
-    store.set_type_path_template(u.id, invoice.id, Some(by_type.id)).await.unwrap();
+    assert!(store.set_type_path_template(u.id, invoice.id, Some(by_type.id)).await.unwrap().is_some(), "a job gives it");
     assert!(matches!(store.set_type_path_template(bob.id, invoice.id, None).await, Err(DomainError::NotFound(_))));
+    assert_eq!(run_bulk(&store, u.id).await, 1, "d5 only: d1 has a template of its own");
     assert_eq!(store.labels(u.id, LabelKind::DocumentType).await.unwrap()[0].path_template_id, Some(by_type.id));
     assert_eq!(store.document(u.id, d1).await.unwrap().meta.path_template.map(|t| t.id), Some(finance.id));
     assert_eq!(store.document(u.id, d5).await.unwrap().meta.path_template.map(|t| t.id), Some(by_type.id));

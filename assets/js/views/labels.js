@@ -219,7 +219,7 @@ async function labelsView(key) {
       },
     });
     if (!result) return;
-    toast(`Saved the fields and filing of “${l.name}”.`);
+    toast(result.filing_job_id ? `Saved “${l.name}”: its documents are being filed by the template.` : `Saved the fields and filing of “${l.name}”.`);
     await loadLabels(key).catch(toastError);
   }
 

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::AppContext;
-use crate::domain::bulk::{BulkArgs, BulkEdit, MAX_DOCUMENTS};
-use crate::domain::jobs::{JobSpec, NewJob};
+use crate::domain::bulk::{BulkEdit, MAX_DOCUMENTS};
+use crate::domain::jobs::NewJob;
 use crate::domain::metadata::{self, LabelKind};
 use crate::domain::search::parse_query;
 use crate::domain::{Id, PageReq};
@@ -187,16 +187,7 @@ pub async fn bulk(ctx: web::Data<AppContext>, auth: Auth, body: web::Json<BulkRe
     if count == 0 {
         return Ok(HttpResponse::Ok().json(json!({"job_id": null, "documents": 0})));
     }
-    let job = if rematch {
-        NewJob::match_documents(owner, documents)
-    } else {
-        let mut job = NewJob::new(JobSpec::BulkEdit(BulkArgs { owner_id: owner, documents, edit }))
-            .priority(crate::domain::bulk::PRIORITY)
-            .max_attempts(5)
-            .timeout_secs(3600);
-        job.owner_id = Some(owner);
-        job
-    };
+    let job = if rematch { NewJob::match_documents(owner, documents) } else { NewJob::bulk_edit(owner, documents, edit) };
     let id = ctx.store.enqueue(vec![job]).await?.pop().flatten().ok_or_else(|| ApiError::conflict("the bulk edit could not be queued"))?;
     Ok(HttpResponse::Accepted().json(json!({"job_id": id, "documents": count})))
 }

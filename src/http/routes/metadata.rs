@@ -112,11 +112,15 @@ pub async fn patch_label<const K: u8>(
         .store
         .update_label(owner, kind, *path, name.as_deref(), color.as_ref().map(|c| c.as_deref()), body.default_fields.as_deref())
         .await?;
+    let mut out = dto::label(&l);
     if let Some(t) = body.path_template_id {
-        ctx.store.set_type_path_template(owner, l.id, t).await?;
+        // The type's documents get it by a bulk edit job (followed like any other).
+        let job = ctx.store.set_type_path_template(owner, l.id, t).await?;
         l.path_template_id = t;
+        out = dto::label(&l);
+        out["filing_job_id"] = json!(job);
     }
-    Ok(HttpResponse::Ok().json(dto::label(&l)))
+    Ok(HttpResponse::Ok().json(out))
 }
 
 pub async fn delete_label<const K: u8>(ctx: web::Data<AppContext>, auth: Auth, path: web::Path<Id>) -> ApiResult<HttpResponse> {

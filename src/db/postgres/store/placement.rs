@@ -3,7 +3,6 @@
 use super::documents::edit_document;
 use super::metadata_store::{owner_fields, template_owned};
 use super::*;
-use crate::domain::metadata::EditedBy;
 use crate::domain::path_templates::{PathTemplate, Placer, Subject, TemplateSpec};
 
 const TEMPLATE_COLS: &str = "t.id, t.owner_id, t.name, t.template, t.fallback, t.filename, \
@@ -171,7 +170,7 @@ impl PathTemplateStore for PgStore {
         Self::commit(tx, &[], false).await
     }
 
-    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<()> {
+    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<Option<Id>> {
         let mut c = self.client().await?;
         let tx = Self::begin(&mut c).await?;
         let Some(r) =
@@ -185,26 +184,27 @@ impl PathTemplateStore for PgStore {
             template_owned(&tx, owner, t).await?;
         }
         if old == template {
-            return Ok(());
+            return Ok(None);
         }
         exec(&tx, "UPDATE document_types SET path_template_id = $2 WHERE id = $1", &[&type_id, &template]).await?;
-        let mut events = Vec::new();
+        let mut job = None;
         if let Some(t) = template {
             // The type's documents without a template of their own take the new one.
             let rows = query(
                 &tx,
                 "SELECT id FROM documents WHERE owner_id = $1 AND document_type_id = $2 AND trashed_at IS NULL \
-                 AND (path_template_id IS NULL OR path_template_id = $3) ORDER BY id FOR UPDATE",
+                 AND (path_template_id IS NULL OR path_template_id = $3) ORDER BY id",
                 &[&owner, &type_id, &old],
             )
             .await?;
-            let patch = DocumentPatch { path_template_id: Some(Some(t)), ..DocumentPatch::default() };
-            for r in &rows {
-                let doc = load_document(&tx, owner, col(r, 0)?).await?;
-                edit_document(&tx, &doc, &patch, (&[], &[]), &EditedBy::user(owner), &mut events).await?;
+            let docs = rows.iter().map(|r| col(r, 0)).collect::<DomainResult<Vec<Id>>>()?;
+            if !docs.is_empty() {
+                let edit = crate::domain::bulk::BulkEdit { path_template_id: Some(Some(t)), ..Default::default() };
+                job = insert_job(&tx, &NewJob::bulk_edit(owner, docs, edit), now_millis()).await?;
             }
         }
-        Self::commit(tx, &events, false).await
+        Self::commit(tx, &[], job.is_some()).await?;
+        Ok(job)
     }
 
     async fn place_due(&self, owner: Id, limit: usize, lease: &Lease) -> DomainResult<Option<PlaceBatch>> {

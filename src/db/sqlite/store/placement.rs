@@ -3,7 +3,6 @@
 use super::documents::edit_document;
 use super::metadata_store::{owner_fields, template_owned};
 use super::*;
-use crate::domain::metadata::EditedBy;
 use crate::domain::path_templates::{PathTemplate, Placer, Subject, TemplateSpec};
 
 const TEMPLATE_COLS: &str = "t.id, t.owner_id, t.name, t.template, t.fallback, t.filename, \
@@ -158,7 +157,7 @@ impl PathTemplateStore for SqliteStore {
         .await
     }
 
-    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<()> {
+    async fn set_type_path_template(&self, owner: Id, type_id: Id, template: Option<Id>) -> DomainResult<Option<Id>> {
         self.write(move |tx| {
             let old: Option<Option<Id>> = tx
                 .prepare_cached("SELECT path_template_id FROM document_types WHERE id = ?1 AND owner_id = ?2")?
@@ -169,10 +168,10 @@ impl PathTemplateStore for SqliteStore {
                 template_owned(tx, owner, t)?;
             }
             if old == template {
-                return Ok(());
+                return Ok(None);
             }
             tx.execute("UPDATE document_types SET path_template_id = ?2 WHERE id = ?1", params![type_id, template])?;
-            let Some(t) = template else { return Ok(()) };
+            let Some(t) = template else { return Ok(None) };
             // The type's documents without a template of their own take the new one.
             let docs: Vec<Id> = tx
                 .prepare_cached(
@@ -181,12 +180,11 @@ impl PathTemplateStore for SqliteStore {
                 )?
                 .query_map(params![owner, type_id, old], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            let patch = DocumentPatch { path_template_id: Some(Some(t)), ..DocumentPatch::default() };
-            for d in docs {
-                let doc = load_document(tx, owner, d)?;
-                edit_document(tx, &doc, &patch, (&[], &[]), &EditedBy::user(owner))?;
+            if docs.is_empty() {
+                return Ok(None);
             }
-            Ok(())
+            let edit = crate::domain::bulk::BulkEdit { path_template_id: Some(Some(t)), ..Default::default() };
+            insert_job(tx, &NewJob::bulk_edit(owner, docs, edit), now_millis())
         })
         .await
     }
