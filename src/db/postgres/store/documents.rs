@@ -504,7 +504,7 @@ pub(super) async fn edit_document(
     if !remove_tags.is_empty() {
         exec(tx, "DELETE FROM document_tags WHERE document_id = $1 AND tag_id = ANY($2)", &[&id, &remove_tags]).await?;
     }
-    metadata_store::apply_patch(tx, owner, id, patch).await?;
+    metadata_store::apply_patch(tx, doc, patch).await?;
     if detach {
         exec(tx, "UPDATE documents SET path_template_id = NULL WHERE id = $1", &[&id]).await?;
     }

@@ -106,8 +106,6 @@ fn name_taken(kind: &str, name: &str) -> String {
     format!("a {kind} named {name:?} already exists")
 }
 
-/// The metadata part of a document patch (title, folder and tags are the caller's), in the
-/// caller's transaction.
 /// A document type's path template.
 async fn type_template(tx: &Tx<'_>, type_id: Option<Id>) -> DomainResult<Option<Id>> {
     let Some(t) = type_id else { return Ok(None) };
@@ -131,10 +129,13 @@ pub(super) async fn owner_fields<C: GenericClient>(c: &C, owner: Id) -> DomainRe
     rows.iter().map(field_from).collect()
 }
 
-pub(super) async fn apply_patch(tx: &Tx<'_>, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<()> {
+/// The metadata part of a document patch (title, folder and tags are the caller's), in the
+/// caller's transaction; `doc` is the document as it was before.
+pub(super) async fn apply_patch(tx: &Tx<'_>, doc: &Document, patch: &DocumentPatch) -> DomainResult<()> {
+    let (owner, id) = (doc.owner_id, doc.id);
     // The type and template before the patch: a new type may bring its path template.
-    let r = query_one(tx, "SELECT document_type_id, path_template_id FROM documents WHERE id = $1", &[&id]).await?;
-    let (old_type, current_template): (Option<Id>, Option<Id>) = (col(&r, 0)?, col(&r, 1)?);
+    let old_type = doc.meta.document_type.as_ref().map(|l| l.id);
+    let current_template = doc.meta.path_template.as_ref().map(|l| l.id);
     if let Some(c) = patch.correspondent_id {
         if let Some(c) = c {
             label_owned(tx, owner, LabelKind::Correspondent, c).await?;

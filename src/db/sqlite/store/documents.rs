@@ -551,7 +551,7 @@ pub(super) fn edit_document(
     for t in remove_tags {
         tx.prepare_cached("DELETE FROM document_tags WHERE document_id = ?1 AND tag_id = ?2")?.execute(params![id, t])?;
     }
-    metadata_store::apply_patch(tx, owner, id, patch)?;
+    metadata_store::apply_patch(tx, doc, patch)?;
     if detach {
         tx.execute("UPDATE documents SET path_template_id = NULL WHERE id = ?1", params![id])?;
     }

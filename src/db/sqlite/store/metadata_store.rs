@@ -135,12 +135,12 @@ fn name_taken(kind: &str, name: &str) -> DomainError {
 }
 
 /// The metadata part of a document patch (title, folder and tags are the caller's), in the
-/// caller's transaction.
-pub(super) fn apply_patch(tx: &WriteTx<'_>, owner: Id, id: Id, patch: &DocumentPatch) -> DomainResult<()> {
+/// caller's transaction; `doc` is the document as it was before.
+pub(super) fn apply_patch(tx: &WriteTx<'_>, doc: &Document, patch: &DocumentPatch) -> DomainResult<()> {
+    let (owner, id) = (doc.owner_id, doc.id);
     // The type and template before the patch: a new type may bring its path template.
-    let (old_type, current_template): (Option<Id>, Option<Id>) = tx
-        .prepare_cached("SELECT document_type_id, path_template_id FROM documents WHERE id = ?1")?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let old_type = doc.meta.document_type.as_ref().map(|l| l.id);
+    let current_template = doc.meta.path_template.as_ref().map(|l| l.id);
     if let Some(c) = patch.correspondent_id {
         if let Some(c) = c {
             label_owned(tx, owner, LabelKind::Correspondent, c)?;
