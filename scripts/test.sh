@@ -24,12 +24,18 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 export DOCMERGE_TEST_PG="${DOCMERGE_TEST_PG:-postgres://root@127.0.0.1:5432/postgres}"
 
-# The classifier benchmark's baseline (paperless-ngx's algorithm) needs scikit-learn from PyPI,
-# in a virtualenv of its own (pinned; installed once).
-SKLEARN_VERSION=1.9.1
-if ! .venv-test/bin/python -c "import sklearn, sys; sys.exit(sklearn.__version__ != '$SKLEARN_VERSION')" 2>/dev/null; then
+# The classifier benchmark's baseline (paperless-ngx's algorithm) needs scikit-learn from PyPI;
+# the workflow tests' receivers check webhook signatures with the Standard Webhooks reference
+# package and receive email with aiosmtpd. One virtualenv of their own (pinned; installed once).
+PY_PINS=(scikit-learn==1.9.1 standardwebhooks==1.3.0 aiosmtpd==1.4.6)
+if ! .venv-test/bin/python - "${PY_PINS[@]}" 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(any(version(name) != want for name, want in (p.split("==") for p in sys.argv[1:])))
+PY
+then
   python3 -m venv .venv-test
-  .venv-test/bin/pip install --quiet --disable-pip-version-check "scikit-learn==$SKLEARN_VERSION"
+  .venv-test/bin/pip install --quiet --disable-pip-version-check "${PY_PINS[@]}"
 fi
 export DOCMERGE_TEST_PYTHON="$PWD/.venv-test/bin/python"
 

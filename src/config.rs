@@ -28,6 +28,85 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub metadata: MetadataSettings,
     pub classifier: ClassifierSettings,
+    pub workflows: WorkflowSettings,
+    pub smtp: SmtpSettings,
+}
+
+/// Workflows (#23): how their webhooks and emails are sent, and how often scheduled ones look.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkflowSettings {
+    /// Seconds to wait before each retry of a webhook or email that failed (the first retry
+    /// after the first number, …); when they are used up the delivery is `failed`.
+    pub retry_schedule_secs: Vec<u64>,
+    /// One webhook request or SMTP conversation may take this long.
+    pub timeout_secs: u64,
+    /// How often a worker looks for documents a scheduled workflow is due for (minutes; 0: never).
+    pub scan_every_minutes: u64,
+    /// An extra CA certificate (PEM) trusted for webhooks and SMTP, besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Runs (and their deliveries) older than this many days are pruned (0: kept).
+    pub keep_runs_days: u64,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings {
+            retry_schedule_secs: vec![10, 60, 300, 1800, 7200, 18_000, 36_000],
+            timeout_secs: 15,
+            scan_every_minutes: 10,
+            ca_file: None,
+            keep_runs_days: 90,
+        }
+    }
+}
+
+/// The SMTP server workflows send email through. No host: email actions are refused.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    /// "starttls" (upgrade a plain connection, usually port 587), "tls" (TLS from the start,
+    /// usually 465) or "none" (only for a server on this machine).
+    pub security: String,
+    pub username: String,
+    /// Also `DOCMERGE__SMTP__PASSWORD_FILE`.
+    pub password: String,
+    /// The sender, e.g. `docmerge <docmerge@example.com>`.
+    pub from: String,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: String::new(),
+            port: 587,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            from: "docmerge <docmerge@localhost>".into(),
+        }
+    }
+}
+
+impl SmtpSettings {
+    pub fn configured(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 /// The auto classifier (#23): when it learns and how sure it must be.
@@ -372,6 +451,21 @@ impl Settings {
                 c.suggest_confidence, c.apply_confidence
             )));
         }
+        if !matches!(self.smtp.security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.security must be \"starttls\", \"tls\" or \"none\", not {:?}",
+                self.smtp.security
+            )));
+        }
+        if self.smtp.configured() && self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.from: {:?} is not an address like docmerge <docmerge@example.com>",
+                self.smtp.from
+            )));
+        }
+        if self.workflows.retry_schedule_secs.len() > 30 || self.workflows.timeout_secs == 0 {
+            return Err(ConfigError::Invalid("workflows.retry_schedule_secs: at most 30 retries; workflows.timeout_secs above 0".into()));
+        }
         if crate::domain::dates::DayMonthOrder::parse(&self.metadata.date_order).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "metadata.date_order must be \"dmy\" or \"mdy\", not {:?}",
@@ -434,6 +528,9 @@ impl Settings {
             copy.auth.admin_password = "<redacted>".into();
         }
         copy.database.url = redact_url(&copy.database.url);
+        if !copy.smtp.password.is_empty() {
+            copy.smtp.password = "<redacted>".into();
+        }
         toml_string(&copy)
     }
 }

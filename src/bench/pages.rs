@@ -90,6 +90,7 @@ async fn ingest(ctx: &AppContext, owner: Id, docs: usize, pages: usize) -> Resul
             tag_names: Vec::new(),
             reject_duplicates: false,
             max_attempts: 3,
+            source: None,
         };
         ids.push(ctx.store.create_upload(up).await?.document.id);
     }

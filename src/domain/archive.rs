@@ -25,9 +25,9 @@ pub const PAPERLESS_SOURCE: &str = "paperless-ngx";
 
 pub const FORMAT_NAME: &str = "docmerge-archive";
 /// 2: correspondents, document types, custom fields, notes and history (#22). 3: matching
-/// rules (#23). 4: path templates (#23). An older docmerge refuses a newer archive rather than
-/// dropping what it does not know.
-pub const FORMAT_VERSION: u32 = 4;
+/// rules (#23). 4: path templates (#23). 5: workflows and how each document came in (#23). An
+/// older docmerge refuses a newer archive rather than dropping what it does not know.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Tables an archive may leave out (an archive of format 1 has none of them): read as empty.
 pub const OPTIONAL_TABLES: &[&str] = &[
@@ -41,6 +41,7 @@ pub const OPTIONAL_TABLES: &[&str] = &[
     "saved_views",
     "match_rules",
     "path_templates",
+    "workflows",
 ];
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const BLOB_LIST_FILE: &str = "data/blobs.jsonl";
@@ -237,6 +238,7 @@ pub static TABLES: &[TableSpec] = &[
             opt("date_source", Text),
             opt("asn", Int),
             opt("path_template_id", Int),
+            opt("source", Text),
         ],
         key: &["id"],
         changed: Changed::Documents,
@@ -318,6 +320,23 @@ pub static TABLES: &[TableSpec] = &[
             col("algorithm", Text),
             col("pattern", Text),
             col("insensitive", Bool),
+            col("updated_at", Int),
+        ],
+        key: &["id"],
+        changed: Changed::Always,
+    },
+    // Their runs and deliveries are not archived: a restored library starts a new record.
+    TableSpec {
+        name: "workflows",
+        columns: &[
+            col("id", Int),
+            col("owner_id", Int),
+            col("name", Text),
+            col("position", Int),
+            col("enabled", Bool),
+            col("trigger", Text),
+            col("spec", Text),
+            col("created_at", Int),
             col("updated_at", Int),
         ],
         key: &["id"],

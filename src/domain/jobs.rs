@@ -68,6 +68,12 @@ pub enum JobSpec {
     TrainClassifiers(NoArgs),
     /// Places the owner's documents that wait for it by their path templates (#23).
     PlaceDocuments(super::path_templates::PlaceArgs),
+    /// Runs the owner's workflows of a trigger on a document (#23).
+    RunWorkflows(super::workflows::RunArgs),
+    /// Sends one webhook or email of a workflow run (one attempt; a failure queues the next).
+    Deliver(super::workflows::DeliverArgs),
+    /// Looks for documents scheduled workflows are due for and queues their runs.
+    ScanScheduledWorkflows(NoArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -152,6 +158,9 @@ impl JobSpec {
             JobSpec::TrainClassifier(_) => kinds::TRAIN_CLASSIFIER,
             JobSpec::TrainClassifiers(_) => kinds::TRAIN_CLASSIFIERS,
             JobSpec::PlaceDocuments(_) => kinds::PLACE_DOCUMENTS,
+            JobSpec::RunWorkflows(_) => kinds::RUN_WORKFLOWS,
+            JobSpec::Deliver(_) => kinds::DELIVER,
+            JobSpec::ScanScheduledWorkflows(_) => kinds::SCAN_SCHEDULED_WORKFLOWS,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -204,6 +213,9 @@ pub mod kinds {
     pub const TRAIN_CLASSIFIER: &str = "train_classifier";
     pub const TRAIN_CLASSIFIERS: &str = "train_classifiers";
     pub const PLACE_DOCUMENTS: &str = "place_documents";
+    pub const RUN_WORKFLOWS: &str = "run_workflows";
+    pub const DELIVER: &str = "deliver";
+    pub const SCAN_SCHEDULED_WORKFLOWS: &str = "scan_scheduled_workflows";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]
@@ -260,13 +272,23 @@ impl NewJob {
     /// unique per document while queued) or "re-run matching" (a selection).
     pub fn match_documents(owner_id: Id, documents: Vec<Id>) -> Self {
         let single = (documents.len() == 1).then(|| documents[0]);
-        let mut job = NewJob::new(JobSpec::MatchDocuments(super::matching::MatchArgs { owner_id, documents }))
+        let mut job = NewJob::new(JobSpec::MatchDocuments(super::matching::MatchArgs { owner_id, documents, then_workflows: false }))
             .priority(super::matching::PRIORITY)
             .max_attempts(5)
             .timeout_secs(3600);
         match single {
             Some(d) => job = job.unique(format!("match_documents:{d}")).for_document(owner_id, d),
             None => job.owner_id = Some(owner_id),
+        }
+        job
+    }
+
+    /// The rules over a document that finished processing; `then_workflows`: its "processed"
+    /// workflows are queued when they are applied.
+    pub fn match_after_processing(owner_id: Id, document_id: Id, then_workflows: bool) -> Self {
+        let mut job = NewJob::match_documents(owner_id, vec![document_id]);
+        if let JobSpec::MatchDocuments(args) = &mut job.spec {
+            args.then_workflows = then_workflows;
         }
         job
     }
@@ -289,6 +311,35 @@ impl NewJob {
             .priority(super::path_templates::PRIORITY)
             .max_attempts(10)
             .timeout_secs(3600);
+        job.owner_id = Some(owner_id);
+        job
+    }
+
+    /// The owner's workflows of `trigger` on a document (#23): one queued per document and
+    /// trigger (a scheduled one: per workflow and document) at a time.
+    pub fn run_workflows(owner_id: Id, document_id: Id, trigger: &str, workflow_id: Option<Id>) -> Self {
+        let key = match workflow_id {
+            Some(w) => format!("workflows:{trigger}:{w}:{document_id}"),
+            None => format!("workflows:{trigger}:{document_id}"),
+        };
+        let args = super::workflows::RunArgs { owner_id, document_id, trigger: trigger.to_string(), workflow_id };
+        NewJob::new(JobSpec::RunWorkflows(args))
+            .unique(key)
+            .priority(super::workflows::PRIORITY)
+            .max_attempts(5)
+            .timeout_secs(600)
+            .for_document(owner_id, document_id)
+    }
+
+    /// One attempt at a webhook or email (its retries are new jobs, at the schedule's times;
+    /// this job's own attempts cover a worker that died).
+    pub fn deliver(owner_id: Id, delivery_id: Id, at: Option<Millis>) -> Self {
+        let mut job = NewJob::new(JobSpec::Deliver(super::workflows::DeliverArgs { delivery_id }))
+            .unique(format!("deliver:{delivery_id}"))
+            .priority(super::workflows::DELIVERY_PRIORITY)
+            .max_attempts(5)
+            .timeout_secs(300);
+        job.run_after = at;
         job.owner_id = Some(owner_id);
         job
     }

@@ -699,6 +699,9 @@ pub const CHUNK: usize = 50;
 pub struct MatchArgs {
     pub owner_id: Id,
     pub documents: Vec<Id>,
+    /// After processing: the owner's "processed" workflows run once the rules are applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub then_workflows: bool,
 }
 
 /// A match job runs before processing jobs, like a bulk edit.

@@ -638,6 +638,8 @@ pub mod actions {
     pub const MATCHED: &str = "matched";
     /// A path template placed the document in a folder (#23).
     pub const PLACED: &str = "placed";
+    /// A workflow changed the document (#23).
+    pub const WORKFLOW: &str = "workflow";
 }
 
 fn label_name(l: &Option<LabelRef>) -> Value {

@@ -22,6 +22,7 @@ pub mod search;
 pub mod store;
 pub mod users;
 pub mod views;
+pub mod workflows;
 
 use serde::{Deserialize, Serialize};
 
@@ -525,6 +526,8 @@ pub struct NewUpload {
     pub tag_names: Vec<String>,
     pub reject_duplicates: bool,
     pub max_attempts: i32,
+    /// How it came in (workflows filter on it, #23).
+    pub source: Option<workflows::Source>,
 }
 
 #[derive(Clone, Debug)]

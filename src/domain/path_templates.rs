@@ -146,6 +146,16 @@ enum Piece {
     Value { var: Var, format: Format, default: Option<String> },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Folders,
+    FileName,
+    Text,
+}
+
+/// A text template (a workflow's title, note, email) has at most this many characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
 /// A parsed template: folders (or, for a file name, one part) of pieces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
@@ -162,7 +172,7 @@ pub struct Subject<'a> {
 impl Template {
     /// A folder template: at most [`MAX_DEPTH`] folders, none empty, no `.` or `..`.
     pub fn parse(s: &str) -> DomainResult<Template> {
-        let t = Template::parse_any(s, true)?;
+        let t = Template::parse_any(s, Mode::Folders)?;
         if t.segments.len() > MAX_DEPTH {
             return Err(DomainError::Invalid(format!("template: at most {MAX_DEPTH} folders deep")));
         }
@@ -171,21 +181,40 @@ impl Template {
 
     /// A file name template: no `/`.
     pub fn parse_file_name(s: &str) -> DomainResult<Template> {
-        Template::parse_any(s, false).map_err(|e| match e {
+        Template::parse_any(s, Mode::FileName).map_err(|e| match e {
             DomainError::Invalid(m) => DomainError::Invalid(m.replacen("template:", "filename:", 1)),
             e => e,
         })
     }
 
-    fn parse_any(s: &str, folders: bool) -> DomainResult<Template> {
+    /// A text with variables (a workflow's title, note or email, #23): `/` is just a
+    /// character, line breaks are kept, values are not cleaned for file systems.
+    pub fn parse_text(s: &str) -> DomainResult<Template> {
+        if s.chars().count() > MAX_TEXT_CHARS {
+            return Err(DomainError::Invalid(format!("text: at most {MAX_TEXT_CHARS} characters")));
+        }
+        let t = Template::parse_any(s, Mode::Text).map_err(|e| match e {
+            DomainError::Invalid(m) => DomainError::Invalid(m.replacen("template:", "text:", 1)),
+            e => e,
+        })?;
+        Ok(t)
+    }
+
+    /// The text rendered for a document (missing values become their default or `fallback`).
+    pub fn text(&self, s: &Subject<'_>, fallback: &str) -> String {
+        self.segments.iter().map(|seg| render(seg, s, fallback, false)).collect()
+    }
+
+    fn parse_any(s: &str, mode: Mode) -> DomainResult<Template> {
+        let folders = mode == Mode::Folders;
         let bad = |m: String| DomainError::Invalid(format!("template: {m}"));
         if s.trim().is_empty() {
             return Err(bad("cannot be empty".into()));
         }
-        if s.chars().count() > MAX_TEMPLATE_CHARS {
+        if mode != Mode::Text && s.chars().count() > MAX_TEMPLATE_CHARS {
             return Err(bad(format!("at most {MAX_TEMPLATE_CHARS} characters")));
         }
-        if s.chars().any(char::is_control) {
+        if s.chars().any(|c| c.is_control() && !(mode == Mode::Text && (c == '\n' || c == '\t'))) {
             return Err(bad("no control characters".into()));
         }
         let mut segments = vec![Vec::new()];
@@ -226,7 +255,7 @@ impl Template {
                     flush(&mut text, seg);
                     segments.push(Vec::new());
                 }
-                '/' | '\\' => return Err(bad("a file name has no '/'".into())),
+                '/' | '\\' if mode == Mode::FileName => return Err(bad("a file name has no '/'".into())),
                 c => text.push(c),
             }
         }
@@ -234,6 +263,9 @@ impl Template {
         for seg in &segments {
             let literal: String = seg.iter().filter_map(|p| if let Piece::Text(t) = p { Some(t.as_str()) } else { None }).collect();
             let only_text = seg.iter().all(|p| matches!(p, Piece::Text(_)));
+            if mode == Mode::Text {
+                continue;
+            }
             if seg.is_empty() || (only_text && literal.trim().is_empty()) {
                 return Err(bad("an empty folder name (two '/' in a row, or one at the start or end)".into()));
             }
@@ -262,7 +294,7 @@ impl Template {
         self.segments
             .iter()
             .map(|seg| {
-                let name = clip(&clean_segment(&render(seg, s, fallback)), MAX_SEGMENT_CHARS);
+                let name = clip(&clean_segment(&render(seg, s, fallback, true)), MAX_SEGMENT_CHARS);
                 if name.is_empty() || name == "." || name == ".." || super::validate_folder_name(&name).is_err() {
                     clean_segment(fallback)
                 } else {
@@ -276,7 +308,7 @@ impl Template {
     /// system, with `extension`.
     pub fn file_name(&self, s: &Subject<'_>, fallback: &str, extension: &str) -> String {
         let mut base =
-            clip(&clean_segment(&self.segments.iter().map(|seg| render(seg, s, fallback)).collect::<String>()), MAX_FILE_NAME_CHARS);
+            clip(&clean_segment(&self.segments.iter().map(|seg| render(seg, s, fallback, true)).collect::<String>()), MAX_FILE_NAME_CHARS);
         base = base.trim_start_matches('.').trim().to_string();
         if base.is_empty() {
             base = clean_segment(fallback);
@@ -349,13 +381,13 @@ fn check_strftime(f: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn render(seg: &[Piece], s: &Subject<'_>, fallback: &str) -> String {
+fn render(seg: &[Piece], s: &Subject<'_>, fallback: &str, clean: bool) -> String {
     let mut out = String::new();
     for p in seg {
         match p {
             Piece::Text(t) => out.push_str(t),
             Piece::Value { var, format, default } => {
-                let v = value_of(var, format, s).map(|v| clean_segment(&v)).filter(|v| !v.is_empty());
+                let v = value_of(var, format, s).map(|v| if clean { clean_segment(&v) } else { v }).filter(|v| !v.trim().is_empty());
                 match v {
                     Some(v) => out.push_str(&v),
                     None => out.push_str(default.as_deref().unwrap_or(fallback)),

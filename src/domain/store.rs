@@ -13,6 +13,7 @@ use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, L
 use super::path_templates::{PathTemplate, TemplateSpec};
 use super::search::SearchQuery;
 use super::views::{SavedView, ViewSpec};
+use super::workflows::{Attempt, DeliveryView, Facts, PendingDelivery, Plan, Workflow, WorkflowRun, WorkflowSpec};
 use super::*;
 
 /// Which backend, migrations, health and totals.
@@ -387,6 +388,55 @@ pub trait PathTemplateStore: Send + Sync + 'static {
     async fn place_due(&self, owner: Id, limit: usize, lease: &Lease) -> DomainResult<Option<PlaceBatch>>;
 }
 
+/// Workflows (#23), their runs and deliveries.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync + 'static {
+    /// The owner's workflows in the order they run (position, then id).
+    async fn workflows(&self, owner: Id) -> DomainResult<Vec<Workflow>>;
+    async fn workflow(&self, owner: Id, id: Id) -> DomainResult<Workflow>;
+    /// Conflict if the name is taken; NotFound when an id it names is not the owner's. The
+    /// spec is validated already.
+    async fn create_workflow(&self, owner: Id, spec: &WorkflowSpec) -> DomainResult<Workflow>;
+    async fn update_workflow(&self, owner: Id, id: Id, spec: &WorkflowSpec) -> DomainResult<Workflow>;
+    /// Its runs stay (with its name).
+    async fn delete_workflow(&self, owner: Id, id: Id) -> DomainResult<()>;
+    /// The document as a workflow sees it (NotFound when it is not the owner's or is gone).
+    async fn workflow_facts(&self, owner: Id, document_id: Id) -> DomainResult<Facts>;
+    /// Records the run and, when its outcome is `applied`, does what the plan says — edits (as
+    /// `workflow` in the history; they do not fire `updated` workflows), notes, the trash, and
+    /// each delivery with its `deliver` job — in one transaction. None: this run (workflow,
+    /// document, event key) was recorded before; nothing is done twice.
+    async fn apply_workflow(&self, owner: Id, run: &NewRun, plan: &Plan) -> DomainResult<Option<Id>>;
+    /// Newest first; of one workflow and/or one document.
+    async fn workflow_runs(&self, owner: Id, workflow: Option<Id>, document: Option<Id>, page: PageReq)
+    -> DomainResult<Paged<WorkflowRun>>;
+    /// For the deliver job (no owner scope): None when it is gone.
+    async fn delivery(&self, id: Id) -> DomainResult<Option<PendingDelivery>>;
+    /// Records an attempt and completes the job (fenced by its lease) in one transaction; a
+    /// failure with `retry_at` queues the next attempt. False: the lease was lost (nothing written).
+    async fn record_attempt(&self, lease: &Lease, id: Id, attempt: &Attempt) -> DomainResult<bool>;
+    /// A failed delivery of the owner's is tried again (from its first retry).
+    async fn retry_delivery(&self, owner: Id, id: Id) -> DomainResult<DeliveryView>;
+    /// Scheduled workflows due for documents: up to `limit` of (owner, workflow, document),
+    /// over every owner, whose date + offset is `today` or earlier and that have not run.
+    async fn scheduled_due(&self, today: chrono::NaiveDate, limit: usize) -> DomainResult<Vec<(Id, Id, Id)>>;
+    /// Deletes runs (and their deliveries) older than `before`; returns how many.
+    async fn prune_runs(&self, before: Millis) -> DomainResult<u64>;
+}
+
+/// A run about to be recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    pub workflow_id: Id,
+    pub workflow_name: String,
+    pub document_id: Id,
+    pub trigger: String,
+    pub event_key: String,
+    /// `applied`, `skipped` or `failed`.
+    pub outcome: &'static str,
+    pub error: Option<String>,
+}
+
 /// What one [`PathTemplateStore::place_due`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PlaceBatch {
@@ -417,6 +467,7 @@ pub trait Store:
     + MatchStore
     + ClassifierStore
     + PathTemplateStore
+    + WorkflowStore
     + SearchStore
     + JobQueue
     + Processing
@@ -434,6 +485,7 @@ impl<
         + MatchStore
         + ClassifierStore
         + PathTemplateStore
+        + WorkflowStore
         + SearchStore
         + JobQueue
         + Processing

@@ -17,7 +17,9 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::app::AppContext;
 use error::ApiError;
-use routes::{account, bulk, classifier, documents, folders, matching, metadata, ops, pages, path_templates, search, tags, views};
+use routes::{
+    account, bulk, classifier, documents, folders, matching, metadata, ops, pages, path_templates, search, tags, views, workflows,
+};
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -116,6 +118,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/path-templates/{id}"),
     ("PATCH", "/api/v1/path-templates/{id}"),
     ("DELETE", "/api/v1/path-templates/{id}"),
+    ("GET", "/api/v1/workflows"),
+    ("POST", "/api/v1/workflows"),
+    ("POST", "/api/v1/workflows/dry-run"),
+    ("GET", "/api/v1/workflows/{id}"),
+    ("PATCH", "/api/v1/workflows/{id}"),
+    ("DELETE", "/api/v1/workflows/{id}"),
+    ("GET", "/api/v1/workflow-runs"),
+    ("POST", "/api/v1/workflow-deliveries/{id}/retry"),
 ];
 
 fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
@@ -245,6 +255,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/path-templates/{id}", web::get().to(path_templates::get))
             .route("/path-templates/{id}", web::patch().to(path_templates::patch))
             .route("/path-templates/{id}", web::delete().to(path_templates::delete))
+            .route("/workflows", web::get().to(workflows::list))
+            .route("/workflows", web::post().to(workflows::create))
+            .route("/workflows/dry-run", web::post().to(workflows::dry_run))
+            .route("/workflows/{id}", web::get().to(workflows::get))
+            .route("/workflows/{id}", web::patch().to(workflows::patch))
+            .route("/workflows/{id}", web::delete().to(workflows::delete))
+            .route("/workflow-runs", web::get().to(workflows::runs))
+            .route("/workflow-deliveries/{id}/retry", web::post().to(workflows::retry_delivery))
             .route("/custom-fields", web::get().to(metadata::list_fields))
             .route("/custom-fields", web::post().to(metadata::create_field))
             .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))

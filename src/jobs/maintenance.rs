@@ -19,6 +19,8 @@ use crate::storage::BlobStore;
 struct Prune {
     store: Arc<dyn Store>,
     retention_ms: i64,
+    /// Workflow runs older than this are pruned too (0: kept).
+    keep_runs_ms: i64,
 }
 
 #[async_trait]
@@ -27,6 +29,12 @@ impl JobHandler for Prune {
         let n = self.store.prune_events(now_millis() - self.retention_ms).await?;
         if n > 0 {
             tracing::info!(rows = n, "pruned old events and finished jobs");
+        }
+        if self.keep_runs_ms > 0 {
+            let n = self.store.prune_runs(now_millis() - self.keep_runs_ms).await?;
+            if n > 0 {
+                tracing::info!(rows = n, "pruned old workflow runs");
+            }
         }
         Ok(Outcome::Done)
     }
@@ -70,7 +78,10 @@ impl JobHandler for SweepBlobs {
 
 pub fn register_maintenance(registry: &mut Registry, ctx: &AppContext) {
     let retention_ms = (ctx.settings.ws.retention_hours as i64) * 3_600_000;
-    registry.register(kinds::PRUNE, Arc::new(Prune { store: ctx.store.clone(), retention_ms }));
+    registry.register(
+        kinds::PRUNE,
+        Arc::new(Prune { store: ctx.store.clone(), retention_ms, keep_runs_ms: ctx.settings.workflows.keep_runs_days as i64 * 86_400_000 }),
+    );
     let grace = Duration::from_secs(ctx.settings.storage.sweep_grace_secs);
     registry.register(kinds::SWEEP_BLOBS, Arc::new(SweepBlobs { store: ctx.store.clone(), blobs: ctx.blobs.clone(), grace }));
 }
@@ -101,6 +112,10 @@ pub fn spawn_maintenance_scheduler(ctx: AppContext, shutdown: CancellationToken)
                         .max_attempts(3)
                         .run_after(now_millis() + every as i64 * 60_000),
                 );
+            }
+            if ctx.settings.workflows.scan_every_minutes > 0 {
+                // Scheduled workflows (#23): documents whose day has come.
+                jobs.push(super::workflows::scan_job(now_millis() + ctx.settings.workflows.scan_every_minutes as i64 * 60_000));
             }
             if let Err(e) = ctx.store.enqueue(jobs).await {
                 tracing::debug!(error = %e, "could not schedule pruning");

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::kinds;
 use super::runner::{JobError, JobHandler, Outcome, Registry};
 use crate::app::AppContext;
-use crate::domain::jobs::{ClaimedJob, JobSpec, Lease};
+use crate::domain::jobs::{ClaimedJob, JobSpec, Lease, NewJob};
 use crate::domain::matching::{CHUNK, Prepared, RuleSet, plan_with};
 use crate::domain::store::{ChunkFence, Store};
 
@@ -54,6 +54,11 @@ impl JobHandler for MatchJob {
                 return Ok(Outcome::CompletedInTransaction(false));
             }
             done = end;
+        }
+        if args.then_workflows {
+            // The document was just processed: its "processed" workflows see it as the rules filed it.
+            let jobs = args.documents.iter().map(|d| NewJob::run_workflows(args.owner_id, *d, "processed", None)).collect();
+            self.store.enqueue(jobs).await?;
         }
         Ok(Outcome::Done)
     }

@@ -10,6 +10,7 @@ mod placement;
 mod runner;
 #[cfg(feature = "test-jobs")]
 mod test_jobs;
+mod workflows;
 
 pub use bulk::register_bulk;
 pub use classify::{register_classifier, train_owner};
@@ -19,3 +20,4 @@ pub use placement::register_placement;
 pub use runner::{JobError, JobHandler, Outcome, Registry, RunnerOptions, retry_while_unreachable, run_worker, unexpected_job};
 #[cfg(feature = "test-jobs")]
 pub use test_jobs::register_test_jobs;
+pub use workflows::{http_client, register_workflows, scan_job as scan_scheduled_job};

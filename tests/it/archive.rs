@@ -60,6 +60,7 @@ async fn api_view(api: &Api, derived_bytes: bool) -> Value {
         "/api/v1/views",
         "/api/v1/dashboard",
         "/api/v1/path-templates",
+        "/api/v1/workflows",
     ] {
         let (s, v) = api.get(path).await;
         view.insert(path.into(), json!([s, v]));
@@ -222,6 +223,15 @@ async fn corpus_library(db: Db) -> TestServer {
         assert!(started.elapsed() < std::time::Duration::from_secs(60), "not placed: {d} {crumbs}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    // A workflow (#23) naming the type and the template: restored with the same ids.
+    let (s, b) = admin
+        .post(
+            "/api/v1/workflows",
+            &json!({"name": "Bills to review", "trigger": {"type": "processed"}, "filters": {"document_type_id": inv["id"], "filename": "*.pdf"},
+                    "actions": [{"type": "set_path_template", "path_template_id": bills["id"]}, {"type": "add_note", "body": "check {title}"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
     let (s, b) = admin.post("/api/v1/views", &json!({"name": "ACME", "query": "correspondent:ACME", "on_dashboard": true})).await;
     assert_eq!(s, 201, "{b}");
     server

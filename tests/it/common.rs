@@ -140,6 +140,7 @@ pub fn new_upload(owner: Id, folder: Id, title: &str, sha: &str) -> NewUpload {
         tag_names: Vec::new(),
         reject_duplicates: false,
         max_attempts: 3,
+        source: Some(docmerge::domain::workflows::Source::Upload),
     }
 }
 

@@ -28,3 +28,4 @@ mod queue;
 mod store;
 mod topology;
 mod typed;
+mod workflows;

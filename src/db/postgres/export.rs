@@ -35,6 +35,7 @@ const SERIAL_TABLES: &[&str] = &[
     "saved_views",
     "match_rules",
     "path_templates",
+    "workflows",
 ];
 
 const CHANGED_DOCS: &str = "SELECT id FROM documents WHERE updated_at >= $1::bigint OR created_at >= $1::bigint";

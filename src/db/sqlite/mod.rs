@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "metadata_order_indexes", include_str!("../../../migrations/sqlite/0009_metadata_order_indexes.sql")),
     (10, "classifier", include_str!("../../../migrations/sqlite/0010_classifier.sql")),
     (11, "path_templates", include_str!("../../../migrations/sqlite/0011_path_templates.sql")),
+    (12, "workflows", include_str!("../../../migrations/sqlite/0012_workflows.sql")),
 ];
 
 pub struct SqliteStore {

@@ -11,7 +11,8 @@ use super::page_req;
 use crate::app::AppContext;
 use crate::config::DuplicatePolicy;
 use crate::domain::filetype::{FileType, clean_filename, sniff};
-use crate::domain::{DocState, DocumentFilter, DomainError, Id, NewUpload};
+use crate::domain::workflows::Source;
+use crate::domain::{DocState, DocumentFilter, DomainError, Id, NewUpload, TokenKind};
 use crate::http::auth::Auth;
 use crate::http::dto;
 use crate::http::error::{ApiError, ApiResult};
@@ -246,6 +247,11 @@ pub async fn upload(ctx: web::Data<AppContext>, auth: Auth, req: HttpRequest, mu
         tag_names: tags,
         reject_duplicates: ctx.settings.server.duplicates == DuplicatePolicy::Reject,
         max_attempts: ctx.settings.worker.max_attempts,
+        // The web interface signs in with a session; scripts and other programs use API tokens.
+        source: Some(match auth.0.token_kind {
+            TokenKind::Session => Source::Upload,
+            TokenKind::Api => Source::Api,
+        }),
     };
     // Refused (a duplicate under `server.duplicates = "reject"`, a folder trashed meanwhile):
     // the stored file may be shared with another document, so it stays; if nothing refers to

@@ -11,6 +11,7 @@ pub mod path_templates;
 pub mod search;
 pub mod tags;
 pub mod views;
+pub mod workflows;
 
 use serde::Deserialize;
 

@@ -24,9 +24,9 @@ impl DocumentStore for PgStore {
         let doc_id: Id = col(
             &query_one(
                 &tx,
-                "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6) RETURNING id",
-                &[&up.owner_id, &up.folder_id, &up.title, &up.sha256, &duplicate_of, &now],
+                "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at, source) \
+                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6, $7) RETURNING id",
+                &[&up.owner_id, &up.folder_id, &up.title, &up.sha256, &duplicate_of, &now, &up.source.map(|s| s.as_str())],
             )
             .await?,
             0,
@@ -61,6 +61,11 @@ impl DocumentStore for PgStore {
             Some(job) => Some(insert_job(&tx, job, now).await?.ok_or_else(lifecycle::already_queued)?),
             None => None,
         };
+        // Workflows (#23): "added" now; "processed" too when it is ready at once.
+        workflows_due(&tx, up.owner_id, doc_id, "added").await?;
+        if reused.is_some() {
+            workflows_due(&tx, up.owner_id, doc_id, "processed").await?;
+        }
         let document = load_document(&tx, up.owner_id, doc_id).await?;
         Self::commit(tx, &fx.events, job_id.is_some()).await?;
         Ok(UploadOutcome { document, version_id, job_id })
@@ -369,7 +374,8 @@ impl DocumentStore for PgStore {
             &c,
             "SELECT s FROM unnest($1::text[]) s WHERE EXISTS(SELECT 1 FROM versions WHERE sha256 = s) \
              OR EXISTS(SELECT 1 FROM versions WHERE searchable_sha256 = s) \
-             OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = s) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = s)",
+             OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = s) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = s) \
+             OR EXISTS(SELECT 1 FROM workflow_deliveries WHERE file_sha256 = s AND state = 'pending')",
             &[&shas],
         )
         .await?;
@@ -519,6 +525,11 @@ pub(super) async fn edit_document(
         }
     }
     exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&id, &now_millis()]).await?;
+    // A user's change fires the owner's "updated" workflows; a rule's or workflow's does not
+    // (a workflow that edits would otherwise run itself forever).
+    if by.action == metadata::actions::EDITED {
+        workflows_due(tx, owner, id, "updated").await?;
+    }
     write_history(tx, &by.history(id, changes)).await?;
     events.push(NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())));
     Ok((after, true))

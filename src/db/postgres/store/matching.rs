@@ -56,7 +56,7 @@ async fn inbox_of<C: GenericClient>(c: &C, owner: Id) -> DomainResult<Id> {
 }
 
 /// The current version's text, pages in order, cut at the matching limit.
-async fn text_of<C: GenericClient>(c: &C, version_id: Id) -> DomainResult<String> {
+pub(super) async fn text_of<C: GenericClient>(c: &C, version_id: Id) -> DomainResult<String> {
     let rows = query(
         c,
         "SELECT left(text, $2) FROM pages WHERE version_id = $1 ORDER BY number",

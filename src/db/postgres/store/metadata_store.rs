@@ -243,7 +243,7 @@ async fn own_note(tx: &Tx<'_>, owner: Id, document_id: Id, note_id: Id, author: 
     Ok((doc, note))
 }
 
-async fn note_changed(tx: &Tx<'_>, doc: &Document, history: NewHistory) -> DomainResult<NewEvent> {
+pub(super) async fn note_changed(tx: &Tx<'_>, doc: &Document, history: NewHistory) -> DomainResult<NewEvent> {
     title_index_update(tx, doc.id, &doc.title).await?;
     exec(tx, "UPDATE documents SET updated_at = $2 WHERE id = $1", &[&doc.id, &now_millis()]).await?;
     write_history(tx, &history).await?;

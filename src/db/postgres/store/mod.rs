@@ -38,6 +38,7 @@ mod processing;
 mod search;
 mod tags;
 mod users;
+mod workflows;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
@@ -614,6 +615,20 @@ fn doc_order(sort: DocSort) -> &'static str {
 /// `documents d`; `$2` is `arg`) as waiting to be placed, and queues the owner's placement job
 /// (#23). A document marked again before it was placed gets a new stamp, so the job that read
 /// the old one leaves it for the next job.
+/// Queues the owner's workflows of `trigger` on the document when the owner has any enabled
+/// (#23), waking the workers. Whether it did.
+async fn workflows_due<C: GenericClient>(c: &C, owner: Id, doc: Id, trigger: &str) -> DomainResult<bool> {
+    let any: bool = col(
+        &query_one(c, "SELECT EXISTS (SELECT 1 FROM workflows WHERE owner_id = $1 AND trigger = $2 AND enabled)", &[&owner, &trigger])
+            .await?,
+        0,
+    )?;
+    if any && insert_job(c, &NewJob::run_workflows(owner, doc, trigger, None), now_millis()).await?.is_some() {
+        exec(c, "SELECT pg_notify($1, '')", &[&super::JOBS_CHANNEL]).await?;
+    }
+    Ok(any)
+}
+
 async fn placements_due<C: GenericClient>(c: &C, owner: Id, cond: &str, arg: Id) -> DomainResult<u64> {
     let n = exec(
         c,

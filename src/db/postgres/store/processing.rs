@@ -149,8 +149,21 @@ impl Processing for PgStore {
             placements_due(&tx, owner, "d.id = $2", doc).await?;
             let has_rules: bool =
                 col(&query_one(&tx, "SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = $1)", &[&owner]).await?, 0)?;
+            // Workflows of "processed" run after the rules filed it (the match job queues
+            // them), else now.
+            let has_workflows: bool = col(
+                &query_one(
+                    &tx,
+                    "SELECT EXISTS (SELECT 1 FROM workflows WHERE owner_id = $1 AND trigger = 'processed' AND enabled)",
+                    &[&owner],
+                )
+                .await?,
+                0,
+            )?;
             if has_rules {
-                queued = insert_job(&tx, &NewJob::match_documents(owner, vec![doc]), now).await?.is_some();
+                queued = insert_job(&tx, &NewJob::match_after_processing(owner, doc, has_workflows), now).await?.is_some();
+            } else if has_workflows {
+                queued = workflows_due(&tx, owner, doc, "processed").await?;
             }
         }
         Self::commit(tx, ready.as_slice(), queued).await?;

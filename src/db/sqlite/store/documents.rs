@@ -21,8 +21,8 @@ impl DocumentStore for SqliteStore {
                 let admission = lifecycle::admit_upload(up.reject_duplicates, earlier)?;
                 let duplicate_of = admission.duplicate_of;
                 tx.execute(
-                    "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6)",
-                    params![up.owner_id, up.folder_id, up.title, up.sha256, duplicate_of, now],
+                    "INSERT INTO documents (owner_id, folder_id, title, state, sha256, duplicate_of, created_at, updated_at, source) VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?6, ?7)",
+                    params![up.owner_id, up.folder_id, up.title, up.sha256, duplicate_of, now, up.source.map(|s| s.as_str())],
                 )
                 ?;
                 let doc_id = tx.last_insert_rowid();
@@ -53,6 +53,11 @@ impl DocumentStore for SqliteStore {
                 };
                 for ev in &fx.events {
                     tx.emit(ev)?;
+                }
+                // Workflows (#23): "added" now; "processed" too when it is ready at once.
+                workflows_due(tx, up.owner_id, doc_id, "added")?;
+                if reused.is_some() {
+                    workflows_due(tx, up.owner_id, doc_id, "processed")?;
                 }
                 let document = load_document(tx, up.owner_id, doc_id)?;
                 Ok(UploadOutcome { document, version_id, job_id })
@@ -425,7 +430,8 @@ impl DocumentStore for SqliteStore {
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT EXISTS(SELECT 1 FROM versions WHERE sha256 = ?1) OR EXISTS(SELECT 1 FROM versions WHERE searchable_sha256 = ?1) \
-                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = ?1)",
+                 OR EXISTS(SELECT 1 FROM pages WHERE thumbnail_sha256 = ?1) OR EXISTS(SELECT 1 FROM pages WHERE preview_sha256 = ?1) \
+                 OR EXISTS(SELECT 1 FROM workflow_deliveries WHERE file_sha256 = ?1 AND state = 'pending')",
             )?;
             let mut used = Vec::new();
             for sha in shas {
@@ -565,6 +571,11 @@ pub(super) fn edit_document(
         }
     }
     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![id, now_millis()])?;
+    // A user's change fires the owner's "updated" workflows; a rule's or workflow's does not
+    // (a workflow that edits would otherwise run itself forever).
+    if by.action == metadata::actions::EDITED {
+        workflows_due(tx, owner, id, "updated")?;
+    }
     write_history(tx, &by.history(id, changes))?;
     emit(tx, &NewEvent::document(owner, id, EventData::DocumentUpdated(DocumentUpdated::default())))?;
     Ok((after, true))

@@ -53,7 +53,7 @@ fn inbox_of(c: &Connection, owner: Id) -> DomainResult<Id> {
 }
 
 /// The current version's text, pages in order, cut at the matching limit.
-fn text_of(c: &Connection, version_id: Id) -> DomainResult<String> {
+pub(super) fn text_of(c: &Connection, version_id: Id) -> DomainResult<String> {
     let mut text = String::new();
     let mut st = c.prepare_cached("SELECT text FROM pages WHERE version_id = ?1 ORDER BY number")?;
     let mut rows = st.query(params![version_id])?;

@@ -260,7 +260,7 @@ fn own_note(tx: &WriteTx<'_>, owner: Id, document_id: Id, note_id: Id, author: I
     Ok((doc, note))
 }
 
-fn note_changed(tx: &WriteTx<'_>, doc: &Document, history: NewHistory) -> DomainResult<()> {
+pub(super) fn note_changed(tx: &WriteTx<'_>, doc: &Document, history: NewHistory) -> DomainResult<()> {
     title_index_update(tx, doc.id, &doc.title)?;
     tx.execute("UPDATE documents SET updated_at = ?2 WHERE id = ?1", params![doc.id, now_millis()])?;
     write_history(tx, &history)?;

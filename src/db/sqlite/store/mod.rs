@@ -33,6 +33,7 @@ mod processing;
 mod search;
 mod tags;
 mod users;
+mod workflows;
 
 const DOC_COLS: &str = "d.id, d.owner_id, d.folder_id, d.title, d.state, d.error, d.duplicate_of, d.created_at, d.updated_at, d.trashed_at, \
      d.correspondent_id, d.document_type_id, d.document_date, d.date_source, d.asn, \
@@ -483,6 +484,18 @@ fn doc_order(sort: DocSort) -> &'static str {
 /// `documents d`; `?2` is `arg`) as waiting to be placed, and queues the owner's placement job
 /// (#23). A document marked again before it was placed gets a new stamp, so the job that read
 /// the old one leaves it for the next job.
+/// Queues the owner's workflows of `trigger` on the document when the owner has any enabled
+/// (#23). Whether it did.
+fn workflows_due(tx: &WriteTx<'_>, owner: Id, doc: Id, trigger: &str) -> DomainResult<bool> {
+    let any: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM workflows WHERE owner_id = ?1 AND trigger = ?2 AND enabled = 1)")?
+        .query_row(params![owner, trigger], |r| r.get(0))?;
+    if any {
+        insert_job(tx, &NewJob::run_workflows(owner, doc, trigger, None), now_millis())?;
+    }
+    Ok(any)
+}
+
 fn placements_due(tx: &WriteTx<'_>, owner: Id, cond: &str, arg: Id) -> DomainResult<usize> {
     let n = tx
         .prepare_cached(&format!(

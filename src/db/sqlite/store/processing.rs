@@ -155,8 +155,17 @@ impl Processing for SqliteStore {
                     placements_due(tx, owner, "d.id = ?2", doc)?;
                     let has_rules: bool =
                         tx.query_row("SELECT EXISTS (SELECT 1 FROM match_rules WHERE owner_id = ?1)", params![owner], |r| r.get(0))?;
+                    // Workflows of "processed" run after the rules filed it (the match job queues
+                    // them), else now.
+                    let has_workflows: bool = tx.query_row(
+                        "SELECT EXISTS (SELECT 1 FROM workflows WHERE owner_id = ?1 AND trigger = 'processed' AND enabled = 1)",
+                        params![owner],
+                        |r| r.get(0),
+                    )?;
                     if has_rules {
-                        insert_job(tx, &NewJob::match_documents(owner, vec![doc]), now)?;
+                        insert_job(tx, &NewJob::match_after_processing(owner, doc, has_workflows), now)?;
+                    } else if has_workflows {
+                        workflows_due(tx, owner, doc, "processed")?;
                     }
                 }
                 tx.execute(
