@@ -19,6 +19,7 @@ import { tagsView } from './views/tags.js';
 import { correspondentsView, documentTypesView } from './views/labels.js';
 import { matchingView } from './views/matching.js';
 import { pathTemplatesView } from './views/pathtemplates.js';
+import { workflowsView } from './views/workflows.js';
 import { fieldsView } from './views/fields.js';
 import { documentsView } from './views/documents.js';
 import { dashboardView } from './views/dashboard.js';
@@ -142,6 +143,7 @@ function renderShell() {
       navLink('/fields', 'fields', 'Custom fields', { 'data-testid': 'nav-fields' }),
       navLink('/matching', 'rules', 'Matching rules', { 'data-testid': 'nav-matching', title: 'File documents by their text as they arrive' }),
       navLink('/path-templates', 'folderTree', 'Path templates', { 'data-testid': 'nav-path-templates', title: 'File documents into folders by their metadata' }),
+      navLink('/workflows', 'workflow', 'Workflows', { 'data-testid': 'nav-workflows', title: 'Act on documents by themselves: metadata, webhooks, email' }),
       navLink('/trash', 'trash', 'Trash', { 'data-testid': 'nav-trash' })),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, h('a', { href: '#/views', class: 'nav-title-link', 'data-testid': 'nav-all-views', title: 'All your views' }, 'Views')), viewList),
     h('div', { class: 'nav-group' }, h('h2', { class: 'nav-title' }, 'Your tags'), tagList),
@@ -255,6 +257,7 @@ route('/document-types', documentTypesView);
 route('/fields', fieldsView);
 route('/matching', matchingView);
 route('/path-templates', pathTemplatesView);
+route('/workflows', workflowsView);
 route('/inbox', requireRoots(() => navigate(`/folder/${session.roots.inbox.id}`, null, { replace: true })));
 route('/folder/:id', folderView);
 route('/doc/:id', docView);

@@ -58,9 +58,9 @@ fn browser_flow_in_headless_chromium() {
     run_browser_tests(
         &format!("http://127.0.0.1:{http}"),
         &output,
-        &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs", "paths.test.mjs"],
+        &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs", "paths.test.mjs", "workflows.test.mjs"],
     );
-    for prefix in ["metadata-", "views-", "matching-", "paths-"] {
+    for prefix in ["metadata-", "views-", "matching-", "paths-", "workflows-"] {
         assert!(
             std::fs::read_dir(&output).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)),
             "no {prefix} screenshots in {}",

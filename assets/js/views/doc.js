@@ -11,6 +11,7 @@ import { metadataPanel } from './docmeta.js';
 import { notesPanel } from './docnotes.js';
 import { historyPanel } from './dochistory.js';
 import { suggestionsPanel } from './docsuggest.js';
+import { dryRunView } from './workflows.js';
 
 const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4', '#f07fb6', '#6b7a90'];
 
@@ -45,6 +46,21 @@ export async function docView({ params, query }) {
   const detailSection = h('section', { class: 'side-sec', 'aria-labelledby': 'details-h' });
   const versionSection = h('section', { class: 'side-sec', 'aria-labelledby': 'versions-h' });
   const history = historyPanel({ docId: id });
+  // Workflows (#23): what they would do to this document now (the dry run; nothing changes).
+  const wfButton = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'doc-workflows-dry-run' }, icon('workflow', 14), 'What would workflows do?');
+  wfButton.addEventListener('click', async () => {
+    try {
+      const r = await post('/workflows/dry-run', { document_id: id });
+      await modal({
+        title: 'Workflows on this document', testid: 'doc-workflows-dialog', wide: true,
+        build: () => h('div', { class: 'wf-dry-list' },
+          r.results.length ? r.results.map((x) => h('div', null, dryRunView(x), h('p', { class: 'muted small' }, `When: ${x.trigger}${x.enabled ? '' : ' (switched off)'}`)))
+            : h('p', { class: 'muted' }, 'You have no workflows yet.'),
+          h('p', { class: 'muted small' }, h('a', { href: '#/workflows' }, 'Workflows'), ' · a dry run: nothing was changed or sent.')),
+      });
+    } catch (ex) { toastError(ex); }
+  });
+  const wfSection = h('section', { class: 'side-sec', 'aria-label': 'Workflows' }, wfButton);
   const meta = metadataPanel({ docId: id, getDoc: () => st.doc, setDoc: (d) => { st.doc = d; renderHead(); renderCrumbs(); renderDetails(); history.refresh(); } });
   const notes = notesPanel({ docId: id, onChange: () => history.refresh() });
   const suggest = suggestionsPanel({ docId: id, getDoc: () => st.doc, onAccepted: (d) => { if (d) st.doc = d; renderAll(); history.refresh(); suggest.refresh(); } });
@@ -66,7 +82,7 @@ export async function docView({ params, query }) {
         h('section', { class: 'side-sec text-sec', 'aria-labelledby': 'text-h' },
           h('div', { class: 'sec-head' }, h('h2', { id: 'text-h' }, 'Page text'), textSource, copyBtn),
           textEl),
-        tagSection, notes.el, detailSection, history.el, versionSection)));
+        tagSection, notes.el, detailSection, history.el, wfSection, versionSection)));
 
   // ---- loading ----
   async function loadDoc() {

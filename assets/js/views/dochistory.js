@@ -124,6 +124,13 @@ export function describe(entry) {
       if (t.name) lines.push({ sub: true, parts: ['By the path template ', h('strong', null, t.name), Array.isArray(c.folder) ? [' (from ', folderRef(c.folder[0]), ')'] : '', '.'] });
       break;
     }
+    case 'workflow': {
+      // A workflow's actions: the same changes an edit records, then which workflow.
+      const edited = describe({ action: 'edited', changes: c }).filter((l) => !(l.length === 1 && l[0] === 'edited the document'));
+      lines.push(...(edited.length ? edited : [['ran a workflow']]));
+      if (c.workflow && c.workflow.name) lines.push({ sub: true, parts: ['By the workflow ', h('strong', null, c.workflow.name), '.'] });
+      break;
+    }
     default: lines.push([String(entry.action || 'changed something').replace(/[._]/g, ' ')]);
   }
   return lines;
@@ -131,7 +138,7 @@ export function describe(entry) {
 
 const RULE_KIND = { tag: 'Tag', correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder', path_template: 'Path template' };
 const RULE_ALGORITHM = { any: 'any word', all: 'all words', exact: 'exact phrase', regex: 'regular expression', fuzzy: 'fuzzy' };
-const ACTION_ICON = { matched: 'rules', placed: 'folderTree', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
+const ACTION_ICON = { workflow: 'workflow', matched: 'rules', placed: 'folderTree', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
 
 export function historyPanel({ docId }) {
   const st = { items: [], total: 0, pages: 0, loading: false, again: false };
