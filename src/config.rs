@@ -43,8 +43,9 @@ pub struct WorkflowSettings {
     pub timeout_secs: u64,
     /// How often a worker looks for documents a scheduled workflow is due for (minutes; 0: never).
     pub scan_every_minutes: u64,
-    /// An extra CA certificate (PEM) trusted for webhooks and SMTP, besides the system's.
-    pub ca_file: Option<PathBuf>,
+    /// An extra CA certificate (PEM file) trusted for webhooks and SMTP, besides the
+    /// system's; empty: none.
+    pub ca_file: String,
     /// Runs (and their deliveries) older than this many days are pruned (0: kept).
     pub keep_runs_days: u64,
 }
@@ -55,7 +56,7 @@ impl Default for WorkflowSettings {
             retry_schedule_secs: vec![10, 60, 300, 1800, 7200, 18_000, 36_000],
             timeout_secs: 15,
             scan_every_minutes: 10,
-            ca_file: None,
+            ca_file: String::new(),
             keep_runs_days: 90,
         }
     }
@@ -87,6 +88,13 @@ impl Default for SmtpSettings {
             password: String::new(),
             from: "docmerge <docmerge@localhost>".into(),
         }
+    }
+}
+
+impl WorkflowSettings {
+    /// The extra CA file, if one is set.
+    pub fn ca_path(&self) -> Option<&Path> {
+        (!self.ca_file.trim().is_empty()).then(|| Path::new(self.ca_file.trim()))
     }
 }
 

@@ -272,7 +272,7 @@ impl DeliverJob {
         }
         .map_err(|e| fail(format!("the email could not be made: {e}")))?;
         let mut tls = TlsParameters::builder(smtp.host.clone());
-        if let Some(ca) = &self.settings.ca_file {
+        if let Some(ca) = self.settings.ca_path() {
             let pem = std::fs::read(ca).map_err(|e| fail(format!("workflows.ca_file {}: {e}", ca.display())))?;
             let cert = lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| fail(format!("workflows.ca_file: {e}")))?;
             tls = tls.add_root_certificate(cert);
@@ -331,7 +331,7 @@ pub fn http_client(settings: &WorkflowSettings) -> Result<HttpClient, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(ca) = &settings.ca_file {
+    if let Some(ca) = settings.ca_path() {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let certs = CertificateDer::pem_file_iter(ca)

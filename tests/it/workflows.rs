@@ -412,7 +412,7 @@ async fn webhooks_and_email(db: Db) {
     let smtp_port = smtp.port;
     let srv = TestServer::start_with(db, true, |s| {
         s.workflows.retry_schedule_secs = vec![1, 1, 1];
-        s.workflows.ca_file = Some(ca.clone());
+        s.workflows.ca_file = ca.display().to_string();
         s.smtp.host = "127.0.0.1".into();
         s.smtp.port = smtp_port;
         s.smtp.security = "starttls".into();

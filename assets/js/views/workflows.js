@@ -158,7 +158,7 @@ export async function workflowsView() {
       case 'webhook': {
         const file = h('input', { type: 'checkbox', checked: !!a.include_file });
         file.addEventListener('change', () => set('include_file', file.checked));
-        body = h('span', { class: 'form-row' }, inp('url', { type: 'url', class: 'mono grow', placeholder: 'https://example.com/hooks/docmerge', 'data-testid': 'wf-action-url' }),
+        body = h('span', { class: 'form-row' }, inp('url', { type: 'url', class: 'mono grow', placeholder: 'The receiver’s address, e.g. hooks.example.com/docmerge', 'data-testid': 'wf-action-url' }),
           h('label', { class: 'check' }, file, ' with the file'),
           a.secret ? h('code', { class: 'muted small', title: 'Signing secret (Standard Webhooks)' }, a.secret) : h('span', { class: 'muted small' }, 'A signing secret is made when you save.'));
         break;
