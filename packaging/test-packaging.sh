@@ -58,7 +58,7 @@ try:
     conf = tomllib.load(open(sys.argv[1], "rb"))
 except Exception as e:
     sys.exit(f"not valid TOML: {e}")
-want = {"database", "storage", "server", "ws", "worker", "auth", "log", "pdf", "ocr", "limits", "backup", "metadata", "classifier", "workflows", "smtp"}
+want = {"database", "storage", "server", "ws", "worker", "auth", "log", "pdf", "ocr", "limits", "backup", "metadata", "classifier", "workflows", "smtp", "llm"}
 missing = want - set(conf)
 extra = set(conf) - want
 if missing or extra:

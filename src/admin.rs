@@ -67,6 +67,24 @@ pub async fn user_command(ctx: &AppContext, cmd: UserCommand) -> Result<(), AppE
 /// Prints the effective settings (secrets redacted) and checks each dependency: one line each,
 /// `OK …` or a sentence saying what to do (`WARN` for overdue scheduled backups). Exit 0 when all pass, 2 when the settings or the
 /// database are wrong, 1 for other failures.
+/// `docmerge llm-prompt`: the instructions and an example request, as the settings make them.
+pub fn llm_prompt(settings: &Settings) -> Result<(), AppError> {
+    let l = &settings.llm;
+    let instructions = l.instructions().map_err(AppError::Config)?;
+    let example = crate::domain::llm::example(&l.prompt_settings(&instructions)).map_err(AppError::Config)?;
+    let state = if l.enabled() {
+        format!("on: {} (model {:?})", crate::config::redact_url(l.chat_url().as_str()), l.model)
+    } else {
+        "off ([llm] endpoint is empty): nothing is sent".to_string()
+    };
+    let source = if l.instructions_file.trim().is_empty() { "built in".to_string() } else { l.instructions_file.trim().to_string() };
+    println!("# language model: {state}");
+    println!("# instructions ({source}):\n{instructions}\n");
+    println!("# an example request (POST, JSON), for a made-up document and vocabulary:");
+    println!("{}", serde_json::to_string_pretty(&example.body).unwrap_or_default());
+    Ok(())
+}
+
 pub async fn check(settings: Settings) -> Result<ExitCode, AppError> {
     println!("# effective settings (secrets redacted)\n{}", settings.to_redacted_toml());
     let mut worst = 0u8;

@@ -45,6 +45,10 @@ pub enum Command {
     User(UserCommand),
     /// Validate the settings and check the database, storage, PDF library and OCR models.
     Check,
+    /// Print what is sent to the language model ([llm]): the instructions, and a whole request
+    /// for a made-up document with these settings (a user's own names and the document's text
+    /// take the place of the examples).
+    LlmPrompt,
     /// Run the pipeline on one file, without a server: print its text or write a searchable PDF.
     Ocr(OcrArgs),
     /// Back up everything (database rows and files) into a directory, PATH.tar or PATH.tar.zst.

@@ -102,6 +102,7 @@ async fn dispatch(command: Command, settings: Settings) -> Result<ExitCode, AppE
             crate::admin::user_command(&ctx, cmd).await?;
         }
         Command::Check => return crate::admin::check(settings).await,
+        Command::LlmPrompt => crate::admin::llm_prompt(&settings)?,
         Command::Ocr(args) => crate::admin::ocr_file(settings, args).await?,
         Command::Export(args) => {
             let ctx = AppContext::build(settings, false).await?;

@@ -30,6 +30,116 @@ pub struct Settings {
     pub classifier: ClassifierSettings,
     pub workflows: WorkflowSettings,
     pub smtp: SmtpSettings,
+    pub llm: LlmSettings,
+}
+
+/// The language model workflows and users may ask for suggestions (#23). Off unless an
+/// endpoint is set: nothing leaves the machine by default.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmSettings {
+    /// The OpenAI-compatible API's base, e.g. `http://127.0.0.1:8080/v1` (llama.cpp's server),
+    /// `http://127.0.0.1:11434/v1` (Ollama); requests go to `{endpoint}/chat/completions`.
+    /// Empty: off.
+    pub endpoint: String,
+    /// The model's name as the server knows it.
+    pub model: String,
+    /// Sent as `Authorization: Bearer …` when set. Also `DOCMERGE__LLM__API_KEY_FILE`.
+    pub api_key: String,
+    /// Seconds one request may take (a model on a CPU is slow).
+    pub timeout_secs: u64,
+    /// The prompt (instructions, vocabulary, the document's text) is cut to about this many
+    /// tokens: the text from its start, as much as fits.
+    pub max_input_tokens: usize,
+    /// The answer may be this long (`max_tokens`).
+    pub max_output_tokens: usize,
+    /// Tokens (prompt and answer, as the server counts them) one user may spend per day
+    /// (UTC); 0: no limit. Worth setting for a paid, hosted model.
+    pub daily_tokens_per_user: u64,
+    /// "json_schema" (the answer is constrained to the user's names: llama.cpp, vLLM,
+    /// Ollama, OpenAI), "json_object", or "none" (only the instructions ask for JSON).
+    pub json_mode: String,
+    pub temperature: f32,
+    /// Requests one worker process sends at a time (more wait in the queue, not in a slot).
+    pub max_concurrent: usize,
+    /// A file with instructions to use instead of the built-in ones (`docmerge llm-prompt`
+    /// shows what is sent); empty: the built-in ones.
+    pub instructions_file: String,
+    /// An extra CA certificate (PEM file) trusted for the endpoint; empty: none.
+    pub ca_file: String,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            endpoint: String::new(),
+            model: String::new(),
+            api_key: String::new(),
+            timeout_secs: 120,
+            max_input_tokens: 3000,
+            max_output_tokens: 400,
+            daily_tokens_per_user: 0,
+            json_mode: "json_schema".into(),
+            temperature: 0.0,
+            max_concurrent: 1,
+            instructions_file: String::new(),
+            ca_file: String::new(),
+        }
+    }
+}
+
+impl LlmSettings {
+    pub fn enabled(&self) -> bool {
+        !self.endpoint.trim().is_empty()
+    }
+    /// The extra CA file, if one is set.
+    pub fn ca_path(&self) -> Option<&Path> {
+        (!self.ca_file.trim().is_empty()).then(|| Path::new(self.ca_file.trim()))
+    }
+    /// The chat-completions URL.
+    pub fn chat_url(&self) -> String {
+        format!("{}/chat/completions", self.endpoint.trim().trim_end_matches('/'))
+    }
+    /// The settings that shape a request, with these instructions.
+    pub fn prompt_settings<'a>(&'a self, instructions: &'a str) -> crate::domain::llm::PromptSettings<'a> {
+        use crate::domain::llm::{JsonMode, PromptSettings};
+        PromptSettings {
+            instructions,
+            model: &self.model,
+            max_input_tokens: self.max_input_tokens,
+            max_output_tokens: self.max_output_tokens,
+            json_mode: JsonMode::parse(&self.json_mode).unwrap_or(JsonMode::Schema),
+            temperature: self.temperature,
+        }
+    }
+    /// The instructions sent first: the operator's file, or the built-in ones.
+    pub fn instructions(&self) -> Result<String, String> {
+        let f = self.instructions_file.trim();
+        if f.is_empty() {
+            return Ok(crate::domain::llm::DEFAULT_INSTRUCTIONS.to_string());
+        }
+        let s = std::fs::read_to_string(f).map_err(|e| format!("llm.instructions_file {f}: {e}"))?;
+        if s.trim().is_empty() {
+            return Err(format!("llm.instructions_file {f} is empty"));
+        }
+        Ok(s.trim().to_string())
+    }
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field("endpoint", &crate::config::redact_url(&self.endpoint))
+            .field("model", &self.model)
+            .field("api_key", &if self.api_key.is_empty() { "" } else { "<redacted>" })
+            .field("timeout_secs", &self.timeout_secs)
+            .field("max_input_tokens", &self.max_input_tokens)
+            .field("max_output_tokens", &self.max_output_tokens)
+            .field("daily_tokens_per_user", &self.daily_tokens_per_user)
+            .field("json_mode", &self.json_mode)
+            .field("max_concurrent", &self.max_concurrent)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Workflows (#23): how their webhooks and emails are sent, and how often scheduled ones look.
@@ -471,6 +581,34 @@ impl Settings {
                 self.smtp.from
             )));
         }
+        let l = &self.llm;
+        if crate::domain::llm::JsonMode::parse(&l.json_mode).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "llm.json_mode must be \"json_schema\", \"json_object\" or \"none\", not {:?}",
+                l.json_mode
+            )));
+        }
+        if l.enabled() {
+            let e = l.endpoint.trim();
+            if !(e.starts_with("http://") || e.starts_with("https://")) || e.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid(format!("llm.endpoint: {:?} is not an http:// or https:// address", redact_url(e))));
+            }
+            if l.timeout_secs == 0
+                || l.timeout_secs > crate::domain::llm::MAX_TIMEOUT_SECS
+                || l.max_concurrent == 0
+                || l.max_output_tokens == 0
+                || l.max_input_tokens < 256
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "llm: timeout_secs from 1 to {}, max_concurrent and max_output_tokens above 0, max_input_tokens at least 256",
+                    crate::domain::llm::MAX_TIMEOUT_SECS
+                )));
+            }
+            if !(0.0..=2.0).contains(&l.temperature) {
+                return Err(ConfigError::Invalid(format!("llm.temperature must be between 0 and 2, not {}", l.temperature)));
+            }
+            l.instructions().map_err(ConfigError::Invalid)?;
+        }
         if self.workflows.retry_schedule_secs.len() > 30 || self.workflows.timeout_secs == 0 {
             return Err(ConfigError::Invalid("workflows.retry_schedule_secs: at most 30 retries; workflows.timeout_secs above 0".into()));
         }
@@ -539,6 +677,10 @@ impl Settings {
         if !copy.smtp.password.is_empty() {
             copy.smtp.password = "<redacted>".into();
         }
+        if !copy.llm.api_key.is_empty() {
+            copy.llm.api_key = "<redacted>".into();
+        }
+        copy.llm.endpoint = redact_url(&copy.llm.endpoint);
         toml_string(&copy)
     }
 }

@@ -74,6 +74,9 @@ pub enum JobSpec {
     Deliver(super::workflows::DeliverArgs),
     /// Looks for documents scheduled workflows are due for and queues their runs.
     ScanScheduledWorkflows(NoArgs),
+    /// Asks the operator's language model about one document (#23) and records (or applies)
+    /// what it suggests.
+    LlmSuggest(super::llm::LlmArgs),
     /// Does nothing: the queue benchmark's job (feature `test-jobs`).
     #[cfg(feature = "test-jobs")]
     Noop(NoArgs),
@@ -161,6 +164,7 @@ impl JobSpec {
             JobSpec::RunWorkflows(_) => kinds::RUN_WORKFLOWS,
             JobSpec::Deliver(_) => kinds::DELIVER,
             JobSpec::ScanScheduledWorkflows(_) => kinds::SCAN_SCHEDULED_WORKFLOWS,
+            JobSpec::LlmSuggest(_) => kinds::LLM_SUGGEST,
             #[cfg(feature = "test-jobs")]
             JobSpec::Noop(_) => kinds::NOOP,
             #[cfg(feature = "test-jobs")]
@@ -216,6 +220,7 @@ pub mod kinds {
     pub const RUN_WORKFLOWS: &str = "run_workflows";
     pub const DELIVER: &str = "deliver";
     pub const SCAN_SCHEDULED_WORKFLOWS: &str = "scan_scheduled_workflows";
+    pub const LLM_SUGGEST: &str = "llm_suggest";
     #[cfg(feature = "test-jobs")]
     pub const NOOP: &str = "noop";
     #[cfg(feature = "test-jobs")]
@@ -341,6 +346,20 @@ impl NewJob {
             .timeout_secs(300);
         job.run_after = at;
         job.owner_id = Some(owner_id);
+        job
+    }
+
+    /// One language-model request (#23); `at`: a retry after the server was down or busy. Its
+    /// own attempts cover a worker that died; the request's own limit (`llm.timeout_secs`, at
+    /// most [`super::llm::MAX_TIMEOUT_SECS`]) comes first.
+    pub fn llm_suggest(owner_id: Id, document_id: Id, request_id: Id, at: Option<Millis>) -> Self {
+        let mut job = NewJob::new(JobSpec::LlmSuggest(super::llm::LlmArgs { request_id }))
+            .unique(format!("llm_suggest:{request_id}"))
+            .priority(super::llm::PRIORITY)
+            .max_attempts(3)
+            .timeout_secs(super::llm::MAX_TIMEOUT_SECS as i64 + 60)
+            .for_document(owner_id, document_id);
+        job.run_after = at;
         job
     }
 

@@ -640,6 +640,8 @@ pub mod actions {
     pub const PLACED: &str = "placed";
     /// A workflow changed the document (#23).
     pub const WORKFLOW: &str = "workflow";
+    /// A language model's answer was applied (#23).
+    pub const LLM: &str = "llm";
 }
 
 fn label_name(l: &Option<LabelRef>) -> Value {

@@ -10,6 +10,7 @@ pub mod filetype;
 pub mod find;
 pub mod jobs;
 pub mod lifecycle;
+pub mod llm;
 pub mod login;
 pub mod matching;
 pub mod metadata;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use super::dates::FoundDate;
 use super::jobs::{ClaimedJob, FailOutcome, JobView, Lease, NewJob};
+use super::llm::{LlmAsk, LlmOutcome, LlmRequest};
 use super::matching::{DocState as MatchState, MatchPlan, MatchRule, TargetKind, TargetRule};
 use super::metadata::{DocumentPatch, FieldDef, FieldKind, HistoryEntry, Label, LabelKind, Note, SelectOption};
 use super::path_templates::{PathTemplate, TemplateSpec};
@@ -420,8 +421,32 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Scheduled workflows due for documents: up to `limit` of (owner, workflow, document),
     /// over every owner, whose date + offset is `today` or earlier and that have not run.
     async fn scheduled_due(&self, today: chrono::NaiveDate, limit: usize) -> DomainResult<Vec<(Id, Id, Id)>>;
-    /// Deletes runs (and their deliveries) older than `before`; returns how many.
+    /// Deletes runs (and their deliveries) and finished language-model requests older than
+    /// `before`; returns how many runs.
     async fn prune_runs(&self, before: Millis) -> DomainResult<u64>;
+}
+
+/// Language-model requests (#23, domain::llm).
+#[async_trait]
+pub trait LlmStore: Send + Sync + 'static {
+    /// A user's question about their document: the request and its `llm_suggest` job, in one
+    /// transaction. NotFound when the document is not the owner's or is in the trash; Conflict
+    /// when a request about it is still pending.
+    async fn ask_llm(&self, owner: Id, document_id: Id, ask: &LlmAsk) -> DomainResult<LlmRequest>;
+    /// For the job (no owner scope): None when it is gone.
+    async fn llm_request(&self, id: Id) -> DomainResult<Option<LlmRequest>>;
+    /// The owner's requests about a document, newest first (at most `limit`); NotFound when
+    /// the document is not the owner's.
+    async fn llm_requests(&self, owner: Id, document_id: Id, limit: usize) -> DomainResult<Vec<LlmRequest>>;
+    /// Tokens the owner's requests used since `since` (the daily budget).
+    async fn llm_tokens_since(&self, owner: Id, since: Millis) -> DomainResult<i64>;
+    /// Records how a request ended and completes its job (fenced by its lease) in one
+    /// transaction: an answer in apply mode is set on the document (as `llm` in its history;
+    /// it does not fire `updated` workflows); a failure with `retry_at` stays pending and
+    /// queues the next attempt. False: the lease was lost (nothing written).
+    async fn finish_llm(&self, lease: &Lease, id: Id, outcome: &LlmOutcome) -> DomainResult<bool>;
+    /// The document's finished requests are no longer offered on its page.
+    async fn dismiss_llm(&self, owner: Id, document_id: Id) -> DomainResult<()>;
 }
 
 /// A run about to be recorded.
@@ -468,6 +493,7 @@ pub trait Store:
     + ClassifierStore
     + PathTemplateStore
     + WorkflowStore
+    + LlmStore
     + SearchStore
     + JobQueue
     + Processing
@@ -486,6 +512,7 @@ impl<
         + ClassifierStore
         + PathTemplateStore
         + WorkflowStore
+        + LlmStore
         + SearchStore
         + JobQueue
         + Processing

@@ -213,6 +213,15 @@ pub enum Action {
     /// Move the document to the trash (later actions of the workflow still run; later
     /// workflows do not see it).
     Trash,
+    /// Ask the operator's language model for the fields named (none: all of them); what it
+    /// answers is checked against the owner's names and offered as suggestions or applied.
+    /// Runs as a job of its own after the workflow's other actions.
+    AskLlm {
+        #[serde(default)]
+        mode: super::llm::Mode,
+        #[serde(default)]
+        fields: Vec<super::llm::Ask>,
+    },
 }
 
 impl Action {
@@ -230,6 +239,7 @@ impl Action {
             Action::Webhook { .. } => "webhook",
             Action::Email { .. } => "email",
             Action::Trash => "trash",
+            Action::AskLlm { .. } => "ask_llm",
         }
     }
 }
@@ -292,8 +302,9 @@ impl Refs {
 
 impl WorkflowSpec {
     /// Checks everything that can be checked without the database; fills in webhook secrets.
-    /// `email_configured`: the operator has an SMTP server (else an email action is refused).
-    pub fn validate(mut self, email_configured: bool) -> DomainResult<WorkflowSpec> {
+    /// `email_configured`: the operator has an SMTP server (else an email action is refused);
+    /// `llm_configured`: a language model (else asking one is refused).
+    pub fn validate(mut self, email_configured: bool, llm_configured: bool) -> DomainResult<WorkflowSpec> {
         let bad = |m: String| Err(DomainError::Invalid(m));
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 128 {
@@ -377,6 +388,15 @@ impl WorkflowSpec {
                     }
                     Template::parse_text(subject)?;
                     Template::parse_text(body)?;
+                }
+                Action::AskLlm { mode, fields } => {
+                    if !llm_configured {
+                        return bad("actions.ask_llm: the operator has not configured a language model ([llm] endpoint)".into());
+                    }
+                    if self.trigger == Trigger::Added {
+                        return bad("actions.ask_llm: a document just added has no text yet (use the processed trigger)".into());
+                    }
+                    *fields = super::llm::LlmAsk::normalized(*mode, fields).fields;
                 }
                 _ => {}
             }
@@ -578,6 +598,8 @@ pub struct Plan {
     pub remove_tags: Vec<Id>,
     pub notes: Vec<String>,
     pub deliveries: Vec<Delivery>,
+    /// Questions for the language model (each a request and a job of its own).
+    pub asks: Vec<super::llm::LlmAsk>,
     pub trash: bool,
     /// One line per action, for the run's record and the dry run.
     pub steps: Vec<Step>,
@@ -692,6 +714,13 @@ pub fn plan(w: &Workflow, trigger_kind: &str, facts: &Facts, now: Millis) -> Pla
             Action::Trash => {
                 p.trash = true;
                 step(&mut p, a, "move to the trash".into());
+            }
+            Action::AskLlm { mode, fields } => {
+                let ask = super::llm::LlmAsk::normalized(*mode, fields);
+                let names: Vec<&str> = ask.fields.iter().map(|f| f.key()).collect();
+                let what = if ask.mode == super::llm::Mode::Apply { "and apply" } else { "to suggest" };
+                step(&mut p, a, format!("ask the language model {what}: {}", names.join(", ")));
+                p.asks.push(ask);
             }
         }
     }
@@ -916,12 +945,12 @@ mod tests {
         let ok = spec(
             json!({"name": " Bills ", "trigger": {"type": "processed"}, "actions": [{"type": "webhook", "url": "http://127.0.0.1:9/x"}]}),
         )
-        .validate(false)
+        .validate(false, false)
         .unwrap();
         assert_eq!(ok.name, "Bills");
         let Action::Webhook { secret, .. } = &ok.actions[0] else { panic!() };
         assert!(secret.starts_with("whsec_"), "a secret is made");
-        let err = |v: Value, email: bool| spec(v).validate(email).unwrap_err().to_string();
+        let err = |v: Value, email: bool| spec(v).validate(email, false).unwrap_err().to_string();
         assert!(err(json!({"name": "x", "trigger": {"type": "added"}, "actions": []}), true).contains("actions"));
         assert!(
             err(json!({"name": "x", "trigger": {"type": "added"}, "actions": [{"type": "webhook", "url": "ftp://x"}]}), true)

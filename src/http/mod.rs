@@ -18,7 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use crate::app::AppContext;
 use error::ApiError;
 use routes::{
-    account, bulk, classifier, documents, folders, matching, metadata, ops, pages, path_templates, search, tags, views, workflows,
+    account, bulk, classifier, documents, folders, llm, matching, metadata, ops, pages, path_templates, search, tags, views, workflows,
 };
 
 /// Every route of the API, as (method, path) — the OpenAPI test checks each is documented.
@@ -126,6 +126,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/workflows/{id}"),
     ("GET", "/api/v1/workflow-runs"),
     ("POST", "/api/v1/workflow-deliveries/{id}/retry"),
+    ("GET", "/api/v1/llm"),
+    ("GET", "/api/v1/documents/{id}/llm-suggestions"),
+    ("POST", "/api/v1/documents/{id}/llm-suggestions"),
+    ("DELETE", "/api/v1/documents/{id}/llm-suggestions"),
 ];
 
 fn json_error(err: impl std::fmt::Display, what: &str) -> actix_web::Error {
@@ -203,6 +207,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/documents/{id}/history", web::get().to(metadata::history))
             .route("/documents/{id}/match", web::post().to(matching::run_on_document))
             .route("/documents/{id}/suggestions", web::get().to(classifier::suggestions))
+            .route("/documents/{id}/llm-suggestions", web::get().to(llm::list))
+            .route("/documents/{id}/llm-suggestions", web::post().to(llm::ask))
+            .route("/documents/{id}/llm-suggestions", web::delete().to(llm::dismiss))
             .route("/documents/{id}", web::get().to(documents::get))
             .route("/documents/{id}", web::patch().to(documents::patch))
             .route("/documents/{id}", web::delete().to(documents::trash))
@@ -263,6 +270,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/workflows/{id}", web::delete().to(workflows::delete))
             .route("/workflow-runs", web::get().to(workflows::runs))
             .route("/workflow-deliveries/{id}/retry", web::post().to(workflows::retry_delivery))
+            .route("/llm", web::get().to(llm::status))
             .route("/custom-fields", web::get().to(metadata::list_fields))
             .route("/custom-fields", web::post().to(metadata::create_field))
             .route("/custom-fields/{id}", web::patch().to(metadata::patch_field))

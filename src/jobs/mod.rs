@@ -4,6 +4,7 @@
 mod bulk;
 mod classify;
 pub mod kinds;
+mod llm;
 mod maintenance;
 mod matching;
 mod placement;
@@ -14,6 +15,7 @@ mod workflows;
 
 pub use bulk::register_bulk;
 pub use classify::{register_classifier, train_owner};
+pub use llm::register_llm;
 pub use maintenance::{register_maintenance, spawn_maintenance_scheduler};
 pub use matching::register_matching;
 pub use placement::register_placement;

@@ -301,7 +301,7 @@ impl DeliverJob {
 }
 
 /// A URL as logs and statuses show it: without a user or password.
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let host_and_path = rest.split_once('@').filter(|(a, _)| !a.contains('/')).map(|(_, b)| b).unwrap_or(rest);
@@ -312,7 +312,7 @@ fn redact(url: &str) -> String {
 }
 
 /// A request error in words, its causes included (the client's own message is terse).
-fn describe(e: &dyn std::error::Error) -> String {
+pub(super) fn describe(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -325,18 +325,18 @@ fn describe(e: &dyn std::error::Error) -> String {
 /// The HTTP client webhooks go out through.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The HTTP client webhooks go out through: http or https (the system's trusted certificates
-/// and `workflows.ca_file`), HTTP/1.1, no redirects followed.
-pub fn http_client(settings: &WorkflowSettings) -> Result<HttpClient, String> {
+/// The HTTP client webhooks (and language-model requests) go out through: http or https (the
+/// system's trusted certificates and `ca`, named by `setting`), HTTP/1.1, no redirects followed.
+pub fn http_client(ca: Option<&std::path::Path>, setting: &str) -> Result<HttpClient, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(ca) = settings.ca_path() {
+    if let Some(ca) = ca {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let certs = CertificateDer::pem_file_iter(ca)
             .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("workflows.ca_file {}: {e}", ca.display()))?;
+            .map_err(|e| format!("{setting} {}: {e}", ca.display()))?;
         roots.add_parsable_certificates(certs);
     }
     let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -356,7 +356,8 @@ pub fn register_workflows(registry: &mut Registry, ctx: &AppContext) {
         blobs: ctx.blobs.clone(),
         settings: ctx.settings.workflows.clone(),
         smtp: ctx.settings.smtp.clone(),
-        http: http_client(&ctx.settings.workflows).inspect_err(|e| tracing::error!(error = %e, "webhooks cannot be sent")),
+        http: http_client(ctx.settings.workflows.ca_path(), "workflows.ca_file")
+            .inspect_err(|e| tracing::error!(error = %e, "webhooks cannot be sent")),
     };
     registry.register(kinds::DELIVER, Arc::new(deliver));
 }

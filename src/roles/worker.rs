@@ -28,6 +28,7 @@ pub fn registry(ctx: &AppContext) -> Registry {
     crate::jobs::register_matching(&mut registry, ctx);
     crate::jobs::register_placement(&mut registry, ctx);
     crate::jobs::register_workflows(&mut registry, ctx);
+    crate::jobs::register_llm(&mut registry, ctx);
     crate::jobs::register_classifier(&mut registry, ctx);
     crate::pipeline::register_jobs(&mut registry, ctx);
     crate::archive::register_jobs(&mut registry, ctx);

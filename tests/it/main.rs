@@ -16,6 +16,7 @@ mod browser;
 mod events;
 mod first_run;
 mod hardening;
+mod llm;
 mod matching;
 mod metadata;
 mod packaging;

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "classifier", include_str!("../../../migrations/postgres/0010_classifier.sql")),
     (11, "path_templates", include_str!("../../../migrations/postgres/0011_path_templates.sql")),
     (12, "workflows", include_str!("../../../migrations/postgres/0012_workflows.sql")),
+    (13, "llm", include_str!("../../../migrations/postgres/0013_llm.sql")),
 ];
 
 pub(crate) const JOBS_CHANNEL: &str = "docmerge_jobs";

@@ -3,6 +3,7 @@ pub mod bulk;
 pub mod classifier;
 pub mod documents;
 pub mod folders;
+pub mod llm;
 pub mod matching;
 pub mod metadata;
 pub mod ops;

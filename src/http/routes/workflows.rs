@@ -34,7 +34,7 @@ async fn check_fields(ctx: &AppContext, owner: Id, spec: &WorkflowSpec) -> ApiRe
 
 async fn validated(ctx: &AppContext, owner: Id, body: Value) -> ApiResult<WorkflowSpec> {
     let spec: WorkflowSpec = serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("the workflow is not valid: {e}")))?;
-    let spec = spec.validate(ctx.settings.smtp.configured())?;
+    let spec = spec.validate(ctx.settings.smtp.configured(), ctx.settings.llm.enabled())?;
     check_fields(ctx, owner, &spec).await?;
     Ok(spec)
 }

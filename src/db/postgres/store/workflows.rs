@@ -211,6 +211,10 @@ impl WorkflowStore for PgStore {
                     insert_job(&tx, &NewJob::deliver(owner, id, None), now).await?;
                     jobs = true;
                 }
+                for ask in &plan.asks {
+                    super::llm::insert_request(&tx, owner, doc.id, Some((run_id, &run.workflow_name)), ask, now).await?;
+                    jobs = true;
+                }
                 if plan.trash
                     && let Some(trashed) = lifecycle::trash(&doc)
                 {
@@ -395,12 +399,15 @@ impl WorkflowStore for PgStore {
     async fn prune_runs(&self, before: Millis) -> DomainResult<u64> {
         let c = self.client().await?;
         // A scheduled run is the record that it ran: it stays while its workflow does.
-        exec(
+        let n = exec(
             &c,
             "DELETE FROM workflow_runs WHERE created_at < $1 AND (event_key != 'scheduled' OR workflow_id IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM workflow_deliveries x WHERE x.run_id = workflow_runs.id AND x.state = 'pending')",
             &[&before],
         )
-        .await
+        .await?;
+        // Language-model requests (they hold a copy of the document's text) go with them.
+        exec(&c, "DELETE FROM llm_requests WHERE created_at < $1 AND state != 'pending'", &[&before]).await?;
+        Ok(n)
     }
 }

@@ -24,6 +24,7 @@ mod documents;
 mod events;
 mod folders;
 mod jobs;
+mod llm;
 mod matching;
 mod metadata_store;
 mod ops;

@@ -205,6 +205,9 @@ impl WorkflowStore for SqliteStore {
                 let id = tx.last_insert_rowid();
                 insert_job(tx, &NewJob::deliver(owner, id, None), now)?;
             }
+            for ask in &plan.asks {
+                super::llm::insert_request(tx, owner, doc.id, Some((run_id, &run.workflow_name)), ask, now)?;
+            }
             if plan.trash
                 && let Some(trashed) = lifecycle::trash(&doc)
             {
@@ -384,6 +387,8 @@ impl WorkflowStore for SqliteStore {
                  AND NOT EXISTS (SELECT 1 FROM workflow_deliveries x WHERE x.run_id = workflow_runs.id AND x.state = 'pending')",
                 params![before],
             )?;
+            // Language-model requests (they hold a copy of the document's text) go with them.
+            tx.execute("DELETE FROM llm_requests WHERE created_at < ?1 AND state != 'pending'", params![before])?;
             Ok(n as u64)
         })
         .await
