@@ -48,6 +48,12 @@ export async function loadPathTemplates() {
   emit('path-templates', session.pathTemplates);
   return session.pathTemplates;
 }
+/** Whether a language model is configured (#23), asked once per page load. */
+let llmStatus = null;
+export function loadLlm() {
+  if (!llmStatus) llmStatus = get('/llm').then((r) => { session.llm = r; return r; }).catch((e) => { llmStatus = null; throw e; });
+  return llmStatus;
+}
 /** All four lists; a failure of one leaves the others. */
 export function loadMetadata() {
   return Promise.allSettled([loadLabels('correspondents'), loadLabels('document-types'), loadFields(), loadPathTemplates()]);

@@ -229,7 +229,9 @@ impl LlmJob {
             };
             return Err(f);
         }
-        let model = resp.get("model").and_then(|m| m.as_str()).filter(|m| !m.is_empty()).unwrap_or(&s.model).to_string();
+        // The configured name first (llama.cpp answers with the model file's path).
+        let answered = resp.get("model").and_then(|m| m.as_str()).unwrap_or_default();
+        let model = if s.model.trim().is_empty() { answered.to_string() } else { s.model.clone() };
         Ok((content, usage, model))
     }
 }

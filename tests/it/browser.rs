@@ -52,15 +52,22 @@ async fn ui_assets_are_embedded_typed_cached_and_offline() {
 fn browser_flow_in_headless_chromium() {
     let db = TestDb::new(Db::Sqlite);
     let (http, ws) = (free_port(), free_port());
-    let _all = start_all(&db, http, ws, &[]);
+    // The language-model panel talks to a real model server (tests/it/llm.rs).
+    let llm = crate::llm::LlmServer::start();
+    let llm_env = [
+        ("DOCMERGE__LLM__ENDPOINT", format!("http://127.0.0.1:{}/v1", llm.port)),
+        ("DOCMERGE__LLM__MODEL", "qwen2.5-coder-0.5b-instruct".to_string()),
+        ("DOCMERGE__LLM__TIMEOUT_SECS", "600".to_string()),
+    ];
+    let _all = start_all(&db, http, ws, &llm_env);
     let root = browser_root();
     let output = root.join("output");
     run_browser_tests(
         &format!("http://127.0.0.1:{http}"),
         &output,
-        &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs", "paths.test.mjs", "workflows.test.mjs"],
+        &["metadata.test.mjs", "views.test.mjs", "matching.test.mjs", "paths.test.mjs", "workflows.test.mjs", "llm.test.mjs"],
     );
-    for prefix in ["metadata-", "views-", "matching-", "paths-", "workflows-"] {
+    for prefix in ["metadata-", "views-", "matching-", "paths-", "workflows-", "llm-"] {
         assert!(
             std::fs::read_dir(&output).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)),
             "no {prefix} screenshots in {}",

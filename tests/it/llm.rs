@@ -16,9 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{Api, Db, TestServer, db_tests, pdf_pages};
 
 /// The language-model server (tests/it/llm_server.py), killed when dropped.
-struct LlmServer {
+pub(crate) struct LlmServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for LlmServer {
@@ -29,7 +29,7 @@ impl Drop for LlmServer {
 }
 
 impl LlmServer {
-    fn start() -> LlmServer {
+    pub(crate) fn start() -> LlmServer {
         use std::io::BufRead;
         let python = std::env::var("DOCMERGE_TEST_PYTHON").expect("DOCMERGE_TEST_PYTHON: a Python with xllamacpp (scripts/test.sh)");
         let model = std::env::var("DOCMERGE_TEST_LLM_MODEL").expect("DOCMERGE_TEST_LLM_MODEL: the GGUF model scripts/test.sh fetches");

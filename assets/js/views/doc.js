@@ -11,6 +11,7 @@ import { metadataPanel } from './docmeta.js';
 import { notesPanel } from './docnotes.js';
 import { historyPanel } from './dochistory.js';
 import { suggestionsPanel } from './docsuggest.js';
+import { llmPanel } from './docllm.js';
 import { dryRunView } from './workflows.js';
 
 const PALETTE = ['#4f7df0', '#2fa37a', '#e0a526', '#e05a4f', '#9b5de5', '#00a6c4', '#f07fb6', '#6b7a90'];
@@ -63,7 +64,8 @@ export async function docView({ params, query }) {
   const wfSection = h('section', { class: 'side-sec', 'aria-label': 'Workflows' }, wfButton);
   const meta = metadataPanel({ docId: id, getDoc: () => st.doc, setDoc: (d) => { st.doc = d; renderHead(); renderCrumbs(); renderDetails(); history.refresh(); } });
   const notes = notesPanel({ docId: id, onChange: () => history.refresh() });
-  const suggest = suggestionsPanel({ docId: id, getDoc: () => st.doc, onAccepted: (d) => { if (d) st.doc = d; renderAll(); history.refresh(); suggest.refresh(); } });
+  const suggest = suggestionsPanel({ docId: id, getDoc: () => st.doc, onAccepted: (d) => { if (d) st.doc = d; renderAll(); history.refresh(); suggest.refresh(); llm.refresh(); } });
+  const llm = llmPanel({ docId: id, getDoc: () => st.doc, onAccepted: (d) => { if (d) st.doc = d; renderAll(); history.refresh(); suggest.refresh(); llm.refresh(); } });
 
   const view = h('section', { class: 'doc-view' },
     h('div', { class: 'view-head' },
@@ -79,6 +81,7 @@ export async function docView({ params, query }) {
       h('aside', { class: 'doc-side', 'aria-label': 'Document details' },
         meta.el,
         suggest.el,
+        llm.el,
         h('section', { class: 'side-sec text-sec', 'aria-labelledby': 'text-h' },
           h('div', { class: 'sec-head' }, h('h2', { id: 'text-h' }, 'Page text'), textSource, copyBtn),
           textEl),
@@ -538,6 +541,7 @@ export async function docView({ params, query }) {
       notes.refresh();
       history.refresh();
       suggest.refresh();
+      llm.refresh();
     } catch (e) { if (e.status === 404) { toast('This document no longer exists.'); navigate('/'); } }
   }, 250);
   const offs = [
@@ -567,6 +571,7 @@ export async function docView({ params, query }) {
     clearInterval(poll);
     reload.cancel();
     meta.cleanup();
+    llm.stop();
     document.removeEventListener('keydown', onKey);
   };
 
@@ -597,5 +602,6 @@ export async function docView({ params, query }) {
   notes.refresh();
   history.refresh();
   suggest.refresh();
+  llm.refresh();
   return cleanup;
 }

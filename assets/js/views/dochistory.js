@@ -131,6 +131,14 @@ export function describe(entry) {
       if (c.workflow && c.workflow.name) lines.push({ sub: true, parts: ['By the workflow ', h('strong', null, c.workflow.name), '.'] });
       break;
     }
+    case 'llm': {
+      // A language model's answer, applied (by a workflow's "apply" action).
+      const edited = describe({ action: 'edited', changes: c }).filter((l) => !(l.length === 1 && l[0] === 'edited the document'));
+      lines.push(...(edited.length ? edited : [['applied a language model’s answer']]));
+      const by = c.llm || {};
+      lines.push({ sub: true, parts: ['From the language model', by.model ? [' ', h('code', null, by.model)] : '', by.workflow ? [', asked by the workflow ', h('strong', null, by.workflow)] : '', '.'] });
+      break;
+    }
     default: lines.push([String(entry.action || 'changed something').replace(/[._]/g, ' ')]);
   }
   return lines;
@@ -138,7 +146,7 @@ export function describe(entry) {
 
 const RULE_KIND = { tag: 'Tag', correspondent: 'Correspondent', document_type: 'Type', folder: 'Folder', path_template: 'Path template' };
 const RULE_ALGORITHM = { any: 'any word', all: 'all words', exact: 'exact phrase', regex: 'regular expression', fuzzy: 'fuzzy' };
-const ACTION_ICON = { workflow: 'workflow', matched: 'rules', placed: 'folderTree', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
+const ACTION_ICON = { workflow: 'workflow', llm: 'sparkle', matched: 'rules', placed: 'folderTree', created: 'upload', edited: 'edit', processed: 'check', failed: 'alert', trashed: 'trash', restored: 'restore', pages: 'doc', 'date.extracted': 'calendar', reprocessed: 'refresh' };
 
 export function historyPanel({ docId }) {
   const st = { items: [], total: 0, pages: 0, loading: false, again: false };

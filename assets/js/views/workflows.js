@@ -4,7 +4,7 @@
 // with each webhook's and email's delivery (a failed one can be sent again).
 import { h, icon, put, fmtDateTime } from '../dom.js';
 import { get, post, patch, del, session, loadTags } from '../api.js';
-import { loadLabels, loadFields, loadPathTemplates } from '../metadata.js';
+import { loadLabels, loadFields, loadPathTemplates, loadLlm } from '../metadata.js';
 import { toast, toastError, confirmDialog, spinner, errorBox, emptyState, setTitle } from '../ui.js';
 
 const TRIGGERS = [
@@ -18,8 +18,9 @@ const ACTIONS = [
   ['add_tags', 'Add tags'], ['remove_tags', 'Remove tags'], ['set_correspondent', 'Set correspondent'],
   ['set_document_type', 'Set document type'], ['set_title', 'Set title'], ['move_to_folder', 'Move to folder'],
   ['set_path_template', 'File by path template'], ['set_field', 'Set custom field'], ['add_note', 'Add note'],
-  ['webhook', 'Send webhook'], ['email', 'Send email'], ['trash', 'Move to trash'],
+  ['webhook', 'Send webhook'], ['email', 'Send email'], ['ask_llm', 'Ask the language model'], ['trash', 'Move to trash'],
 ];
+const LLM_FIELDS = [['title', 'Title'], ['correspondent', 'Correspondent'], ['document_type', 'Type'], ['date', 'Date'], ['tags', 'Tags'], ['custom_fields', 'Custom fields']];
 const actionLabel = (t) => (ACTIONS.find(([v]) => v === t) || [t, t])[1];
 const triggerLabel = (t) => (TRIGGERS.find(([v]) => v === t) || [t, t])[1];
 
@@ -171,6 +172,25 @@ export async function workflowsView() {
         body = h('span', { class: 'wf-email' }, to, inp('subject', { placeholder: 'New document: {title}' }),
           (() => { const t = h('textarea', { rows: 2, placeholder: '{title} from {correspondent} arrived.' }, a.body || ''); t.addEventListener('input', () => set('body', t.value)); return t; })(),
           h('label', { class: 'check' }, file, ' attach the file'));
+        break;
+      }
+      case 'ask_llm': {
+        const mode = h('select', { 'aria-label': 'What to do with the answer', 'data-testid': 'wf-action-llm-mode' },
+          h('option', { value: 'suggest', selected: a.mode !== 'apply' }, 'Offer as suggestions'),
+          h('option', { value: 'apply', selected: a.mode === 'apply' }, 'Apply the answer'));
+        mode.addEventListener('change', () => set('mode', mode.value));
+        if (!a.mode) a.mode = 'suggest';
+        const chosen = new Set(a.fields && a.fields.length ? a.fields : LLM_FIELDS.map(([v]) => v));
+        a.fields = [...chosen];
+        const boxes = LLM_FIELDS.map(([v, l]) => {
+          const c = h('input', { type: 'checkbox', value: v, checked: chosen.has(v), 'data-testid': `wf-action-llm-${v}` });
+          c.addEventListener('change', () => { if (c.checked) chosen.add(v); else chosen.delete(v); set('fields', LLM_FIELDS.map(([x]) => x).filter((x) => chosen.has(x))); });
+          return h('label', { class: 'check' }, c, ` ${l}`);
+        });
+        body = h('span', { class: 'wf-llm' }, mode, h('span', { class: 'checks' }, ...boxes),
+          h('span', { class: 'muted small' }, session.llm && session.llm.enabled
+            ? `Sent to ${session.llm.model || 'the configured model'} with your names; answers that are not one of them are dropped.`
+            : 'The operator has not configured a language model: this action cannot be saved.'));
         break;
       }
       default: body = h('span', { class: 'muted small' }, 'The document goes to the trash (it can be restored from there).');
@@ -347,7 +367,7 @@ export async function workflowsView() {
   // The lists the form offers come first: the form appears when they are there.
   put(main, spinner());
   try {
-    await Promise.allSettled([loadTags(), loadLabels('correspondents'), loadLabels('document-types'), loadFields(), loadPathTemplates()]);
+    await Promise.allSettled([loadTags(), loadLabels('correspondents'), loadLabels('document-types'), loadFields(), loadPathTemplates(), loadLlm()]);
     st.folders = await loadFolderPaths();
   } catch (ex) { toastError(ex); }
   if (!st.alive) return undefined;
