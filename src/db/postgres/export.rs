@@ -324,12 +324,17 @@ impl ArchiveStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         for t in SERIAL_TABLES {
-            // setval(seq, max, true) hands out max + 1 next; an empty table starts at 1 again.
+            // Each sequence moves past the highest id imported, and never back: a row another
+            // transaction is inserting meanwhile (a worker storing a page) has taken an id that
+            // MAX(id) cannot see yet, and handing it out again would collide. setval(seq, n, true)
+            // hands out n + 1 next; an empty table whose sequence was never used starts at 1.
             tx.batch_execute(&format!(
-                "SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE((SELECT MAX(id) FROM {t}), 1), (SELECT MAX(id) FROM {t}) IS NOT NULL)"
+                "SELECT CASE WHEN x.m IS NULL AND x.used IS NULL THEN setval(x.seq, 1, false) \
+                 ELSE setval(x.seq, GREATEST(COALESCE(x.m, 0), COALESCE(x.used, 0)), true) END \
+                 FROM (SELECT s.seq, pg_sequence_last_value(s.seq) AS used, (SELECT MAX(id) FROM {t}) AS m \
+                       FROM (SELECT pg_get_serial_sequence('{t}', 'id')::regclass AS seq) s) x"
             ))
-            .await
-            ?;
+            .await?;
         }
         exec(
             &tx,
