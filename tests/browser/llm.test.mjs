@@ -64,7 +64,7 @@ describe('language model', { timeout: 900_000 }, () => {
     const kinds = await page.getByTestId('llm-item').evaluateAll((els) => els.map((e) => [e.dataset.kind, e.dataset.name]));
     assert.ok(kinds.some(([k, n]) => k === 'document_type' && n === `Invoice ${stamp}`), JSON.stringify(kinds));
     for (const [k, n] of kinds) if (k === 'correspondent') assert.ok(n.endsWith(stamp), `only the user's names: ${n}`);
-    await panel.scrollIntoViewIfNeeded();
+    await until('scrolled to it', () => panel.scrollIntoViewIfNeeded({ timeout: 2000 }).then(() => true, () => false), 20_000);
   }, 360_000);
 
   step('accept the type with one click', async () => {
@@ -85,7 +85,8 @@ describe('language model', { timeout: 900_000 }, () => {
     assert.match(text, /Instructions/);
     assert.ok(text.includes(`Harbour Utilities ${stamp}`) && text.includes('Total EUR 112.34'), text.slice(0, 400));
     assert.ok((await page.getByTestId('llm-answer').innerText()).includes('{'));
-    await sent.scrollIntoViewIfNeeded();
+    // A live update may redraw the panel meanwhile: scroll to the one drawn last.
+    await until('scrolled to it', () => sent.scrollIntoViewIfNeeded({ timeout: 2000 }).then(() => true, () => false), 20_000);
     await page.screenshot({ path: `${process.env.DOCMERGE_BROWSER_OUTPUT || 'output'}/llm-sent.png` });
     // Closed again: the instructions say "null" (to the model), which the literal check would flag.
     await sent.locator('summary').click();
@@ -100,6 +101,6 @@ describe('language model', { timeout: 900_000 }, () => {
     await page.getByTestId('wf-action-llm-tags').uncheck();
     const a = page.locator('[data-testid="wf-action"][data-type="ask_llm"]');
     assert.match(await a.innerText(), /with your names/);
-    await a.scrollIntoViewIfNeeded();
+    await until('scrolled to it', () => a.scrollIntoViewIfNeeded({ timeout: 2000 }).then(() => true, () => false), 20_000);
   });
 });
