@@ -168,6 +168,11 @@ pub struct Prepared {
     pub estimated_tokens: usize,
 }
 
+/// When today (UTC) began, in millis: the daily token budget counts from here.
+pub fn budget_day_start() -> i64 {
+    chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0)
+}
+
 /// A cautious token estimate: a token per three ASCII characters, one per other character
 /// (most tokenizers do better on both; a budget should not be overrun).
 pub fn estimate_tokens(s: &str) -> usize {

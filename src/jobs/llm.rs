@@ -97,8 +97,7 @@ impl LlmJob {
             return Ok(failed(None, Failure::new("no language model is configured ([llm] endpoint)", false), req));
         }
         if s.daily_tokens_per_user > 0 {
-            let midnight = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0);
-            let used = self.store.llm_tokens_since(req.owner_id, midnight).await?;
+            let used = self.store.llm_tokens_since(req.owner_id, llm::budget_day_start()).await?;
             if used >= s.daily_tokens_per_user as i64 {
                 let error = format!(
                     "the daily budget of {} tokens is spent ({used} used today); it renews at midnight UTC",

@@ -14,16 +14,12 @@ use crate::http::error::{ApiError, ApiResult};
 /// Requests shown per document.
 const SHOWN: usize = 5;
 
-fn start_of_day() -> i64 {
-    chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis()).unwrap_or(0)
-}
-
 /// `GET /api/v1/llm`: whether a language model is configured, the limits, how much of the
 /// caller's daily budget is spent, and the instructions every request starts with (what is sent
 /// with a document is visible to its owner). The endpoint's address only to administrators.
 pub async fn status(ctx: web::Data<AppContext>, auth: Auth) -> ApiResult<HttpResponse> {
     let s = &ctx.settings.llm;
-    let used = if s.enabled() { ctx.store.llm_tokens_since(auth.0.user.id, start_of_day()).await? } else { 0 };
+    let used = if s.enabled() { ctx.store.llm_tokens_since(auth.0.user.id, crate::domain::llm::budget_day_start()).await? } else { 0 };
     let mut out = json!({
         "enabled": s.enabled(),
         "model": s.enabled().then(|| s.model.clone()),
